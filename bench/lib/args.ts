@@ -1,0 +1,97 @@
+import { parseArgs } from 'node:util';
+
+export interface BenchArgs {
+  readonly durationS: number;
+  readonly connections: number;
+  readonly threads: number;
+  readonly rounds: number;
+  readonly warmupS: number;
+  readonly only: readonly string[] | null;
+  readonly newConn: boolean;
+  readonly tool: 'wrk' | 'autocannon' | null;
+  readonly upstream: 'nginx' | 'node' | null;
+  readonly keep: boolean;
+  readonly help: boolean;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]     (or: node bench/run.ts [options])
+
+Runs every target in alternating rounds (A B C D, A B C D, ...) and prints median rps, p50/p99 latency,
+proxy CPU-seconds per 10k requests and rps ratios to nginx and to the direct path.
+
+  --duration <s>        seconds per measurement (default 5; "5s" also accepted)
+  --connections <n>     concurrent client connections (default 50)
+  --threads <n>         load generator threads (default 1)
+  --rounds <n>          rounds per target (default 3)
+  --warmup <s>          unrecorded load per target before round 1 (default 2; 0 disables)
+  --only <a,b>          only these targets: direct, legate (= legate-c1,legate-c2), legate-c1, legate-c2,
+                        nginx, haproxy, http-proxy
+  --new-conn            every request on a new connection (Connection: close): new-connection rate
+  --tool <wrk|autocannon>  load generator (default wrk, autocannon when wrk is not installed)
+  --upstream <nginx|node>  upstream server (default nginx, node when nginx is not installed)
+  --keep                keep the temp directory with generated configs and logs
+  -h, --help            this text
+
+Raw results go to bench/results/<timestamp>.json. See docs/bench.md.`;
+
+function positive(name: string, value: string | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  const n = Number(value.replace(/s$/, ''));
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !allowZero)) {
+    throw new Error(`--${name}: expected a ${allowZero ? 'non-negative' : 'positive'} number, got "${value}"`);
+  }
+  return n;
+}
+
+function integer(name: string, value: string | undefined, fallback: number, allowZero = false): number {
+  const n = positive(name, value, fallback, allowZero);
+  if (!Number.isInteger(n)) throw new Error(`--${name}: expected an integer, got "${value}"`);
+  return n;
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchArgs {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      duration: { type: 'string' },
+      connections: { type: 'string' },
+      threads: { type: 'string' },
+      rounds: { type: 'string' },
+      warmup: { type: 'string' },
+      only: { type: 'string' },
+      'new-conn': { type: 'boolean', default: false },
+      tool: { type: 'string' },
+      upstream: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const tool = values.tool ?? null;
+  if (tool !== null && tool !== 'wrk' && tool !== 'autocannon') {
+    throw new Error(`--tool: expected wrk or autocannon, got "${tool}"`);
+  }
+  const upstream = values.upstream ?? null;
+  if (upstream !== null && upstream !== 'nginx' && upstream !== 'node') {
+    throw new Error(`--upstream: expected nginx or node, got "${upstream}"`);
+  }
+  const durationS = integer('duration', values.duration, 5);
+  const connections = integer('connections', values.connections, 50);
+  const threads = integer('threads', values.threads, 1);
+  // wrk gives each thread at least one connection and refuses otherwise.
+  if (threads > connections) throw new Error('--threads cannot exceed --connections');
+  return {
+    durationS,
+    connections,
+    threads,
+    rounds: integer('rounds', values.rounds, 3),
+    warmupS: integer('warmup', values.warmup, 2, true),
+    only: values.only === undefined ? null : values.only.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    newConn: values['new-conn'],
+    tool,
+    upstream,
+    keep: values.keep,
+    help: values.help,
+  };
+}

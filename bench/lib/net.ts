@@ -1,0 +1,80 @@
+// Free ports and readiness checks, both on 127.0.0.1.
+
+import { createServer, connect } from 'node:net';
+import type { Server } from 'node:net';
+import { request } from 'node:http';
+
+/**
+ * `n` distinct free ports. All are held open until the last is bound, so one call never returns the same
+ * port twice; another process can still take one before our child binds it, which on a bench box is
+ * rare enough to accept (the readiness check then fails loudly).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', resolve);
+      });
+      const addr = server.address();
+      if (addr === null || typeof addr === 'string') throw new Error('unexpected server address');
+      ports.push(addr.port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  }
+}
+
+function tcpConnects(port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(timeoutMs, () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** Status code of one GET on a fresh connection, or an error message. */
+export function httpGet(port: number, path: string, timeoutMs: number): Promise<number | string> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+      res.once('error', (err) => resolve(err.message));
+    });
+    req.once('timeout', () => req.destroy(new Error(`no response in ${timeoutMs} ms`)));
+    req.once('error', (err) => resolve(err.message));
+    req.end();
+  });
+}
+
+export interface ReadyOptions {
+  readonly path: string;
+  readonly timeoutMs: number;
+  /** Returns a reason to give up early (the process died), or null to keep polling. */
+  readonly giveUp?: () => string | null;
+}
+
+/** Polls until a TCP connect succeeds and a GET answers 200. Throws with the last observation. */
+export async function waitReady(port: number, opts: ReadyOptions): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last = 'nothing listening';
+  for (;;) {
+    const reason = opts.giveUp?.() ?? null;
+    if (reason !== null) throw new Error(reason);
+    if (await tcpConnects(port, 500)) {
+      const status = await httpGet(port, opts.path, 1000);
+      if (status === 200) return;
+      last = typeof status === 'number' ? `GET ${opts.path} answered ${status}` : `GET ${opts.path}: ${status}`;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`not ready on 127.0.0.1:${port} after ${opts.timeoutMs / 1000} s (${last})`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

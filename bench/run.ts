@@ -1,0 +1,355 @@
+// `npm run bench`: Legate next to its peers on one box, in one run.
+//
+// Design note. The box is small and noisy (2 cores shared by client, proxy and upstream), so the runner
+// does three things to make numbers comparable rather than absolute:
+// - all targets run at once and are measured in alternating rounds (A B C, A B C, ...), so drift such as
+//   another tenant's load or thermal throttling lands on every target alike;
+// - ratios (to nginx, to direct) are computed per round, between measurements taken seconds apart, and
+//   then the median over rounds is reported: a paired comparison, steadier than a ratio of medians;
+// - CPU is read from /proc around each measurement, so "CPU-seconds per 10k requests" says what a proxy
+//   costs even when the client, not the proxy, was the bottleneck.
+// See docs/bench.md for how to read the table.
+
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpus, tmpdir, loadavg, release } from 'node:os';
+import { join } from 'node:path';
+import { parseBenchArgs, USAGE } from './lib/args.ts';
+import type { BenchArgs } from './lib/args.ts';
+import { groupCpuSeconds } from './lib/cpu.ts';
+import { freePorts } from './lib/net.ts';
+import { stopAll } from './lib/procs.ts';
+import type { ManagedProcess } from './lib/procs.ts';
+import { median } from './lib/stats.ts';
+import { formatTable } from './lib/table.ts';
+import { which } from './lib/which.ts';
+import { autocannon } from './load/autocannon.ts';
+import { wrk } from './load/wrk.ts';
+import type { LoadResult, LoadTool } from './load/types.ts';
+import { selectTargets } from './targets/index.ts';
+import { REPO_ROOT } from './targets/legate.ts';
+import { nginxVersion } from './targets/nginx.ts';
+import { PAYLOAD_PATH } from './targets/payload.ts';
+import { condensedOutput, headline } from './targets/common.ts';
+import { SkipTarget } from './targets/types.ts';
+import type { RunningTarget, TargetSpec, Upstream } from './targets/types.ts';
+import { startUpstream } from './targets/upstream.ts';
+
+interface RoundResult {
+  readonly round: number;
+  readonly startedAt: string;
+  readonly requests: number;
+  readonly badStatus: number;
+  readonly socketErrors: number;
+  readonly durationS: number;
+  readonly rps: number;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  /** CPU-seconds used by the proxy's process group during the measurement (null: direct, or no /proc). */
+  readonly proxyCpuS: number | null;
+  readonly upstreamCpuS: number | null;
+  readonly raw: unknown;
+}
+
+interface TargetState {
+  readonly spec: TargetSpec;
+  status: 'running' | 'skipped' | 'failed';
+  note: string;
+  running: RunningTarget | null;
+  readonly rounds: RoundResult[];
+}
+
+interface Summary {
+  readonly rps: number | null;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+  readonly cpuPer10k: number | null;
+  readonly vsNginx: number | null;
+  readonly vsDirect: number | null;
+  readonly errors: number;
+}
+
+const PAUSE_MS = 500;
+
+/** Set by SIGINT/SIGTERM: loops stop starting measurements and stop reporting the failures it causes. */
+let interrupted = false;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function log(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function nodeRuntime(): string {
+  // The pinned Node 26 from devDependencies; the runner itself may have been started by another Node.
+  const pinned = join(REPO_ROOT, 'node_modules', '.bin', 'node');
+  return existsSync(pinned) ? pinned : process.execPath;
+}
+
+function chooseTool(args: BenchArgs, nodeBin: string): LoadTool {
+  const wrkBin = which('wrk');
+  if (args.tool === 'wrk' || (args.tool === null && wrkBin !== null)) {
+    if (wrkBin === null) throw new Error('--tool wrk: wrk not found on PATH');
+    return wrk(wrkBin);
+  }
+  const ac = autocannon(nodeBin);
+  if (ac === null) throw new Error('no load generator: wrk is not on PATH and autocannon is not installed');
+  if (args.tool === null) log('note: wrk not found on PATH, using autocannon (slower client: lower ceilings)');
+  return ac;
+}
+
+function cpuOf(proc: ManagedProcess | null): number | null {
+  return proc === null ? null : groupCpuSeconds(proc.pid);
+}
+
+function delta(before: number | null, after: number | null): number | null {
+  // Rounded: the inputs are whole clock ticks, the subtraction adds float noise.
+  return before === null || after === null ? null : Math.round((after - before) * 1e6) / 1e6;
+}
+
+function fmtNum(n: number | null, digits = 0): string {
+  if (n === null) return '-';
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function fmtRatio(n: number | null): string {
+  return n === null ? '-' : `${n.toFixed(2)}x`;
+}
+
+/** Median over rounds of rps(target) / rps(reference) in the same round. */
+function pairedRatio(t: TargetState, ref: TargetState | undefined): number | null {
+  if (ref === undefined || ref.status !== 'running') return null;
+  const ratios: number[] = [];
+  for (const r of t.rounds) {
+    const rr = ref.rounds.find((x) => x.round === r.round);
+    if (rr !== undefined && rr.rps > 0) ratios.push(r.rps / rr.rps);
+  }
+  return median(ratios);
+}
+
+function summarize(t: TargetState, all: readonly TargetState[]): Summary {
+  return {
+    rps: median(t.rounds.map((r) => r.rps)),
+    p50Ms: median(t.rounds.map((r) => r.p50Ms)),
+    p99Ms: median(t.rounds.map((r) => r.p99Ms)),
+    cpuPer10k: median(t.rounds.map((r) =>
+      r.proxyCpuS === null || r.requests === 0 ? null : (r.proxyCpuS / r.requests) * 10_000)),
+    vsNginx: pairedRatio(t, all.find((x) => x.spec.name === 'nginx')),
+    vsDirect: pairedRatio(t, all.find((x) => x.spec.name === 'direct')),
+    errors: t.rounds.reduce((n, r) => n + r.badStatus + r.socketErrors, 0),
+  };
+}
+
+function toolVersion(bin: string | null, args: string[]): string | null {
+  if (bin === null) return null;
+  try {
+    return execFileSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0].trim();
+  } catch (err) {
+    return String((err as { stdout?: string }).stdout ?? '').split('\n')[0].trim() || null;
+  }
+}
+
+async function measure(tool: LoadTool, args: BenchArgs, t: TargetState, upstream: Upstream,
+    durationS: number): Promise<{ load: LoadResult; proxyCpuS: number | null; upstreamCpuS: number | null }> {
+  const running = t.running;
+  if (running === null) throw new Error('bug: measuring a target that is not running');
+  const proxyBefore = cpuOf(running.proc);
+  const upstreamBefore = cpuOf(upstream.proc);
+  const load = await tool.run({
+    url: `http://127.0.0.1:${running.port}${PAYLOAD_PATH}`,
+    connections: args.connections,
+    threads: args.threads,
+    durationS,
+    newConn: args.newConn,
+  });
+  return {
+    load,
+    proxyCpuS: delta(proxyBefore, cpuOf(running.proc)),
+    upstreamCpuS: delta(upstreamBefore, cpuOf(upstream.proc)),
+  };
+}
+
+/** A target whose process died is out for the rest of the run; says so once. */
+function checkAlive(t: TargetState): boolean {
+  const proc = t.running?.proc ?? null;
+  if (t.status === 'running' && proc !== null && proc.hasExited) {
+    t.status = 'failed';
+    t.note = `${proc.name} ${proc.exitDescription()} during the run: ${headline(proc.output())}`;
+    log(`  ${t.spec.name}: FAILED: ${t.note}\n${indent(condensedOutput(proc.output()))}`);
+  }
+  return t.status === 'running';
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => `    | ${l}`).join('\n');
+}
+
+async function main(): Promise<number> {
+  const args = parseBenchArgs(process.argv.slice(2));
+  if (args.help) {
+    log(USAGE);
+    return 0;
+  }
+  const specs = selectTargets(args.only);
+  const nodeBin = nodeRuntime();
+  const tool = chooseTool(args, nodeBin);
+  const upstreamKind = args.upstream ?? (which('nginx') !== null ? 'nginx' : 'node');
+  if (upstreamKind === 'nginx' && which('nginx') === null) throw new Error('--upstream nginx: nginx not found');
+  if (args.upstream === null && upstreamKind === 'node') log('note: nginx not found, upstream is a Node server');
+
+  const tmp = mkdtempSync(join(tmpdir(), 'legate-bench-'));
+  let cleaningUp = false;
+  const cleanup = async (): Promise<void> => {
+    if (cleaningUp) return;
+    cleaningUp = true;
+    await stopAll();
+    if (args.keep) log(`kept ${tmp}`);
+    else rmSync(tmp, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      interrupted = true;
+      log(`\n${sig}: stopping every child process`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+
+  try {
+    const [upstreamPort, ...ports] = await freePorts(1 + specs.length);
+    const upstream = await startUpstream(upstreamKind, join(tmp, 'upstream'), upstreamPort, nodeBin);
+    log(`upstream: ${upstreamKind} on 127.0.0.1:${upstream.port}, ${PAYLOAD_PATH} (100 bytes)`);
+
+    const targets: TargetState[] = specs.map((spec) =>
+      ({ spec, status: 'running', note: '', running: null, rounds: [] }));
+    // Start everything at once: a slow or hanging start (Legate's 10 s readiness bound) costs its time once.
+    const started = await Promise.allSettled(specs.map((spec, i) => {
+      const dir = join(tmp, spec.name);
+      mkdirSync(dir);
+      return spec.start({ dir, port: ports[i], upstream, nodeBin, legateNodeFlags: [], legateExtraArgs: [] });
+    }));
+    started.forEach((s, i) => {
+      const t = targets[i];
+      if (s.status === 'fulfilled') {
+        t.running = s.value;
+        log(`  ${t.spec.name.padEnd(11)} ready on 127.0.0.1:${s.value.port}  (${t.spec.description})`);
+      } else if (s.reason instanceof SkipTarget) {
+        t.status = 'skipped';
+        t.note = s.reason.message;
+        log(`  ${t.spec.name.padEnd(11)} skipped: ${t.note}`);
+      } else {
+        t.status = 'failed';
+        const [first, ...rest] = String((s.reason as Error).message ?? s.reason).split('\n');
+        t.note = first;
+        log(`  ${t.spec.name.padEnd(11)} FAILED to start: ${first}`);
+        if (rest.length > 0) log(indent(rest.join('\n')));
+      }
+    });
+    const active = (): TargetState[] => targets.filter((t) => t.status === 'running');
+    if (active().length === 0) throw new Error('no target could be started');
+
+    const mode = args.newConn ? 'new connection per request' : 'keep-alive';
+    log(`\n${tool.name}: ${args.connections} connections, ${args.threads} thread(s), ${args.durationS} s x ` +
+      `${args.rounds} rounds, ${mode}; ${cpus().length} CPUs`);
+
+    if (args.warmupS > 0) {
+      log(`warmup: ${args.warmupS} s per target`);
+      for (const t of active()) {
+        if (interrupted) break;
+        try {
+          await measure(tool, args, t, upstream, args.warmupS);
+        } catch (err) {
+          if (interrupted) break;
+          log(`  ${t.spec.name}: warmup failed: ${(err as Error).message}`);
+        }
+        checkAlive(t);
+        await sleep(PAUSE_MS);
+      }
+    }
+
+    for (let round = 1; round <= args.rounds; round++) {
+      for (const t of active()) {
+        if (interrupted) break;
+        const startedAt = new Date().toISOString();
+        try {
+          const m = await measure(tool, args, t, upstream, args.durationS);
+          const l = m.load;
+          t.rounds.push({
+            round, startedAt, requests: l.requests, badStatus: l.badStatus, socketErrors: l.socketErrors,
+            durationS: l.durationS, rps: l.rps, p50Ms: l.p50Ms, p99Ms: l.p99Ms,
+            proxyCpuS: m.proxyCpuS, upstreamCpuS: m.upstreamCpuS, raw: l.raw,
+          });
+          const errs = l.badStatus + l.socketErrors;
+          log(`round ${round}/${args.rounds}  ${t.spec.name.padEnd(11)} ${fmtNum(l.rps).padStart(8)} rps  ` +
+            `p50 ${fmtNum(l.p50Ms, 2)} ms  p99 ${fmtNum(l.p99Ms, 2)} ms` +
+            (m.proxyCpuS !== null ? `  cpu ${m.proxyCpuS.toFixed(2)} s` : '') +
+            (errs > 0 ? `  ERRORS ${errs} (status ${l.badStatus}, socket ${l.socketErrors})` : ''));
+        } catch (err) {
+          if (interrupted) break;
+          log(`round ${round}/${args.rounds}  ${t.spec.name.padEnd(11)} measurement failed: ${(err as Error).message}`);
+        }
+        checkAlive(t);
+        await sleep(PAUSE_MS);
+      }
+    }
+
+    if (interrupted) return 130;
+    const summaries = targets.map((t) => summarize(t, targets));
+    const rows = targets.map((t, i) => {
+      const s = summaries[i];
+      if (t.status !== 'running' && t.rounds.length === 0) {
+        return [t.spec.name, t.status, '', '', '', '', '', ''];
+      }
+      return [t.spec.name, fmtNum(s.rps), fmtNum(s.p50Ms, 2), fmtNum(s.p99Ms, 2), fmtNum(s.cpuPer10k, 3),
+        fmtRatio(s.vsNginx), fmtRatio(s.vsDirect), String(s.errors)];
+    });
+    log(`\nmedians over ${args.rounds} rounds (${tool.name}, -c ${args.connections}, ${args.durationS} s, ${mode}):\n`);
+    log(formatTable(['target', 'rps', 'p50 ms', 'p99 ms', 'CPU s/10k', 'vs nginx', 'vs direct', 'errors'], rows));
+    log('');
+    for (const t of targets) {
+      log(`  ${t.spec.name.padEnd(11)} ${t.spec.description}${t.note !== '' ? `  [${t.status}: ${t.note}]` : ''}`);
+    }
+    log('\nrps counts responses with status < 400. "vs" columns: median over rounds of the same-round rps ratio.');
+    log('CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 requests.');
+
+    const resultsDir = join(REPO_ROOT, 'bench', 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    const file = join(resultsDir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(file, `${JSON.stringify({
+      meta: {
+        date: new Date().toISOString(),
+        argv: process.argv.slice(2),
+        args,
+        tool: tool.name,
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? null,
+        kernel: release(),
+        loadavg: loadavg(),
+        node: toolVersion(nodeBin, ['--version']),
+        wrk: tool.name === 'wrk' ? toolVersion(which('wrk'), ['-v']) : null,
+        upstream: { kind: upstream.kind, nginx: upstream.kind === 'nginx' ? nginxVersion(which('nginx')!) : null },
+        payloadBytes: 100,
+      },
+      targets: targets.map((t, i) => ({
+        name: t.spec.name,
+        description: t.spec.description,
+        status: t.status,
+        note: t.note,
+        version: t.running?.version ?? null,
+        summary: summaries[i],
+        rounds: t.rounds,
+      })),
+    }, null, 2)}\n`);
+    log(`\nraw results: ${file}`);
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then((code) => { process.exitCode = code; }, async (err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+  await stopAll();
+  process.exitCode = 1;
+});

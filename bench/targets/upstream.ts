@@ -1,0 +1,47 @@
+// The upstream: nginx serving a 100-byte file (1 worker, no access log), or a Node http server answering
+// the same 100 bytes when nginx is not installed.
+//
+// Keep-alive limits are lifted on purpose: with nginx's defaults (keepalive_requests 1000, timeout 75 s)
+// the upstream would close pooled connections mid-run or between a target's rounds, and each proxy would
+// be measured partly on how it reconnects rather than on how it proxies.
+
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnManaged } from '../lib/procs.ts';
+import { which } from '../lib/which.ts';
+import { waitProcReady } from './common.ts';
+import { PAYLOAD, PAYLOAD_PATH } from './payload.ts';
+import { nginxCommonHttp, nginxMain } from './nginx-conf.ts';
+import type { Upstream } from './types.ts';
+
+const NODE_UPSTREAM = fileURLToPath(new URL('../peers/node-upstream.ts', import.meta.url));
+
+export async function startUpstream(kind: 'nginx' | 'node', dir: string, port: number,
+    nodeBin: string): Promise<Upstream> {
+  mkdirSync(dir, { recursive: true });
+  if (kind === 'node') {
+    const proc = spawnManaged('upstream (node)', nodeBin, [NODE_UPSTREAM, String(port)]);
+    await waitProcReady(proc, port);
+    return { kind, port, proc };
+  }
+  const nginx = which('nginx');
+  if (nginx === null) throw new Error('nginx not found');
+  const www = join(dir, 'www');
+  mkdirSync(www);
+  writeFileSync(join(www, PAYLOAD_PATH), PAYLOAD);
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(conf, `${nginxMain(dir, 1)}
+http {
+${nginxCommonHttp(dir)}
+    default_type text/plain;
+    server {
+        listen 127.0.0.1:${port};
+        root ${www};
+    }
+}
+`);
+  const proc = spawnManaged('upstream (nginx)', nginx, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')]);
+  await waitProcReady(proc, port);
+  return { kind, port, proc };
+}

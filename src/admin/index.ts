@@ -1,0 +1,98 @@
+// The admin HTTP server (main thread, plain node:http) and its dispatch, after Envoy's AdminImpl:
+// exact path match (query string excluded), 405 for a state-mutating handler reached without POST,
+// 404 "invalid path." with the handler list otherwise. Handlers are one per file and pure: they
+// get the parsed request and return status, body and content type.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { clustersHandler } from './clusters.ts';
+import { configDumpHandler } from './config-dump.ts';
+import { listenersHandler } from './listeners.ts';
+import { prometheusHandler } from './prometheus.ts';
+import { quitHandler } from './quit.ts';
+import { readyHandler } from './ready.ts';
+import { serverInfoHandler } from './server-info.ts';
+import { statsHandler } from './stats.ts';
+import {
+  CONTENT_TEXT, type AdminHandler, type AdminOptions, type AdminRequest, type AdminResponse,
+  type AdminServer,
+} from './types.ts';
+
+export type * from './types.ts';
+
+const helpHandler: AdminHandler = {
+  prefix: '/help',
+  help: 'print out list of admin commands',
+  mutatesState: false,
+  handle: () => ({ status: 200, body: helpText() }),
+};
+
+const homeHandler: AdminHandler = {
+  prefix: '/',
+  help: 'Admin home page',
+  mutatesState: false,
+  handle: () => ({ status: 200, body: helpText() }),
+};
+
+/** Every handler, sorted by path as Envoy lists them. */
+export const HANDLERS: readonly AdminHandler[] = [
+  homeHandler, clustersHandler, configDumpHandler, helpHandler, listenersHandler, quitHandler,
+  readyHandler, serverInfoHandler, statsHandler, prometheusHandler,
+].sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
+
+const BY_PATH = new Map(HANDLERS.map((h) => [h.prefix, h]));
+
+function helpText(): string {
+  let out = 'admin commands are:\n';
+  for (const h of HANDLERS) out += `  ${h.prefix}: ${h.help}\n`;
+  return out;
+}
+
+/** Route one request (exported for tests and for an in-process admin). */
+export function dispatch(req: AdminRequest, opts: AdminOptions): AdminResponse {
+  const handler = BY_PATH.get(req.path);
+  if (handler === undefined) return { status: 404, body: `invalid path. ${helpText()}` };
+  if (handler.mutatesState && req.method !== 'POST') {
+    return { status: 405, body: `Method ${req.method} not allowed, POST required.` };
+  }
+  return handler.handle(req, opts);
+}
+
+function onRequest(opts: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://admin');
+  let out: AdminResponse;
+  try {
+    out = dispatch({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams }, opts);
+  } catch (err) {
+    out = { status: 500, body: `${(err as Error).message}\n` };
+  }
+  // Drain any request body (POST /quitquitquit may carry one) so keep-alive works.
+  req.resume();
+  res.writeHead(out.status, {
+    'content-type': out.contentType ?? CONTENT_TEXT,
+    'cache-control': 'no-cache, max-age=0',
+    'x-content-type-options': 'nosniff',
+    'content-length': Buffer.byteLength(out.body),
+  });
+  const after = out.after;
+  res.end(out.body, after === undefined ? undefined : () => setImmediate(after));
+}
+
+export function startAdmin(opts: AdminOptions): Promise<AdminServer> {
+  const server = http.createServer((req, res) => onRequest(opts, req, res));
+  server.keepAliveTimeout = 5000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      const a = server.address() as AddressInfo;
+      resolve({
+        address: { address: a.address, port: a.port },
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeAllConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,144 @@
+// What the admin server needs from the control plane. The main thread builds these from its current
+// config snapshot and cluster manager state; handlers render them as Envoy does.
+import type { StatsStore } from '../stats/store.ts';
+
+/** envoy.admin.v3.ServerInfo.State. */
+export type ServerStateName = 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING' | 'INITIALIZING';
+
+/** envoy.admin.v3.CommandLineOptions; missing fields are printed with Envoy's defaults.
+ *  Durations are in seconds. */
+export interface CommandLineOptions {
+  concurrency: number;
+  base_id?: number;
+  config_path?: string;
+  config_yaml?: string;
+  admin_address_path?: string;
+  local_address_ip_version?: 'v4' | 'v6';
+  log_level?: string;
+  component_log_level?: string;
+  log_format?: string;
+  log_path?: string;
+  service_cluster?: string;
+  service_node?: string;
+  service_zone?: string;
+  file_flush_interval?: number;
+  drain_time?: number;
+  drain_strategy?: 'Gradual' | 'Immediate';
+  parent_shutdown_time?: number;
+  mode?: 'Serve' | 'Validate' | 'InitOnly';
+  disable_hot_restart?: boolean;
+  restart_epoch?: number;
+  [option: string]: unknown;
+}
+
+export interface ServerInfo {
+  /** Envoy prints `<sha>/<version>/<status>/<build type>/<ssl>`. */
+  version: string;
+  state: ServerStateName;
+  hot_restart_version?: string;
+  /** Seconds since this process started. */
+  uptime_current_epoch: number;
+  /** Seconds since the first process of the hot-restart chain started. */
+  uptime_all_epochs: number;
+  command_line_options: CommandLineOptions;
+  /** envoy.config.core.v3.Node from the bootstrap. */
+  node?: Record<string, unknown>;
+}
+
+/** One priority's circuit breaker thresholds (envoy.config.cluster.v3.CircuitBreakers). */
+export interface CircuitBreakerThresholds {
+  max_connections: number;
+  max_pending_requests: number;
+  max_requests: number;
+  max_retries: number;
+}
+
+export interface HostStatus {
+  address: string;
+  port: number;
+  hostname?: string;
+  /** Envoy's health flag names, lower case without the slash (`failed_active_hc`,
+   *  `failed_outlier_check`, `failed_eds_health`, `degraded_active_hc`, `degraded_eds_health`,
+   *  `pending_dynamic_removal`, `pending_active_hc`, `excluded_via_immediate_hc_fail`,
+   *  `active_hc_timeout`, `eds_status_draining`); empty when healthy. */
+  health_flags: readonly string[];
+  weight?: number;
+  priority?: number;
+  region?: string;
+  zone?: string;
+  sub_zone?: string;
+  canary?: boolean;
+  /** -1 when outlier detection has no success rate for the host (Envoy's default). */
+  success_rate?: number;
+  local_origin_success_rate?: number;
+  /** Per-host stat name (cx_total, cx_active, rq_total, ...) -> counter/gauge slot, usually the
+   *  hidden slots from upstream/stats.ts HOST_COUNTERS/HOST_GAUGES. */
+  stats: Readonly<Record<string, number>>;
+}
+
+export interface ClusterStatus {
+  name: string;
+  observability_name?: string;
+  added_via_api?: boolean;
+  eds_service_name?: string;
+  circuit_breakers: {
+    default: CircuitBreakerThresholds;
+    /** Envoy's defaults (1024, 1024, 1024, 3) when absent. */
+    high?: CircuitBreakerThresholds;
+  };
+  hosts: HostStatus[];
+}
+
+export interface ListenerStatus {
+  name: string;
+  /** The bound address (after port 0 was resolved). */
+  address: string;
+  port: number;
+}
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  stats: StatsStore;
+  serverInfo(): ServerInfo;
+  clusters(): ClusterStatus[];
+  listeners(): ListenerStatus[];
+  /** Rendered as JSON (Envoy's envoy.admin.v3.ConfigDump shape is up to the caller). */
+  configDump(): unknown;
+  /** POST /quitquitquit, called after the "OK" response went out. */
+  onQuit(): void;
+  isReady(): boolean;
+}
+
+export interface AdminServer {
+  readonly address: { address: string; port: number };
+  close(): Promise<void>;
+}
+
+/** A parsed admin request; handlers never see the socket. */
+export interface AdminRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+}
+
+export interface AdminResponse {
+  status: number;
+  body: string;
+  /** text/plain; charset=UTF-8 unless set. */
+  contentType?: string;
+  /** Runs once the response has been written (quitquitquit). */
+  after?: () => void;
+}
+
+export interface AdminHandler {
+  /** Exact path, as Envoy matches it (query string excluded). */
+  readonly prefix: string;
+  readonly help: string;
+  /** Envoy's mutates_server_state: anything but POST gets 405. */
+  readonly mutatesState: boolean;
+  handle(req: AdminRequest, opts: AdminOptions): AdminResponse;
+}
+
+export const CONTENT_TEXT = 'text/plain; charset=UTF-8';
+export const CONTENT_JSON = 'application/json';

@@ -1,0 +1,132 @@
+// Command line -> options -> main. Flags use Envoy's names where Envoy has one.
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { MainServer, VERSION, defaultConcurrency, loadConfig, type ServeOptions } from './main/server.ts';
+import { ConfigError } from './config/load.ts';
+import { LegateError } from './common/errors.ts';
+
+const USAGE = `Usage: legate -c <config.yaml> [options]
+
+  -c, --config-path <path>      Envoy v3 bootstrap (YAML or JSON)
+      --config-yaml <yaml>      bootstrap given inline (used when -c is absent)
+      --mode serve|validate     validate: check the config and exit (0 ok, 1 errors)
+      --concurrency <n>         worker threads (default: number of cores)
+  -l, --log-level <level>       trace|debug|info|warn|error|critical|off (default info)
+      --buffer-size <bytes>     per-connection buffer limit (default 1048576, as Envoy's
+                                per_connection_buffer_limit_bytes)
+      --admin-address <h:p>     override admin.address
+      --admin-address-path <f>  write the admin address here once ready
+      --drain-time-s <s>        how long SIGTERM/SIGINT lets requests finish (default 10)
+      --allow-unsupported-fields  report fields Legate does not act on as warnings, not errors
+      --version                 print the version
+  -h, --help                    this text
+`;
+
+const LEVELS: Record<string, string> = {
+  trace: 'trace', debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error',
+  critical: 'fatal', off: 'silent',
+};
+
+function positiveInt(name: string, v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new LegateError('LEGATE_ERR_FLAG', `--${name}: expected a positive integer, got "${v}"`);
+  return n;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        'config-path': { type: 'string', short: 'c' },
+        'config-yaml': { type: 'string' },
+        mode: { type: 'string', default: 'serve' },
+        concurrency: { type: 'string' },
+        'log-level': { type: 'string', short: 'l', default: 'info' },
+        'buffer-size': { type: 'string' },
+        'admin-address': { type: 'string' },
+        'admin-address-path': { type: 'string' },
+        'drain-time-s': { type: 'string' },
+        'allow-unsupported-fields': { type: 'boolean', default: false },
+        version: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`legate: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (values.version) {
+    process.stdout.write(`legate ${VERSION} (node ${process.versions.node})\n`);
+    return;
+  }
+  const level = LEVELS[String(values['log-level'])];
+  if (level === undefined) {
+    process.stderr.write(`legate: --log-level: unknown level "${values['log-level']}"\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level, base: { pid: process.pid }, name: 'legate' });
+  const mode = String(values.mode);
+  if (mode !== 'serve' && mode !== 'validate') {
+    process.stderr.write(`legate: --mode: expected serve or validate, got "${mode}"\n`);
+    process.exit(2);
+  }
+  let opts: ServeOptions;
+  try {
+    opts = {
+      configPath: (values['config-path'] as string | undefined) ?? null,
+      configYaml: (values['config-yaml'] as string | undefined) ?? null,
+      concurrency: positiveInt('concurrency', values.concurrency as string | undefined, defaultConcurrency()),
+      bufferSize: positiveInt('buffer-size', values['buffer-size'] as string | undefined, 1024 * 1024),
+      adminAddress: (values['admin-address'] as string | undefined) ?? null,
+      adminAddressPath: (values['admin-address-path'] as string | undefined) ?? null,
+      drainTimeS: positiveInt('drain-time-s', values['drain-time-s'] as string | undefined, 10),
+      allowUnsupportedFields: values['allow-unsupported-fields'] === true,
+      logger,
+      commandLine: argv,
+    };
+  } catch (err) {
+    process.stderr.write(`legate: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+
+  let loaded;
+  try {
+    loaded = loadConfig(opts);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof LegateError) {
+      process.stderr.write(`legate: invalid configuration:\n${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  for (const w of loaded.warnings) logger.warn(w);
+  if (mode === 'validate') {
+    process.stdout.write(`configuration '${opts.configPath ?? '<inline>'}' OK\n`);
+    return;
+  }
+
+  // However it stops (signal or POST /quitquitquit), the process exits once draining is done.
+  const server = new MainServer(opts, loaded.bootstrap as Record<string, any>, () => process.exit(0));
+  try {
+    await server.start();
+  } catch (err) {
+    logger.fatal({ err }, (err as Error).message);
+    await new Promise((r) => setTimeout(r, 50));
+    process.exit(1);
+  }
+  const shutdown = (sig: string) => {
+    logger.info({ signal: sig }, 'shutting down');
+    void server.stop();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  if (process.env.LEGATE_TEST_HOOKS === '1') process.on('SIGUSR2', () => server.crashWorker(0));
+}

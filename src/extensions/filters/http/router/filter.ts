@@ -1,0 +1,307 @@
+// envoy.filters.http.router: the terminal HTTP filter. Takes the route the connection manager
+// picked, answers direct responses, otherwise picks a host (cluster LB), gets a connection from
+// the host's pool, forwards the request and streams the response back with flow control both ways.
+import {
+  FilterHeadersStatus, FilterDataStatus, ResponseFlag, type DecoderFilterCallbacks, type RequestHeaders,
+  type ResponseHeaders, type StreamDecoderFilter, type DownstreamWatermarkCallbacks,
+} from '../../../../http/types.ts';
+import type { ClusterManager, ClusterRuntime } from '../../../../upstream/cluster-manager.ts';
+import type { HostPool, PoolCallbacks } from '../../../../upstream/conn-pool-http1.ts';
+import type { Http1ClientConnection, UpstreamResponseDecoder } from '../../../../upstream/codec-client-http1.ts';
+import type { HcmStats } from '../../../../http/stats.ts';
+
+// Envoy's local reply bodies.
+const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
+const BODY_OVERFLOW = 'upstream connect error or disconnect/reset before headers. reset reason: overflow';
+const BODY_TERMINATION = 'upstream connect error or disconnect/reset before headers. reset reason: connection termination';
+const BODY_PROTOCOL = 'upstream connect error or disconnect/reset before headers. reset reason: protocol error';
+const BODY_TIMEOUT = 'upstream request timeout';
+const BODY_NO_HEALTHY = 'no healthy upstream';
+
+export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, UpstreamResponseDecoder, DownstreamWatermarkCallbacks {
+  readonly cb: DecoderFilterCallbacks;
+  readonly cm: ClusterManager;
+  readonly hs: HcmStats;
+  cluster: ClusterRuntime | null;
+  host: HostPool | null;
+  conn: Http1ClientConnection | null;
+  queued: boolean;
+  headers: RequestHeaders | null;
+  headersEnd: boolean;
+  buffered: Buffer[] | null;
+  bufferedEnd: boolean;
+  timeoutMs: number;
+  timer: NodeJS.Timeout | null;
+  upstreamStart: number;
+  done: boolean;
+  responseStarted: boolean;
+  counted: boolean;
+
+  constructor(cb: DecoderFilterCallbacks, cm: ClusterManager) {
+    this.cb = cb;
+    this.cm = cm;
+    this.hs = cb.hcmStats;
+    this.cluster = null;
+    this.host = null;
+    this.conn = null;
+    this.queued = false;
+    this.headers = null;
+    this.headersEnd = false;
+    this.buffered = null;
+    this.bufferedEnd = false;
+    this.timeoutMs = 0;
+    this.timer = null;
+    this.upstreamStart = 0;
+    this.done = false;
+    this.responseStarted = false;
+    this.counted = false;
+  }
+
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): number {
+    const cb = this.cb;
+    const route = cb.route;
+    cb.stats.v[this.hs.rq_total]++;
+    if (route === null) {
+      cb.stats.v[this.hs.no_route]++;
+      cb.sendLocalReply(404, '', ResponseFlag.NoRouteFound, 'route_not_found');
+      return FilterHeadersStatus.StopIteration;
+    }
+    const action = route.snap.action;
+    if (action.kind === 'direct') {
+      cb.stats.v[this.hs.rq_direct_response]++;
+      cb.sendLocalReply(action.status, action.body ?? '', '', 'direct_response');
+      return FilterHeadersStatus.StopIteration;
+    }
+    const cluster = this.cm.get(action.clusterIndex);
+    if (cluster === undefined) {
+      cb.stats.v[this.hs.no_cluster]++;
+      cb.sendLocalReply(503, '', ResponseFlag.NoClusterFound, 'cluster_not_found');
+      return FilterHeadersStatus.StopIteration;
+    }
+    this.cluster = cluster;
+    cb.streamInfo.upstreamCluster = cluster.name;
+    const host = cluster.lb.chooseHost();
+    if (host === null) {
+      cluster.stats.v[cluster.s.upstream_cx_none_healthy]++;
+      cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
+      return FilterHeadersStatus.StopIteration;
+    }
+    if (cluster.activeRequests >= cluster.maxRequests) {
+      // Envoy's max_requests circuit breaker: upstream_rq_pending_overflow counts it too.
+      cluster.stats.v[cluster.s.upstream_rq_pending_overflow]++;
+      cb.sendLocalReply(503, BODY_OVERFLOW, ResponseFlag.UpstreamOverflow, 'overflow');
+      return FilterHeadersStatus.StopIteration;
+    }
+    this.host = host;
+    cb.streamInfo.upstreamHost = host.hostString;
+    if (action.prefixRewrite !== null) {
+      const m = route.value;
+      headers.set('x-envoy-original-path', headers.path);
+      headers.path = action.prefixRewrite + headers.path.slice(m.length);
+    }
+    if (action.hostRewrite !== null) headers.authority = action.hostRewrite;
+    this.headers = headers;
+    this.headersEnd = endStream;
+    this.timeoutMs = action.timeoutMs;
+    cb.setDownstreamWatermarkCallbacks(this);
+    if (endStream) this.#startTimer();
+    this.queued = host.newStream(this);
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  decodeData(data: Buffer, endStream: boolean): number {
+    if (this.done) return FilterDataStatus.StopIterationNoBuffer;
+    if (endStream) this.#startTimer();
+    const conn = this.conn;
+    if (conn !== null) {
+      conn.encodeData(data, endStream);
+    } else {
+      // Waiting for a connection: hold the body, and stop reading more (bounded buffering).
+      if (this.buffered === null) {
+        this.buffered = [];
+        this.cb.readDisable(true);
+      }
+      if (data.length > 0) this.buffered.push(data);
+      if (endStream) this.bufferedEnd = true;
+    }
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  #startTimer(): void {
+    // Envoy's route timeout runs from the end of the downstream request (0 disables it).
+    if (this.timer === null && this.timeoutMs > 0 && !this.done) {
+      this.timer = setTimeout(onRouteTimeout, this.timeoutMs, this);
+    }
+  }
+
+  onPoolReady(conn: Http1ClientConnection, host: HostPool): void {
+    this.queued = false;
+    if (this.done) {
+      host.release(conn);
+      return;
+    }
+    this.conn = conn;
+    const c = this.cluster!;
+    const v = c.stats.v;
+    v[c.s.upstream_rq_total]++;
+    v[c.s.upstream_rq_active]++;
+    v[host.hs.rq_total]++;
+    v[host.hs.rq_active]++;
+    c.activeRequests++;
+    this.counted = true;
+    this.upstreamStart = performance.now();
+    const h = this.headers!;
+    const cl = h.get('content-length');
+    const contentLength = cl === undefined ? -1 : Number(cl);
+    const chunked = !this.headersEnd && contentLength < 0;
+    const buffered = this.buffered;
+    const end = this.headersEnd;
+    conn.encodeHeaders(this, h, end, contentLength, chunked);
+    if (buffered !== null) {
+      this.buffered = null;
+      for (let i = 0; i < buffered.length; i++) {
+        conn.encodeData(buffered[i], this.bufferedEnd && i === buffered.length - 1);
+      }
+      if (this.bufferedEnd && buffered.length === 0) conn.encodeData(Buffer.alloc(0), true);
+      this.cb.readDisable(false);
+    }
+  }
+
+  onPoolFailure(reason: 'overflow' | 'connection_failure' | 'timeout', _host: HostPool): void {
+    this.queued = false;
+    if (this.done) return;
+    if (reason === 'overflow') {
+      this.cb.sendLocalReply(503, BODY_OVERFLOW, ResponseFlag.UpstreamOverflow, 'overflow');
+    } else {
+      this.cb.sendLocalReply(503, BODY_CONNECT_FAILURE, ResponseFlag.UpstreamConnectionFailure, 'connection_failure');
+    }
+  }
+
+  decodeResponseHeaders(h: ResponseHeaders, endStream: boolean): void {
+    const now = performance.now();
+    const svc = Math.round(now - this.upstreamStart);
+    this.cb.streamInfo.upstreamServiceTimeMs = svc;
+    h.set('x-envoy-upstream-service-time', String(svc));
+    this.responseStarted = true;
+    if (endStream) this.#upstreamDone(h.status);
+    else this.#status = h.status;
+    this.cb.encodeHeaders(h, endStream);
+  }
+
+  #status = 0;
+
+  decodeResponseData(b: Buffer, endStream: boolean): void {
+    if (endStream) this.#upstreamDone(this.#status);
+    this.cb.encodeData(b, endStream);
+  }
+
+  #upstreamDone(status: number): void {
+    this.#clearTimer();
+    const c = this.cluster!;
+    const v = c.stats.v;
+    const cls = (status / 100) | 0;
+    if (cls === 2) v[c.s.upstream_rq_2xx]++;
+    else if (cls === 5) v[c.s.upstream_rq_5xx]++;
+    else if (cls === 4) v[c.s.upstream_rq_4xx]++;
+    else if (cls === 3) v[c.s.upstream_rq_3xx]++;
+    else v[c.s.upstream_rq_1xx]++;
+    v[c.s.upstream_rq_completed]++;
+    const hs = this.host!.hs;
+    if (cls === 5) v[hs.rq_error]++;
+    else v[hs.rq_success]++;
+    c.stats.record(c.s.upstream_rq_time, performance.now() - this.upstreamStart);
+    this.#release();
+    this.conn = null; // the codec returns the connection to the pool itself
+  }
+
+  #release(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    const c = this.cluster!;
+    c.activeRequests--;
+    c.stats.v[c.s.upstream_rq_active]--;
+    c.stats.v[this.host!.hs.rq_active]--;
+  }
+
+  onUpstreamReset(reason: 'remote' | 'protocol', responseStarted: boolean): void {
+    this.conn = null;
+    this.#clearTimer();
+    if (this.done) return;
+    const c = this.cluster!;
+    c.stats.v[c.s.upstream_rq_rx_reset]++;
+    c.stats.v[this.host!.hs.rq_error]++;
+    this.#release();
+    if (responseStarted || this.responseStarted) {
+      this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamConnectionTermination;
+      this.cb.resetStream();
+    } else if (reason === 'protocol') {
+      this.cb.sendLocalReply(502, BODY_PROTOCOL, ResponseFlag.UpstreamProtocolError, 'upstream_protocol_error');
+    } else {
+      this.cb.sendLocalReply(503, BODY_TERMINATION, ResponseFlag.UpstreamConnectionTermination, 'upstream_reset');
+    }
+  }
+
+  onUpstreamAboveWriteBufferHighWatermark(): void {
+    this.cb.readDisable(true);
+  }
+  onUpstreamBelowWriteBufferLowWatermark(): void {
+    this.cb.readDisable(false);
+  }
+  onAboveWriteBufferHighWatermark(): void {
+    this.conn?.readDisable(true);
+  }
+  onBelowWriteBufferLowWatermark(): void {
+    this.conn?.readDisable(false);
+  }
+
+  onTimeout(): void {
+    this.timer = null;
+    if (this.done) return;
+    const c = this.cluster!;
+    c.stats.v[c.s.upstream_rq_timeout]++;
+    if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
+    this.#abandonUpstream();
+    if (this.responseStarted) {
+      this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamRequestTimeout;
+      this.cb.resetStream();
+    } else {
+      this.cb.sendLocalReply(504, BODY_TIMEOUT, ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout');
+    }
+  }
+
+  #clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** Drop whatever we hold upstream: a queued request is cancelled, a connection in use dies
+   *  (an HTTP/1 connection mid-request cannot be reused). */
+  #abandonUpstream(): void {
+    if (this.queued && this.host !== null) {
+      this.queued = false;
+      this.host.cancel(this);
+    }
+    const conn = this.conn;
+    if (conn !== null) {
+      this.conn = null;
+      const c = this.cluster!;
+      c.stats.v[c.s.upstream_rq_tx_reset]++;
+      conn.destroy();
+    }
+    this.#release();
+  }
+
+  onDestroy(): void {
+    if (this.done) return;
+    this.done = true;
+    this.#clearTimer();
+    this.#abandonUpstream();
+    this.buffered = null;
+  }
+}
+
+function onRouteTimeout(f: RouterFilter): void {
+  f.onTimeout();
+}

@@ -1,0 +1,291 @@
+// One request/response exchange in the HTTP connection manager (Envoy's ActiveStream): runs the
+// decoder filter chain on the request, the encoder filter chain on the response, sends local
+// replies, keeps stats and writes the access log. Codec-neutral: the codec implements ServerCodecStream.
+import { randomUUID } from 'node:crypto';
+import type { HcmConfig } from './config.ts';
+import { httpDate } from '../../../../common/date.ts';
+import {
+  FilterHeadersStatus, ResponseHeaders, type DecoderFilterCallbacks, type DownstreamWatermarkCallbacks,
+  type RequestHeaders, type StreamDecoderFilter, type StreamEncoderFilter, type StreamInfo,
+} from '../../../../http/types.ts';
+import type { CompiledRoute } from '../../../../http/route-table.ts';
+import type { HcmStats } from '../../../../http/stats.ts';
+import type { StatSink } from '../../../../common/stat-sink.ts';
+
+/** What the HCM needs from a codec stream (HTTP/1 connection today, an HTTP/2 stream later). */
+export interface ServerCodecStream {
+  encodeHeaders(h: ResponseHeaders, endStream: boolean): void;
+  encodeData(b: Buffer, endStream: boolean): void;
+  readDisable(disable: boolean): void;
+  /** Abort: for HTTP/1 the connection is closed without finishing the response. */
+  resetStream(): void;
+  /** The stream is done (both sides complete, or reset): the codec may move to the next one. */
+  onStreamComplete(closeConnection: boolean): void;
+  readonly remoteAddress: string;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+const EMPTY = Buffer.alloc(0);
+// LEGATE_TEST_HOOKS=1: tag responses with the worker that served them (tests of balancing).
+const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
+
+export class ActiveStream implements DecoderFilterCallbacks {
+  readonly config: HcmConfig;
+  readonly codec: ServerCodecStream;
+  readonly requestHeaders: RequestHeaders;
+  readonly streamInfo: StreamInfo;
+  readonly hcmStats: HcmStats;
+  readonly stats: StatSink;
+  responseHeaders: ResponseHeaders | null;
+  route: CompiledRoute | null;
+  decoders: StreamDecoderFilter[];
+  encoders: StreamEncoderFilter[];
+  /** Index of the decoder filter that stopped iteration; decoders.length when all passed. */
+  decodeStoppedAt: number;
+  bufferedBody: Buffer[] | null;
+  bufferedEnd: boolean;
+  remoteComplete: boolean;
+  localComplete: boolean;
+  responseStarted: boolean;
+  destroyed: boolean;
+  /** Close the connection after this response (Connection: close, a protocol error ...). */
+  closeConnection: boolean;
+  watermarkCallbacks: DownstreamWatermarkCallbacks | null;
+  idleTimer: NodeJS.Timeout | null;
+
+  constructor(config: HcmConfig, codec: ServerCodecStream, headers: RequestHeaders) {
+    this.config = config;
+    this.codec = codec;
+    this.requestHeaders = headers;
+    this.streamInfo = {
+      startTime: Date.now(),
+      startHr: performance.now(),
+      responseCode: 0,
+      responseFlags: '',
+      bytesReceived: 0,
+      bytesSent: 0,
+      upstreamHost: '',
+      upstreamCluster: '',
+      upstreamServiceTimeMs: -1,
+      downstreamRemoteAddress: codec.remoteAddress,
+      routeName: '',
+    };
+    this.hcmStats = config.s;
+    this.stats = config.stats;
+    this.responseHeaders = null;
+    this.route = null;
+    this.decoders = [];
+    this.encoders = [];
+    this.decodeStoppedAt = 0;
+    this.bufferedBody = null;
+    this.bufferedEnd = false;
+    this.remoteComplete = false;
+    this.localComplete = false;
+    this.responseStarted = false;
+    this.destroyed = false;
+    this.closeConnection = false;
+    this.watermarkCallbacks = null;
+    this.idleTimer = null;
+    const v = config.stats.v;
+    const s = config.s;
+    v[s.downstream_rq_total]++;
+    v[s.downstream_rq_http1_total]++;
+    v[s.downstream_rq_active]++;
+  }
+
+  // ---- request path -------------------------------------------------------------------------
+
+  /** Headers arrived from the codec. Envoy's request mutations, routing, then the filter chain. */
+  decodeHeaders(endStream: boolean): void {
+    const cfg = this.config;
+    const snap = cfg.snap;
+    const h = this.requestHeaders;
+    if (endStream) this.remoteComplete = true;
+    // x-forwarded-for / x-forwarded-proto (Envoy: use_remote_address appends the peer address).
+    if (snap.useRemoteAddress) {
+      const peer = this.codec.remoteAddress.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      const xff = h.get('x-forwarded-for');
+      h.set('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
+      h.set('x-forwarded-proto', h.scheme);
+    } else if (h.get('x-forwarded-proto') === undefined) {
+      h.set('x-forwarded-proto', h.scheme);
+    }
+    if (snap.generateRequestId && h.get('x-request-id') === undefined) h.set('x-request-id', randomUUID());
+
+    this.route = cfg.routes.route(h);
+    if (this.route !== null) this.streamInfo.routeName = this.route.snap.name;
+
+    const factories = cfg.filterFactories;
+    for (let i = 0; i < factories.length; i++) {
+      const f = factories[i](this);
+      if (f.decoder !== null) this.decoders.push(f.decoder);
+      if (f.encoder !== null) this.encoders.push(f.encoder);
+    }
+    this.#runDecodeHeaders(0);
+  }
+
+  #runDecodeHeaders(from: number): void {
+    const d = this.decoders;
+    for (let i = from; i < d.length; i++) {
+      const st = d[i].decodeHeaders(this.requestHeaders, this.remoteComplete && this.bufferedBody === null);
+      if (this.destroyed || this.localComplete) return;
+      if (st === FilterHeadersStatus.StopIteration) {
+        this.decodeStoppedAt = i;
+        // The filter at i has seen the headers; data goes to it from now on.
+        this.#passedHeaders = i + 1;
+        return;
+      }
+    }
+    this.#passedHeaders = d.length;
+    this.decodeStoppedAt = d.length;
+  }
+
+  #passedHeaders = 0;
+
+  decodeData(data: Buffer, endStream: boolean): void {
+    this.streamInfo.bytesReceived += data.length;
+    if (endStream) this.remoteComplete = true;
+    if (this.destroyed || this.localComplete) return;
+    const d = this.decoders;
+    for (let i = 0; i < this.#passedHeaders; i++) {
+      const st = d[i].decodeData(data, endStream);
+      if (this.destroyed || this.localComplete) return;
+      if (st !== 0 && i < this.#passedHeaders - 1) return;
+    }
+  }
+
+  continueDecoding(): void {
+    if (this.destroyed) return;
+    this.#runDecodeHeaders(this.decodeStoppedAt + 1);
+  }
+
+  // ---- response path ------------------------------------------------------------------------
+
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (this.destroyed || this.localComplete) return;
+    this.responseHeaders = headers;
+    this.responseStarted = true;
+    this.streamInfo.responseCode = headers.status;
+    const e = this.encoders;
+    for (let i = e.length - 1; i >= 0; i--) e[i].encodeHeaders(headers, endStream);
+    headers.set('server', this.config.snap.serverName);
+    if (TEST_HOOKS) headers.set('x-legate-worker', String(this.config.ctx.workerId));
+    if (this.closeConnection) headers.set('connection', 'close');
+    this.codec.encodeHeaders(headers, endStream);
+    if (endStream) this.#localDone();
+  }
+
+  encodeData(data: Buffer, endStream: boolean): void {
+    if (this.destroyed || this.localComplete) return;
+    this.streamInfo.bytesSent += data.length;
+    const e = this.encoders;
+    for (let i = e.length - 1; i >= 0; i--) e[i].encodeData(data, endStream);
+    this.codec.encodeData(data, endStream);
+    if (endStream) this.#localDone();
+  }
+
+  sendLocalReply(status: number, body: string, flag: string, _details: string): void {
+    if (this.destroyed) return;
+    if (flag !== '') this.streamInfo.responseFlags = flag;
+    if (this.responseStarted) {
+      // Too late for a reply: the client has part of a response. Abort it (Envoy resets).
+      this.resetStream();
+      return;
+    }
+    const b = body === '' ? EMPTY : Buffer.from(body);
+    const h = new ResponseHeaders(status, [
+      'content-length', String(b.length), 'content-type', 'text/plain', 'date', httpDate(),
+    ]);
+    if (this.requestHeaders.method === 'HEAD' || b.length === 0) {
+      this.encodeHeaders(h, true);
+    } else {
+      this.encodeHeaders(h, false);
+      this.encodeData(b, true);
+    }
+  }
+
+  readDisable(disable: boolean): void {
+    if (!this.destroyed) this.codec.readDisable(disable);
+  }
+
+  setDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks | null): void {
+    this.watermarkCallbacks = cb;
+  }
+
+  /** Called by the codec when the client stops/starts keeping up with response bytes. */
+  onAboveWriteBufferHighWatermark(): void {
+    this.watermarkCallbacks?.onAboveWriteBufferHighWatermark();
+  }
+  onBelowWriteBufferLowWatermark(): void {
+    this.watermarkCallbacks?.onBelowWriteBufferLowWatermark();
+  }
+
+  /** Abort the response in flight (upstream died mid-body, ...). */
+  resetStream(): void {
+    if (this.destroyed) return;
+    const v = this.config.stats.v;
+    v[this.config.s.downstream_rq_tx_reset]++;
+    this.closeConnection = true;
+    this.#finish();
+    this.codec.resetStream();
+  }
+
+  /** The client went away (connection closed or codec error) with this stream open. */
+  onDownstreamReset(): void {
+    if (this.destroyed) return;
+    if (this.streamInfo.responseFlags === '') this.streamInfo.responseFlags = 'DC';
+    this.config.stats.v[this.config.s.downstream_rq_rx_reset]++;
+    this.closeConnection = true;
+    this.#finish();
+  }
+
+  /** Request fully received after the response was already complete (early reply). */
+  onRemoteCompleteAfterLocal(): void {
+    this.remoteComplete = true;
+  }
+
+  #localDone(): void {
+    this.localComplete = true;
+    const c = this.config;
+    const v = c.stats.v;
+    const code = this.streamInfo.responseCode;
+    const cls = (code / 100) | 0;
+    const s = c.s;
+    if (cls === 2) v[s.downstream_rq_2xx]++;
+    else if (cls === 5) v[s.downstream_rq_5xx]++;
+    else if (cls === 4) v[s.downstream_rq_4xx]++;
+    else if (cls === 3) v[s.downstream_rq_3xx]++;
+    else if (cls === 1) v[s.downstream_rq_1xx]++;
+    v[s.downstream_rq_completed]++;
+    // HTTP/1: a response that ends before its request did leaves unread body on the wire;
+    // Envoy closes the connection in that case rather than draining it.
+    if (!this.remoteComplete) this.closeConnection = true;
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const c = this.config;
+    const v = c.stats.v;
+    v[c.s.downstream_rq_active]--;
+    const dur = performance.now() - this.streamInfo.startHr;
+    c.stats.record(c.s.downstream_rq_time, dur);
+    for (const d of this.decoders) d.onDestroy();
+    for (const e of this.encoders) e.onDestroy();
+    if (c.accessLoggers !== null) {
+      const ctx = { req: this.requestHeaders, resp: this.responseHeaders, info: this.streamInfo, durationMs: dur };
+      for (const l of c.accessLoggers) l.log(ctx);
+    }
+    this.codec.onStreamComplete(this.closeConnection);
+  }
+}
+
+export function statusText(code: number): string {
+  return STATUS_TEXT[code] ?? '';
+}

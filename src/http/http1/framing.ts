@@ -1,0 +1,53 @@
+// HTTP/1 message framing on the write side, shared by the server and client codecs.
+//
+// Syscalls dominate a proxy's profile (each socket.write that is not corked is a write(2) on
+// loopback), so a message head is held back until the first body bytes arrive in the same tick
+// and both go out as ONE Buffer; chunk framing is assembled the same way. Large bodies are not
+// copied: they go through cork()/uncork(), which still ends in a single writev(2).
+import type { Socket } from 'node:net';
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
+/** Below this, copying into one Buffer beats a writev of several pieces. */
+const COPY_LIMIT = 16 * 1024;
+
+/**
+ * Write `head` (may be '') and `body` (may be empty), framing the body as one chunk when
+ * `chunked`, and the last-chunk marker when `chunked && end`. Returns the bytes written.
+ */
+export function writeMessage(sock: Socket, head: string, body: Buffer, chunked: boolean, end: boolean): number {
+  const blen = body.length;
+  let prefix = '';
+  if (chunked && blen > 0) prefix = blen.toString(16) + '\r\n';
+  const headLen = head.length + prefix.length;
+  const tailLen = chunked ? (blen > 0 ? 2 : 0) + (end ? 5 : 0) : 0;
+  const total = headLen + blen + tailLen;
+  if (total === 0) return 0;
+  if (blen <= COPY_LIMIT) {
+    if (blen === 0 && tailLen === 0 && prefix === '') {
+      sock.write(head, 'latin1');
+      return total;
+    }
+    const buf = Buffer.allocUnsafe(total);
+    let off = 0;
+    if (head.length > 0) off += buf.latin1Write(head, off);
+    if (prefix.length > 0) off += buf.latin1Write(prefix, off);
+    if (blen > 0) off += body.copy(buf, off);
+    if (chunked) {
+      if (blen > 0) { buf[off++] = 13; buf[off++] = 10; }
+      if (end) off += LAST_CHUNK.copy(buf, off);
+    }
+    sock.write(buf);
+    return total;
+  }
+  const corked = sock.writableCorked > 0;
+  if (!corked) sock.cork();
+  if (headLen > 0) sock.write(head + prefix, 'latin1');
+  sock.write(body);
+  if (chunked) {
+    sock.write(CRLF);
+    if (end) sock.write(LAST_CHUNK);
+  }
+  if (!corked) sock.uncork();
+  return total;
+}

@@ -1,0 +1,530 @@
+// HTTP/1.1 server codec: one downstream connection, parsed by the thread's llhttp WASM instance.
+//
+// Design note
+// - One stream at a time. Pipelined requests stay unparsed: the parser pauses at the end of each
+//   request (ERROR.PAUSED from on_message_complete) and the rest of the chunk waits until the
+//   response is done, so responses go out in order without a queue of streams.
+// - Header names/values arrive as Buffer views of the socket's chunk; they become latin1 strings
+//   once (a header may come in pieces across reads: pieces are appended).
+// - Socket handlers are module-level functions bound through the socket's symbol-keyed slot; no
+//   closure per connection or request.
+// - Flow control: readDisable() is counted (every disable needs an enable) and pauses the socket;
+//   writes past the connection's buffer limit raise the stream's high watermark, 'drain' lowers it.
+import type { Socket } from 'node:net';
+import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
+import { RequestHeaders, type ResponseHeaders } from '../types.ts';
+import {
+  ActiveStream, statusText, type ServerCodecStream,
+} from '../../extensions/filters/network/http-connection-manager/active-stream.ts';
+import type { HcmConfig } from '../../extensions/filters/network/http-connection-manager/config.ts';
+import type { ListenerStats } from '../../listener/stats.ts';
+import { httpDate } from '../../common/date.ts';
+import { writeMessage } from './framing.ts';
+
+const kConn = Symbol('legate.http1.conn');
+const EMPTY = Buffer.alloc(0);
+const CRLF = '\r\n';
+const CONTINUE_100 = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+// Hop-by-hop headers (RFC 9110 7.6.1) the proxy never forwards; framing is re-derived per hop.
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te',
+  'proxy-authenticate', 'trailer',
+]);
+
+let connCount = 0;
+/** Open downstream HTTP/1 connections in this thread (the main thread balances on it). */
+export function activeConnections(): number {
+  return connCount;
+}
+
+export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
+  readonly socket: Socket;
+  readonly config: HcmConfig;
+  readonly listenerStats: ListenerStats;
+  readonly remoteAddress: string;
+  readonly bufferLimit: number;
+  parser: HttpParser;
+  stream: ActiveStream | null;
+  // Parse state of the current request head.
+  url: string;
+  headers: string[];
+  field: string;
+  value: string;
+  inValue: boolean;
+  headerBytes: number;
+  contentLength: number;
+  chunkedRequest: boolean;
+  expectContinue: boolean;
+  connectionTokens: string | null;
+  // Response framing of the current stream.
+  chunkedResponse: boolean;
+  headResponse: boolean;
+  responseHasBody: boolean;
+  keepAlive: boolean;
+  http10: boolean;
+  // Pipelining / lifecycle.
+  waitingForResponse: boolean;
+  pipelinePaused: boolean;
+  pending: Buffer | null;
+  readDisableCount: number;
+  closing: boolean;
+  aboveWatermark: boolean;
+  pendingHead: string | null;
+  startHr: number;
+
+  constructor(socket: Socket, config: HcmConfig, listenerStats: ListenerStats, bufferLimit: number) {
+    this.socket = socket;
+    this.config = config;
+    this.listenerStats = listenerStats;
+    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.bufferLimit = bufferLimit;
+    this.parser = new HttpParser(TYPE.REQUEST, this);
+    this.stream = null;
+    this.url = '';
+    this.headers = [];
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    this.headerBytes = 0;
+    this.contentLength = -1;
+    this.chunkedRequest = false;
+    this.expectContinue = false;
+    this.connectionTokens = null;
+    this.chunkedResponse = false;
+    this.headResponse = false;
+    this.responseHasBody = true;
+    this.keepAlive = true;
+    this.http10 = false;
+    this.waitingForResponse = false;
+    this.pipelinePaused = false;
+    this.pending = null;
+    this.readDisableCount = 0;
+    this.closing = false;
+    this.aboveWatermark = false;
+    this.pendingHead = null;
+    this.startHr = performance.now();
+
+    connCount++;
+    const v = config.stats.v;
+    const s = config.s;
+    v[s.downstream_cx_total]++;
+    v[s.downstream_cx_http1_total]++;
+    v[s.downstream_cx_active]++;
+    v[s.downstream_cx_http1_active]++;
+    const ls = listenerStats;
+    v[ls.downstream_cx_total]++;
+    v[ls.downstream_cx_active]++;
+
+    (socket as any)[kConn] = this;
+    socket.setNoDelay(true);
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('end', onSocketEnd);
+    if (socket.isPaused()) socket.resume();
+  }
+
+  // ---- reading ------------------------------------------------------------------------------
+
+  onData(chunk: Buffer): void {
+    if (this.closing) return;
+    this.config.stats.v[this.config.s.downstream_cx_rx_bytes_total] += chunk.length;
+    if (this.waitingForResponse) {
+      // Pipelined requests wait unparsed until the response in flight is done. The socket keeps
+      // reading (pausing costs two epoll_ctl calls a request) unless a client piles up more
+      // than the buffer limit.
+      this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+      if (this.pending.length > this.bufferLimit && !this.pipelinePaused) {
+        this.pipelinePaused = true;
+        this.socket.pause();
+      }
+      return;
+    }
+    this.execute(chunk);
+  }
+
+  execute(chunk: Buffer): void {
+    const ret = this.parser.execute(chunk);
+    if (ret === 0) return;
+    if (ret === ERROR.PAUSED || ret === ERROR.PAUSED_UPGRADE) {
+      const rest = chunk.subarray(this.parser.errorOffset);
+      if (rest.length > 0) this.pending = this.pending === null ? rest : Buffer.concat([rest, this.pending]);
+      return;
+    }
+    if (!this.closing) this.protocolError(400, this.parser.errorReason());
+  }
+
+  /** A request the codec cannot accept: answer (when still possible) and close. */
+  protocolError(status: number, _reason: string): void {
+    const c = this.config;
+    const v = c.stats.v;
+    v[c.s.downstream_cx_protocol_error]++;
+    if (status === 431) v[c.s.downstream_rq_too_large]++;
+    const st = this.stream;
+    if (st !== null) {
+      st.closeConnection = true;
+      st.streamInfo.responseFlags = 'DPE';
+      if (!st.responseStarted) st.sendLocalReply(status, statusText(status), 'DPE', 'codec_error');
+      else st.resetStream();
+      return;
+    }
+    // No stream yet (the error is in the request line or headers): a bare local reply, counted
+    // as a request like Envoy does.
+    v[c.s.downstream_rq_total]++;
+    v[c.s.downstream_rq_http1_total]++;
+    if (status >= 500) v[c.s.downstream_rq_5xx]++;
+    else v[c.s.downstream_rq_4xx]++;
+    v[c.s.downstream_rq_completed]++;
+    const body = statusText(status);
+    this.closing = true;
+    this.socket.end(
+      `HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\n` +
+      `date: ${httpDate()}\r\nserver: ${c.snap.serverName}\r\nconnection: close\r\n\r\n${body}`);
+  }
+
+  onMessageBegin(): number {
+    this.url = '';
+    this.headers = [];
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    this.headerBytes = 0;
+    this.contentLength = -1;
+    this.chunkedRequest = false;
+    this.expectContinue = false;
+    this.connectionTokens = null;
+    return 0;
+  }
+
+  onUrl(buf: Buffer): number {
+    this.url += buf.latin1Slice(0, buf.length);
+    this.headerBytes += buf.length;
+    return 0;
+  }
+
+  onStatus(_buf: Buffer): number {
+    return 0;
+  }
+
+  onHeaderField(buf: Buffer): number {
+    if (this.inValue) {
+      this.#pushHeader();
+      this.inValue = false;
+    }
+    this.field += buf.latin1Slice(0, buf.length);
+    this.headerBytes += buf.length;
+    return 0;
+  }
+
+  onHeaderValue(buf: Buffer): number {
+    this.inValue = true;
+    this.value += buf.latin1Slice(0, buf.length);
+    this.headerBytes += buf.length;
+    return 0;
+  }
+
+  #pushHeader(): void {
+    const name = this.field.toLowerCase();
+    const value = this.value;
+    this.field = '';
+    this.value = '';
+    this.headers.push(name, value);
+  }
+
+  onHeadersComplete(_status: number, _upgrade: number, shouldKeepAlive: number): number {
+    if (this.inValue || this.field !== '') this.#pushHeader();
+    const c = this.config;
+    if (this.headerBytes > c.snap.maxRequestHeadersBytes || this.headers.length / 2 > c.snap.maxHeadersCount) {
+      this.protocolError(431, 'headers too large');
+      return -1;
+    }
+    const p = this.parser;
+    const major = p.httpMajor();
+    const minor = p.httpMinor();
+    this.http10 = major === 1 && minor === 0;
+    this.keepAlive = shouldKeepAlive === 1;
+    const method = p.method();
+
+    // Split off pseudo-header material and hop-by-hop headers.
+    const raw = this.headers;
+    const out: string[] = [];
+    let authority = '';
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      const value = raw[i + 1];
+      switch (name) {
+        case 'host': authority = value; continue;
+        case 'content-length': this.contentLength = Number(value); break;
+        case 'transfer-encoding':
+          if (/(?:^|,)\s*chunked\s*$/i.test(value)) this.chunkedRequest = true;
+          continue;
+        case 'expect':
+          if (value.toLowerCase() === '100-continue') { this.expectContinue = true; continue; }
+          break;
+        case 'connection': this.connectionTokens = value.toLowerCase(); continue;
+        case 'te':
+          // Envoy keeps `te: trailers` (gRPC needs it); anything else is hop-by-hop.
+          if (value.toLowerCase() === 'trailers') { out.push(name, value); }
+          continue;
+        default:
+          if (HOP_BY_HOP.has(name)) continue;
+      }
+      out.push(name, value);
+    }
+    // Headers named by Connection are hop-by-hop too (RFC 9110 7.6.1).
+    if (this.connectionTokens !== null) {
+      for (const t of this.connectionTokens.split(',')) {
+        const tok = t.trim();
+        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') {
+          for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === tok) out.splice(i, 2);
+        }
+      }
+    }
+    let path = this.url;
+    if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
+      // absolute-form (RFC 9112 3.2.2): the authority in the URL wins over Host.
+      const m = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(path);
+      if (m === null) {
+        this.config.stats.v[c.s.downstream_rq_non_relative_path]++;
+        this.protocolError(400, 'bad url');
+        return -1;
+      }
+      authority = m[1];
+      path = m[2] === '' ? '/' : m[2];
+    }
+    if (authority === '' && !this.http10) {
+      // RFC 9112 3.2: a 1.1 request without Host is a 400.
+      this.protocolError(400, 'missing host');
+      return -1;
+    }
+    const hasBody = this.chunkedRequest || this.contentLength > 0;
+    const req = new RequestHeaders(method, path, authority, 'http', this.http10 ? 'HTTP/1.0' : 'HTTP/1.1', out);
+    this.headResponse = method === 'HEAD';
+    const stream = new ActiveStream(c, this, req);
+    this.stream = stream;
+    if (!this.keepAlive) stream.closeConnection = true;
+    if (this.expectContinue && hasBody && !this.http10) {
+      // Envoy answers 100-continue itself and does not forward Expect upstream.
+      this.socket.write(CONTINUE_100);
+    }
+    stream.decodeHeaders(!hasBody);
+    return 0;
+  }
+
+  onBody(buf: Buffer): number {
+    const st = this.stream;
+    if (st !== null && !st.destroyed) st.decodeData(buf, false);
+    return 0;
+  }
+
+  onMessageComplete(): number {
+    const st = this.stream;
+    const hadBody = this.chunkedRequest || this.contentLength > 0;
+    if (st !== null) {
+      if (!st.destroyed) {
+        if (hadBody) st.decodeData(EMPTY, true);
+      } else {
+        st.onRemoteCompleteAfterLocal();
+      }
+    }
+    if (this.closing) return ERROR.PAUSED;
+    if (this.stream === null) return 0;
+    // Hold the next pipelined request until this response is done (unless it already is).
+    if (this.stream.destroyed) {
+      this.stream = null;
+      return 0;
+    }
+    this.waitingForResponse = true;
+    return ERROR.PAUSED;
+  }
+
+  // ---- writing ------------------------------------------------------------------------------
+
+  encodeHeaders(h: ResponseHeaders, endStream: boolean): void {
+    const status = h.status;
+    const st = this.stream!;
+    let head = `HTTP/1.1 ${status} ${statusText(status) || reasonPhrase(status)}${CRLF}`;
+    const hs = h.headers;
+    let hasLength = false;
+    for (let i = 0; i < hs.length; i += 2) {
+      const name = hs[i];
+      if (name.length === 10 && name === 'connection') continue;
+      if (name.length === 17 && name === 'transfer-encoding') continue;
+      if (name.length === 14 && name === 'content-length') hasLength = true;
+      head += `${name}: ${hs[i + 1]}${CRLF}`;
+    }
+    const noBody = status < 200 || status === 204 || status === 304;
+    this.responseHasBody = !noBody && !this.headResponse;
+    this.chunkedResponse = false;
+    if (!noBody && !hasLength) {
+      if (endStream) {
+        if (!this.headResponse) head += `content-length: 0${CRLF}`;
+      } else if (!this.http10) {
+        this.chunkedResponse = true;
+        head += `transfer-encoding: chunked${CRLF}`;
+      } else {
+        // HTTP/1.0 client and no length: the end of the body is the end of the connection.
+        st.closeConnection = true;
+      }
+    }
+    if (st.closeConnection) head += `connection: close${CRLF}`;
+    else if (this.http10) head += `connection: keep-alive${CRLF}`;
+    head += CRLF;
+    this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += head.length;
+    if (endStream) {
+      this.socket.write(head, 'latin1');
+    } else {
+      // Held until the first body bytes of this tick, so head and body leave in one write.
+      this.pendingHead = head;
+      process.nextTick(flushHead, this);
+    }
+  }
+
+  encodeData(b: Buffer, endStream: boolean): void {
+    const sock = this.socket;
+    const head = this.pendingHead;
+    this.pendingHead = null;
+    if (this.responseHasBody) {
+      writeMessage(sock, head ?? '', b, this.chunkedResponse, endStream);
+      this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
+    } else if (head !== null) {
+      sock.write(head, 'latin1');
+    }
+    if (!endStream && !this.aboveWatermark && sock.writableLength > this.bufferLimit) {
+      this.aboveWatermark = true;
+      this.stream?.onAboveWriteBufferHighWatermark();
+    }
+  }
+
+  onDrain(): void {
+    if (this.aboveWatermark) {
+      this.aboveWatermark = false;
+      this.stream?.onBelowWriteBufferLowWatermark();
+    }
+  }
+
+  readDisable(disable: boolean): void {
+    if (disable) {
+      if (this.readDisableCount++ === 0) this.socket.pause();
+    } else if (this.readDisableCount > 0 && --this.readDisableCount === 0 && !this.pipelinePaused) {
+      this.socket.resume();
+    }
+  }
+
+  resetStream(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  onStreamComplete(closeConnection: boolean): void {
+    const st = this.stream;
+    if (st !== null && !st.remoteComplete && !closeConnection) return;
+    if (closeConnection || this.closing) {
+      this.stream = null;
+      if (!this.closing) {
+        this.closing = true;
+        this.socket.end();
+      }
+      return;
+    }
+    if (!this.waitingForResponse) {
+      // The response finished while the request was still arriving; onMessageComplete
+      // clears the stream when the request ends.
+      if (st !== null && st.remoteComplete) this.stream = null;
+      return;
+    }
+    this.stream = null;
+    this.waitingForResponse = false;
+    this.parser.resume();
+    if (this.pending !== null) process.nextTick(drainPending, this);
+  }
+
+  onClose(): void {
+    connCount--;
+    const c = this.config;
+    const v = c.stats.v;
+    v[c.s.downstream_cx_active]--;
+    v[c.s.downstream_cx_http1_active]--;
+    v[c.s.downstream_cx_destroy]++;
+    const ls = this.listenerStats;
+    v[ls.downstream_cx_active]--;
+    v[ls.downstream_cx_destroy]++;
+    const len = performance.now() - this.startHr;
+    c.stats.record(c.s.downstream_cx_length_ms, len);
+    c.stats.record(ls.downstream_cx_length_ms, len);
+    this.closing = true;
+    const st = this.stream;
+    this.stream = null;
+    if (st !== null && !st.destroyed) st.onDownstreamReset();
+    this.parser.destroy();
+  }
+
+  onEnd(): void {
+    // Client half-closed. With a stream in flight let the response finish (HTTP/1.0 style
+    // clients do this); otherwise close our side too.
+    if (this.stream === null && !this.waitingForResponse) {
+      this.closing = true;
+      this.socket.end();
+    }
+  }
+}
+
+function reasonPhrase(status: number): string {
+  switch (status) {
+    case 100: return 'Continue';
+    case 101: return 'Switching Protocols';
+    case 200: return 'OK';
+    case 201: return 'Created';
+    case 202: return 'Accepted';
+    case 204: return 'No Content';
+    case 206: return 'Partial Content';
+    case 301: return 'Moved Permanently';
+    case 302: return 'Found';
+    case 303: return 'See Other';
+    case 304: return 'Not Modified';
+    case 307: return 'Temporary Redirect';
+    case 308: return 'Permanent Redirect';
+    case 401: return 'Unauthorized';
+    case 403: return 'Forbidden';
+    case 405: return 'Method Not Allowed';
+    case 409: return 'Conflict';
+    case 429: return 'Too Many Requests';
+    default: return 'Unknown';
+  }
+}
+
+function flushHead(conn: Http1ServerConnection): void {
+  const head = conn.pendingHead;
+  if (head !== null && !conn.socket.destroyed) {
+    conn.pendingHead = null;
+    conn.socket.write(head, 'latin1');
+  }
+}
+
+function drainPending(conn: Http1ServerConnection): void {
+  const buf = conn.pending;
+  conn.pending = null;
+  if (buf !== null && !conn.closing) conn.execute(buf);
+  if (conn.pipelinePaused && !conn.closing && !conn.waitingForResponse) {
+    conn.pipelinePaused = false;
+    if (conn.readDisableCount === 0) conn.socket.resume();
+  }
+}
+
+function onSocketData(this: Socket, chunk: Buffer): void {
+  (this as any)[kConn].onData(chunk);
+}
+function onSocketDrain(this: Socket): void {
+  (this as any)[kConn].onDrain();
+}
+function onSocketError(this: Socket): void {
+  // 'close' follows; the stream reset is handled there.
+}
+function onSocketClose(this: Socket): void {
+  (this as any)[kConn].onClose();
+}
+function onSocketEnd(this: Socket): void {
+  (this as any)[kConn].onEnd();
+}

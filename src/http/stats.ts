@@ -1,0 +1,21 @@
+// Envoy's HTTP connection manager stats (http.<stat_prefix>.*) and router stats, exactly Envoy's names.
+export const HCM_COUNTERS = [
+  'downstream_cx_total', 'downstream_cx_http1_total', 'downstream_cx_destroy',
+  'downstream_cx_destroy_remote', 'downstream_cx_destroy_local', 'downstream_cx_protocol_error',
+  'downstream_cx_rx_bytes_total', 'downstream_cx_tx_bytes_total', 'downstream_cx_idle_timeout',
+  'downstream_rq_total', 'downstream_rq_http1_total', 'downstream_rq_1xx', 'downstream_rq_2xx',
+  'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx', 'downstream_rq_completed',
+  'downstream_rq_rx_reset', 'downstream_rq_tx_reset', 'downstream_rq_timeout',
+  'downstream_rq_too_large', 'downstream_rq_idle_timeout', 'downstream_rq_non_relative_path',
+  'no_route', 'no_cluster', 'rq_direct_response', 'rq_total', 'rq_reset_after_downstream_response_started',
+] as const;
+export const HCM_GAUGES = [
+  'downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active',
+  'downstream_cx_rx_bytes_buffered', 'downstream_cx_tx_bytes_buffered',
+] as const;
+export const HCM_HISTOGRAMS = ['downstream_rq_time', 'downstream_cx_length_ms'] as const;
+
+export type HcmStatName =
+  | (typeof HCM_COUNTERS)[number] | (typeof HCM_GAUGES)[number] | (typeof HCM_HISTOGRAMS)[number];
+/** Stat name -> slot, resolved once in main when config arrives. */
+export type HcmStats = Record<HcmStatName, number>;

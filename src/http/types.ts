@@ -1,0 +1,167 @@
+// Codec-neutral HTTP core: header maps, the HTTP filter interfaces (Envoy's vocabulary) and the
+// callbacks a filter gets. HTTP/1 today; HTTP/2 codecs will produce and consume the same types.
+import type { CompiledRoute } from './route-table.ts';
+import type { HcmStats } from './stats.ts';
+import type { StatSink } from '../common/stat-sink.ts';
+
+/** Request head. `headers` is a flat [name, value, ...] list of lowercase names; the
+ *  pseudo-headers (:method, :path, :authority, :scheme) live in their own fields. */
+export class RequestHeaders {
+  method: string;
+  path: string;
+  authority: string;
+  scheme: string;
+  /** 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2' */
+  protocol: string;
+  headers: string[];
+
+  constructor(method: string, path: string, authority: string, scheme: string, protocol: string, headers: string[]) {
+    this.method = method;
+    this.path = path;
+    this.authority = authority;
+    this.scheme = scheme;
+    this.protocol = protocol;
+    this.headers = headers;
+  }
+
+  get(name: string): string | undefined {
+    return getHeader(this.headers, name);
+  }
+  set(name: string, value: string): void {
+    setHeader(this.headers, name, value);
+  }
+  remove(name: string): void {
+    removeHeader(this.headers, name);
+  }
+}
+
+export class ResponseHeaders {
+  status: number;
+  headers: string[];
+  constructor(status: number, headers: string[]) {
+    this.status = status;
+    this.headers = headers;
+  }
+  get(name: string): string | undefined {
+    return getHeader(this.headers, name);
+  }
+  set(name: string, value: string): void {
+    setHeader(this.headers, name, value);
+  }
+  remove(name: string): void {
+    removeHeader(this.headers, name);
+  }
+}
+
+export function getHeader(h: string[], name: string): string | undefined {
+  const n = name.length;
+  for (let i = 0; i < h.length; i += 2) {
+    const k = h[i];
+    if (k.length === n && k === name) return h[i + 1];
+  }
+  return undefined;
+}
+
+export function setHeader(h: string[], name: string, value: string): void {
+  const n = name.length;
+  for (let i = 0; i < h.length; i += 2) {
+    if (h[i].length === n && h[i] === name) {
+      h[i + 1] = value;
+      // Drop later duplicates: set() means exactly one.
+      for (let j = h.length - 2; j > i; j -= 2) {
+        if (h[j].length === n && h[j] === name) h.splice(j, 2);
+      }
+      return;
+    }
+  }
+  h.push(name, value);
+}
+
+export function removeHeader(h: string[], name: string): void {
+  const n = name.length;
+  for (let i = h.length - 2; i >= 0; i -= 2) {
+    if (h[i].length === n && h[i] === name) h.splice(i, 2);
+  }
+}
+
+export const FilterHeadersStatus = { Continue: 0, StopIteration: 1 } as const;
+export const FilterDataStatus = { Continue: 0, StopIterationAndBuffer: 1, StopIterationNoBuffer: 2 } as const;
+
+/** Envoy's response flags, as printed by %RESPONSE_FLAGS%. */
+export const ResponseFlag = {
+  None: '',
+  NoRouteFound: 'NR',
+  NoClusterFound: 'NC',
+  UpstreamConnectionFailure: 'UF',
+  UpstreamOverflow: 'UO',
+  UpstreamRequestTimeout: 'UT',
+  UpstreamProtocolError: 'UPE',
+  UpstreamConnectionTermination: 'UC',
+  UpstreamRemoteReset: 'UR',
+  DownstreamConnectionTermination: 'DC',
+  DownstreamProtocolError: 'DPE',
+  NoHealthyUpstream: 'UH',
+  StreamIdleTimeout: 'SI',
+  DurationTimeout: 'DT',
+} as const;
+
+/** What a stream knows about itself: feeds the access log and stats. */
+export interface StreamInfo {
+  startTime: number; // Date.now() at request begin
+  startHr: number; // performance.now() at request begin
+  responseCode: number;
+  responseFlags: string;
+  bytesReceived: number;
+  bytesSent: number;
+  upstreamHost: string;
+  upstreamCluster: string;
+  upstreamServiceTimeMs: number;
+  downstreamRemoteAddress: string;
+  routeName: string;
+}
+
+export interface DecoderFilterCallbacks {
+  readonly streamInfo: StreamInfo;
+  /** The route picked when headers arrived (null: no route matched). */
+  readonly route: CompiledRoute | null;
+  /** The connection manager's stats (http.<stat_prefix>.*): filters such as the router count there. */
+  readonly hcmStats: HcmStats;
+  readonly stats: StatSink;
+  readonly requestHeaders: RequestHeaders;
+  /** Continue a StopIteration'd decode chain. */
+  continueDecoding(): void;
+  /** Send a response head/body down the encoder filter chain to the client. */
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
+  encodeData(data: Buffer, endStream: boolean): void;
+  sendLocalReply(status: number, body: string, flag: string, details: string): void;
+  /** Stop / restart reading the request body (flow control). Counted: n disables need n enables. */
+  readDisable(disable: boolean): void;
+  /** Register to hear when the client is (not) keeping up with response data. */
+  setDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks | null): void;
+  /** Abort the downstream side (response already started; cannot send a local reply). */
+  resetStream(): void;
+}
+
+export interface DownstreamWatermarkCallbacks {
+  onAboveWriteBufferHighWatermark(): void;
+  onBelowWriteBufferLowWatermark(): void;
+}
+
+export interface StreamDecoderFilter {
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): number;
+  decodeData(data: Buffer, endStream: boolean): number;
+  /** The stream ended (completed or reset): release everything. */
+  onDestroy(): void;
+}
+
+export interface StreamEncoderFilter {
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): number;
+  encodeData(data: Buffer, endStream: boolean): number;
+  onDestroy(): void;
+}
+
+/** A filter factory as a config module returns it: called once per stream. */
+export type FilterFactory = (cb: DecoderFilterCallbacks) => {
+  decoder: StreamDecoderFilter | null;
+  encoder: StreamEncoderFilter | null;
+};

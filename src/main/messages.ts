@@ -1,0 +1,21 @@
+// Messages between the main thread and workers (structured clone; servers and sockets travel in
+// the transfer list, which Node >= 26.6 supports for net.Server and net.Socket).
+import type { Server, Socket } from 'node:net';
+import type { Snapshot } from '../config/snapshot.ts';
+import type { WorkerStatsTransfer } from '../stats/store.ts';
+
+export interface WorkerInit {
+  workerId: number;
+  snapshot: Snapshot;
+  stats: WorkerStatsTransfer;
+  /** Int32Array(concurrency): each worker's active downstream connections. */
+  loadSab: SharedArrayBuffer;
+}
+
+export type ToWorker =
+  | { type: 'listen'; listener: number; server: Server }
+  | { type: 'socket'; listener: number; socket: Socket }
+  | { type: 'drain'; timeoutMs: number }
+  | { type: 'crash' };
+
+export type FromWorker = { type: 'ready' } | { type: 'drained' };

@@ -1,0 +1,363 @@
+// The control plane: load and validate config once, resolve stats, bind every listening socket,
+// start and supervise the workers, hand them sockets, serve admin, drain on SIGTERM/SIGINT.
+import net, { type Server } from 'node:net';
+import os from 'node:os';
+import fs from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
+import { buildSnapshot, type Snapshot, type ListenerSnap } from '../config/snapshot.ts';
+import { StatsLayout } from '../stats/layout.ts';
+import { StatsStore } from '../stats/store.ts';
+import { ServerStats } from '../stats/server.ts';
+import { startAdmin } from '../admin/index.ts';
+import type { AdminServer, ClusterStatus, ServerInfo } from '../admin/types.ts';
+import { LegateError } from '../common/errors.ts';
+import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
+
+export const VERSION = '0.1.0';
+
+export interface ServeOptions {
+  configPath: string | null;
+  configYaml: string | null;
+  concurrency: number;
+  bufferSize: number;
+  adminAddress: string | null;
+  adminAddressPath: string | null;
+  drainTimeS: number;
+  allowUnsupportedFields: boolean;
+  logger: Logger;
+  commandLine: string[];
+}
+
+interface WorkerSlot {
+  id: number;
+  worker: Worker | null;
+  ready: boolean;
+  restarts: number;
+}
+
+interface BoundListener {
+  snap: ListenerSnap;
+  /** reuse-port mode: one server per worker slot; exact_balance: one accepting server. */
+  servers: (Server | null)[];
+  port: number;
+}
+
+export function loadConfig(opts: Pick<ServeOptions, 'configPath' | 'configYaml' | 'allowUnsupportedFields'>) {
+  const lo = { allowUnsupportedFields: opts.allowUnsupportedFields };
+  if (opts.configPath !== null) return loadBootstrapFile(opts.configPath, lo);
+  if (opts.configYaml !== null) return loadBootstrapText(opts.configYaml, 'yaml', lo);
+  throw new LegateError('LEGATE_ERR_CONFIG', 'no configuration: pass -c <path> or --config-yaml <yaml>');
+}
+
+function listen(server: Server, host: string, port: number, reusePort: boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen({ host, port, reusePort, backlog: 1024 }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export class MainServer {
+  readonly opts: ServeOptions;
+  readonly log: Logger;
+  readonly layout: StatsLayout;
+  readonly snapshot: Snapshot;
+  readonly store: StatsStore;
+  readonly bootstrap: Record<string, any>;
+  readonly workers: WorkerSlot[];
+  readonly listeners: BoundListener[];
+  readonly loadSab: SharedArrayBuffer;
+  readonly load: Int32Array;
+  admin: AdminServer | null;
+  state: 'INITIALIZING' | 'LIVE' | 'DRAINING';
+  startedAt: number;
+  #stopping: Promise<void> | null;
+  #drainedWaiters: Map<number, () => void>;
+
+  readonly #onStopped: () => void;
+
+  constructor(opts: ServeOptions, bootstrap: Record<string, any>, onStopped: () => void = () => {}) {
+    this.opts = opts;
+    this.#onStopped = onStopped;
+    this.log = opts.logger;
+    this.bootstrap = bootstrap;
+    this.layout = new StatsLayout();
+    this.snapshot = buildSnapshot(bootstrap, this.layout, { bufferLimit: opts.bufferSize, version: 1 });
+    this.store = new StatsStore(this.layout, opts.concurrency);
+    this.workers = [];
+    this.listeners = [];
+    this.loadSab = new SharedArrayBuffer(4 * opts.concurrency);
+    this.load = new Int32Array(this.loadSab);
+    this.admin = null;
+    this.state = 'INITIALIZING';
+    this.startedAt = Date.now();
+    this.#stopping = null;
+    this.#drainedWaiters = new Map();
+  }
+
+  async start(): Promise<void> {
+    const n = this.opts.concurrency;
+    this.#initServerStats();
+    // Bind everything before starting workers: a bind error fails fast, naming the listener.
+    for (const l of this.snapshot.listeners) {
+      const b: BoundListener = { snap: l, servers: [], port: l.port };
+      try {
+        if (l.exactBalance) {
+          const s = net.createServer({ pauseOnConnect: true });
+          await listen(s, l.host, l.port, false);
+          b.port = (s.address() as net.AddressInfo).port;
+          s.on('connection', (sock) => this.#balance(b, sock));
+          b.servers.push(s);
+        } else {
+          for (let i = 0; i < n; i++) b.servers.push(await this.#bindReusePort(b));
+        }
+      } catch (err) {
+        for (const bl of [...this.listeners, b]) for (const s of bl.servers) s?.close();
+        throw new LegateError('LEGATE_ERR_BIND',
+          `listener "${l.name}": cannot bind ${l.host}:${l.port}: ${(err as Error).message}`);
+      }
+      this.listeners.push(b);
+    }
+    await Promise.all(Array.from({ length: n }, (_, i) => this.#startWorker(i)));
+    const adminAddr = this.#adminAddress();
+    this.admin = await startAdmin({
+      host: adminAddr.host,
+      port: adminAddr.port,
+      stats: this.store,
+      serverInfo: () => this.#serverInfo(),
+      clusters: () => this.#clusterStatus(),
+      listeners: () => this.listeners.map((b) => ({
+        name: b.snap.name, address: b.snap.host, port: b.port,
+      })),
+      configDump: () => this.#configDump(),
+      onQuit: () => { void this.stop(); },
+      isReady: () => this.state === 'LIVE',
+    });
+    this.state = 'LIVE';
+    this.#serverStats!.setState('LIVE');
+    if (this.opts.adminAddressPath !== null) {
+      fs.writeFileSync(this.opts.adminAddressPath, `${this.admin.address.address}:${this.admin.address.port}`);
+    }
+    this.log.info({
+      admin: `${this.admin.address.address}:${this.admin.address.port}`,
+      listeners: this.listeners.map((b) => ({ name: b.snap.name, address: `${b.snap.host}:${b.port}` })),
+      concurrency: n,
+    }, 'legate ready');
+  }
+
+  #serverStats: ServerStats | null = null;
+
+  #initServerStats(): void {
+    const srv = new ServerStats(this.store, { startTime: this.startedAt, concurrency: this.opts.concurrency });
+    srv.setState('INITIALIZING');
+    this.#serverStats = srv;
+    // Global state is set from main only (gauges are summed over blocks).
+    const v = this.store.main.v;
+    for (const c of this.snapshot.clusters) {
+      v[c.stats.membership_total] = c.hosts.length;
+      v[c.stats.membership_healthy] = c.hosts.length;
+      v[c.stats.max_host_weight] = c.hosts.length > 0 ? 1 : 0;
+    }
+    srv.trackConnections(this.snapshot.listeners.map((l) => l.stats.downstream_cx_active));
+    this.store.addFlushHook(() => srv.refresh({}));
+    this.store.startFlushTimer();
+  }
+
+  async #bindReusePort(b: BoundListener): Promise<Server> {
+    const s = net.createServer();
+    await listen(s, b.snap.host, b.port, b.snap.reusePort);
+    if (b.port === 0) b.port = (s.address() as net.AddressInfo).port;
+    return s;
+  }
+
+  #adminAddress(): { host: string; port: number } {
+    if (this.opts.adminAddress !== null) {
+      const i = this.opts.adminAddress.lastIndexOf(':');
+      return { host: this.opts.adminAddress.slice(0, i), port: Number(this.opts.adminAddress.slice(i + 1)) };
+    }
+    const sa = this.bootstrap.admin?.address?.socket_address;
+    return { host: sa?.address ?? '127.0.0.1', port: sa?.port_value ?? 9901 };
+  }
+
+  #startWorker(id: number): Promise<void> {
+    const slot: WorkerSlot = this.workers[id] ?? { id, worker: null, ready: false, restarts: 0 };
+    this.workers[id] = slot;
+    const init: WorkerInit = {
+      workerId: id,
+      snapshot: this.snapshot,
+      stats: this.store.attachWorker(id),
+      loadSab: this.loadSab,
+    };
+    const w = new Worker(new URL('../worker/index.ts', import.meta.url), { workerData: init });
+    slot.worker = w;
+    slot.ready = false;
+    return new Promise((resolve, reject) => {
+      w.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') {
+          slot.ready = true;
+          this.#handListeners(id, w);
+          resolve();
+        } else if (m.type === 'drained') {
+          this.#drainedWaiters.get(id)?.();
+        }
+      });
+      w.on('error', (err) => {
+        this.log.error({ worker: id, err }, 'worker crashed');
+        if (!slot.ready) reject(err);
+      });
+      w.on('exit', (code) => {
+        if (slot.worker !== w) return;
+        slot.worker = null;
+        this.#drainedWaiters.get(id)?.();
+        if (this.state === 'DRAINING') return;
+        this.log.warn({ worker: id, code }, 'worker exited; starting a replacement');
+        void this.#replaceWorker(id);
+      });
+    });
+  }
+
+  /** Hand worker `id` its reuse-port sockets (fresh ones for a replacement worker). */
+  #handListeners(id: number, w: Worker): void {
+    this.listeners.forEach((b, li) => {
+      if (b.snap.exactBalance) return;
+      const s = b.servers[id];
+      if (s === null || s === undefined) return;
+      b.servers[id] = null; // it belongs to the worker now
+      const msg: ToWorker = { type: 'listen', listener: li, server: s };
+      w.postMessage(msg, [s as any]);
+    });
+  }
+
+  async #replaceWorker(id: number): Promise<void> {
+    const slot = this.workers[id];
+    slot.restarts++;
+    this.store.retireWorker(id);
+    this.#serverStats!.workerRestarted();
+    Atomics.store(this.load, id, 0);
+    try {
+      for (const b of this.listeners) {
+        if (!b.snap.exactBalance) b.servers[id] = await this.#bindReusePort(b);
+      }
+      await this.#startWorker(id);
+    } catch (err) {
+      this.log.error({ worker: id, err }, 'cannot replace worker');
+    }
+  }
+
+  /** exact_balance: give the accepted socket to the worker with the fewest connections. */
+  #balance(b: BoundListener, sock: net.Socket): void {
+    let best = -1;
+    let bestLoad = Infinity;
+    for (const w of this.workers) {
+      if (w.worker === null || !w.ready) continue;
+      const l = Atomics.load(this.load, w.id);
+      if (l < bestLoad) {
+        best = w.id;
+        bestLoad = l;
+      }
+    }
+    if (best === -1 || this.state === 'DRAINING') {
+      sock.destroy();
+      return;
+    }
+    // Count it now so back-to-back accepts spread before the worker reports back.
+    Atomics.add(this.load, best, 1);
+    const msg: ToWorker = { type: 'socket', listener: this.listeners.indexOf(b), socket: sock };
+    this.workers[best].worker!.postMessage(msg, [sock as any]);
+  }
+
+  /** Test hook: crash worker `id` (LEGATE_TEST_HOOKS=1 and SIGUSR2). */
+  crashWorker(id: number): void {
+    const w = this.workers[id]?.worker;
+    if (w) w.postMessage({ type: 'crash' } satisfies ToWorker);
+  }
+
+  #serverInfo(): ServerInfo {
+    const up = Math.floor((Date.now() - this.startedAt) / 1000);
+    return {
+      version: `legate/${VERSION}/Clean/RELEASE/node-${process.versions.node}`,
+      state: this.state,
+      hot_restart_version: 'disabled',
+      uptime_current_epoch: up,
+      uptime_all_epochs: up,
+      command_line_options: {
+        concurrency: this.opts.concurrency,
+        config_path: this.opts.configPath ?? '',
+        config_yaml: this.opts.configYaml ?? '',
+        admin_address_path: this.opts.adminAddressPath ?? '',
+        mode: 'Serve',
+        drain_time: this.opts.drainTimeS,
+        log_level: this.log.level,
+        restart_epoch: 0,
+        disable_hot_restart: true,
+      },
+      node: this.bootstrap.node ?? {},
+    };
+  }
+
+  #clusterStatus(): ClusterStatus[] {
+    return this.snapshot.clusters.map((c) => ({
+      name: c.name,
+      circuit_breakers: {
+        default: {
+          max_connections: c.maxConnections,
+          max_pending_requests: c.maxPendingRequests,
+          max_requests: c.maxRequests,
+          max_retries: c.maxRetries,
+        },
+      },
+      hosts: c.hosts.map((h) => ({
+        address: h.address,
+        port: h.port,
+        health_flags: [],
+        weight: 1,
+        stats: h.stats,
+      })),
+    }));
+  }
+
+  #configDump() {
+    return {
+      configs: [
+        {
+          '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
+          bootstrap: this.bootstrap,
+        },
+      ],
+    };
+  }
+
+  /** Drain and exit: stop accepting, let in-flight requests finish up to --drain-time-s. */
+  stop(): Promise<void> {
+    if (this.#stopping !== null) return this.#stopping;
+    this.#stopping = (async () => {
+      this.state = 'DRAINING';
+      this.#serverStats!.setState('DRAINING');
+      this.log.info('draining');
+      for (const b of this.listeners) for (const s of b.servers) s?.close();
+      const timeoutMs = this.opts.drainTimeS * 1000;
+      const waits = this.workers.map((slot) => new Promise<void>((resolve) => {
+        if (slot.worker === null) return resolve();
+        this.#drainedWaiters.set(slot.id, resolve);
+        slot.worker.postMessage({ type: 'drain', timeoutMs } satisfies ToWorker);
+      }));
+      const hard = new Promise<void>((r) => setTimeout(r, timeoutMs + 1000).unref());
+      await Promise.race([Promise.all(waits), hard]);
+      await Promise.all(this.workers.map((s) => s.worker?.terminate()));
+      this.store.stopFlushTimer();
+      await this.admin?.close();
+      this.log.info('stopped');
+      this.#onStopped();
+    })();
+    return this.#stopping;
+  }
+}
+
+export function defaultConcurrency(): number {
+  return os.availableParallelism();
+}

@@ -1,0 +1,329 @@
+// HTTP/1.1 client codec: one upstream connection, requests one at a time (no pipelining upstream,
+// like Envoy), responses parsed by the thread's llhttp WASM instance (a RESPONSE parser per
+// connection). Socket handlers are module-level functions; state hangs off a symbol slot.
+import net, { type Socket } from 'node:net';
+import { HttpParser, TYPE, type ParserHandler } from '../../native-wasm/llhttp.ts';
+import { ResponseHeaders, type RequestHeaders } from '../http/types.ts';
+import type { HostPool } from './conn-pool-http1.ts';
+import { writeMessage } from '../http/http1/framing.ts';
+
+const kClient = Symbol('legate.http1.client');
+const EMPTY = Buffer.alloc(0);
+const CRLF = '\r\n';
+
+/** The router side of an upstream request. */
+export interface UpstreamResponseDecoder {
+  decodeResponseHeaders(h: ResponseHeaders, endStream: boolean): void;
+  decodeResponseData(b: Buffer, endStream: boolean): void;
+  /** The connection failed under the request: 'remote' close, 'protocol' error. */
+  onUpstreamReset(reason: 'remote' | 'protocol', responseStarted: boolean): void;
+  onUpstreamAboveWriteBufferHighWatermark(): void;
+  onUpstreamBelowWriteBufferLowWatermark(): void;
+}
+
+const RESPONSE_HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer',
+]);
+
+export class Http1ClientConnection implements ParserHandler {
+  readonly pool: HostPool;
+  readonly socket: Socket;
+  readonly parser: HttpParser;
+  connected: boolean;
+  closed: boolean;
+  decoder: UpstreamResponseDecoder | null;
+  connectTimer: NodeJS.Timeout | null;
+  connectStart: number;
+  createdAt: number;
+  // Request framing.
+  chunkedRequest: boolean;
+  headRequest: boolean;
+  requestComplete: boolean;
+  // Response state.
+  status: number;
+  headers: string[];
+  field: string;
+  value: string;
+  inValue: boolean;
+  responseStarted: boolean;
+  responseEndAtHeaders: boolean;
+  skipInterim: boolean;
+  keepAlive: boolean;
+  aboveWatermark: boolean;
+  readDisabled: boolean;
+  pendingHead: string | null;
+
+  constructor(pool: HostPool) {
+    this.pool = pool;
+    this.connected = false;
+    this.closed = false;
+    this.decoder = null;
+    this.connectStart = performance.now();
+    this.createdAt = this.connectStart;
+    this.chunkedRequest = false;
+    this.headRequest = false;
+    this.requestComplete = false;
+    this.status = 0;
+    this.headers = [];
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    this.responseStarted = false;
+    this.responseEndAtHeaders = false;
+    this.skipInterim = false;
+    this.keepAlive = true;
+    this.aboveWatermark = false;
+    this.readDisabled = false;
+    this.pendingHead = null;
+    this.parser = new HttpParser(TYPE.RESPONSE, this);
+    const s = net.connect({ host: pool.address, port: pool.port, noDelay: true });
+    this.socket = s;
+    (s as any)[kClient] = this;
+    s.on('connect', onConnect);
+    s.on('data', onData);
+    s.on('drain', onDrain);
+    s.on('error', onError);
+    s.on('close', onClose);
+    this.connectTimer = setTimeout(onConnectTimeout, pool.cluster.connectTimeoutMs, this);
+  }
+
+  /** Send a request head; framing follows the downstream request's. */
+  encodeHeaders(d: UpstreamResponseDecoder, req: RequestHeaders, endStream: boolean, contentLength: number, chunked: boolean): void {
+    this.decoder = d;
+    this.status = 0;
+    this.responseStarted = false;
+    this.requestComplete = endStream;
+    this.headRequest = req.method === 'HEAD';
+    this.chunkedRequest = !endStream && chunked;
+    let head = `${req.method} ${req.path} HTTP/1.1${CRLF}host: ${req.authority}${CRLF}`;
+    const hs = req.headers;
+    for (let i = 0; i < hs.length; i += 2) {
+      const n = hs[i];
+      if (n.length === 14 && n === 'content-length' && chunked) continue;
+      head += `${n}: ${hs[i + 1]}${CRLF}`;
+    }
+    if (this.chunkedRequest) head += `transfer-encoding: chunked${CRLF}`;
+    else if (contentLength < 0 && endStream && (req.method === 'POST' || req.method === 'PUT')) {
+      head += `content-length: 0${CRLF}`;
+    }
+    head += CRLF;
+    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_tx_bytes_total] += head.length;
+    if (endStream) {
+      this.socket.write(head, 'latin1');
+    } else {
+      // Held until the first body bytes of this tick: head and body leave in one write.
+      this.pendingHead = head;
+      process.nextTick(flushHead, this);
+    }
+  }
+
+  encodeData(b: Buffer, endStream: boolean): void {
+    const sock = this.socket;
+    const head = this.pendingHead;
+    this.pendingHead = null;
+    writeMessage(sock, head ?? '', b, this.chunkedRequest, endStream);
+    if (endStream) this.requestComplete = true;
+    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_tx_bytes_total] += b.length;
+    if (!endStream && !this.aboveWatermark && sock.writableLength > this.pool.cluster.bufferLimit) {
+      this.aboveWatermark = true;
+      this.decoder?.onUpstreamAboveWriteBufferHighWatermark();
+    }
+  }
+
+  /** Flow control from the downstream side: stop/start reading the response. */
+  readDisable(disable: boolean): void {
+    if (disable === this.readDisabled || this.closed) return;
+    this.readDisabled = disable;
+    if (disable) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  /** Tear the connection down (request abandoned, timeout, protocol error). */
+  destroy(): void {
+    if (this.closed) return;
+    this.decoder = null;
+    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_destroy_local]++;
+    this.socket.destroy();
+  }
+
+  // ---- parser callbacks ---------------------------------------------------------------------
+
+  onMessageBegin(): number {
+    this.headers = [];
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    return 0;
+  }
+  onUrl(): number {
+    return 0;
+  }
+  onStatus(): number {
+    return 0;
+  }
+  onHeaderField(buf: Buffer): number {
+    if (this.inValue) {
+      this.headers.push(this.field.toLowerCase(), this.value);
+      this.field = '';
+      this.value = '';
+      this.inValue = false;
+    }
+    this.field += buf.latin1Slice(0, buf.length);
+    return 0;
+  }
+  onHeaderValue(buf: Buffer): number {
+    this.inValue = true;
+    this.value += buf.latin1Slice(0, buf.length);
+    return 0;
+  }
+  onHeadersComplete(status: number, _upgrade: number, shouldKeepAlive: number): number {
+    if (this.inValue || this.field !== '') this.headers.push(this.field.toLowerCase(), this.value);
+    if (status < 200) {
+      // 1xx interim responses (100-continue was answered by us downstream) are not forwarded.
+      this.skipInterim = true;
+      return 0;
+    }
+    this.skipInterim = false;
+    const d = this.decoder;
+    if (d === null) return -1; // a response nobody asked for: protocol error, connection closes
+    this.keepAlive = shouldKeepAlive === 1;
+    this.status = status;
+    const raw = this.headers;
+    const out: string[] = [];
+    let contentLength = -1;
+    let connectionTokens: string | null = null;
+    for (let i = 0; i < raw.length; i += 2) {
+      const n = raw[i];
+      if (n === 'connection') { connectionTokens = raw[i + 1].toLowerCase(); continue; }
+      if (RESPONSE_HOP_BY_HOP.has(n)) continue;
+      if (n === 'content-length') contentLength = Number(raw[i + 1]);
+      out.push(n, raw[i + 1]);
+    }
+    if (connectionTokens !== null) {
+      for (const t of connectionTokens.split(',')) {
+        const tok = t.trim();
+        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') {
+          for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === tok) out.splice(i, 2);
+        }
+      }
+    }
+    const noBody = this.headRequest || status === 204 || status === 304 || contentLength === 0;
+    this.responseEndAtHeaders = noBody;
+    this.responseStarted = true;
+    d.decodeResponseHeaders(new ResponseHeaders(status, out), noBody);
+    // 1 tells llhttp the message has no body (needed for HEAD, whose headers describe one).
+    return this.headRequest ? 1 : 0;
+  }
+  onBody(buf: Buffer): number {
+    const d = this.decoder;
+    if (d !== null) d.decodeResponseData(buf, false);
+    return 0;
+  }
+  onMessageComplete(): number {
+    if (this.skipInterim) {
+      this.skipInterim = false;
+      return 0;
+    }
+    const d = this.decoder;
+    this.decoder = null;
+    this.responseStarted = false;
+    if (d !== null && !this.responseEndAtHeaders) d.decodeResponseData(EMPTY, true);
+    if (!this.keepAlive || !this.requestComplete) {
+      // Connection: close from upstream, or a response that ended before our request did.
+      this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_close_notify]++;
+      this.socket.destroy();
+      return 0;
+    }
+    this.pool.release(this);
+    return 0;
+  }
+
+  // ---- socket events ------------------------------------------------------------------------
+
+  onConnect(): void {
+    this.connected = true;
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+    const c = this.pool.cluster;
+    c.stats.record(c.s.upstream_cx_connect_ms, performance.now() - this.connectStart);
+    this.pool.onConnected(this);
+  }
+
+  onData(chunk: Buffer): void {
+    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_rx_bytes_total] += chunk.length;
+    const ret = this.parser.execute(chunk);
+    if (ret !== 0) this.#protocolError();
+  }
+
+  #protocolError(): void {
+    const c = this.pool.cluster;
+    c.stats.v[c.s.upstream_cx_protocol_error]++;
+    const d = this.decoder;
+    this.decoder = null;
+    const started = this.responseStarted;
+    this.socket.destroy();
+    if (d !== null) d.onUpstreamReset('protocol', started);
+  }
+
+  onDrain(): void {
+    if (this.aboveWatermark) {
+      this.aboveWatermark = false;
+      this.decoder?.onUpstreamBelowWriteBufferLowWatermark();
+    }
+  }
+
+  onConnectTimeout(): void {
+    this.connectTimer = null;
+    if (this.connected || this.closed) return;
+    const c = this.pool.cluster;
+    c.stats.v[c.s.upstream_cx_connect_timeout]++;
+    this.socket.destroy();
+  }
+
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+    // A body delimited by connection close ends here.
+    if (this.decoder !== null && this.responseStarted && this.parser.messageNeedsEof()) {
+      this.parser.finish();
+    }
+    const d = this.decoder;
+    this.decoder = null;
+    const started = this.responseStarted;
+    this.parser.destroy();
+    this.pool.onClosed(this, d !== null);
+    if (d !== null) d.onUpstreamReset('remote', started);
+  }
+}
+
+function flushHead(c: Http1ClientConnection): void {
+  const head = c.pendingHead;
+  if (head !== null && !c.socket.destroyed) {
+    c.pendingHead = null;
+    c.socket.write(head, 'latin1');
+  }
+}
+function onConnect(this: Socket): void {
+  (this as any)[kClient].onConnect();
+}
+function onData(this: Socket, chunk: Buffer): void {
+  (this as any)[kClient].onData(chunk);
+}
+function onDrain(this: Socket): void {
+  (this as any)[kClient].onDrain();
+}
+function onError(this: Socket): void {
+  // 'close' follows and does the accounting.
+}
+function onClose(this: Socket): void {
+  (this as any)[kClient].onClose();
+}
+function onConnectTimeout(c: Http1ClientConnection): void {
+  c.onConnectTimeout();
+}

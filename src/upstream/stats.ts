@@ -1,0 +1,31 @@
+// Envoy's cluster stats (cluster.<name>.*) and the per-host stats /clusters shows, Envoy's names.
+export const CLUSTER_COUNTERS = [
+  'upstream_cx_total', 'upstream_cx_http1_total', 'upstream_cx_connect_fail',
+  'upstream_cx_connect_timeout', 'upstream_cx_overflow', 'upstream_cx_destroy',
+  'upstream_cx_destroy_local', 'upstream_cx_destroy_remote', 'upstream_cx_destroy_with_active_rq',
+  'upstream_cx_close_notify', 'upstream_cx_protocol_error', 'upstream_cx_rx_bytes_total',
+  'upstream_cx_tx_bytes_total', 'upstream_cx_none_healthy', 'upstream_rq_total',
+  'upstream_rq_completed', 'upstream_rq_pending_total', 'upstream_rq_pending_overflow',
+  'upstream_rq_pending_failure_eject', 'upstream_rq_cancelled', 'upstream_rq_timeout',
+  'upstream_rq_rx_reset', 'upstream_rq_tx_reset', 'upstream_rq_1xx', 'upstream_rq_2xx',
+  'upstream_rq_3xx', 'upstream_rq_4xx', 'upstream_rq_5xx', 'membership_change',
+] as const;
+export const CLUSTER_GAUGES = [
+  'upstream_cx_active', 'upstream_rq_active', 'upstream_rq_pending_active',
+  'membership_total', 'membership_healthy', 'membership_degraded', 'max_host_weight',
+] as const;
+export const CLUSTER_HISTOGRAMS = [
+  'upstream_rq_time', 'upstream_cx_connect_ms', 'upstream_cx_length_ms',
+] as const;
+export type ClusterStatName =
+  | (typeof CLUSTER_COUNTERS)[number] | (typeof CLUSTER_GAUGES)[number]
+  | (typeof CLUSTER_HISTOGRAMS)[number];
+export type ClusterStats = Record<ClusterStatName, number>;
+
+/** Per-host stats, as Envoy's /clusters lists them (not in /stats). */
+export const HOST_COUNTERS = [
+  'cx_total', 'cx_connect_fail', 'rq_total', 'rq_success', 'rq_error', 'rq_timeout',
+] as const;
+export const HOST_GAUGES = ['cx_active', 'rq_active'] as const;
+export type HostStatName = (typeof HOST_COUNTERS)[number] | (typeof HOST_GAUGES)[number];
+export type HostStats = Record<HostStatName, number>;

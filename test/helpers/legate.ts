@@ -1,0 +1,147 @@
+// Starts a real Legate process (bin/legate.js on the pinned Node) for integration tests: config
+// from a YAML string, admin on 127.0.0.1 port 0, listener ports discovered through /listeners.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+export const NODE = process.execPath;
+export const BIN = path.join(ROOT, 'bin/legate.js');
+
+export interface Legate {
+  proc: ChildProcess;
+  admin: string;
+  /** The bound port of a listener, by name. */
+  port(listener: string): number;
+  stdout(): string;
+  stderr(): string;
+  /** Counters and gauges from /stats?format=json (histograms left out). */
+  stats(): Promise<Map<string, number>>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  concurrency?: number;
+  args?: string[];
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export function tmpFile(name: string, content: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'legate-test-'));
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, content);
+  return p;
+}
+
+export async function startLegate(yaml: string, opts: StartOptions = {}): Promise<Legate> {
+  const cfg = tmpFile('config.yaml', yaml);
+  const addrPath = path.join(path.dirname(cfg), 'admin-address');
+  const proc = spawn(NODE, [
+    BIN, '-c', cfg, '--concurrency', String(opts.concurrency ?? 1), '--log-level', 'warn',
+    '--admin-address', '127.0.0.1:0', '--admin-address-path', addrPath, ...(opts.args ?? []),
+  ], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { err += d; });
+  let exited = false;
+  const exit = new Promise<number | null>((resolve) => proc.on('exit', (code) => { exited = true; resolve(code); }));
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  while (!fs.existsSync(addrPath) || fs.readFileSync(addrPath, 'utf8') === '') {
+    if (exited) throw new Error(`legate exited during start:\n${err}\n${out}`);
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`legate did not start in time:\n${err}\n${out}`);
+    }
+    await sleep(25);
+  }
+  const admin = `http://${fs.readFileSync(addrPath, 'utf8').trim()}`;
+  const ls = await (await fetch(`${admin}/listeners?format=json`)).json() as {
+    listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[];
+  };
+  const ports = new Map(ls.listener_statuses.map((l) => [l.name, l.local_address.socket_address.port_value]));
+  return {
+    proc,
+    admin,
+    port(name: string): number {
+      const p = ports.get(name);
+      if (p === undefined) throw new Error(`no listener named ${name}`);
+      return p;
+    },
+    stdout: () => out,
+    stderr: () => err,
+    async stats(): Promise<Map<string, number>> {
+      const j = await (await fetch(`${admin}/stats?format=json`)).json() as { stats: { name?: string; value?: number }[] };
+      const m = new Map<string, number>();
+      for (const s of j.stats) if (s.name !== undefined && typeof s.value === 'number') m.set(s.name, s.value);
+      return m;
+    },
+    async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+      if (exited) return proc.exitCode;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      const code = await exit;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
+
+/** Run the CLI to completion (validate mode and the like). */
+export function runLegate(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(NODE, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d) => { stdout += d; });
+    proc.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('legate did not exit in time')); }, timeoutMs);
+    proc.on('exit', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** A minimal bootstrap: listener "proxy" -> cluster "upstream" at the given ports. */
+export function proxyConfig(upstreamPorts: number[], extra: { routeTimeout?: string; hcmExtra?: string; clusterExtra?: string; listenerExtra?: string; routes?: string } = {}): string {
+  const endpoints = upstreamPorts.map((p) => `
+        - endpoint:
+            address:
+              socket_address: { address: 127.0.0.1, port_value: ${p} }`).join('');
+  const routes = extra.routes ?? `
+              - match: { prefix: "/" }
+                route: { cluster: upstream${extra.routeTimeout ? `, timeout: ${extra.routeTimeout}` : ''} }`;
+  return `
+static_resources:
+  listeners:
+  - name: proxy
+    address:
+      socket_address: { address: 127.0.0.1, port_value: 0 }${extra.listenerExtra ?? ''}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress${extra.hcmExtra ?? ''}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+          route_config:
+            name: local
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:${routes}
+  clusters:
+  - name: upstream
+    type: STATIC
+    connect_timeout: 1s
+    lb_policy: ROUND_ROBIN${extra.clusterExtra ?? ''}
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:${endpoints}
+`;
+}
