@@ -7,8 +7,10 @@
 //   connections with one instance and one shared input area.
 // - execute() copies the chunk into the instance's input area (grown in 4 KiB steps, never shrunk)
 //   and runs llhttp over it. The callbacks llhttp makes give offsets into that area; the binding
-//   turns them into Buffer views of the *original chunk* (same offset), not of WASM memory, so the
-//   views stay valid after execute() returns and no byte is copied a second time (undici's trick).
+//   turns them into ranges of the *original chunk* (same offset), not of WASM memory: a handler gets
+//   (chunk, start, end) and takes a string (`latin1Slice`) or a view (`subarray`) as it needs, so
+//   nothing is allocated for it and no byte is copied a second time (undici's trick, minus the
+//   per-callback Buffer object).
 // - execute() is synchronous and callbacks never re-enter a parser, but a handler may start
 //   another parser's execute (an upstream response completing can feed the next pipelined
 //   request), so the current parser/chunk are saved and restored around every call.
@@ -26,16 +28,17 @@ export const ERROR = {
   USER: 24,
 } as const;
 
-/** What a parser reports to; every method returns 0 (go on) or ERROR.PAUSED. */
+/** What a parser reports to; every method returns 0 (go on) or ERROR.PAUSED. Data callbacks get
+ *  the caller's chunk and a [start, end) range in it, valid for as long as the chunk is. */
 export interface ParserHandler {
   onMessageBegin(): number;
-  onUrl(buf: Buffer): number;
-  onStatus(buf: Buffer): number;
-  onHeaderField(buf: Buffer): number;
-  onHeaderValue(buf: Buffer): number;
+  onUrl(chunk: Buffer, start: number, end: number): number;
+  onStatus(chunk: Buffer, start: number, end: number): number;
+  onHeaderField(chunk: Buffer, start: number, end: number): number;
+  onHeaderValue(chunk: Buffer, start: number, end: number): number;
   /** Return 0, 1 (message has no body, e.g. a response to HEAD), 2 (upgrade), or -1 (error). */
   onHeadersComplete(statusCode: number, upgrade: number, shouldKeepAlive: number): number;
-  onBody(buf: Buffer): number;
+  onBody(chunk: Buffer, start: number, end: number): number;
   onMessageComplete(): number;
 }
 
@@ -87,10 +90,6 @@ let inputSize = 0;
 let current: HttpParser | null = null;
 let currentChunk: Buffer = Buffer.alloc(0);
 
-function view(at: number, len: number): Buffer {
-  const off = at - inputPtr;
-  return currentChunk.subarray(off, off + len);
-}
 
 export function wasmModuleBytes(): Buffer {
   try {
@@ -110,15 +109,18 @@ function load(): LlhttpExports {
   }
   const env = {
     wasm_on_message_begin: (_p: number) => current!.handler.onMessageBegin(),
-    wasm_on_url: (_p: number, at: number, len: number) => current!.handler.onUrl(view(at, len)),
-    wasm_on_status: (_p: number, at: number, len: number) => current!.handler.onStatus(view(at, len)),
+    wasm_on_url: (_p: number, at: number, len: number) =>
+      current!.handler.onUrl(currentChunk, at - inputPtr, at - inputPtr + len),
+    wasm_on_status: (_p: number, at: number, len: number) =>
+      current!.handler.onStatus(currentChunk, at - inputPtr, at - inputPtr + len),
     wasm_on_header_field: (_p: number, at: number, len: number) =>
-      current!.handler.onHeaderField(view(at, len)),
+      current!.handler.onHeaderField(currentChunk, at - inputPtr, at - inputPtr + len),
     wasm_on_header_value: (_p: number, at: number, len: number) =>
-      current!.handler.onHeaderValue(view(at, len)),
+      current!.handler.onHeaderValue(currentChunk, at - inputPtr, at - inputPtr + len),
     wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
       current!.handler.onHeadersComplete(status, upgrade, keepAlive),
-    wasm_on_body: (_p: number, at: number, len: number) => current!.handler.onBody(view(at, len)),
+    wasm_on_body: (_p: number, at: number, len: number) =>
+      current!.handler.onBody(currentChunk, at - inputPtr, at - inputPtr + len),
     wasm_on_message_complete: (_p: number) => current!.handler.onMessageComplete(),
   };
   const inst = new WebAssembly.Instance(mod, { env });

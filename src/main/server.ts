@@ -17,6 +17,11 @@ import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 
 export const VERSION = '0.1.0';
 
+const kEarly = Symbol('legate.earlyConnections');
+function onEarlyConnection(this: Server, sock: net.Socket): void {
+  ((this as any)[kEarly] as net.Socket[]).push(sock);
+}
+
 export interface ServeOptions {
   configPath: string | null;
   configYaml: string | null;
@@ -169,7 +174,13 @@ export class MainServer {
   }
 
   async #bindReusePort(b: BoundListener): Promise<Server> {
-    const s = net.createServer();
+    // The kernel starts queueing connections on this socket as soon as it listens, while the
+    // worker that will own it may still be starting: main accepts those (paused, never read)
+    // and passes them on with the server. Workers resume every socket they are given.
+    const s = net.createServer({ pauseOnConnect: true });
+    const early: net.Socket[] = [];
+    (s as any)[kEarly] = early;
+    s.on('connection', onEarlyConnection);
     await listen(s, b.snap.host, b.port, b.snap.reusePort);
     if (b.port === 0) b.port = (s.address() as net.AddressInfo).port;
     return s;
@@ -228,8 +239,14 @@ export class MainServer {
       const s = b.servers[id];
       if (s === null || s === undefined) return;
       b.servers[id] = null; // it belongs to the worker now
+      s.off('connection', onEarlyConnection);
+      const early = (s as any)[kEarly] as net.Socket[];
       const msg: ToWorker = { type: 'listen', listener: li, server: s };
       w.postMessage(msg, [s as any]);
+      for (const sock of early.splice(0)) {
+        if (sock.destroyed) continue;
+        w.postMessage({ type: 'socket', listener: li, socket: sock } satisfies ToWorker, [sock as any]);
+      }
     });
   }
 

@@ -41,6 +41,7 @@ export class ClusterRuntime {
   cxCount: number;
   pendingCount: number;
   activeRequests: number;
+  draining: boolean;
 
   constructor(snap: ClusterSnap, stats: StatSink, workerId: number) {
     this.name = snap.name;
@@ -54,6 +55,7 @@ export class ClusterRuntime {
     this.cxCount = 0;
     this.pendingCount = 0;
     this.activeRequests = 0;
+    this.draining = false;
     this.hosts = snap.hosts.map((h) => new HostPool(this, h));
     this.lb = new RoundRobin(this.hosts, workerId);
   }
@@ -73,5 +75,12 @@ export class ClusterManager {
   }
   drain(): void {
     for (const c of this.clusters) c.drain();
+  }
+  /** Worker drain: close idle upstream connections now and each busy one when it goes idle. */
+  startDrain(): void {
+    for (const c of this.clusters) {
+      c.draining = true;
+      c.drain();
+    }
   }
 }

@@ -161,19 +161,19 @@ export class Http1ClientConnection implements ParserHandler {
   onStatus(): number {
     return 0;
   }
-  onHeaderField(buf: Buffer): number {
+  onHeaderField(chunk: Buffer, start: number, end: number): number {
     if (this.inValue) {
       this.headers.push(this.field.toLowerCase(), this.value);
       this.field = '';
       this.value = '';
       this.inValue = false;
     }
-    this.field += buf.latin1Slice(0, buf.length);
+    this.field += chunk.latin1Slice(start, end);
     return 0;
   }
-  onHeaderValue(buf: Buffer): number {
+  onHeaderValue(chunk: Buffer, start: number, end: number): number {
     this.inValue = true;
-    this.value += buf.latin1Slice(0, buf.length);
+    this.value += chunk.latin1Slice(start, end);
     return 0;
   }
   onHeadersComplete(status: number, _upgrade: number, shouldKeepAlive: number): number {
@@ -214,9 +214,9 @@ export class Http1ClientConnection implements ParserHandler {
     // 1 tells llhttp the message has no body (needed for HEAD, whose headers describe one).
     return this.headRequest ? 1 : 0;
   }
-  onBody(buf: Buffer): number {
+  onBody(chunk: Buffer, start: number, end: number): number {
     const d = this.decoder;
-    if (d !== null) d.decodeResponseData(buf, false);
+    if (d !== null) d.decodeResponseData(chunk.subarray(start, end), false);
     return 0;
   }
   onMessageComplete(): number {

@@ -113,6 +113,7 @@ export class HostPool {
   release(conn: Http1ClientConnection): void {
     const cb = this.#takePending();
     if (cb !== undefined) cb.onPoolReady(conn, this);
+    else if (this.cluster.draining) conn.destroy();
     else this.idle.push(conn);
   }
 

@@ -6,7 +6,7 @@ import type { Server, Socket } from 'node:net';
 import { registerAll } from '../extensions/index.ts';
 import { ClusterManager } from '../upstream/cluster-manager.ts';
 import { HcmConfig } from '../extensions/filters/network/http-connection-manager/config.ts';
-import { Http1ServerConnection, activeConnections } from '../http/http1/server-connection.ts';
+import { Http1ServerConnection, activeConnections, drainConnections } from '../http/http1/server-connection.ts';
 import { flushAccessLogs } from '../http/access-log.ts';
 import { WorkerStats } from '../stats/store.ts';
 import type { Snapshot, ListenerSnap } from '../config/snapshot.ts';
@@ -59,7 +59,10 @@ function updateLoad(): void {
 }
 
 let drainTimer: NodeJS.Timeout | null = null;
+let drained = false;
 function finishDrain(): void {
+  if (drained) return;
+  drained = true;
   if (drainTimer !== null) clearTimeout(drainTimer);
   ctx.clusterManager.drain();
   flushAccessLogs();
@@ -83,6 +86,10 @@ parentPort!.on('message', (msg: ToWorker) => {
     case 'drain': {
       draining = true;
       for (const l of listeners) for (const s of l.servers) s.close();
+      // Envoy's drain for HTTP/1: idle connections close now, busy ones after their response
+      // (which carries Connection: close); pooled upstream connections close as they go idle.
+      drainConnections();
+      ctx.clusterManager.startDrain();
       if (activeConnections() === 0) finishDrain();
       else drainTimer = setTimeout(finishDrain, msg.timeoutMs);
       break;

@@ -32,10 +32,17 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate', 'trailer',
 ]);
 
-let connCount = 0;
-/** Open downstream HTTP/1 connections in this thread (the main thread balances on it). */
+// Open downstream HTTP/1 connections of this thread: the count balances exact_balance listeners,
+// the set lets a drain reach every connection.
+const connections = new Set<Http1ServerConnection>();
+let draining = false;
 export function activeConnections(): number {
-  return connCount;
+  return connections.size;
+}
+/** Listener drain: close idle connections now, the others after their current response. */
+export function drainConnections(): void {
+  draining = true;
+  for (const c of connections) c.drain();
 }
 
 export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
@@ -105,7 +112,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     this.pendingHead = null;
     this.startHr = performance.now();
 
-    connCount++;
+    connections.add(this);
     const v = config.stats.v;
     const s = config.s;
     v[s.downstream_cx_total]++;
@@ -198,30 +205,30 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     return 0;
   }
 
-  onUrl(buf: Buffer): number {
-    this.url += buf.latin1Slice(0, buf.length);
-    this.headerBytes += buf.length;
+  onUrl(chunk: Buffer, start: number, end: number): number {
+    this.url += chunk.latin1Slice(start, end);
+    this.headerBytes += end - start;
     return 0;
   }
 
-  onStatus(_buf: Buffer): number {
+  onStatus(): number {
     return 0;
   }
 
-  onHeaderField(buf: Buffer): number {
+  onHeaderField(chunk: Buffer, start: number, end: number): number {
     if (this.inValue) {
       this.#pushHeader();
       this.inValue = false;
     }
-    this.field += buf.latin1Slice(0, buf.length);
-    this.headerBytes += buf.length;
+    this.field += chunk.latin1Slice(start, end);
+    this.headerBytes += end - start;
     return 0;
   }
 
-  onHeaderValue(buf: Buffer): number {
+  onHeaderValue(chunk: Buffer, start: number, end: number): number {
     this.inValue = true;
-    this.value += buf.latin1Slice(0, buf.length);
-    this.headerBytes += buf.length;
+    this.value += chunk.latin1Slice(start, end);
+    this.headerBytes += end - start;
     return 0;
   }
 
@@ -243,7 +250,13 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     const p = this.parser;
     const major = p.httpMajor();
     const minor = p.httpMinor();
-    this.http10 = major === 1 && minor === 0;
+    if (major !== 1 || minor > 1) {
+      // HTTP/0.9 (a request line without a version) and anything past 1.1 are not HTTP/1 requests
+      // this codec serves (Envoy refuses 0.9 too).
+      this.protocolError(400, 'unsupported HTTP version');
+      return -1;
+    }
+    this.http10 = minor === 0;
     this.keepAlive = shouldKeepAlive === 1;
     const method = p.method();
 
@@ -304,7 +317,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     this.headResponse = method === 'HEAD';
     const stream = new ActiveStream(c, this, req);
     this.stream = stream;
-    if (!this.keepAlive) stream.closeConnection = true;
+    if (!this.keepAlive || draining) stream.closeConnection = true;
     if (this.expectContinue && hasBody && !this.http10) {
       // Envoy answers 100-continue itself and does not forward Expect upstream.
       this.socket.write(CONTINUE_100);
@@ -313,9 +326,9 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     return 0;
   }
 
-  onBody(buf: Buffer): number {
+  onBody(chunk: Buffer, start: number, end: number): number {
     const st = this.stream;
-    if (st !== null && !st.destroyed) st.decodeData(buf, false);
+    if (st !== null && !st.destroyed) st.decodeData(chunk.subarray(start, end), false);
     return 0;
   }
 
@@ -442,7 +455,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
   }
 
   onClose(): void {
-    connCount--;
+    connections.delete(this);
     const c = this.config;
     const v = c.stats.v;
     v[c.s.downstream_cx_active]--;
@@ -459,6 +472,16 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     this.stream = null;
     if (st !== null && !st.destroyed) st.onDownstreamReset();
     this.parser.destroy();
+  }
+
+  drain(): void {
+    if (this.closing) return;
+    if (this.stream === null && !this.waitingForResponse) {
+      this.closing = true;
+      this.socket.end();
+    } else if (this.stream !== null && !this.stream.responseStarted) {
+      this.stream.closeConnection = true;
+    }
   }
 
   onEnd(): void {
