@@ -1,11 +1,13 @@
 // HTTP/1.1 client codec: one upstream connection, requests one at a time (no pipelining upstream,
 // like Envoy), responses parsed by the thread's llhttp WASM instance (a RESPONSE parser per
 // connection). Socket handlers are module-level functions; state hangs off a symbol slot.
+import { monotonicNow } from '../common/clock.ts';
 import net, { type Socket } from 'node:net';
 import { HttpParser, TYPE, type ParserHandler } from '../../native-wasm/llhttp.ts';
 import { ResponseHeaders, type RequestHeaders } from '../http/types.ts';
 import type { HostPool } from './conn-pool-http1.ts';
-import { writeMessage } from '../http/http1/framing.ts';
+import { deferHead, enterRead, leaveRead, writeMessage, type HeadHolder } from '../http/http1/framing.ts';
+import { HeaderCollector, removeConnectionTokens } from '../http/http1/header-names.ts';
 
 const kClient = Symbol('legate.http1.client');
 const EMPTY = Buffer.alloc(0);
@@ -21,11 +23,8 @@ export interface UpstreamResponseDecoder {
   onUpstreamBelowWriteBufferLowWatermark(): void;
 }
 
-const RESPONSE_HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer',
-]);
 
-export class Http1ClientConnection implements ParserHandler {
+export class Http1ClientConnection implements ParserHandler, HeadHolder {
   readonly pool: HostPool;
   readonly socket: Socket;
   readonly parser: HttpParser;
@@ -41,10 +40,7 @@ export class Http1ClientConnection implements ParserHandler {
   requestComplete: boolean;
   // Response state.
   status: number;
-  headers: string[];
-  field: string;
-  value: string;
-  inValue: boolean;
+  readonly hc: HeaderCollector;
   responseStarted: boolean;
   responseEndAtHeaders: boolean;
   skipInterim: boolean;
@@ -58,16 +54,13 @@ export class Http1ClientConnection implements ParserHandler {
     this.connected = false;
     this.closed = false;
     this.decoder = null;
-    this.connectStart = performance.now();
+    this.connectStart = monotonicNow();
     this.createdAt = this.connectStart;
     this.chunkedRequest = false;
     this.headRequest = false;
     this.requestComplete = false;
     this.status = 0;
-    this.headers = [];
-    this.field = '';
-    this.value = '';
-    this.inValue = false;
+    this.hc = new HeaderCollector();
     this.responseStarted = false;
     this.responseEndAtHeaders = false;
     this.skipInterim = false;
@@ -111,9 +104,9 @@ export class Http1ClientConnection implements ParserHandler {
     if (endStream) {
       this.socket.write(head, 'latin1');
     } else {
-      // Held until the first body bytes of this tick: head and body leave in one write.
+      // Held until the first body bytes of this read: head and body leave in one write.
       this.pendingHead = head;
-      process.nextTick(flushHead, this);
+      deferHead(this);
     }
   }
 
@@ -149,10 +142,7 @@ export class Http1ClientConnection implements ParserHandler {
   // ---- parser callbacks ---------------------------------------------------------------------
 
   onMessageBegin(): number {
-    this.headers = [];
-    this.field = '';
-    this.value = '';
-    this.inValue = false;
+    this.hc.reset();
     return 0;
   }
   onUrl(): number {
@@ -162,22 +152,15 @@ export class Http1ClientConnection implements ParserHandler {
     return 0;
   }
   onHeaderField(chunk: Buffer, start: number, end: number): number {
-    if (this.inValue) {
-      this.headers.push(this.field.toLowerCase(), this.value);
-      this.field = '';
-      this.value = '';
-      this.inValue = false;
-    }
-    this.field += chunk.latin1Slice(start, end);
+    this.hc.onField(chunk, start, end);
     return 0;
   }
   onHeaderValue(chunk: Buffer, start: number, end: number): number {
-    this.inValue = true;
-    this.value += chunk.latin1Slice(start, end);
+    this.hc.onValue(chunk, start, end);
     return 0;
   }
   onHeadersComplete(status: number, _upgrade: number, shouldKeepAlive: number): number {
-    if (this.inValue || this.field !== '') this.headers.push(this.field.toLowerCase(), this.value);
+    const raw = this.hc.finish();
     if (status < 200) {
       // 1xx interim responses (100-continue was answered by us downstream) are not forwarded.
       this.skipInterim = true;
@@ -188,25 +171,26 @@ export class Http1ClientConnection implements ParserHandler {
     if (d === null) return -1; // a response nobody asked for: protocol error, connection closes
     this.keepAlive = shouldKeepAlive === 1;
     this.status = status;
-    const raw = this.headers;
-    const out: string[] = [];
+    // Drop hop-by-hop headers in place (the list is ours: the collector starts a new one).
+    const out = raw;
+    let w = 0;
     let contentLength = -1;
     let connectionTokens: string | null = null;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
-      if (n === 'connection') { connectionTokens = raw[i + 1].toLowerCase(); continue; }
-      if (RESPONSE_HOP_BY_HOP.has(n)) continue;
-      if (n === 'content-length') contentLength = Number(raw[i + 1]);
-      out.push(n, raw[i + 1]);
-    }
-    if (connectionTokens !== null) {
-      for (const t of connectionTokens.split(',')) {
-        const tok = t.trim();
-        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') {
-          for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === tok) out.splice(i, 2);
-        }
+      switch (n) {
+        case 'connection': connectionTokens = raw[i + 1].toLowerCase(); continue;
+        case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade':
+        case 'te': case 'trailer':
+          continue;
+        case 'content-length': contentLength = Number(raw[i + 1]); break;
       }
+      out[w] = n;
+      out[w + 1] = raw[i + 1];
+      w += 2;
     }
+    out.length = w;
+    if (connectionTokens !== null) removeConnectionTokens(out, connectionTokens);
     const noBody = this.headRequest || status === 204 || status === 304 || contentLength === 0;
     this.responseEndAtHeaders = noBody;
     this.responseStarted = true;
@@ -247,7 +231,7 @@ export class Http1ClientConnection implements ParserHandler {
       this.connectTimer = null;
     }
     const c = this.pool.cluster;
-    c.stats.record(c.s.upstream_cx_connect_ms, performance.now() - this.connectStart);
+    c.stats.record(c.s.upstream_cx_connect_ms, monotonicNow() - this.connectStart);
     this.pool.onConnected(this);
   }
 
@@ -265,6 +249,14 @@ export class Http1ClientConnection implements ParserHandler {
     const started = this.responseStarted;
     this.socket.destroy();
     if (d !== null) d.onUpstreamReset('protocol', started);
+  }
+
+  flushHead(): void {
+    const head = this.pendingHead;
+    if (head !== null) {
+      this.pendingHead = null;
+      if (!this.socket.destroyed) this.socket.write(head, 'latin1');
+    }
   }
 
   onDrain(): void {
@@ -302,18 +294,14 @@ export class Http1ClientConnection implements ParserHandler {
   }
 }
 
-function flushHead(c: Http1ClientConnection): void {
-  const head = c.pendingHead;
-  if (head !== null && !c.socket.destroyed) {
-    c.pendingHead = null;
-    c.socket.write(head, 'latin1');
-  }
-}
+
 function onConnect(this: Socket): void {
   (this as any)[kClient].onConnect();
 }
 function onData(this: Socket, chunk: Buffer): void {
+  enterRead();
   (this as any)[kClient].onData(chunk);
+  leaveRead();
 }
 function onDrain(this: Socket): void {
   (this as any)[kClient].onDrain();

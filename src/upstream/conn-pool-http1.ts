@@ -2,6 +2,7 @@
 // (the most recently used socket is the warmest); requests wait in a ring-buffer queue when every
 // connection is busy and the cluster's max_connections is reached, up to max_pending_requests
 // (Envoy's circuit breakers; here per worker, see docs/differences.md).
+import { monotonicNow } from '../common/clock.ts';
 import { RingQueue } from '../common/ring-queue.ts';
 import { Http1ClientConnection } from './codec-client-http1.ts';
 import type { ClusterRuntime } from './cluster-manager.ts';
@@ -126,7 +127,7 @@ export class HostPool {
     v[this.hs.cx_active]--;
     v[c.s.upstream_cx_destroy]++;
     if (hadRequest) v[c.s.upstream_cx_destroy_with_active_rq]++;
-    c.stats.record(c.s.upstream_cx_length_ms, performance.now() - conn.createdAt);
+    c.stats.record(c.s.upstream_cx_length_ms, monotonicNow() - conn.createdAt);
     const i = this.idle.indexOf(conn);
     if (i !== -1) this.idle.splice(i, 1);
     if (!conn.connected) {

@@ -10,6 +10,7 @@
 //   closure per connection or request.
 // - Flow control: readDisable() is counted (every disable needs an enable) and pauses the socket;
 //   writes past the connection's buffer limit raise the stream's high watermark, 'drain' lowers it.
+import { monotonicNow } from '../../common/clock.ts';
 import type { Socket } from 'node:net';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
 import { RequestHeaders, type ResponseHeaders } from '../types.ts';
@@ -19,18 +20,14 @@ import {
 import type { HcmConfig } from '../../extensions/filters/network/http-connection-manager/config.ts';
 import type { ListenerStats } from '../../listener/stats.ts';
 import { httpDate } from '../../common/date.ts';
-import { writeMessage } from './framing.ts';
+import { deferHead, enterRead, leaveRead, writeMessage, type HeadHolder } from './framing.ts';
+import { HeaderCollector, removeConnectionTokens } from './header-names.ts';
 
 const kConn = Symbol('legate.http1.conn');
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
 const CONTINUE_100 = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
-// Hop-by-hop headers (RFC 9110 7.6.1) the proxy never forwards; framing is re-derived per hop.
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te',
-  'proxy-authenticate', 'trailer',
-]);
 
 // Open downstream HTTP/1 connections of this thread: the count balances exact_balance listeners,
 // the set lets a drain reach every connection.
@@ -45,7 +42,7 @@ export function drainConnections(): void {
   for (const c of connections) c.drain();
 }
 
-export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
+export class Http1ServerConnection implements ParserHandler, ServerCodecStream, HeadHolder {
   readonly socket: Socket;
   readonly config: HcmConfig;
   readonly listenerStats: ListenerStats;
@@ -55,11 +52,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
   stream: ActiveStream | null;
   // Parse state of the current request head.
   url: string;
-  headers: string[];
-  field: string;
-  value: string;
-  inValue: boolean;
-  headerBytes: number;
+  readonly hc: HeaderCollector;
   contentLength: number;
   chunkedRequest: boolean;
   expectContinue: boolean;
@@ -89,11 +82,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     this.parser = new HttpParser(TYPE.REQUEST, this);
     this.stream = null;
     this.url = '';
-    this.headers = [];
-    this.field = '';
-    this.value = '';
-    this.inValue = false;
-    this.headerBytes = 0;
+    this.hc = new HeaderCollector();
     this.contentLength = -1;
     this.chunkedRequest = false;
     this.expectContinue = false;
@@ -110,7 +99,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     this.closing = false;
     this.aboveWatermark = false;
     this.pendingHead = null;
-    this.startHr = performance.now();
+    this.startHr = monotonicNow();
 
     connections.add(this);
     const v = config.stats.v;
@@ -193,11 +182,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
 
   onMessageBegin(): number {
     this.url = '';
-    this.headers = [];
-    this.field = '';
-    this.value = '';
-    this.inValue = false;
-    this.headerBytes = 0;
+    this.hc.reset();
     this.contentLength = -1;
     this.chunkedRequest = false;
     this.expectContinue = false;
@@ -207,7 +192,6 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
 
   onUrl(chunk: Buffer, start: number, end: number): number {
     this.url += chunk.latin1Slice(start, end);
-    this.headerBytes += end - start;
     return 0;
   }
 
@@ -216,34 +200,19 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
   }
 
   onHeaderField(chunk: Buffer, start: number, end: number): number {
-    if (this.inValue) {
-      this.#pushHeader();
-      this.inValue = false;
-    }
-    this.field += chunk.latin1Slice(start, end);
-    this.headerBytes += end - start;
+    this.hc.onField(chunk, start, end);
     return 0;
   }
 
   onHeaderValue(chunk: Buffer, start: number, end: number): number {
-    this.inValue = true;
-    this.value += chunk.latin1Slice(start, end);
-    this.headerBytes += end - start;
+    this.hc.onValue(chunk, start, end);
     return 0;
   }
 
-  #pushHeader(): void {
-    const name = this.field.toLowerCase();
-    const value = this.value;
-    this.field = '';
-    this.value = '';
-    this.headers.push(name, value);
-  }
-
   onHeadersComplete(_status: number, _upgrade: number, shouldKeepAlive: number): number {
-    if (this.inValue || this.field !== '') this.#pushHeader();
+    const raw = this.hc.finish();
     const c = this.config;
-    if (this.headerBytes > c.snap.maxRequestHeadersBytes || this.headers.length / 2 > c.snap.maxHeadersCount) {
+    if (this.hc.bytes + this.url.length > c.snap.maxRequestHeadersBytes || raw.length / 2 > c.snap.maxHeadersCount) {
       this.protocolError(431, 'headers too large');
       return -1;
     }
@@ -260,9 +229,10 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     this.keepAlive = shouldKeepAlive === 1;
     const method = p.method();
 
-    // Split off pseudo-header material and hop-by-hop headers.
-    const raw = this.headers;
-    const out: string[] = [];
+    // Split off pseudo-header material and hop-by-hop headers, compacting the list in place
+    // (it is ours: the collector starts a new one per message).
+    const out = raw;
+    let w = 0;
     let authority = '';
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
@@ -279,22 +249,19 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
         case 'connection': this.connectionTokens = value.toLowerCase(); continue;
         case 'te':
           // Envoy keeps `te: trailers` (gRPC needs it); anything else is hop-by-hop.
-          if (value.toLowerCase() === 'trailers') { out.push(name, value); }
+          if (value.toLowerCase() !== 'trailers') continue;
+          break;
+        // Hop-by-hop (RFC 9110 7.6.1): never forwarded; framing is re-derived per hop.
+        case 'keep-alive': case 'proxy-connection': case 'upgrade': case 'proxy-authenticate':
+        case 'trailer':
           continue;
-        default:
-          if (HOP_BY_HOP.has(name)) continue;
       }
-      out.push(name, value);
+      out[w] = name;
+      out[w + 1] = value;
+      w += 2;
     }
-    // Headers named by Connection are hop-by-hop too (RFC 9110 7.6.1).
-    if (this.connectionTokens !== null) {
-      for (const t of this.connectionTokens.split(',')) {
-        const tok = t.trim();
-        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') {
-          for (let i = out.length - 2; i >= 0; i -= 2) if (out[i] === tok) out.splice(i, 2);
-        }
-      }
-    }
+    out.length = w;
+    if (this.connectionTokens !== null) removeConnectionTokens(out, this.connectionTokens);
     let path = this.url;
     if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
       // absolute-form (RFC 9112 3.2.2): the authority in the URL wins over Host.
@@ -389,9 +356,9 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     if (endStream) {
       this.socket.write(head, 'latin1');
     } else {
-      // Held until the first body bytes of this tick, so head and body leave in one write.
+      // Held until the first body bytes of this read, so head and body leave in one write.
       this.pendingHead = head;
-      process.nextTick(flushHead, this);
+      deferHead(this);
     }
   }
 
@@ -408,6 +375,14 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     if (!endStream && !this.aboveWatermark && sock.writableLength > this.bufferLimit) {
       this.aboveWatermark = true;
       this.stream?.onAboveWriteBufferHighWatermark();
+    }
+  }
+
+  flushHead(): void {
+    const head = this.pendingHead;
+    if (head !== null) {
+      this.pendingHead = null;
+      if (!this.socket.destroyed) this.socket.write(head, 'latin1');
     }
   }
 
@@ -464,7 +439,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream {
     const ls = this.listenerStats;
     v[ls.downstream_cx_active]--;
     v[ls.downstream_cx_destroy]++;
-    const len = performance.now() - this.startHr;
+    const len = monotonicNow() - this.startHr;
     c.stats.record(c.s.downstream_cx_length_ms, len);
     c.stats.record(ls.downstream_cx_length_ms, len);
     this.closing = true;
@@ -518,18 +493,16 @@ function reasonPhrase(status: number): string {
   }
 }
 
-function flushHead(conn: Http1ServerConnection): void {
-  const head = conn.pendingHead;
-  if (head !== null && !conn.socket.destroyed) {
-    conn.pendingHead = null;
-    conn.socket.write(head, 'latin1');
-  }
-}
+
 
 function drainPending(conn: Http1ServerConnection): void {
   const buf = conn.pending;
   conn.pending = null;
-  if (buf !== null && !conn.closing) conn.execute(buf);
+  if (buf !== null && !conn.closing) {
+    enterRead();
+    conn.execute(buf);
+    leaveRead();
+  }
   if (conn.pipelinePaused && !conn.closing && !conn.waitingForResponse) {
     conn.pipelinePaused = false;
     if (conn.readDisableCount === 0) conn.socket.resume();
@@ -537,7 +510,9 @@ function drainPending(conn: Http1ServerConnection): void {
 }
 
 function onSocketData(this: Socket, chunk: Buffer): void {
+  enterRead();
   (this as any)[kConn].onData(chunk);
+  leaveRead();
 }
 function onSocketDrain(this: Socket): void {
   (this as any)[kConn].onDrain();

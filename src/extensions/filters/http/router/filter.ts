@@ -1,6 +1,7 @@
 // envoy.filters.http.router: the terminal HTTP filter. Takes the route the connection manager
 // picked, answers direct responses, otherwise picks a host (cluster LB), gets a connection from
 // the host's pool, forwards the request and streams the response back with flow control both ways.
+import { monotonicNow } from '../../../../common/clock.ts';
 import {
   FilterHeadersStatus, FilterDataStatus, ResponseFlag, type DecoderFilterCallbacks, type RequestHeaders,
   type ResponseHeaders, type StreamDecoderFilter, type DownstreamWatermarkCallbacks,
@@ -149,7 +150,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     v[host.hs.rq_active]++;
     c.activeRequests++;
     this.counted = true;
-    this.upstreamStart = performance.now();
+    this.upstreamStart = monotonicNow();
     const h = this.headers!;
     const cl = h.get('content-length');
     const contentLength = cl === undefined ? -1 : Number(cl);
@@ -178,7 +179,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   }
 
   decodeResponseHeaders(h: ResponseHeaders, endStream: boolean): void {
-    const now = performance.now();
+    const now = monotonicNow();
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
     h.set('x-envoy-upstream-service-time', String(svc));
@@ -209,7 +210,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     const hs = this.host!.hs;
     if (cls === 5) v[hs.rq_error]++;
     else v[hs.rq_success]++;
-    c.stats.record(c.s.upstream_rq_time, performance.now() - this.upstreamStart);
+    c.stats.record(c.s.upstream_rq_time, monotonicNow() - this.upstreamStart);
     this.#release();
     this.conn = null; // the codec returns the connection to the pool itself
   }

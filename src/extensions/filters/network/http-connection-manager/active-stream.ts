@@ -1,6 +1,7 @@
 // One request/response exchange in the HTTP connection manager (Envoy's ActiveStream): runs the
 // decoder filter chain on the request, the encoder filter chain on the response, sends local
 // replies, keeps stats and writes the access log. Codec-neutral: the codec implements ServerCodecStream.
+import { monotonicNow } from '../../../../common/clock.ts';
 import { randomUUID } from 'node:crypto';
 import type { HcmConfig } from './config.ts';
 import { httpDate } from '../../../../common/date.ts';
@@ -64,7 +65,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
     this.requestHeaders = headers;
     this.streamInfo = {
       startTime: Date.now(),
-      startHr: performance.now(),
+      startHr: monotonicNow(),
       responseCode: 0,
       responseFlags: '',
       bytesReceived: 0,
@@ -274,7 +275,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
     const c = this.config;
     const v = c.stats.v;
     v[c.s.downstream_rq_active]--;
-    const dur = performance.now() - this.streamInfo.startHr;
+    const dur = monotonicNow() - this.streamInfo.startHr;
     c.stats.record(c.s.downstream_rq_time, dur);
     for (const d of this.decoders) d.onDestroy();
     for (const e of this.encoders) e.onDestroy();

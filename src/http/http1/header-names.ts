@@ -1,0 +1,128 @@
+// Header names as interned lowercase strings, straight from the parser's bytes.
+//
+// Turning every header name into a string and lowercasing it was the largest single cost on the
+// request path (two allocations a header). Well-known names are matched byte-wise (ASCII
+// case-folded) against a table bucketed by length and come back as the table's own constant,
+// so the common case allocates nothing and later comparisons are against the same string.
+const KNOWN = [
+  'accept', 'accept-charset', 'accept-encoding', 'accept-language', 'accept-ranges',
+  'access-control-allow-credentials', 'access-control-allow-headers', 'access-control-allow-methods',
+  'access-control-allow-origin', 'access-control-expose-headers', 'access-control-max-age',
+  'access-control-request-headers', 'access-control-request-method', 'age', 'allow', 'alt-svc',
+  'authorization', 'cache-control', 'connection', 'content-disposition', 'content-encoding',
+  'content-language', 'content-length', 'content-location', 'content-range',
+  'content-security-policy', 'content-type', 'cookie', 'date', 'dnt', 'etag', 'expect', 'expires',
+  'forwarded', 'grpc-encoding', 'grpc-accept-encoding', 'grpc-message', 'grpc-status', 'grpc-timeout',
+  'host', 'if-match', 'if-modified-since', 'if-none-match', 'if-range', 'if-unmodified-since',
+  'keep-alive', 'last-modified', 'link', 'location', 'origin', 'pragma', 'proxy-authenticate',
+  'proxy-authorization', 'proxy-connection', 'range', 'referer', 'refresh', 'retry-after',
+  'sec-ch-ua', 'sec-ch-ua-mobile', 'sec-ch-ua-platform', 'sec-fetch-dest', 'sec-fetch-mode',
+  'sec-fetch-site', 'sec-fetch-user', 'sec-websocket-accept', 'sec-websocket-extensions',
+  'sec-websocket-key', 'sec-websocket-protocol', 'sec-websocket-version', 'server', 'set-cookie',
+  'strict-transport-security', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'upgrade-insecure-requests', 'user-agent', 'vary', 'via', 'warning', 'www-authenticate',
+  'x-content-type-options', 'x-envoy-expected-rq-timeout-ms', 'x-envoy-original-path',
+  'x-envoy-upstream-service-time', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto',
+  'x-frame-options', 'x-real-ip', 'x-request-id', 'x-xss-protection', 'x-b3-traceid',
+  'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags', 'traceparent', 'tracestate',
+];
+
+interface Known {
+  name: string;
+  codes: Uint8Array;
+}
+const BY_LENGTH: (Known[] | undefined)[] = [];
+for (const name of KNOWN) {
+  const list = (BY_LENGTH[name.length] ??= []);
+  list.push({ name, codes: Buffer.from(name, 'latin1') });
+}
+
+/** The lowercase name of chunk[start, end): a table constant when well known, else a new string. */
+export function headerName(chunk: Buffer, start: number, end: number): string {
+  const len = end - start;
+  const cands = BY_LENGTH[len];
+  if (cands !== undefined) {
+    outer: for (let c = 0; c < cands.length; c++) {
+      const codes = cands[c].codes;
+      for (let i = 0; i < len; i++) {
+        let b = chunk[start + i];
+        if (b >= 65 && b <= 90) b |= 0x20; // ASCII A-Z -> a-z
+        if (b !== codes[i]) continue outer;
+      }
+      return cands[c].name;
+    }
+  }
+  return chunk.latin1Slice(start, end).toLowerCase();
+}
+
+/**
+ * Collects one message's header block from llhttp's field/value callbacks into a flat
+ * [name, value, ...] array. A name or value split across reads arrives in pieces; pieces are
+ * joined (and a joined name lowercased) when the pair completes.
+ */
+export class HeaderCollector {
+  list: string[];
+  field: string;
+  value: string;
+  inValue: boolean;
+  fieldPieces: number;
+  bytes: number;
+
+  constructor() {
+    this.list = [];
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    this.fieldPieces = 0;
+    this.bytes = 0;
+  }
+
+  reset(): void {
+    this.list = [];
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    this.fieldPieces = 0;
+    this.bytes = 0;
+  }
+
+  onField(chunk: Buffer, start: number, end: number): void {
+    if (this.inValue) this.#push();
+    this.bytes += end - start;
+    if (this.fieldPieces++ === 0) this.field = headerName(chunk, start, end);
+    else this.field += chunk.latin1Slice(start, end);
+  }
+
+  onValue(chunk: Buffer, start: number, end: number): void {
+    this.bytes += end - start;
+    if (this.inValue) this.value += chunk.latin1Slice(start, end);
+    else {
+      this.inValue = true;
+      this.value = chunk.latin1Slice(start, end);
+    }
+  }
+
+  /** Headers complete: flush the last pair and hand over the list. */
+  finish(): string[] {
+    if (this.inValue || this.fieldPieces > 0) this.#push();
+    return this.list;
+  }
+
+  #push(): void {
+    this.list.push(this.fieldPieces > 1 ? this.field.toLowerCase() : this.field, this.value);
+    this.field = '';
+    this.value = '';
+    this.inValue = false;
+    this.fieldPieces = 0;
+  }
+}
+
+/** Remove the headers a Connection header names (RFC 9110 7.6.1): they are hop-by-hop too. */
+export function removeConnectionTokens(h: string[], connection: string): void {
+  for (const t of connection.split(',')) {
+    const tok = t.trim();
+    if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') {
+      for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === tok) h.splice(i, 2);
+    }
+  }
+}
