@@ -4,26 +4,12 @@ import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 
-/** Request head. `headers` is a flat [name, value, ...] list of lowercase names; the
- *  pseudo-headers (:method, :path, :authority, :scheme) live in their own fields. */
-export class RequestHeaders {
-  method: string;
-  path: string;
-  authority: string;
-  scheme: string;
-  /** 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2' */
-  protocol: string;
+/** A flat header list ([name, value, ...], lowercase names) with the lookups filters use. */
+export class HeaderMap {
   headers: string[];
-
-  constructor(method: string, path: string, authority: string, scheme: string, protocol: string, headers: string[]) {
-    this.method = method;
-    this.path = path;
-    this.authority = authority;
-    this.scheme = scheme;
-    this.protocol = protocol;
+  constructor(headers: string[]) {
     this.headers = headers;
   }
-
   get(name: string): string | undefined {
     return getHeader(this.headers, name);
   }
@@ -35,21 +21,31 @@ export class RequestHeaders {
   }
 }
 
-export class ResponseHeaders {
+/** Request head. The pseudo-headers (:method, :path, :authority, :scheme) live in their own
+ *  fields, the rest in the header list. */
+export class RequestHeaders extends HeaderMap {
+  method: string;
+  path: string;
+  authority: string;
+  scheme: string;
+  /** 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2' */
+  protocol: string;
+
+  constructor(method: string, path: string, authority: string, scheme: string, protocol: string, headers: string[]) {
+    super(headers);
+    this.method = method;
+    this.path = path;
+    this.authority = authority;
+    this.scheme = scheme;
+    this.protocol = protocol;
+  }
+}
+
+export class ResponseHeaders extends HeaderMap {
   status: number;
-  headers: string[];
   constructor(status: number, headers: string[]) {
+    super(headers);
     this.status = status;
-    this.headers = headers;
-  }
-  get(name: string): string | undefined {
-    return getHeader(this.headers, name);
-  }
-  set(name: string, value: string): void {
-    setHeader(this.headers, name, value);
-  }
-  remove(name: string): void {
-    removeHeader(this.headers, name);
   }
 }
 

@@ -7,7 +7,7 @@ import { HttpParser, TYPE, type ParserHandler } from '../../native-wasm/llhttp.t
 import { ResponseHeaders, type RequestHeaders } from '../http/types.ts';
 import type { HostPool } from './conn-pool-http1.ts';
 import { deferHead, enterRead, leaveRead, writeMessage, type HeadHolder } from '../http/http1/framing.ts';
-import { HeaderCollector, removeConnectionTokens } from '../http/http1/header-names.ts';
+import { HeaderParsingHandler, removeConnectionTokens } from '../http/http1/header-names.ts';
 
 const kClient = Symbol('legate.http1.client');
 const EMPTY = Buffer.alloc(0);
@@ -24,7 +24,7 @@ export interface UpstreamResponseDecoder {
 }
 
 
-export class Http1ClientConnection implements ParserHandler, HeadHolder {
+export class Http1ClientConnection extends HeaderParsingHandler implements ParserHandler, HeadHolder {
   readonly pool: HostPool;
   readonly socket: Socket;
   readonly parser: HttpParser;
@@ -40,7 +40,6 @@ export class Http1ClientConnection implements ParserHandler, HeadHolder {
   requestComplete: boolean;
   // Response state.
   status: number;
-  readonly hc: HeaderCollector;
   responseStarted: boolean;
   responseEndAtHeaders: boolean;
   skipInterim: boolean;
@@ -50,6 +49,7 @@ export class Http1ClientConnection implements ParserHandler, HeadHolder {
   pendingHead: string | null;
 
   constructor(pool: HostPool) {
+    super();
     this.pool = pool;
     this.connected = false;
     this.closed = false;
@@ -60,7 +60,6 @@ export class Http1ClientConnection implements ParserHandler, HeadHolder {
     this.headRequest = false;
     this.requestComplete = false;
     this.status = 0;
-    this.hc = new HeaderCollector();
     this.responseStarted = false;
     this.responseEndAtHeaders = false;
     this.skipInterim = false;
@@ -146,17 +145,6 @@ export class Http1ClientConnection implements ParserHandler, HeadHolder {
     return 0;
   }
   onUrl(): number {
-    return 0;
-  }
-  onStatus(): number {
-    return 0;
-  }
-  onHeaderField(chunk: Buffer, start: number, end: number): number {
-    this.hc.onField(chunk, start, end);
-    return 0;
-  }
-  onHeaderValue(chunk: Buffer, start: number, end: number): number {
-    this.hc.onValue(chunk, start, end);
     return 0;
   }
   onHeadersComplete(status: number, _upgrade: number, shouldKeepAlive: number): number {

@@ -126,3 +126,20 @@ export function removeConnectionTokens(h: string[], connection: string): void {
     }
   }
 }
+
+/** The header callbacks both HTTP/1 codecs share: names and values go to a HeaderCollector. */
+export abstract class HeaderParsingHandler {
+  readonly hc: HeaderCollector = new HeaderCollector();
+
+  onStatus(): number {
+    return 0;
+  }
+  onHeaderField(chunk: Buffer, start: number, end: number): number {
+    this.hc.onField(chunk, start, end);
+    return 0;
+  }
+  onHeaderValue(chunk: Buffer, start: number, end: number): number {
+    this.hc.onValue(chunk, start, end);
+    return 0;
+  }
+}

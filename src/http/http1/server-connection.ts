@@ -21,7 +21,7 @@ import type { HcmConfig } from '../../extensions/filters/network/http-connection
 import type { ListenerStats } from '../../listener/stats.ts';
 import { httpDate } from '../../common/date.ts';
 import { deferHead, enterRead, leaveRead, writeMessage, type HeadHolder } from './framing.ts';
-import { HeaderCollector, removeConnectionTokens } from './header-names.ts';
+import { HeaderParsingHandler, removeConnectionTokens } from './header-names.ts';
 
 const kConn = Symbol('legate.http1.conn');
 const EMPTY = Buffer.alloc(0);
@@ -42,7 +42,7 @@ export function drainConnections(): void {
   for (const c of connections) c.drain();
 }
 
-export class Http1ServerConnection implements ParserHandler, ServerCodecStream, HeadHolder {
+export class Http1ServerConnection extends HeaderParsingHandler implements ParserHandler, ServerCodecStream, HeadHolder {
   readonly socket: Socket;
   readonly config: HcmConfig;
   readonly listenerStats: ListenerStats;
@@ -52,7 +52,6 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream, 
   stream: ActiveStream | null;
   // Parse state of the current request head.
   url: string;
-  readonly hc: HeaderCollector;
   contentLength: number;
   chunkedRequest: boolean;
   expectContinue: boolean;
@@ -74,6 +73,7 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream, 
   startHr: number;
 
   constructor(socket: Socket, config: HcmConfig, listenerStats: ListenerStats, bufferLimit: number) {
+    super();
     this.socket = socket;
     this.config = config;
     this.listenerStats = listenerStats;
@@ -82,7 +82,6 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream, 
     this.parser = new HttpParser(TYPE.REQUEST, this);
     this.stream = null;
     this.url = '';
-    this.hc = new HeaderCollector();
     this.contentLength = -1;
     this.chunkedRequest = false;
     this.expectContinue = false;
@@ -192,20 +191,6 @@ export class Http1ServerConnection implements ParserHandler, ServerCodecStream, 
 
   onUrl(chunk: Buffer, start: number, end: number): number {
     this.url += chunk.latin1Slice(start, end);
-    return 0;
-  }
-
-  onStatus(): number {
-    return 0;
-  }
-
-  onHeaderField(chunk: Buffer, start: number, end: number): number {
-    this.hc.onField(chunk, start, end);
-    return 0;
-  }
-
-  onHeaderValue(chunk: Buffer, start: number, end: number): number {
-    this.hc.onValue(chunk, start, end);
     return 0;
   }
 
