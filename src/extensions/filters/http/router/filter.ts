@@ -2,6 +2,7 @@
 // picked, answers direct responses, otherwise picks a host (cluster LB), gets a connection from
 // the host's pool, forwards the request and streams the response back with flow control both ways.
 import { monotonicNow } from '../../../../common/clock.ts';
+import { cancel, schedule, type Expirable } from '../../../../common/timer-wheel.ts';
 import {
   FilterHeadersStatus, FilterDataStatus, ResponseFlag, type DecoderFilterCallbacks, type RequestHeaders,
   type ResponseHeaders, type StreamDecoderFilter, type DownstreamWatermarkCallbacks,
@@ -19,7 +20,7 @@ const BODY_PROTOCOL = 'upstream connect error or disconnect/reset before headers
 const BODY_TIMEOUT = 'upstream request timeout';
 const BODY_NO_HEALTHY = 'no healthy upstream';
 
-export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, UpstreamResponseDecoder, DownstreamWatermarkCallbacks {
+export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, UpstreamResponseDecoder, DownstreamWatermarkCallbacks, Expirable {
   readonly cb: DecoderFilterCallbacks;
   readonly cm: ClusterManager;
   readonly hs: HcmStats;
@@ -32,7 +33,8 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   buffered: Buffer[] | null;
   bufferedEnd: boolean;
   timeoutMs: number;
-  timer: NodeJS.Timeout | null;
+  timerTick: number;
+  timerIndex: number;
   upstreamStart: number;
   done: boolean;
   responseStarted: boolean;
@@ -51,7 +53,8 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     this.buffered = null;
     this.bufferedEnd = false;
     this.timeoutMs = 0;
-    this.timer = null;
+    this.timerTick = -1;
+    this.timerIndex = -1;
     this.upstreamStart = 0;
     this.done = false;
     this.responseStarted = false;
@@ -130,9 +133,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
 
   #startTimer(): void {
     // Envoy's route timeout runs from the end of the downstream request (0 disables it).
-    if (this.timer === null && this.timeoutMs > 0 && !this.done) {
-      this.timer = setTimeout(onRouteTimeout, this.timeoutMs, this);
-    }
+    if (this.timerTick === -1 && this.timeoutMs > 0 && !this.done) schedule(this, this.timeoutMs);
   }
 
   onPoolReady(conn: Http1ClientConnection, host: HostPool): void {
@@ -255,8 +256,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     this.conn?.readDisable(false);
   }
 
-  onTimeout(): void {
-    this.timer = null;
+  onExpire(): void {
     if (this.done) return;
     const c = this.cluster!;
     c.stats.v[c.s.upstream_rq_timeout]++;
@@ -271,10 +271,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   }
 
   #clearTimer(): void {
-    if (this.timer !== null) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    cancel(this);
   }
 
   /** Drop whatever we hold upstream: a queued request is cancelled, a connection in use dies
@@ -301,8 +298,4 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     this.#abandonUpstream();
     this.buffered = null;
   }
-}
-
-function onRouteTimeout(f: RouterFilter): void {
-  f.onTimeout();
 }

@@ -2,9 +2,9 @@
 // decoder filter chain on the request, the encoder filter chain on the response, sends local
 // replies, keeps stats and writes the access log. Codec-neutral: the codec implements ServerCodecStream.
 import { monotonicNow } from '../../../../common/clock.ts';
-import { randomUUID } from 'node:crypto';
 import type { HcmConfig } from './config.ts';
 import { httpDate } from '../../../../common/date.ts';
+import { uuidV4 } from '../../../../common/uuid.ts';
 import {
   FilterHeadersStatus, ResponseHeaders, type DecoderFilterCallbacks, type DownstreamWatermarkCallbacks,
   type RequestHeaders, type StreamDecoderFilter, type StreamEncoderFilter, type StreamInfo,
@@ -116,7 +116,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
     } else if (h.get('x-forwarded-proto') === undefined) {
       h.set('x-forwarded-proto', h.scheme);
     }
-    if (snap.generateRequestId && h.get('x-request-id') === undefined) h.set('x-request-id', randomUUID());
+    if (snap.generateRequestId && h.get('x-request-id') === undefined) h.set('x-request-id', uuidV4());
 
     this.route = cfg.routes.route(h);
     if (this.route !== null) this.streamInfo.routeName = this.route.snap.name;

@@ -1,0 +1,76 @@
+// Coarse timeouts for the data plane (route timeouts and the like).
+//
+// Design note: a Node Timeout per request (setTimeout + clearTimeout) allocates and relinks timer
+// lists on every request, and nearly all of them are cancelled. Here a deadline is rounded up to
+// a tick (TICK_MS) and the object is pushed onto that tick's bucket; cancelling swap-removes it
+// (O(1), and a cancelled object is not kept alive until its tick). One unref'd interval per thread
+// runs while anything is scheduled. A timeout fires between its deadline and one tick after it.
+export const TICK_MS = 50;
+
+export interface Expirable {
+  /** The tick this object is scheduled for; -1 when not scheduled. */
+  timerTick: number;
+  /** Its position in that tick's bucket. */
+  timerIndex: number;
+  onExpire(): void;
+}
+
+const buckets = new Map<number, Expirable[]>();
+let interval: NodeJS.Timeout | null = null;
+let lastTick = Math.floor(performance.now() / TICK_MS);
+let scheduled = 0;
+
+export function schedule(obj: Expirable, ms: number): void {
+  if (obj.timerTick !== -1) cancel(obj);
+  const tick = Math.ceil((performance.now() + ms) / TICK_MS);
+  obj.timerTick = tick;
+  let b = buckets.get(tick);
+  if (b === undefined) {
+    b = [];
+    buckets.set(tick, b);
+  }
+  obj.timerIndex = b.length;
+  b.push(obj);
+  scheduled++;
+  if (interval === null) {
+    lastTick = Math.floor(performance.now() / TICK_MS);
+    interval = setInterval(onTick, TICK_MS);
+    interval.unref();
+  }
+}
+
+export function cancel(obj: Expirable): void {
+  const tick = obj.timerTick;
+  if (tick === -1) return;
+  obj.timerTick = -1;
+  scheduled--;
+  const b = buckets.get(tick);
+  if (b === undefined) return;
+  const last = b.pop()!;
+  if (last !== obj) {
+    b[obj.timerIndex] = last;
+    last.timerIndex = obj.timerIndex;
+  }
+  if (b.length === 0) buckets.delete(tick);
+}
+
+function onTick(): void {
+  const now = Math.floor(performance.now() / TICK_MS);
+  for (let t = lastTick + 1; t <= now; t++) {
+    const b = buckets.get(t);
+    if (b === undefined) continue;
+    buckets.delete(t);
+    for (let i = 0; i < b.length; i++) {
+      const o = b[i];
+      if (o.timerTick !== t) continue; // cancelled by an earlier expiry in this bucket
+      o.timerTick = -1;
+      scheduled--;
+      o.onExpire();
+    }
+  }
+  lastTick = now;
+  if (scheduled === 0 && interval !== null) {
+    clearInterval(interval);
+    interval = null;
+  }
+}
