@@ -78,13 +78,22 @@ export function compileFormat(format: string): Part[] {
 
 interface Destination { write(s: string): boolean; flushSync?(): void; end?(): void }
 const destinations = new Map<string, Destination>();
+const failed = new Set<string>();
 
 function destination(snap: AccessLogSnap): Destination {
   const key = snap.kind === 'file' ? `file:${snap.path}` : snap.kind;
   let d = destinations.get(key);
   if (d === undefined) {
     const target = snap.kind === 'file' ? snap.path : snap.kind === 'stdout' ? 1 : 2;
-    d = pino.destination({ dest: target, sync: false, minLength: 0, mkdir: true }) as unknown as Destination;
+    const sb = pino.destination({ dest: target, sync: false, minLength: 0, mkdir: true });
+    // An unwritable path must not take the worker down: report it once, drop the lines.
+    sb.on('error', (err: Error) => {
+      if (!failed.has(key)) {
+        failed.add(key);
+        process.stderr.write(`legate: access log ${key}: ${err.message}; its lines are dropped\n`);
+      }
+    });
+    d = sb as unknown as Destination;
     destinations.set(key, d);
   }
   return d;

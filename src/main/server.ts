@@ -40,6 +40,8 @@ interface WorkerSlot {
   worker: Worker | null;
   ready: boolean;
   restarts: number;
+  startedAt: number;
+  backoffMs: number;
 }
 
 interface BoundListener {
@@ -142,6 +144,8 @@ export class MainServer {
       configDump: () => this.#configDump(),
       onQuit: () => { void this.stop(); },
       isReady: () => this.state === 'LIVE',
+    }).catch((err: Error) => {
+      throw new LegateError('LEGATE_ERR_BIND', `admin: cannot bind ${adminAddr.host}:${adminAddr.port}: ${err.message}`);
     });
     this.state = 'LIVE';
     this.#serverStats!.setState('LIVE');
@@ -196,8 +200,9 @@ export class MainServer {
   }
 
   #startWorker(id: number): Promise<void> {
-    const slot: WorkerSlot = this.workers[id] ?? { id, worker: null, ready: false, restarts: 0 };
+    const slot: WorkerSlot = this.workers[id] ?? { id, worker: null, ready: false, restarts: 0, startedAt: 0, backoffMs: 0 };
     this.workers[id] = slot;
+    slot.startedAt = Date.now();
     const init: WorkerInit = {
       workerId: id,
       snapshot: this.snapshot,
@@ -254,6 +259,11 @@ export class MainServer {
     const slot = this.workers[id];
     slot.restarts++;
     this.store.retireWorker(id);
+    // A worker that keeps dying right after start must not spin the CPU: back off (up to 5 s).
+    const now = Date.now();
+    slot.backoffMs = now - slot.startedAt < 5_000 ? Math.min(Math.max(slot.backoffMs * 2, 100), 5_000) : 0;
+    if (slot.backoffMs > 0) await new Promise((r) => setTimeout(r, slot.backoffMs));
+    if (this.state === 'DRAINING') return;
     this.#serverStats!.workerRestarted();
     Atomics.store(this.load, id, 0);
     try {
