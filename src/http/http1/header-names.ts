@@ -119,6 +119,7 @@ export class HeaderCollector {
 
 /** Remove the headers a Connection header names (RFC 9110 7.6.1): they are hop-by-hop too. */
 export function removeConnectionTokens(h: string[], connection: string): void {
+  if (connection === 'close' || connection === 'keep-alive') return; // the common case
   for (const t of connection.split(',')) {
     const tok = t.trim();
     if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') {

@@ -77,7 +77,7 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     this.socket = socket;
     this.config = config;
     this.listenerStats = listenerStats;
-    this.remoteAddress = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.remoteAddress = config.needsRemoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : '';
     this.bufferLimit = bufferLimit;
     this.parser = new HttpParser(TYPE.REQUEST, this);
     this.stream = null;

@@ -17,6 +17,9 @@ export class HcmConfig {
   readonly s: HcmStats;
   readonly stats: StatSink;
   readonly ctx: WorkerContext;
+  /** Whether anything reads the client's address (x-forwarded-for, access logs). When nothing
+   *  does, codecs skip the getpeername(2) call and the string: ~3 us per new connection. */
+  readonly needsRemoteAddress: boolean;
 
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
@@ -26,5 +29,6 @@ export class HcmConfig {
     this.s = snap.stats;
     this.stats = ctx.stats;
     this.ctx = ctx;
+    this.needsRemoteAddress = snap.useRemoteAddress || this.accessLoggers !== null;
   }
 }
