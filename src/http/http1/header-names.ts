@@ -102,10 +102,13 @@ export class HeaderCollector {
     }
   }
 
-  /** Headers complete: flush the last pair and hand over the list. */
+  /** Headers complete: flush the last pair and hand over the list (trailers, if any, start a
+   *  new one; `bytes` keeps counting so they are held to the same limit). */
   finish(): string[] {
     if (this.inValue || this.fieldPieces > 0) this.#push();
-    return this.list;
+    const list = this.list;
+    this.list = [];
+    return list;
   }
 
   #push(): void {
@@ -128,19 +131,36 @@ export function removeConnectionTokens(h: string[], connection: string): void {
   }
 }
 
-/** The header callbacks both HTTP/1 codecs share: names and values go to a HeaderCollector. */
+/** The header callbacks both HTTP/1 codecs share: names and values go to a HeaderCollector,
+ *  held to a byte and count limit *while* they arrive (llhttp's WASM build has no limit of its
+ *  own, and a client streaming one endless header must not exhaust the worker's memory). */
 export abstract class HeaderParsingHandler {
   readonly hc: HeaderCollector = new HeaderCollector();
+  /** Limits for the head (request line or status line included) and the header count. */
+  maxHeaderBytes: number = 60 * 1024;
+  maxHeaderCount: number = 100;
+  /** Set when a limit stopped the parser (the codec answers 431 / treats it as a protocol error). */
+  headersTooLarge: boolean = false;
+  /** Bytes of the start line counted against maxHeaderBytes. */
+  startLineBytes: number = 0;
 
   onStatus(): number {
     return 0;
   }
   onHeaderField(chunk: Buffer, start: number, end: number): number {
     this.hc.onField(chunk, start, end);
-    return 0;
+    return this.#checkLimits();
   }
   onHeaderValue(chunk: Buffer, start: number, end: number): number {
     this.hc.onValue(chunk, start, end);
+    return this.#checkLimits();
+  }
+  #checkLimits(): number {
+    const hc = this.hc;
+    if (hc.bytes + this.startLineBytes > this.maxHeaderBytes || hc.list.length > 2 * this.maxHeaderCount) {
+      this.headersTooLarge = true;
+      return -1;
+    }
     return 0;
   }
 }

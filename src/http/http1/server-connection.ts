@@ -11,6 +11,7 @@
 // - Flow control: readDisable() is counted (every disable needs an enable) and pauses the socket;
 //   writes past the connection's buffer limit raise the stream's high watermark, 'drain' lowers it.
 import { monotonicNow } from '../../common/clock.ts';
+import { schedule, cancel, type Expirable } from '../../common/timer-wheel.ts';
 import type { Socket } from 'node:net';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
 import { RequestHeaders, type ResponseHeaders } from '../types.ts';
@@ -42,7 +43,8 @@ export function drainConnections(): void {
   for (const c of connections) c.drain();
 }
 
-export class Http1ServerConnection extends HeaderParsingHandler implements ParserHandler, ServerCodecStream, HeadHolder {
+export class Http1ServerConnection extends HeaderParsingHandler
+  implements ParserHandler, ServerCodecStream, HeadHolder, Expirable {
   readonly socket: Socket;
   readonly config: HcmConfig;
   readonly listenerStats: ListenerStats;
@@ -71,6 +73,10 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
   aboveWatermark: boolean;
   pendingHead: string | null;
   startHr: number;
+  /** When the connection last became idle (no request in progress); 0 while busy. */
+  idleSince: number;
+  timerTick: number;
+  timerIndex: number;
 
   constructor(socket: Socket, config: HcmConfig, listenerStats: ListenerStats, bufferLimit: number) {
     super();
@@ -99,6 +105,11 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     this.aboveWatermark = false;
     this.pendingHead = null;
     this.startHr = monotonicNow();
+    this.idleSince = this.startHr;
+    this.timerTick = -1;
+    this.timerIndex = -1;
+    this.maxHeaderBytes = config.snap.maxRequestHeadersBytes;
+    this.maxHeaderCount = config.snap.maxHeadersCount;
 
     connections.add(this);
     const v = config.stats.v;
@@ -119,6 +130,21 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     socket.on('close', onSocketClose);
     socket.on('end', onSocketEnd);
     if (socket.isPaused()) socket.resume();
+    // HCM idle_timeout (common_http_protocol_options.idle_timeout, Envoy default 1 h).
+    if (config.snap.idleTimeoutMs > 0) schedule(this, config.snap.idleTimeoutMs);
+  }
+
+  /** Timer wheel: the connection idle timeout. Requests only move `idleSince`. */
+  onExpire(): void {
+    if (this.closing) return;
+    const timeout = this.config.snap.idleTimeoutMs;
+    const now = monotonicNow();
+    if (this.stream === null && !this.waitingForResponse && this.idleSince > 0 && now - this.idleSince >= timeout) {
+      this.config.stats.v[this.config.s.downstream_cx_idle_timeout]++;
+      this.closeGracefully();
+      return;
+    }
+    schedule(this, this.idleSince > 0 ? this.idleSince + timeout - now : timeout);
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -142,13 +168,20 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
 
   execute(chunk: Buffer): void {
     const ret = this.parser.execute(chunk);
-    if (ret === 0) return;
-    if (ret === ERROR.PAUSED || ret === ERROR.PAUSED_UPGRADE) {
+    if (ret === 0 || this.closing) return;
+    if (ret === ERROR.PAUSED) {
       const rest = chunk.subarray(this.parser.errorOffset);
-      if (rest.length > 0) this.pending = this.pending === null ? rest : Buffer.concat([rest, this.pending]);
+      if (rest.length > 0) {
+        this.pending = this.pending === null ? rest : Buffer.concat([rest, this.pending]);
+        if (this.pending.length > this.bufferLimit && !this.pipelinePaused) {
+          this.pipelinePaused = true;
+          this.socket.pause();
+        }
+      }
       return;
     }
-    if (!this.closing) this.protocolError(400, this.parser.errorReason());
+    // PAUSED_UPGRADE cannot reach here: upgrade requests are refused or close the connection.
+    this.protocolError(this.headersTooLarge ? 431 : 400, this.parser.errorReason());
   }
 
   /** A request the codec cannot accept: answer (when still possible) and close. */
@@ -173,14 +206,17 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     else v[c.s.downstream_rq_4xx]++;
     v[c.s.downstream_rq_completed]++;
     const body = statusText(status);
-    this.closing = true;
-    this.socket.end(
+    this.socket.write(
       `HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\n` +
-      `date: ${httpDate()}\r\nserver: ${c.snap.serverName}\r\nconnection: close\r\n\r\n${body}`);
+      `date: ${httpDate()}\r\nserver: ${c.snap.serverName}\r\nconnection: close\r\n\r\n${body}`, 'latin1');
+    this.closeGracefully();
   }
 
   onMessageBegin(): number {
+    this.idleSince = 0;
     this.url = '';
+    this.startLineBytes = 0;
+    this.headersTooLarge = false;
     this.hc.reset();
     this.contentLength = -1;
     this.chunkedRequest = false;
@@ -191,10 +227,15 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
 
   onUrl(chunk: Buffer, start: number, end: number): number {
     this.url += chunk.latin1Slice(start, end);
+    this.startLineBytes += end - start;
+    if (this.startLineBytes > this.maxHeaderBytes) {
+      this.headersTooLarge = true;
+      return -1;
+    }
     return 0;
   }
 
-  onHeadersComplete(_status: number, _upgrade: number, shouldKeepAlive: number): number {
+  onHeadersComplete(_status: number, upgrade: number, shouldKeepAlive: number): number {
     const raw = this.hc.finish();
     const c = this.config;
     if (this.hc.bytes + this.url.length > c.snap.maxRequestHeadersBytes || raw.length / 2 > c.snap.maxHeadersCount) {
@@ -218,12 +259,22 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     // (it is ours: the collector starts a new one per message).
     const out = raw;
     let w = 0;
-    let authority = '';
+    let authority: string | null = null;
+    let upgradeTo = '';
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
       const value = raw[i + 1];
       switch (name) {
-        case 'host': authority = value; continue;
+        case 'host':
+          if (authority !== null) {
+            // RFC 9112 3.2: more than one Host is a 400.
+            this.protocolError(400, 'duplicate host');
+            return -1;
+          }
+          authority = value;
+          continue;
+        case 'upgrade': upgradeTo = value.toLowerCase(); continue;
+        case 'http2-settings': continue;
         case 'content-length': this.contentLength = Number(value); break;
         case 'transfer-encoding':
           if (/(?:^|,)\s*chunked\s*$/i.test(value)) this.chunkedRequest = true;
@@ -237,7 +288,7 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
           if (value.toLowerCase() !== 'trailers') continue;
           break;
         // Hop-by-hop (RFC 9110 7.6.1): never forwarded; framing is re-derived per hop.
-        case 'keep-alive': case 'proxy-connection': case 'upgrade': case 'proxy-authenticate':
+        case 'keep-alive': case 'proxy-connection': case 'proxy-authenticate':
         case 'trailer':
           continue;
       }
@@ -247,6 +298,7 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     }
     out.length = w;
     if (this.connectionTokens !== null) removeConnectionTokens(out, this.connectionTokens);
+    if (authority === null) authority = '';
     let path = this.url;
     if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
       // absolute-form (RFC 9112 3.2.2): the authority in the URL wins over Host.
@@ -270,6 +322,20 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     const stream = new ActiveStream(c, this, req);
     this.stream = stream;
     if (!this.keepAlive || draining) stream.closeConnection = true;
+    // llhttp flags an upgrade only when Connection lists "upgrade" too (Envoy's isUpgrade);
+    // a bare Upgrade header is just a hop-by-hop header, dropped above.
+    if (upgrade === 1) {
+      // An upgrade leaves HTTP/1 on this connection, so it is never reused. h2c is served as a
+      // plain HTTP/1.1 request (its upgrade headers dropped, as Envoy does); anything else
+      // (WebSocket...) is refused with 403 until upgrade_configs are supported, as Envoy does
+      // for upgrades it is not configured for.
+      stream.closeConnection = true;
+      if (upgradeTo !== 'h2c') {
+        stream.remoteComplete = true;
+        stream.sendLocalReply(403, '', '', 'upgrade_failed');
+        return 0;
+      }
+    }
     if (this.expectContinue && hasBody && !this.http10) {
       // Envoy answers 100-continue itself and does not forward Expect upstream.
       this.socket.write(CONTINUE_100);
@@ -295,7 +361,10 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
       }
     }
     if (this.closing) return ERROR.PAUSED;
-    if (this.stream === null) return 0;
+    if (this.stream === null) {
+      this.idleSince = monotonicNow();
+      return 0;
+    }
     // Hold the next pipelined request until this response is done (unless it already is).
     if (this.stream.destroyed) {
       this.stream = null;
@@ -313,14 +382,19 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     let head = `HTTP/1.1 ${status} ${statusText(status) || reasonPhrase(status)}${CRLF}`;
     const hs = h.headers;
     let hasLength = false;
+    // RFC 9110 8.6: no Content-Length on 1xx and 204 (304 keeps the one a 200 would have had).
+    const noLength = status < 200 || status === 204;
     for (let i = 0; i < hs.length; i += 2) {
       const name = hs[i];
       if (name.length === 10 && name === 'connection') continue;
       if (name.length === 17 && name === 'transfer-encoding') continue;
-      if (name.length === 14 && name === 'content-length') hasLength = true;
+      if (name.length === 14 && name === 'content-length') {
+        if (noLength) continue;
+        hasLength = true;
+      }
       head += `${name}: ${hs[i + 1]}${CRLF}`;
     }
-    const noBody = status < 200 || status === 204 || status === 304;
+    const noBody = noLength || status === 304;
     this.responseHasBody = !noBody && !this.headResponse;
     this.chunkedResponse = false;
     if (!noBody && !hasLength) {
@@ -393,29 +467,47 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
 
   onStreamComplete(closeConnection: boolean): void {
     const st = this.stream;
-    if (st !== null && !st.remoteComplete && !closeConnection) return;
-    if (closeConnection || this.closing) {
+    if (st !== null && !st.remoteComplete && !closeConnection && !draining) return;
+    if (closeConnection || this.closing || draining) {
       this.stream = null;
-      if (!this.closing) {
-        this.closing = true;
-        this.socket.end();
-      }
+      this.closeGracefully();
       return;
     }
     if (!this.waitingForResponse) {
       // The response finished while the request was still arriving; onMessageComplete
       // clears the stream when the request ends.
-      if (st !== null && st.remoteComplete) this.stream = null;
+      if (st !== null && st.remoteComplete) {
+        this.stream = null;
+        this.idleSince = monotonicNow();
+      }
       return;
     }
     this.stream = null;
+    this.idleSince = monotonicNow();
     this.waitingForResponse = false;
     this.parser.resume();
-    if (this.pending !== null) process.nextTick(drainPending, this);
+    if (this.pending !== null || this.pipelinePaused) process.nextTick(drainPending, this);
+  }
+
+  /**
+   * Close after what was written is flushed. The socket keeps reading (and discarding, since
+   * `closing` is set) so the client's FIN is seen and the close completes; a client that never
+   * closes is cut off after DELAYED_CLOSE_MS, like Envoy's delayed_close_timeout. Closing at once
+   * with unread input would make the kernel send RST, which can destroy the response in flight.
+   */
+  closeGracefully(): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.readDisableCount = 0;
+    const sock = this.socket;
+    sock.end();
+    sock.resume();
+    setTimeout(destroySocket, DELAYED_CLOSE_MS, sock).unref();
   }
 
   onClose(): void {
     connections.delete(this);
+    cancel(this);
     const c = this.config;
     const v = c.stats.v;
     v[c.s.downstream_cx_active]--;
@@ -434,24 +526,26 @@ export class Http1ServerConnection extends HeaderParsingHandler implements Parse
     this.parser.destroy();
   }
 
+  /** Listener drain: an idle connection closes now, a busy one after its response. */
   drain(): void {
     if (this.closing) return;
-    if (this.stream === null && !this.waitingForResponse) {
-      this.closing = true;
-      this.socket.end();
-    } else if (this.stream !== null && !this.stream.responseStarted) {
-      this.stream.closeConnection = true;
-    }
+    if (this.stream === null && !this.waitingForResponse) this.closeGracefully();
+    else if (this.stream !== null && !this.stream.responseStarted) this.stream.closeConnection = true;
   }
 
   onEnd(): void {
-    // Client half-closed. With a stream in flight let the response finish (HTTP/1.0 style
-    // clients do this); otherwise close our side too.
-    if (this.stream === null && !this.waitingForResponse) {
-      this.closing = true;
-      this.socket.end();
-    }
+    // Client half-closed. Listening sockets do not allow half-open connections, so Node ends
+    // our side too and 'close' follows; a stream still in flight is reset there (Envoy's
+    // behaviour without half-close support).
+    this.closing = true;
   }
+}
+
+/** How long a closing connection waits for the client's FIN (Envoy's delayed_close_timeout). */
+const DELAYED_CLOSE_MS = 1000;
+
+function destroySocket(sock: Socket): void {
+  sock.destroy();
 }
 
 function reasonPhrase(status: number): string {

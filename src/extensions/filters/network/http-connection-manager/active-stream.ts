@@ -5,6 +5,7 @@ import { monotonicNow } from '../../../../common/clock.ts';
 import type { HcmConfig } from './config.ts';
 import { httpDate } from '../../../../common/date.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
+import { schedule, cancel, type Expirable } from '../../../../common/timer-wheel.ts';
 import {
   FilterHeadersStatus, ResponseHeaders, type DecoderFilterCallbacks, type DownstreamWatermarkCallbacks,
   type RequestHeaders, type StreamDecoderFilter, type StreamEncoderFilter, type StreamInfo,
@@ -35,7 +36,7 @@ const EMPTY = Buffer.alloc(0);
 // LEGATE_TEST_HOOKS=1: tag responses with the worker that served them (tests of balancing).
 const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
 
-export class ActiveStream implements DecoderFilterCallbacks {
+export class ActiveStream implements DecoderFilterCallbacks, Expirable {
   readonly config: HcmConfig;
   readonly codec: ServerCodecStream;
   readonly requestHeaders: RequestHeaders;
@@ -57,7 +58,16 @@ export class ActiveStream implements DecoderFilterCallbacks {
   /** Close the connection after this response (Connection: close, a protocol error ...). */
   closeConnection: boolean;
   watermarkCallbacks: DownstreamWatermarkCallbacks | null;
-  idleTimer: NodeJS.Timeout | null;
+  /** Stream idle timeout (stream_idle_timeout, or the route's idle_timeout), 0 = off. */
+  idleTimeoutMs: number;
+  /** request_timeout deadline (monotonic ms) until the request is complete, 0 = none. */
+  requestDeadline: number;
+  lastActivity: number;
+  timerTick: number;
+  timerIndex: number;
+  /** readDisable(true) calls of this stream not yet undone: undone when the stream ends, so a
+   *  stream that dies while holding reads off cannot leave its connection paused. */
+  readDisables: number;
 
   constructor(config: HcmConfig, codec: ServerCodecStream, headers: RequestHeaders) {
     this.config = config;
@@ -91,7 +101,13 @@ export class ActiveStream implements DecoderFilterCallbacks {
     this.destroyed = false;
     this.closeConnection = false;
     this.watermarkCallbacks = null;
-    this.idleTimer = null;
+    const now = monotonicNow();
+    this.idleTimeoutMs = config.snap.streamIdleTimeoutMs;
+    this.requestDeadline = config.snap.requestTimeoutMs > 0 ? now + config.snap.requestTimeoutMs : 0;
+    this.lastActivity = now;
+    this.timerTick = -1;
+    this.timerIndex = -1;
+    this.readDisables = 0;
     const v = config.stats.v;
     const s = config.s;
     v[s.downstream_rq_total]++;
@@ -119,7 +135,13 @@ export class ActiveStream implements DecoderFilterCallbacks {
     if (snap.generateRequestId && h.get('x-request-id') === undefined) h.set('x-request-id', uuidV4());
 
     this.route = cfg.routes.route(h);
-    if (this.route !== null) this.streamInfo.routeName = this.route.snap.name;
+    if (this.route !== null) {
+      this.streamInfo.routeName = this.route.snap.name;
+      const a = this.route.snap.action;
+      if (a.kind === 'cluster' && a.idleTimeoutMs > 0) this.idleTimeoutMs = a.idleTimeoutMs;
+    }
+    if (endStream) this.requestDeadline = 0;
+    this.#armTimer();
 
     const factories = cfg.filterFactories;
     for (let i = 0; i < factories.length; i++) {
@@ -150,7 +172,11 @@ export class ActiveStream implements DecoderFilterCallbacks {
 
   decodeData(data: Buffer, endStream: boolean): void {
     this.streamInfo.bytesReceived += data.length;
-    if (endStream) this.remoteComplete = true;
+    this.lastActivity = monotonicNow();
+    if (endStream) {
+      this.remoteComplete = true;
+      this.requestDeadline = 0;
+    }
     if (this.destroyed || this.localComplete) return;
     const d = this.decoders;
     for (let i = 0; i < this.#passedHeaders; i++) {
@@ -169,6 +195,10 @@ export class ActiveStream implements DecoderFilterCallbacks {
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.destroyed || this.localComplete) return;
+    this.lastActivity = monotonicNow();
+    // HTTP/1: answering before the request is all in means the rest of it will not be read, so
+    // the connection closes after this response; say so in it.
+    if (!this.remoteComplete) this.closeConnection = true;
     this.responseHeaders = headers;
     this.responseStarted = true;
     this.streamInfo.responseCode = headers.status;
@@ -184,6 +214,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
   encodeData(data: Buffer, endStream: boolean): void {
     if (this.destroyed || this.localComplete) return;
     this.streamInfo.bytesSent += data.length;
+    this.lastActivity = monotonicNow();
     const e = this.encoders;
     for (let i = e.length - 1; i >= 0; i--) e[i].encodeData(data, endStream);
     this.codec.encodeData(data, endStream);
@@ -211,7 +242,51 @@ export class ActiveStream implements DecoderFilterCallbacks {
   }
 
   readDisable(disable: boolean): void {
-    if (!this.destroyed) this.codec.readDisable(disable);
+    if (this.destroyed) return;
+    if (disable) {
+      this.readDisables++;
+      this.codec.readDisable(true);
+    } else if (this.readDisables > 0) {
+      this.readDisables--;
+      this.codec.readDisable(false);
+    }
+  }
+
+  #armTimer(): void {
+    const idle = this.idleTimeoutMs;
+    const dl = this.requestDeadline;
+    if (idle <= 0 && dl === 0) return;
+    const now = monotonicNow();
+    let at = idle > 0 ? this.lastActivity + idle : Infinity;
+    if (dl !== 0 && dl < at) at = dl;
+    schedule(this, Math.max(0, at - now));
+  }
+
+  /** Timer wheel: request_timeout or stream idle timeout, whichever is due (activity only
+   *  moves a timestamp; the timer re-arms itself when it finds the stream was busy). */
+  onExpire(): void {
+    if (this.destroyed) return;
+    const now = monotonicNow();
+    const c = this.config;
+    if (this.requestDeadline !== 0 && now >= this.requestDeadline) {
+      c.stats.v[c.s.downstream_rq_timeout]++;
+      this.closeConnection = true;
+      if (this.responseStarted) this.resetStream();
+      else this.sendLocalReply(408, 'request timeout', '', 'request_overall_timeout');
+      return;
+    }
+    if (this.idleTimeoutMs > 0 && now - this.lastActivity >= this.idleTimeoutMs) {
+      c.stats.v[c.s.downstream_rq_idle_timeout]++;
+      this.closeConnection = true;
+      if (this.responseStarted) {
+        this.streamInfo.responseFlags = 'SI';
+        this.resetStream();
+      } else {
+        this.sendLocalReply(408, 'stream timeout', 'SI', 'stream_idle_timeout');
+      }
+      return;
+    }
+    this.#armTimer();
   }
 
   setDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks | null): void {
@@ -272,6 +347,11 @@ export class ActiveStream implements DecoderFilterCallbacks {
   #finish(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    cancel(this);
+    while (this.readDisables > 0) {
+      this.readDisables--;
+      this.codec.readDisable(false);
+    }
     const c = this.config;
     const v = c.stats.v;
     v[c.s.downstream_rq_active]--;
