@@ -11,9 +11,10 @@
 //   (chunk, start, end) and takes a string (`latin1Slice`) or a view (`subarray`) as it needs, so
 //   nothing is allocated for it and no byte is copied a second time (undici's trick, minus the
 //   per-callback Buffer object).
-// - execute() is synchronous and callbacks never re-enter a parser, but a handler may start
-//   another parser's execute (an upstream response completing can feed the next pipelined
-//   request), so the current parser/chunk are saved and restored around every call.
+// - execute() is synchronous and never re-enters the same parser, but a handler may start
+//   another parser's execute; the current parser/chunk/input area are saved and restored around
+//   every call, and a nested call copies its chunk into a separate allocation so it cannot move
+//   or overwrite the input area the outer call is still parsing.
 // - A callback returns 0 to go on, or ERROR.PAUSED to stop llhttp at that byte; execute() then
 //   returns PAUSED and `errorOffset()` tells where the unparsed rest of the chunk starts.
 import { createRequire } from 'node:module';
@@ -89,6 +90,7 @@ let inputSize = 0;
 // The parser and chunk llhttp is running over right now (see design note).
 let current: HttpParser | null = null;
 let currentChunk: Buffer = Buffer.alloc(0);
+let currentBase = 0;
 
 
 export function wasmModuleBytes(): Buffer {
@@ -110,17 +112,17 @@ function load(): LlhttpExports {
   const env = {
     wasm_on_message_begin: (_p: number) => current!.handler.onMessageBegin(),
     wasm_on_url: (_p: number, at: number, len: number) =>
-      current!.handler.onUrl(currentChunk, at - inputPtr, at - inputPtr + len),
+      current!.handler.onUrl(currentChunk, at - currentBase, at - currentBase + len),
     wasm_on_status: (_p: number, at: number, len: number) =>
-      current!.handler.onStatus(currentChunk, at - inputPtr, at - inputPtr + len),
+      current!.handler.onStatus(currentChunk, at - currentBase, at - currentBase + len),
     wasm_on_header_field: (_p: number, at: number, len: number) =>
-      current!.handler.onHeaderField(currentChunk, at - inputPtr, at - inputPtr + len),
+      current!.handler.onHeaderField(currentChunk, at - currentBase, at - currentBase + len),
     wasm_on_header_value: (_p: number, at: number, len: number) =>
-      current!.handler.onHeaderValue(currentChunk, at - inputPtr, at - inputPtr + len),
+      current!.handler.onHeaderValue(currentChunk, at - currentBase, at - currentBase + len),
     wasm_on_headers_complete: (_p: number, status: number, upgrade: number, keepAlive: number) =>
       current!.handler.onHeadersComplete(status, upgrade, keepAlive),
     wasm_on_body: (_p: number, at: number, len: number) =>
-      current!.handler.onBody(currentChunk, at - inputPtr, at - inputPtr + len),
+      current!.handler.onBody(currentChunk, at - currentBase, at - currentBase + len),
     wasm_on_message_complete: (_p: number) => current!.handler.onMessageComplete(),
   };
   const inst = new WebAssembly.Instance(mod, { env });
@@ -152,20 +154,32 @@ export class HttpParser {
   execute(chunk: Buffer): number {
     const ll = this.#ll;
     const len = chunk.length;
-    if (len > inputSize) {
-      if (inputPtr !== 0) ll.free(inputPtr);
-      inputSize = Math.ceil(len / 4096) * 4096;
-      inputPtr = ll.malloc(inputSize);
+    const nested = current !== null;
+    let base: number;
+    if (!nested) {
+      if (len > inputSize) {
+        if (inputPtr !== 0) ll.free(inputPtr);
+        inputSize = Math.ceil(len / 4096) * 4096;
+        inputPtr = ll.malloc(inputSize);
+      }
+      base = inputPtr;
+    } else {
+      base = ll.malloc(len === 0 ? 1 : len);
     }
-    new Uint8Array(ll.memory.buffer, inputPtr, len).set(chunk);
+    // After malloc: a grown WASM memory has a new buffer.
+    new Uint8Array(ll.memory.buffer, base, len).set(chunk);
     const prevParser = current;
     const prevChunk = currentChunk;
+    const prevBase = currentBase;
     current = this;
     currentChunk = chunk;
-    const ret = ll.llhttp_execute(this.ptr, inputPtr, len);
-    if (ret !== 0) this.errorOffset = ll.llhttp_get_error_pos(this.ptr) - inputPtr;
+    currentBase = base;
+    const ret = ll.llhttp_execute(this.ptr, base, len);
+    if (ret !== 0) this.errorOffset = ll.llhttp_get_error_pos(this.ptr) - base;
     current = prevParser;
     currentChunk = prevChunk;
+    currentBase = prevBase;
+    if (nested) ll.free(base);
     return ret;
   }
 

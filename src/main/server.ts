@@ -18,6 +18,12 @@ import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 export const VERSION = '0.1.0';
 
 const kEarly = Symbol('legate.earlyConnections');
+
+/** exact_balance, or enable_reuse_port: false (one socket cannot be bound once per worker):
+ *  main accepts and hands each connection to the least-loaded worker. */
+function acceptsInMain(l: ListenerSnap): boolean {
+  return l.exactBalance || !l.reusePort;
+}
 function onEarlyConnection(this: Server, sock: net.Socket): void {
   ((this as any)[kEarly] as net.Socket[]).push(sock);
 }
@@ -114,7 +120,7 @@ export class MainServer {
     for (const l of this.snapshot.listeners) {
       const b: BoundListener = { snap: l, servers: [], port: l.port };
       try {
-        if (l.exactBalance) {
+        if (acceptsInMain(l)) {
           const s = net.createServer({ pauseOnConnect: true });
           await listen(s, l.host, l.port, false);
           b.port = (s.address() as net.AddressInfo).port;
@@ -240,7 +246,7 @@ export class MainServer {
   /** Hand worker `id` its reuse-port sockets (fresh ones for a replacement worker). */
   #handListeners(id: number, w: Worker): void {
     this.listeners.forEach((b, li) => {
-      if (b.snap.exactBalance) return;
+      if (acceptsInMain(b.snap)) return;
       const s = b.servers[id];
       if (s === null || s === undefined) return;
       b.servers[id] = null; // it belongs to the worker now
@@ -268,7 +274,7 @@ export class MainServer {
     Atomics.store(this.load, id, 0);
     try {
       for (const b of this.listeners) {
-        if (!b.snap.exactBalance) b.servers[id] = await this.#bindReusePort(b);
+        if (!acceptsInMain(b.snap)) b.servers[id] = await this.#bindReusePort(b);
       }
       await this.#startWorker(id);
     } catch (err) {

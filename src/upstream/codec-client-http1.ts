@@ -3,7 +3,7 @@
 // connection). Socket handlers are module-level functions; state hangs off a symbol slot.
 import { monotonicNow } from '../common/clock.ts';
 import net, { type Socket } from 'node:net';
-import { HttpParser, TYPE, type ParserHandler } from '../../native-wasm/llhttp.ts';
+import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../native-wasm/llhttp.ts';
 import { ResponseHeaders, type RequestHeaders } from '../http/types.ts';
 import type { HostPool } from './conn-pool-http1.ts';
 import { deferHead, enterRead, leaveRead, writeMessage, type HeadHolder } from '../http/http1/framing.ts';
@@ -47,6 +47,12 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   aboveWatermark: boolean;
   readDisabled: boolean;
   pendingHead: string | null;
+  /** The response is complete; release to the pool once the read it came in is checked. */
+  releaseAfterParse: boolean;
+  /** We closed it (destroy_local), as opposed to the upstream (destroy_remote). */
+  localClose: boolean;
+  /** A request was in flight when we closed it. */
+  activeAtClose: boolean;
 
   constructor(pool: HostPool) {
     super();
@@ -67,6 +73,9 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.aboveWatermark = false;
     this.readDisabled = false;
     this.pendingHead = null;
+    this.releaseAfterParse = false;
+    this.localClose = false;
+    this.activeAtClose = false;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
     const s = net.connect({ host: pool.address, port: pool.port, noDelay: true });
     this.socket = s;
@@ -130,12 +139,24 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     else this.socket.resume();
   }
 
-  /** Tear the connection down (request abandoned, timeout, protocol error). */
+  /** Tear the connection down (request abandoned, timeout, protocol error, drain). */
   destroy(): void {
-    if (this.closed) return;
+    if (this.closed || this.localClose) return;
+    if (this.decoder !== null) this.activeAtClose = true;
     this.decoder = null;
+    this.localClose = true;
     this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_destroy_local]++;
     this.socket.destroy();
+  }
+
+  /** Back to the pool: flow-control state belongs to the request that just ended. */
+  #release(): void {
+    if (this.readDisabled) {
+      this.readDisabled = false;
+      this.socket.resume();
+    }
+    this.aboveWatermark = false;
+    this.pool.release(this);
   }
 
   // ---- parser callbacks ---------------------------------------------------------------------
@@ -200,14 +221,21 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.decoder = null;
     this.responseStarted = false;
     if (d !== null && !this.responseEndAtHeaders) d.decodeResponseData(EMPTY, true);
-    if (!this.keepAlive || !this.requestComplete) {
-      // Connection: close from upstream, or a response that ended before our request did.
+    if (!this.keepAlive) {
+      // The upstream said Connection: close.
       this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_close_notify]++;
-      this.socket.destroy();
+      this.destroy();
       return 0;
     }
-    this.pool.release(this);
-    return 0;
+    if (!this.requestComplete) {
+      // The response ended before our request did: the connection is mid-message, unusable.
+      this.destroy();
+      return 0;
+    }
+    // Stop here: the connection goes back to the pool only if nothing follows the response
+    // in this read (onData checks); extra bytes would be taken as the next request's response.
+    this.releaseAfterParse = true;
+    return ERROR.PAUSED;
   }
 
   // ---- socket events ------------------------------------------------------------------------
@@ -225,17 +253,30 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
 
   onData(chunk: Buffer): void {
     this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_rx_bytes_total] += chunk.length;
+    if (this.localClose) return;
     const ret = this.parser.execute(chunk);
-    if (ret !== 0) this.#protocolError();
+    if (ret === 0) return;
+    if (ret === ERROR.PAUSED && this.releaseAfterParse) {
+      this.releaseAfterParse = false;
+      if (this.parser.errorOffset < chunk.length) {
+        // Bytes after a complete response with no request outstanding (Envoy: protocol error).
+        this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_protocol_error]++;
+        this.destroy();
+        return;
+      }
+      this.parser.resume();
+      this.#release();
+      return;
+    }
+    this.#protocolError();
   }
 
   #protocolError(): void {
     const c = this.pool.cluster;
     c.stats.v[c.s.upstream_cx_protocol_error]++;
     const d = this.decoder;
-    this.decoder = null;
     const started = this.responseStarted;
-    this.socket.destroy();
+    this.destroy();
     if (d !== null) d.onUpstreamReset('protocol', started);
   }
 
@@ -259,6 +300,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     if (this.connected || this.closed) return;
     const c = this.pool.cluster;
     c.stats.v[c.s.upstream_cx_connect_timeout]++;
+    this.localClose = true;
     this.socket.destroy();
   }
 
@@ -277,7 +319,10 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.decoder = null;
     const started = this.responseStarted;
     this.parser.destroy();
-    this.pool.onClosed(this, d !== null);
+    if (!this.localClose && this.connected) {
+      this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_destroy_remote]++;
+    }
+    this.pool.onClosed(this, d !== null || this.activeAtClose);
     if (d !== null) d.onUpstreamReset('remote', started);
   }
 }

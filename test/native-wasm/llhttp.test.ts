@@ -116,3 +116,25 @@ test('pausing at message complete leaves the pipelined rest for later', () => {
   assert.equal(c.url, '/1/2');
   p.destroy();
 });
+
+test('a parser run from inside another parser callback leaves the outer parse intact', () => {
+  const inner = new Collect();
+  const innerParser = new HttpParser(TYPE.REQUEST, inner);
+  const outer = new Collect();
+  const big = Buffer.from(`POST /inner HTTP/1.1\r\nHost: i\r\nContent-Length: 100000\r\n\r\n${'z'.repeat(100000)}`, 'latin1');
+  const origHeaders = outer.onHeadersComplete.bind(outer);
+  outer.onHeadersComplete = () => {
+    // Bigger than any input area so far: must not move the outer chunk's copy.
+    assert.equal(innerParser.execute(big), ERROR.OK);
+    return origHeaders();
+  };
+  const p = new HttpParser(TYPE.REQUEST, outer);
+  const req = Buffer.from('POST /outer HTTP/1.1\r\nHost: o\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n', 'latin1');
+  assert.equal(p.execute(req), ERROR.OK);
+  assert.equal(outer.url, '/outer');
+  assert.equal(Buffer.concat(outer.body).toString(), 'abc');
+  assert.equal(inner.url, '/inner');
+  assert.equal(Buffer.concat(inner.body).length, 100000);
+  p.destroy();
+  innerParser.destroy();
+});

@@ -38,6 +38,9 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   upstreamStart: number;
   done: boolean;
   responseStarted: boolean;
+  /** Holds one of the cluster's max_requests slots. */
+  reserved: boolean;
+  /** Counted in upstream_rq_active (a connection is serving it). */
   counted: boolean;
 
   constructor(cb: DecoderFilterCallbacks, cm: ClusterManager) {
@@ -58,6 +61,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     this.upstreamStart = 0;
     this.done = false;
     this.responseStarted = false;
+    this.reserved = false;
     this.counted = false;
   }
 
@@ -96,6 +100,10 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
       cb.sendLocalReply(503, BODY_OVERFLOW, ResponseFlag.UpstreamOverflow, 'overflow');
       return FilterHeadersStatus.StopIteration;
     }
+    // The max_requests slot is taken now, not when a connection is ready, so a burst that queues
+    // behind connection setup cannot overshoot the breaker.
+    cluster.activeRequests++;
+    this.reserved = true;
     this.host = host;
     cb.streamInfo.upstreamHost = host.hostString;
     if (action.prefixRewrite !== null) {
@@ -149,7 +157,6 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     v[c.s.upstream_rq_active]++;
     v[host.hs.rq_total]++;
     v[host.hs.rq_active]++;
-    c.activeRequests++;
     this.counted = true;
     this.upstreamStart = monotonicNow();
     const h = this.headers!;
@@ -217,10 +224,13 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   }
 
   #release(): void {
+    const c = this.cluster!;
+    if (this.reserved) {
+      this.reserved = false;
+      c.activeRequests--;
+    }
     if (!this.counted) return;
     this.counted = false;
-    const c = this.cluster!;
-    c.activeRequests--;
     c.stats.v[c.s.upstream_rq_active]--;
     c.stats.v[this.host!.hs.rq_active]--;
   }
