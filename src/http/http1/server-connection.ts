@@ -11,7 +11,7 @@
 // - Flow control: readDisable() is counted (every disable needs an enable) and pauses the socket;
 //   writes past the connection's buffer limit raise the stream's high watermark, 'drain' lowers it.
 import { monotonicNow } from '../../common/clock.ts';
-import { schedule, cancel, type Expirable } from '../../common/timer-wheel.ts';
+import { schedule, cancel, TICK_MS, type Expirable } from '../../common/timer-wheel.ts';
 import type { Socket } from 'node:net';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
 import { RequestHeaders, type ResponseHeaders } from '../types.ts';
@@ -134,17 +134,37 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (config.snap.idleTimeoutMs > 0) schedule(this, config.snap.idleTimeoutMs);
   }
 
-  /** Timer wheel: the connection idle timeout. Requests only move `idleSince`. */
+  /**
+   * The connection's one timer (timer wheel): the HCM idle timeout while no request is in
+   * progress, the stream's timeouts (stream idle, request) while one is. It may fire early (it is
+   * only moved earlier, never cancelled per request); it then re-arms for what is really due.
+   */
   onExpire(): void {
     if (this.closing) return;
-    const timeout = this.config.snap.idleTimeoutMs;
     const now = monotonicNow();
-    if (this.stream === null && !this.waitingForResponse && this.idleSince > 0 && now - this.idleSince >= timeout) {
+    const st = this.stream;
+    if (st !== null && !st.destroyed) st.checkTimeouts(now);
+    if (this.closing) return;
+    const timeout = this.config.snap.idleTimeoutMs;
+    if (this.stream === null && !this.waitingForResponse && this.idleSince > 0 && timeout > 0 &&
+        now - this.idleSince >= timeout) {
       this.config.stats.v[this.config.s.downstream_cx_idle_timeout]++;
       this.closeGracefully();
       return;
     }
-    schedule(this, this.idleSince > 0 ? this.idleSince + timeout - now : timeout);
+    let at = Infinity;
+    if (this.stream !== null && !this.stream.destroyed) at = this.stream.nextDeadline();
+    else if (this.idleSince > 0 && timeout > 0) at = this.idleSince + timeout;
+    if (at === Infinity && timeout > 0) at = now + timeout;
+    if (at !== Infinity) schedule(this, Math.max(0, at - now));
+  }
+
+  /** Make sure the connection timer fires by `at` (monotonic ms). */
+  armBy(at: number): void {
+    if (at === Infinity) return;
+    if (this.timerTick === -1 || this.timerTick * TICK_MS > at + TICK_MS) {
+      schedule(this, Math.max(0, at - monotonicNow()));
+    }
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -341,6 +361,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
       this.socket.write(CONTINUE_100);
     }
     stream.decodeHeaders(!hasBody);
+    if (!stream.destroyed) this.armBy(stream.nextDeadline());
     return 0;
   }
 

@@ -5,7 +5,6 @@ import { monotonicNow } from '../../../../common/clock.ts';
 import type { HcmConfig } from './config.ts';
 import { httpDate } from '../../../../common/date.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
-import { schedule, cancel, type Expirable } from '../../../../common/timer-wheel.ts';
 import {
   FilterHeadersStatus, ResponseHeaders, type DecoderFilterCallbacks, type DownstreamWatermarkCallbacks,
   type RequestHeaders, type StreamDecoderFilter, type StreamEncoderFilter, type StreamInfo,
@@ -36,7 +35,7 @@ const EMPTY = Buffer.alloc(0);
 // LEGATE_TEST_HOOKS=1: tag responses with the worker that served them (tests of balancing).
 const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
 
-export class ActiveStream implements DecoderFilterCallbacks, Expirable {
+export class ActiveStream implements DecoderFilterCallbacks {
   readonly config: HcmConfig;
   readonly codec: ServerCodecStream;
   readonly requestHeaders: RequestHeaders;
@@ -63,8 +62,6 @@ export class ActiveStream implements DecoderFilterCallbacks, Expirable {
   /** request_timeout deadline (monotonic ms) until the request is complete, 0 = none. */
   requestDeadline: number;
   lastActivity: number;
-  timerTick: number;
-  timerIndex: number;
   /** readDisable(true) calls of this stream not yet undone: undone when the stream ends, so a
    *  stream that dies while holding reads off cannot leave its connection paused. */
   readDisables: number;
@@ -105,8 +102,6 @@ export class ActiveStream implements DecoderFilterCallbacks, Expirable {
     this.idleTimeoutMs = config.snap.streamIdleTimeoutMs;
     this.requestDeadline = config.snap.requestTimeoutMs > 0 ? now + config.snap.requestTimeoutMs : 0;
     this.lastActivity = now;
-    this.timerTick = -1;
-    this.timerIndex = -1;
     this.readDisables = 0;
     const v = config.stats.v;
     const s = config.s;
@@ -141,7 +136,6 @@ export class ActiveStream implements DecoderFilterCallbacks, Expirable {
       if (a.kind === 'cluster' && a.idleTimeoutMs > 0) this.idleTimeoutMs = a.idleTimeoutMs;
     }
     if (endStream) this.requestDeadline = 0;
-    this.#armTimer();
 
     const factories = cfg.filterFactories;
     for (let i = 0; i < factories.length; i++) {
@@ -252,21 +246,19 @@ export class ActiveStream implements DecoderFilterCallbacks, Expirable {
     }
   }
 
-  #armTimer(): void {
-    const idle = this.idleTimeoutMs;
+  /** When this stream's next timeout is due (monotonic ms), Infinity when none is set. The
+   *  codec's connection timer (one per connection) asks, so a request costs no timer of its own;
+   *  activity only moves `lastActivity`. */
+  nextDeadline(): number {
+    let at = this.idleTimeoutMs > 0 ? this.lastActivity + this.idleTimeoutMs : Infinity;
     const dl = this.requestDeadline;
-    if (idle <= 0 && dl === 0) return;
-    const now = monotonicNow();
-    let at = idle > 0 ? this.lastActivity + idle : Infinity;
     if (dl !== 0 && dl < at) at = dl;
-    schedule(this, Math.max(0, at - now));
+    return at;
   }
 
-  /** Timer wheel: request_timeout or stream idle timeout, whichever is due (activity only
-   *  moves a timestamp; the timer re-arms itself when it finds the stream was busy). */
-  onExpire(): void {
+  /** Fire request_timeout or the stream idle timeout if due at `now`. */
+  checkTimeouts(now: number): void {
     if (this.destroyed) return;
-    const now = monotonicNow();
     const c = this.config;
     if (this.requestDeadline !== 0 && now >= this.requestDeadline) {
       c.stats.v[c.s.downstream_rq_timeout]++;
@@ -284,9 +276,7 @@ export class ActiveStream implements DecoderFilterCallbacks, Expirable {
       } else {
         this.sendLocalReply(408, 'stream timeout', 'SI', 'stream_idle_timeout');
       }
-      return;
     }
-    this.#armTimer();
   }
 
   setDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks | null): void {
@@ -347,7 +337,6 @@ export class ActiveStream implements DecoderFilterCallbacks, Expirable {
   #finish(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    cancel(this);
     while (this.readDisables > 0) {
       this.readDisables--;
       this.codec.readDisable(false);
