@@ -1,6 +1,6 @@
 // A monotonic millisecond clock for the data plane. Everything a socket read dispatches happens at
 // one instant as far as request timing cares, so the value is read once when a dispatch starts
-// (enterRead in http/http1/framing.ts) and reused until it ends; outside a dispatch it is read fresh.
+// (enterRead in network/read-dispatch.ts) and reused until it ends; outside a dispatch it is read fresh.
 let frozen = -1;
 
 export function monotonicNow(): number {

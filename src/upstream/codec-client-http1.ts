@@ -6,10 +6,11 @@ import net, { type Socket } from 'node:net';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../native-wasm/llhttp.ts';
 import { ResponseHeaders, type RequestHeaders } from '../http/types.ts';
 import type { HostPool } from './conn-pool-http1.ts';
-import { deferHead, enterRead, leaveRead, writeMessage, type HeadHolder } from '../http/http1/framing.ts';
+import { writeMessage } from '../http/http1/framing.ts';
+import { deferHead, type HeadHolder } from '../network/read-dispatch.ts';
+import { attachSocket, type SocketOwner } from '../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from '../http/http1/header-names.ts';
 
-const kClient = Symbol('legate.http1.client');
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
 
@@ -24,7 +25,7 @@ export interface UpstreamResponseDecoder {
 }
 
 
-export class Http1ClientConnection extends HeaderParsingHandler implements ParserHandler, HeadHolder {
+export class Http1ClientConnection extends HeaderParsingHandler implements ParserHandler, HeadHolder, SocketOwner {
   readonly pool: HostPool;
   readonly socket: Socket;
   readonly parser: HttpParser;
@@ -79,12 +80,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.parser = new HttpParser(TYPE.RESPONSE, this);
     const s = net.connect({ host: pool.address, port: pool.port, noDelay: true });
     this.socket = s;
-    (s as any)[kClient] = this;
-    s.on('connect', onConnect);
-    s.on('data', onData);
-    s.on('drain', onDrain);
-    s.on('error', onError);
-    s.on('close', onClose);
+    attachSocket(s, this);
     this.connectTimer = setTimeout(onConnectTimeout, pool.cluster.connectTimeoutMs, this);
   }
 
@@ -328,23 +324,6 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
 }
 
 
-function onConnect(this: Socket): void {
-  (this as any)[kClient].onConnect();
-}
-function onData(this: Socket, chunk: Buffer): void {
-  enterRead();
-  (this as any)[kClient].onData(chunk);
-  leaveRead();
-}
-function onDrain(this: Socket): void {
-  (this as any)[kClient].onDrain();
-}
-function onError(this: Socket): void {
-  // 'close' follows and does the accounting.
-}
-function onClose(this: Socket): void {
-  (this as any)[kClient].onClose();
-}
 function onConnectTimeout(c: Http1ClientConnection): void {
   c.onConnectTimeout();
 }

@@ -1,32 +1,13 @@
 // Local replies and upstream failures through a real Legate: 404 no route, 503 connect failure,
 // 504 route timeout, a response aborted when the upstream dies mid-body, 503 overflow.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
-import { startLegate, proxyConfig, type Legate } from '../helpers/legate.ts';
-import { deadPort, httpUpstream, rawUpstream, type HttpUpstream, type RawUpstream } from './fixtures/upstreams.ts';
+import { proxyConfig } from '../helpers/legate.ts';
+import { legateFor, httpUp, rawUp } from './fixtures/tracked.ts';
+import { deadPort } from './fixtures/upstreams.ts';
 import { curl, pollStat, rawRequest } from './fixtures/clients.ts';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
-
-async function legateFor(yaml: string): Promise<Legate> {
-  const l = await startLegate(yaml);
-  cleanup.push(() => l.stop());
-  return l;
-}
-async function httpUp(...a: Parameters<typeof httpUpstream>): Promise<HttpUpstream> {
-  const u = await httpUpstream(...a);
-  cleanup.push(() => u.close());
-  return u;
-}
-async function rawUp(...a: Parameters<typeof rawUpstream>): Promise<RawUpstream> {
-  const u = await rawUpstream(...a);
-  cleanup.push(() => u.close());
-  return u;
-}
 
 test('no route: 404 from a config whose only route matches prefix /api', async () => {
   const up = await httpUp();

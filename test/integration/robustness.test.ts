@@ -4,39 +4,23 @@
 // responses sent before the request is in, stream idle / request / connection idle timeouts,
 // connections not wedged by flow control after a local reply, pipelining past the buffer limit,
 // bytes after an upstream response, enable_reuse_port: false, drain of an idle connection.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startLegate, proxyConfig, type Legate, type StartOptions } from '../helpers/legate.ts';
+import { proxyConfig, type Legate, type StartOptions } from '../helpers/legate.ts';
+import { legateFor as trackedLegate, httpUp, rawUp, track } from './fixtures/tracked.ts';
 import {
-  deadPort, httpUpstream, rawUpstream, withTimeout, type HttpUpstream, type RawUpstream,
+  deadPort, withTimeout, type HttpUpstream, type RawUpstream,
 } from './fixtures/upstreams.ts';
 import { RawClient, parseResponse, pollStat, rawRequest, type RawResponse } from './fixtures/clients.ts';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+// SIGKILL: these Legates need no drain, and some tests leave connections hanging on purpose.
+const legateFor = (yaml: string, opts: StartOptions = {}) => trackedLegate(yaml, opts, 'SIGKILL');
 
-async function legateFor(yaml: string, opts: StartOptions = {}): Promise<Legate> {
-  const l = await startLegate(yaml, opts);
-  cleanup.push(() => l.stop('SIGKILL'));
-  return l;
-}
-async function httpUp(...a: Parameters<typeof httpUpstream>): Promise<HttpUpstream> {
-  const u = await httpUpstream(...a);
-  cleanup.push(() => u.close());
-  return u;
-}
-async function rawUp(...a: Parameters<typeof rawUpstream>): Promise<RawUpstream> {
-  const u = await rawUpstream(...a);
-  cleanup.push(() => u.close());
-  return u;
-}
 async function connect(port: number): Promise<RawClient> {
   const c = await RawClient.connect(port);
-  cleanup.push(async () => c.destroy());
+  track(async () => c.destroy());
   return c;
 }
 

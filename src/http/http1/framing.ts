@@ -5,7 +5,6 @@
 // and both go out as ONE Buffer; chunk framing is assembled the same way. Large bodies are not
 // copied: they go through cork()/uncork(), which still ends in a single writev(2).
 import type { Socket } from 'node:net';
-import { freezeClock, thawClock } from '../../common/clock.ts';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -51,38 +50,4 @@ export function writeMessage(sock: Socket, head: string, body: Buffer, chunked: 
   }
   if (!corked) sock.uncork();
   return total;
-}
-
-/** A codec holding a message head back for the first body bytes (see writeMessage). */
-export interface HeadHolder {
-  flushHead(): void;
-}
-
-// Heads held back during a socket read are flushed when the read's dispatch ends, so the usual
-// case (head and body parsed from the same upstream read) needs no process.nextTick; a head held
-// outside any read (a filter answering later) gets a tick.
-const deferred: HeadHolder[] = [];
-let readDepth = 0;
-
-export function deferHead(h: HeadHolder): void {
-  if (readDepth > 0) deferred.push(h);
-  else process.nextTick(flushDeferred, h);
-}
-
-function flushDeferred(h: HeadHolder): void {
-  h.flushHead();
-}
-
-/** Bracket a socket read's dispatch (parser execute and everything it calls). */
-export function enterRead(): void {
-  if (readDepth++ === 0) freezeClock();
-}
-export function leaveRead(): void {
-  if (--readDepth === 0) {
-    if (deferred.length > 0) {
-      for (let i = 0; i < deferred.length; i++) deferred[i].flushHead();
-      deferred.length = 0;
-    }
-    thawClock();
-  }
 }

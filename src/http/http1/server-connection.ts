@@ -21,10 +21,11 @@ import {
 import type { HcmConfig } from '../../extensions/filters/network/http-connection-manager/config.ts';
 import type { ListenerStats } from '../../listener/stats.ts';
 import { httpDate } from '../../common/date.ts';
-import { deferHead, enterRead, leaveRead, writeMessage, type HeadHolder } from './framing.ts';
+import { writeMessage } from './framing.ts';
+import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
+import { attachSocket, type SocketOwner } from '../../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from './header-names.ts';
 
-const kConn = Symbol('legate.http1.conn');
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
 const CONTINUE_100 = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
@@ -44,7 +45,7 @@ export function drainConnections(): void {
 }
 
 export class Http1ServerConnection extends HeaderParsingHandler
-  implements ParserHandler, ServerCodecStream, HeadHolder, Expirable {
+  implements ParserHandler, ServerCodecStream, HeadHolder, Expirable, SocketOwner {
   readonly socket: Socket;
   readonly config: HcmConfig;
   readonly listenerStats: ListenerStats;
@@ -122,13 +123,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
     v[ls.downstream_cx_total]++;
     v[ls.downstream_cx_active]++;
 
-    (socket as any)[kConn] = this;
     socket.setNoDelay(true);
-    socket.on('data', onSocketData);
-    socket.on('drain', onSocketDrain);
-    socket.on('error', onSocketError);
-    socket.on('close', onSocketClose);
-    socket.on('end', onSocketEnd);
+    attachSocket(socket, this);
     if (socket.isPaused()) socket.resume();
     // HCM idle_timeout (common_http_protocol_options.idle_timeout, Envoy default 1 h).
     if (config.snap.idleTimeoutMs > 0) schedule(this, config.snap.idleTimeoutMs);
@@ -607,22 +603,4 @@ function drainPending(conn: Http1ServerConnection): void {
     conn.pipelinePaused = false;
     if (conn.readDisableCount === 0) conn.socket.resume();
   }
-}
-
-function onSocketData(this: Socket, chunk: Buffer): void {
-  enterRead();
-  (this as any)[kConn].onData(chunk);
-  leaveRead();
-}
-function onSocketDrain(this: Socket): void {
-  (this as any)[kConn].onDrain();
-}
-function onSocketError(this: Socket): void {
-  // 'close' follows; the stream reset is handled there.
-}
-function onSocketClose(this: Socket): void {
-  (this as any)[kConn].onClose();
-}
-function onSocketEnd(this: Socket): void {
-  (this as any)[kConn].onEnd();
 }
