@@ -76,6 +76,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
   startHr: number;
   /** When the connection last became idle (no request in progress); 0 while busy. */
   idleSince: number;
+  /** Delayed-close deadline while closing (see closeGracefully). */
+  closeTimer: NodeJS.Timeout | null;
   timerTick: number;
   timerIndex: number;
 
@@ -107,6 +109,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.pendingHead = null;
     this.startHr = monotonicNow();
     this.idleSince = this.startHr;
+    this.closeTimer = null;
     this.timerTick = -1;
     this.timerIndex = -1;
     this.maxHeaderBytes = config.snap.maxRequestHeadersBytes;
@@ -385,6 +388,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     // Hold the next pipelined request until this response is done (unless it already is).
     if (this.stream.destroyed) {
       this.stream = null;
+      this.idleSince = monotonicNow();
       return 0;
     }
     this.waitingForResponse = true;
@@ -519,12 +523,18 @@ export class Http1ServerConnection extends HeaderParsingHandler
     const sock = this.socket;
     sock.end();
     sock.resume();
-    setTimeout(destroySocket, DELAYED_CLOSE_MS, sock).unref();
+    this.closeTimer = setTimeout(destroySocket, DELAYED_CLOSE_MS, sock);
+    this.closeTimer.unref();
   }
 
   onClose(): void {
     connections.delete(this);
     cancel(this);
+    if (this.closeTimer !== null) {
+      // Not kept (with the socket) for the rest of the delayed-close window.
+      clearTimeout(this.closeTimer);
+      this.closeTimer = null;
+    }
     const c = this.config;
     const v = c.stats.v;
     v[c.s.downstream_cx_active]--;
