@@ -22,7 +22,9 @@ let scheduled = 0;
 
 export function schedule(obj: Expirable, ms: number): void {
   if (obj.timerTick !== -1) cancel(obj);
-  const tick = Math.ceil((performance.now() + ms) / TICK_MS);
+  if (interval === null) lastTick = Math.floor(performance.now() / TICK_MS);
+  // Never a tick that has been (or is being) processed: it would never be visited again.
+  const tick = Math.max(Math.ceil((performance.now() + ms) / TICK_MS), lastTick + 1);
   obj.timerTick = tick;
   let b = buckets.get(tick);
   if (b === undefined) {
@@ -33,7 +35,6 @@ export function schedule(obj: Expirable, ms: number): void {
   b.push(obj);
   scheduled++;
   if (interval === null) {
-    lastTick = Math.floor(performance.now() / TICK_MS);
     interval = setInterval(onTick, TICK_MS);
     interval.unref();
   }
@@ -57,6 +58,8 @@ export function cancel(obj: Expirable): void {
 function onTick(): void {
   const now = Math.floor(performance.now() / TICK_MS);
   for (let t = lastTick + 1; t <= now; t++) {
+    // Before the callbacks: anything they schedule lands after this tick.
+    lastTick = t;
     const b = buckets.get(t);
     if (b === undefined) continue;
     buckets.delete(t);
@@ -68,7 +71,6 @@ function onTick(): void {
       o.onExpire();
     }
   }
-  lastTick = now;
   if (scheduled === 0 && interval !== null) {
     clearInterval(interval);
     interval = null;
