@@ -54,6 +54,8 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   localClose: boolean;
   /** A request was in flight when we closed it. */
   activeAtClose: boolean;
+  /** The upstream half-closed ('end'). */
+  ended: boolean;
 
   constructor(pool: HostPool) {
     super();
@@ -77,6 +79,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.releaseAfterParse = false;
     this.localClose = false;
     this.activeAtClose = false;
+    this.ended = false;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
     const s = net.connect({ host: pool.address, port: pool.port, noDelay: true });
     this.socket = s;
@@ -135,12 +138,24 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     else this.socket.resume();
   }
 
+  /** Usable for a new request: not closed, closing, or half-closed by the upstream. */
+  get reusable(): boolean {
+    return !this.closed && !this.localClose && !this.ended;
+  }
+
+  /** The upstream sent FIN: never hand this connection out again (Node closes it next). */
+  onEnd(): void {
+    this.ended = true;
+    this.pool.removeIdle(this);
+  }
+
   /** Tear the connection down (request abandoned, timeout, protocol error, drain). */
   destroy(): void {
     if (this.closed || this.localClose) return;
     if (this.decoder !== null) this.activeAtClose = true;
     this.decoder = null;
     this.localClose = true;
+    this.pool.removeIdle(this);
     this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_destroy_local]++;
     this.socket.destroy();
   }

@@ -45,7 +45,7 @@ export class HostPool {
     const idle = this.idle;
     while (idle.length > 0) {
       const conn = idle.pop()!;
-      if (conn.closed) continue;
+      if (!conn.reusable) continue;
       cb.onPoolReady(conn, this);
       return false;
     }
@@ -112,6 +112,11 @@ export class HostPool {
 
   /** A connection finished a request (or just connected) and can take another. */
   release(conn: Http1ClientConnection): void {
+    if (!conn.reusable) {
+      // Half-closed by the upstream while serving: its close will reconnect for the queue.
+      conn.destroy();
+      return;
+    }
     const cb = this.#takePending();
     if (cb !== undefined) cb.onPoolReady(conn, this);
     else if (this.cluster.draining) conn.destroy();
@@ -144,6 +149,12 @@ export class HostPool {
       // A slot opened up: connect for the waiting requests.
       this.#connect();
     }
+  }
+
+  /** Take a connection out of the idle list (it is going away). */
+  removeIdle(conn: Http1ClientConnection): void {
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
   }
 
   /** Close idle connections (shutdown). */

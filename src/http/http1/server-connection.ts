@@ -76,6 +76,9 @@ export class Http1ServerConnection extends HeaderParsingHandler
   startHr: number;
   /** When the connection last became idle (no request in progress); 0 while busy. */
   idleSince: number;
+  /** When the current request head started, and when bytes last arrived (head timeouts). */
+  headStart: number;
+  lastRx: number;
   /** Delayed-close deadline while closing (see closeGracefully). */
   closeTimer: NodeJS.Timeout | null;
   timerTick: number;
@@ -109,6 +112,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.pendingHead = null;
     this.startHr = monotonicNow();
     this.idleSince = this.startHr;
+    this.headStart = 0;
+    this.lastRx = this.startHr;
     this.closeTimer = null;
     this.timerTick = -1;
     this.timerIndex = -1;
@@ -142,9 +147,31 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (this.closing) return;
     const now = monotonicNow();
     const st = this.stream;
-    if (st !== null && !st.destroyed) st.checkTimeouts(now);
+    const snap = this.config.snap;
+    if (st !== null && !st.destroyed) {
+      st.checkTimeouts(now);
+    } else if (st === null && this.idleSince === 0 && !this.waitingForResponse) {
+      // A request head is arriving (or stalled).
+      const c = this.config;
+      if (snap.requestTimeoutMs > 0 && now - this.headStart >= snap.requestTimeoutMs) {
+        c.stats.v[c.s.downstream_rq_timeout]++;
+        this.replyWithoutStream(408);
+        return;
+      }
+      if (snap.streamIdleTimeoutMs > 0 && now - this.lastRx >= snap.streamIdleTimeoutMs) {
+        c.stats.v[c.s.downstream_rq_idle_timeout]++;
+        this.replyWithoutStream(408);
+        return;
+      }
+      let at = snap.streamIdleTimeoutMs > 0 ? this.lastRx + snap.streamIdleTimeoutMs : Infinity;
+      if (snap.requestTimeoutMs > 0) at = Math.min(at, this.headStart + snap.requestTimeoutMs);
+      if (at !== Infinity) {
+        schedule(this, Math.max(0, at - now));
+        return;
+      }
+    }
     if (this.closing) return;
-    const timeout = this.config.snap.idleTimeoutMs;
+    const timeout = snap.idleTimeoutMs;
     if (this.stream === null && !this.waitingForResponse && this.idleSince > 0 && timeout > 0 &&
         now - this.idleSince >= timeout) {
       this.config.stats.v[this.config.s.downstream_cx_idle_timeout]++;
@@ -156,6 +183,14 @@ export class Http1ServerConnection extends HeaderParsingHandler
     else if (this.idleSince > 0 && timeout > 0) at = this.idleSince + timeout;
     if (at === Infinity && timeout > 0) at = now + timeout;
     if (at !== Infinity) schedule(this, Math.max(0, at - now));
+  }
+
+  /** No request in progress from now on: the connection idle timeout runs from here. */
+  markIdle(): void {
+    const now = monotonicNow();
+    this.idleSince = now;
+    const t = this.config.snap.idleTimeoutMs;
+    if (t > 0) this.armBy(now + t);
   }
 
   /** Make sure the connection timer fires by `at` (monotonic ms). */
@@ -170,6 +205,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   onData(chunk: Buffer): void {
     if (this.closing) return;
+    this.lastRx = monotonicNow();
     this.config.stats.v[this.config.s.downstream_cx_rx_bytes_total] += chunk.length;
     if (this.waitingForResponse) {
       // Pipelined requests wait unparsed until the response in flight is done. The socket keeps
@@ -217,8 +253,14 @@ export class Http1ServerConnection extends HeaderParsingHandler
       else st.resetStream();
       return;
     }
-    // No stream yet (the error is in the request line or headers): a bare local reply, counted
-    // as a request like Envoy does.
+    this.replyWithoutStream(status);
+  }
+
+  /** A local reply before any stream exists (the head is bad or never completed), counted as a
+   *  request like Envoy does; the connection closes after it. */
+  replyWithoutStream(status: number): void {
+    const c = this.config;
+    const v = c.stats.v;
     v[c.s.downstream_rq_total]++;
     v[c.s.downstream_rq_http1_total]++;
     if (status >= 500) v[c.s.downstream_rq_5xx]++;
@@ -233,6 +275,14 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   onMessageBegin(): number {
     this.idleSince = 0;
+    // The head's own timeouts (Envoy's stream exists from the first byte): request_timeout from
+    // now, stream_idle_timeout from the last byte received; onExpire enforces them until the
+    // headers are complete and the stream takes over.
+    const now = monotonicNow();
+    this.headStart = now;
+    const snap = this.config.snap;
+    if (snap.streamIdleTimeoutMs > 0) this.armBy(now + snap.streamIdleTimeoutMs);
+    if (snap.requestTimeoutMs > 0) this.armBy(now + snap.requestTimeoutMs);
     this.url = '';
     this.startLineBytes = 0;
     this.headersTooLarge = false;
@@ -382,13 +432,13 @@ export class Http1ServerConnection extends HeaderParsingHandler
     }
     if (this.closing) return ERROR.PAUSED;
     if (this.stream === null) {
-      this.idleSince = monotonicNow();
+      this.markIdle();
       return 0;
     }
     // Hold the next pipelined request until this response is done (unless it already is).
     if (this.stream.destroyed) {
       this.stream = null;
-      this.idleSince = monotonicNow();
+      this.markIdle();
       return 0;
     }
     this.waitingForResponse = true;
@@ -499,12 +549,12 @@ export class Http1ServerConnection extends HeaderParsingHandler
       // clears the stream when the request ends.
       if (st !== null && st.remoteComplete) {
         this.stream = null;
-        this.idleSince = monotonicNow();
+        this.markIdle();
       }
       return;
     }
     this.stream = null;
-    this.idleSince = monotonicNow();
+    this.markIdle();
     this.waitingForResponse = false;
     this.parser.resume();
     if (this.pending !== null || this.pipelinePaused) process.nextTick(drainPending, this);
@@ -513,7 +563,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
   /**
    * Close after what was written is flushed. The socket keeps reading (and discarding, since
    * `closing` is set) so the client's FIN is seen and the close completes; a client that never
-   * closes is cut off after DELAYED_CLOSE_MS, like Envoy's delayed_close_timeout. Closing at once
+   * closes is cut off DELAYED_CLOSE_MS after the flush, like Envoy's delayed_close_timeout. Closing at once
    * with unread input would make the kernel send RST, which can destroy the response in flight.
    */
   closeGracefully(): void {
@@ -521,10 +571,15 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.closing = true;
     this.readDisableCount = 0;
     const sock = this.socket;
-    sock.end();
+    // The delay starts once everything written has been flushed ('finish'), so a slow reader
+    // still gets the whole response.
+    sock.end(() => {
+      if (!sock.destroyed) {
+        this.closeTimer = setTimeout(destroySocket, DELAYED_CLOSE_MS, sock);
+        this.closeTimer.unref();
+      }
+    });
     sock.resume();
-    this.closeTimer = setTimeout(destroySocket, DELAYED_CLOSE_MS, sock);
-    this.closeTimer.unref();
   }
 
   onClose(): void {
