@@ -93,14 +93,6 @@ let currentChunk: Buffer = Buffer.alloc(0);
 let currentBase = 0;
 
 
-export function wasmModuleBytes(): Buffer {
-  try {
-    return require('undici/lib/llhttp/llhttp_simd-wasm.js') as Buffer;
-  } catch {
-    return require('undici/lib/llhttp/llhttp-wasm.js') as Buffer;
-  }
-}
-
 function load(): LlhttpExports {
   let mod: WebAssembly.Module;
   try {

@@ -48,8 +48,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
   encoders: StreamEncoderFilter[];
   /** Index of the decoder filter that stopped iteration; decoders.length when all passed. */
   decodeStoppedAt: number;
-  bufferedBody: Buffer[] | null;
-  bufferedEnd: boolean;
   remoteComplete: boolean;
   localComplete: boolean;
   responseStarted: boolean;
@@ -90,8 +88,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
     this.decoders = [];
     this.encoders = [];
     this.decodeStoppedAt = 0;
-    this.bufferedBody = null;
-    this.bufferedEnd = false;
     this.remoteComplete = false;
     this.localComplete = false;
     this.responseStarted = false;
@@ -149,7 +145,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
   #runDecodeHeaders(from: number): void {
     const d = this.decoders;
     for (let i = from; i < d.length; i++) {
-      const st = d[i].decodeHeaders(this.requestHeaders, this.remoteComplete && this.bufferedBody === null);
+      const st = d[i].decodeHeaders(this.requestHeaders, this.remoteComplete);
       if (this.destroyed || this.localComplete) return;
       if (st === FilterHeadersStatus.StopIteration) {
         this.decodeStoppedAt = i;
@@ -180,6 +176,9 @@ export class ActiveStream implements DecoderFilterCallbacks {
     }
   }
 
+  /** Resume after a filter's StopIteration on headers. Body data that arrived meanwhile went only
+   *  to the filters that had seen the headers: Envoy's buffering of it for the later filters comes
+   *  with the first non-terminal decoder filter (today the router is the only one). */
   continueDecoding(): void {
     if (this.destroyed) return;
     this.#runDecodeHeaders(this.decodeStoppedAt + 1);
