@@ -92,7 +92,6 @@ let current: HttpParser | null = null;
 let currentChunk: Buffer = Buffer.alloc(0);
 let currentBase = 0;
 
-
 function load(): LlhttpExports {
   let mod: WebAssembly.Module;
   try {
