@@ -40,7 +40,6 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   headRequest: boolean;
   requestComplete: boolean;
   // Response state.
-  status: number;
   responseStarted: boolean;
   responseEndAtHeaders: boolean;
   skipInterim: boolean;
@@ -68,7 +67,6 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.chunkedRequest = false;
     this.headRequest = false;
     this.requestComplete = false;
-    this.status = 0;
     this.responseStarted = false;
     this.responseEndAtHeaders = false;
     this.skipInterim = false;
@@ -90,7 +88,6 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   /** Send a request head; framing follows the downstream request's. */
   encodeHeaders(d: UpstreamResponseDecoder, req: RequestHeaders, endStream: boolean, contentLength: number, chunked: boolean): void {
     this.decoder = d;
-    this.status = 0;
     this.responseStarted = false;
     this.requestComplete = endStream;
     this.headRequest = req.method === 'HEAD';
@@ -190,7 +187,6 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     const d = this.decoder;
     if (d === null) return -1; // a response nobody asked for: protocol error, connection closes
     this.keepAlive = shouldKeepAlive === 1;
-    this.status = status;
     // Drop hop-by-hop headers in place (the list is ours: the collector starts a new one).
     const out = raw;
     let w = 0;

@@ -11,7 +11,7 @@ import type { HostStats } from './stats.ts';
 
 export interface PoolCallbacks {
   onPoolReady(conn: Http1ClientConnection, host: HostPool): void;
-  onPoolFailure(reason: 'overflow' | 'connection_failure' | 'timeout', host: HostPool): void;
+  onPoolFailure(reason: 'overflow' | 'connection_failure', host: HostPool): void;
 }
 
 export class HostPool {

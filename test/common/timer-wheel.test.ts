@@ -45,17 +45,3 @@ test('uuidV4 gives RFC 9562 version-4 ids, all distinct', async () => {
   }
   assert.equal(seen.size, 10_000);
 });
-
-test('a timer scheduled for "now" from inside an expiring callback still fires', async () => {
-  const second = new T();
-  const first = new (class extends T {
-    override onExpire(): void {
-      super.onExpire();
-      schedule(second, 0);
-    }
-  })();
-  schedule(first, 0);
-  await sleep(300);
-  assert.ok(first.firedAt > 0, 'first fired');
-  assert.ok(second.firedAt > 0, 'the timer scheduled at 0 ms from a callback fired');
-});

@@ -61,21 +61,12 @@ export function headerName(chunk: Buffer, start: number, end: number): string {
  * joined (and a joined name lowercased) when the pair completes.
  */
 export class HeaderCollector {
-  list: string[];
-  field: string;
-  value: string;
-  inValue: boolean;
-  fieldPieces: number;
-  bytes: number;
-
-  constructor() {
-    this.list = [];
-    this.field = '';
-    this.value = '';
-    this.inValue = false;
-    this.fieldPieces = 0;
-    this.bytes = 0;
-  }
+  list: string[] = [];
+  field = '';
+  value = '';
+  inValue = false;
+  fieldPieces = 0;
+  bytes = 0;
 
   reset(): void {
     this.list = [];

@@ -50,6 +50,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
   readonly config: HcmConfig;
   readonly listenerStats: ListenerStats;
   readonly remoteAddress: string;
+  readonly remoteIp: string;
   readonly bufferLimit: number;
   parser: HttpParser;
   stream: ActiveStream | null;
@@ -89,7 +90,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.socket = socket;
     this.config = config;
     this.listenerStats = listenerStats;
-    this.remoteAddress = config.needsRemoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : '';
+    // getpeername(2) only when something reads the address (x-forwarded-for, access logs).
+    const ip = config.needsRemoteAddress ? socket.remoteAddress ?? '' : '';
+    this.remoteIp = ip;
+    this.remoteAddress = ip === '' ? '' : ip.includes(':') ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}`;
     this.bufferLimit = bufferLimit;
     this.parser = new HttpParser(TYPE.REQUEST, this);
     this.stream = null;
@@ -248,9 +252,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
     const st = this.stream;
     if (st !== null) {
       st.closeConnection = true;
-      st.streamInfo.responseFlags = 'DPE';
       if (!st.responseStarted) st.sendLocalReply(status, statusText(status), 'DPE', 'codec_error');
-      else st.resetStream();
+      else {
+        st.streamInfo.responseFlags = 'DPE';
+        st.resetStream();
+      }
       return;
     }
     this.replyWithoutStream(status);

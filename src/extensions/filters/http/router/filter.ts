@@ -176,7 +176,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     }
   }
 
-  onPoolFailure(reason: 'overflow' | 'connection_failure' | 'timeout', _host: HostPool): void {
+  onPoolFailure(reason: 'overflow' | 'connection_failure', _host: HostPool): void {
     this.queued = false;
     if (this.done) return;
     if (reason === 'overflow') {

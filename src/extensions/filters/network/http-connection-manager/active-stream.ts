@@ -22,7 +22,10 @@ export interface ServerCodecStream {
   resetStream(): void;
   /** The stream is done (both sides complete, or reset): the codec may move to the next one. */
   onStreamComplete(closeConnection: boolean): void;
+  /** "ip:port" ("[ip]:port" for IPv6), '' when nothing in the config reads it. */
   readonly remoteAddress: string;
+  /** The bare client IP (x-forwarded-for), '' when nothing in the config reads it. */
+  readonly remoteIp: string;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -46,8 +49,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
   route: CompiledRoute | null;
   decoders: StreamDecoderFilter[];
   encoders: StreamEncoderFilter[];
-  /** Index of the decoder filter that stopped iteration; decoders.length when all passed. */
-  decodeStoppedAt: number;
   remoteComplete: boolean;
   localComplete: boolean;
   responseStarted: boolean;
@@ -87,7 +88,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
     this.route = null;
     this.decoders = [];
     this.encoders = [];
-    this.decodeStoppedAt = 0;
     this.remoteComplete = false;
     this.localComplete = false;
     this.responseStarted = false;
@@ -116,7 +116,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
     if (endStream) this.remoteComplete = true;
     // x-forwarded-for / x-forwarded-proto (Envoy: use_remote_address appends the peer address).
     if (snap.useRemoteAddress) {
-      const peer = this.codec.remoteAddress.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+      const peer = this.codec.remoteIp;
       const xff = h.get('x-forwarded-for');
       h.set('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
       h.set('x-forwarded-proto', h.scheme);
@@ -148,14 +148,13 @@ export class ActiveStream implements DecoderFilterCallbacks {
       const st = d[i].decodeHeaders(this.requestHeaders, this.remoteComplete);
       if (this.destroyed || this.localComplete) return;
       if (st === FilterHeadersStatus.StopIteration) {
-        this.decodeStoppedAt = i;
-        // The filter at i has seen the headers; data goes to it from now on.
+        // The filter at i has seen the headers; data goes to it from now on, and
+        // continueDecoding() resumes after it.
         this.#passedHeaders = i + 1;
         return;
       }
     }
     this.#passedHeaders = d.length;
-    this.decodeStoppedAt = d.length;
   }
 
   #passedHeaders = 0;
@@ -181,7 +180,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
    *  with the first non-terminal decoder filter (today the router is the only one). */
   continueDecoding(): void {
     if (this.destroyed) return;
-    this.#runDecodeHeaders(this.decodeStoppedAt + 1);
+    this.#runDecodeHeaders(this.#passedHeaders);
   }
 
   // ---- response path ------------------------------------------------------------------------
@@ -327,9 +326,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
     else if (cls === 3) v[s.downstream_rq_3xx]++;
     else if (cls === 1) v[s.downstream_rq_1xx]++;
     v[s.downstream_rq_completed]++;
-    // HTTP/1: a response that ends before its request did leaves unread body on the wire;
-    // Envoy closes the connection in that case rather than draining it.
-    if (!this.remoteComplete) this.closeConnection = true;
     this.#finish();
   }
 
