@@ -143,6 +143,9 @@ export interface DownstreamWatermarkCallbacks {
   onBelowWriteBufferLowWatermark(): void;
 }
 
+/** Body data handed to a filter may be a view of the thread's shared read buffer: it is valid
+ *  only during the call. A filter that keeps it past the call (buffering, queueing) keeps
+ *  `retain(data)` (network/socket-owner.ts), which copies only when needed. */
 export interface StreamDecoderFilter {
   decodeHeaders(headers: RequestHeaders, endStream: boolean): number;
   decodeData(data: Buffer, endStream: boolean): number;

@@ -8,7 +8,7 @@ import { ResponseHeaders, type RequestHeaders } from '../http/types.ts';
 import type { HostPool } from './conn-pool-http1.ts';
 import { writeMessage } from '../http/http1/framing.ts';
 import { deferHead, type HeadHolder } from '../network/read-dispatch.ts';
-import { attachSocket, type SocketOwner } from '../network/socket-owner.ts';
+import { attachSocket, clientReadOptions, type SocketOwner } from '../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from '../http/http1/header-names.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -79,7 +79,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.activeAtClose = false;
     this.ended = false;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
-    const s = net.connect({ host: pool.address, port: pool.port, noDelay: true });
+    const s = net.connect({ host: pool.address, port: pool.port, noDelay: true, ...clientReadOptions });
     this.socket = s;
     attachSocket(s, this);
     this.connectTimer = setTimeout(onConnectTimeout, pool.cluster.connectTimeoutMs, this);

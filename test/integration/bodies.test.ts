@@ -3,11 +3,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { startLegate, proxyConfig, tmpFile, type Legate } from '../helpers/legate.ts';
-import { httpUpstream, sha256, type HttpUpstream } from './fixtures/upstreams.ts';
+import { httpUpstream, listen, rawUpstream, sha256, withTimeout, type HttpUpstream } from './fixtures/upstreams.ts';
 import { RawClient, curl } from './fixtures/clients.ts';
 
 const SIZE = 3 * 1024 * 1024;
@@ -128,4 +129,116 @@ test('a large response streamed from the upstream reaches a slow reader intact',
     if (++n % 2 === 0) await new Promise((res) => setTimeout(res, 10));
   }
   assert.equal(sha256(Buffer.concat(chunks)), payloadSha);
+});
+
+// Reads land in one buffer shared by every socket of a worker (network/socket-owner.ts). When a
+// peer stops reading, Legate's writes queue in Node instead of going straight to the kernel;
+// those queued bytes must be copies, or the next read into the shared buffer would overwrite
+// them. Large enough to overflow loopback's socket buffers, so the writes really do queue.
+const BIG = 24 * 1024 * 1024;
+const big = randomBytes(BIG);
+const bigSha = sha256(big);
+
+test('a big response to a client that stops reading for a while arrives intact', async () => {
+  const upstream = await rawUpstream((s) => {
+    s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${BIG}\r\n\r\n`);
+    s.write(big);
+  });
+  const l = await startLegate(proxyConfig([upstream.port]));
+  const c = net.connect({ port: l.port('proxy'), host: '127.0.0.1' });
+  try {
+    await new Promise<void>((r) => c.once('connect', r));
+    c.pause();
+    c.write('GET /big HTTP/1.1\r\nHost: h\r\n\r\n');
+    await new Promise((r) => setTimeout(r, 500));
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      c.on('data', (d: Buffer) => {
+        chunks.push(d);
+        total += d.length;
+        const all = total > BIG ? Buffer.concat(chunks) : null;
+        if (all !== null) {
+          const at = all.indexOf('\r\n\r\n');
+          if (at >= 0 && all.length - at - 4 >= BIG) resolve();
+        }
+      });
+      c.on('close', () => reject(new Error('closed early')));
+    });
+    c.resume();
+    await withTimeout(done, 20_000, 'the whole body');
+    const all = Buffer.concat(chunks);
+    const at = all.indexOf('\r\n\r\n');
+    assert.match(all.subarray(0, at).toString('latin1'), /^HTTP\/1\.1 200 OK\r\n/);
+    const body = all.subarray(at + 4);
+    assert.equal(body.length, BIG);
+    assert.equal(sha256(body), bigSha);
+  } finally {
+    c.destroy();
+    await l.stop();
+    await upstream.close();
+  }
+});
+
+test('a big upload to an upstream that stops reading for a while arrives intact', async () => {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.pause();
+    const chunks: Buffer[] = [];
+    let total = 0;
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      total += d.length;
+      if (total < BIG) return;
+      const all = Buffer.concat(chunks);
+      const at = all.indexOf('\r\n\r\n');
+      if (at < 0 || all.length - at - 4 < BIG) return;
+      const sha = sha256(all.subarray(at + 4, at + 4 + BIG));
+      s.write(`HTTP/1.1 200 OK\r\ncontent-length: 0\r\nx-sha: ${sha}\r\n\r\n`);
+    });
+    setTimeout(() => s.resume(), 500);
+  });
+  const upPort = await listen(server);
+  const l = await startLegate(proxyConfig([upPort]));
+  try {
+    const r = await request(`http://127.0.0.1:${l.port('proxy')}/big-upload`, { method: 'POST', body: big, dispatcher: agent });
+    await r.body.dump();
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers['x-sha'], bigSha);
+  } finally {
+    await l.stop();
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('a request body held while the request queues for a connection arrives intact', async () => {
+  // One upstream connection: the second POST waits for the first to finish, and the router holds
+  // its body meanwhile, across later reads (the first response) into the shared read buffer.
+  const slow = await httpUpstream((_req, res, body) => {
+    setTimeout(() => {
+      res.setHeader('x-sha', sha256(body));
+      res.end();
+    }, 100);
+  });
+  const l = await startLegate(proxyConfig([slow.port], { clusterExtra: `
+    circuit_breakers: { thresholds: [{ max_connections: 1 }] }` }));
+  try {
+    const bodies = [randomBytes(48 * 1024), randomBytes(48 * 1024), randomBytes(48 * 1024)];
+    const rs = await Promise.all(bodies.map(async (b) => {
+      const r = await request(`http://127.0.0.1:${l.port('proxy')}/queued`, { method: 'POST', body: b, dispatcher: agent });
+      await r.body.dump();
+      return r;
+    }));
+    for (let i = 0; i < bodies.length; i++) {
+      assert.equal(rs[i].statusCode, 200);
+      assert.equal(rs[i].headers['x-sha'], sha256(bodies[i]), `body ${i}`);
+    }
+    assert.equal(slow.connections(), 1, 'all three went over one upstream connection');
+  } finally {
+    await l.stop();
+    await slow.close();
+  }
 });

@@ -2,9 +2,11 @@
 //
 // Syscalls dominate a proxy's profile (each socket.write that is not corked is a write(2) on
 // loopback), so a message head is held back until the first body bytes arrive in the same tick
-// and both go out as ONE Buffer; chunk framing is assembled the same way. Large bodies are not
-// copied: they go through cork()/uncork(), which still ends in a single writev(2).
+// and both go out as ONE Buffer; chunk framing is assembled the same way. Large bodies go through
+// cork()/uncork(), which still ends in a single writev(2); Node may queue them for a slow reader,
+// so a view of the shared read buffer is copied first (network/socket-owner.ts).
 import type { Socket } from 'node:net';
+import { retain } from '../../network/socket-owner.ts';
 
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -43,7 +45,8 @@ export function writeMessage(sock: Socket, head: string, body: Buffer, chunked: 
   const corked = sock.writableCorked > 0;
   if (!corked) sock.cork();
   if (headLen > 0) sock.write(head + prefix, 'latin1');
-  sock.write(body);
+  // Node may queue it (a slow reader): the bytes must outlive this read.
+  sock.write(retain(body));
   if (chunked) {
     sock.write(CRLF);
     if (end) sock.write(LAST_CHUNK);

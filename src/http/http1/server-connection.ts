@@ -23,7 +23,7 @@ import type { ListenerStats } from '../../listener/stats.ts';
 import { httpDate } from '../../common/date.ts';
 import { writeMessage } from './framing.ts';
 import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
-import { attachSocket, type SocketOwner } from '../../network/socket-owner.ts';
+import { attachSocket, retain, type SocketOwner } from '../../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from './header-names.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -215,7 +215,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
       // Pipelined requests wait unparsed until the response in flight is done. The socket keeps
       // reading (pausing costs two epoll_ctl calls a request) unless a client piles up more
       // than the buffer limit.
-      this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+      this.pending = this.pending === null ? retain(chunk) : Buffer.concat([this.pending, chunk]);
       if (this.pending.length > this.bufferLimit && !this.pipelinePaused) {
         this.pipelinePaused = true;
         this.socket.pause();
@@ -231,7 +231,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (ret === ERROR.PAUSED) {
       const rest = chunk.subarray(this.parser.errorOffset);
       if (rest.length > 0) {
-        this.pending = this.pending === null ? rest : Buffer.concat([rest, this.pending]);
+        this.pending = this.pending === null ? retain(rest) : Buffer.concat([rest, this.pending]);
         if (this.pending.length > this.bufferLimit && !this.pipelinePaused) {
           this.pipelinePaused = true;
           this.socket.pause();

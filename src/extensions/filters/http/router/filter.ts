@@ -11,6 +11,7 @@ import type { ClusterManager, ClusterRuntime } from '../../../../upstream/cluste
 import type { HostPool, PoolCallbacks } from '../../../../upstream/conn-pool-http1.ts';
 import type { Http1ClientConnection, UpstreamResponseDecoder } from '../../../../upstream/codec-client-http1.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
+import { retain } from '../../../../network/socket-owner.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -133,7 +134,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
         this.buffered = [];
         this.cb.readDisable(true);
       }
-      if (data.length > 0) this.buffered.push(data);
+      if (data.length > 0) this.buffered.push(retain(data));
       if (endStream) this.bufferedEnd = true;
     }
     return FilterDataStatus.StopIterationNoBuffer;
