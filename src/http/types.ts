@@ -3,21 +3,47 @@
 import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { RawHeaderBlock } from './raw-headers.ts';
 
-/** A flat header list ([name, value, ...], lowercase names) with the lookups filters use. */
+/**
+ * A header list with the lookups filters use; names are lowercase. A map may be backed by a raw
+ * block (an upstream response head, raw-headers.ts): its lines stay bytes, `list` holds only the
+ * headers added since, and the first use of `headers` turns everything into strings.
+ */
 export class HeaderMap {
-  headers: string[];
-  constructor(headers: string[]) {
-    this.headers = headers;
+  /** [name, value, ...]; while `raw` is set, only what was added on top of it. */
+  list: string[];
+  raw: RawHeaderBlock | null;
+  constructor(headers: string[], raw: RawHeaderBlock | null = null) {
+    this.list = headers;
+    this.raw = raw;
+  }
+  /** The whole list as strings. */
+  get headers(): string[] {
+    const raw = this.raw;
+    if (raw !== null) {
+      this.raw = null;
+      const l = raw.toList();
+      for (let i = 0; i < this.list.length; i++) l.push(this.list[i]);
+      this.list = l;
+    }
+    return this.list;
   }
   get(name: string): string | undefined {
-    return getHeader(this.headers, name);
+    const raw = this.raw;
+    if (raw !== null) {
+      const i = raw.find(name);
+      if (i >= 0) return raw.value(i);
+    }
+    return getHeader(this.list, name);
   }
   set(name: string, value: string): void {
-    setHeader(this.headers, name, value);
+    if (this.raw !== null) this.raw.drop(name);
+    setHeader(this.list, name, value);
   }
   remove(name: string): void {
-    removeHeader(this.headers, name);
+    if (this.raw !== null) this.raw.drop(name);
+    removeHeader(this.list, name);
   }
 }
 
@@ -43,8 +69,8 @@ export class RequestHeaders extends HeaderMap {
 
 export class ResponseHeaders extends HeaderMap {
   status: number;
-  constructor(status: number, headers: string[]) {
-    super(headers);
+  constructor(status: number, headers: string[], raw: RawHeaderBlock | null = null) {
+    super(headers, raw);
     this.status = status;
   }
 }

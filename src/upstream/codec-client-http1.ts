@@ -10,6 +10,7 @@ import { writeMessage } from '../http/http1/framing.ts';
 import { deferHead, type HeadHolder } from '../network/read-dispatch.ts';
 import { attachSocket, clientReadOptions, type SocketOwner } from '../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from '../http/http1/header-names.ts';
+import { RawHeaderBlock } from '../http/raw-headers.ts';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
@@ -55,6 +56,11 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   activeAtClose: boolean;
   /** The upstream half-closed ('end'). */
   ended: boolean;
+  // The response head as it is recorded raw (http/raw-headers.ts): per line, name start/end and
+  // value start/end in `rawChunk`. A head that spans reads is turned into strings (`hc`) instead.
+  rawPos: number[];
+  rawChunk: Buffer | null;
+  rawMode: boolean;
 
   constructor(pool: HostPool) {
     super();
@@ -78,6 +84,9 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.localClose = false;
     this.activeAtClose = false;
     this.ended = false;
+    this.rawPos = [];
+    this.rawChunk = null;
+    this.rawMode = true;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
     const s = net.connect({ host: pool.address, port: pool.port, noDelay: true, ...clientReadOptions });
     this.socket = s;
@@ -171,15 +180,59 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
 
   onMessageBegin(): number {
     this.hc.reset();
+    this.rawPos = [];
+    this.rawChunk = null;
+    this.rawMode = true;
     return 0;
   }
   onUrl(): number {
     return 0;
   }
+  override onHeaderField(chunk: Buffer, start: number, end: number): number {
+    if (!this.rawMode) return super.onHeaderField(chunk, start, end);
+    const p = this.rawPos;
+    this.rawChunk = chunk;
+    this.hc.bytes += end - start;
+    p.push(start, end, -1, -1);
+    return this.checkLimits(p.length >> 2);
+  }
+  override onHeaderValue(chunk: Buffer, start: number, end: number): number {
+    if (!this.rawMode) return super.onHeaderValue(chunk, start, end);
+    const p = this.rawPos;
+    const n = p.length;
+    this.hc.bytes += end - start;
+    // (Within one read llhttp reports a value once; pieces come only across reads, see endOfInput.)
+    if (end > start) {
+      p[n - 2] = start;
+      p[n - 1] = end;
+    } else {
+      // An empty value (llhttp reports it at the next line's start): right after the colon.
+      p[n - 2] = p[n - 1] = p[n - 3] + 1;
+    }
+    return this.checkLimits(n >> 2);
+  }
+
+  /** After each read: a head still being recorded lives in the shared read buffer, which the
+   *  next read reuses, so it continues as strings (the header collector takes the lines so far). */
+  #endOfInput(): void {
+    const p = this.rawPos;
+    if (!this.rawMode || p.length === 0) return;
+    this.rawMode = false;
+    this.rawPos = [];
+    const c = this.rawChunk!;
+    const hc = this.hc;
+    hc.bytes = 0;
+    for (let k = 0; k < p.length; k += 4) {
+      hc.onField(c, p[k], p[k + 1]);
+      if (p[k + 2] >= 0) hc.onValue(c, p[k + 2], p[k + 3]);
+    }
+  }
+
   onHeadersComplete(status: number, _upgrade: number, shouldKeepAlive: number): number {
-    const raw = this.hc.finish();
     if (status < 200) {
       // 1xx interim responses (100-continue was answered by us downstream) are not forwarded.
+      this.hc.finish();
+      this.rawPos = [];
       this.skipInterim = true;
       return 0;
     }
@@ -187,10 +240,74 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     const d = this.decoder;
     if (d === null) return -1; // a response nobody asked for: protocol error, connection closes
     this.keepAlive = shouldKeepAlive === 1;
-    // Drop hop-by-hop headers in place (the list is ours: the collector starts a new one).
-    const out = raw;
-    let w = 0;
     let contentLength = -1;
+    let h: ResponseHeaders;
+    if (this.rawMode) {
+      const raw = this.#rawBlock();
+      h = new ResponseHeaders(status, [], raw);
+      if (raw !== null) contentLength = this.#dropHopByHop(raw);
+    } else {
+      h = new ResponseHeaders(status, this.#dropHopByHopList(this.hc.finish()));
+      const cl = h.get('content-length');
+      if (cl !== undefined) contentLength = Number(cl);
+    }
+    const noBody = this.headRequest || status === 204 || status === 304 || contentLength === 0;
+    this.responseEndAtHeaders = noBody;
+    this.responseStarted = true;
+    d.decodeResponseHeaders(h, noBody);
+    // 1 tells llhttp the message has no body (needed for HEAD, whose headers describe one).
+    return this.headRequest ? 1 : 0;
+  }
+
+  /** The recorded head as a private raw block (null when it has no headers). */
+  #rawBlock(): RawHeaderBlock | null {
+    const p = this.rawPos;
+    this.rawPos = [];
+    if (p.length === 0) return null;
+    // A line whose value never came is empty: its value sits right after the colon.
+    for (let k = 0; k < p.length; k += 4) if (p[k + 2] < 0) p[k + 2] = p[k + 3] = p[k + 1] + 1;
+    const first = p[0];
+    const last = p[p.length - 1];
+    const buf = Buffer.allocUnsafe(last - first);
+    this.rawChunk!.copy(buf, 0, first, last);
+    for (let k = 0; k < p.length; k++) p[k] -= first;
+    return new RawHeaderBlock(buf, p);
+  }
+
+  /** Drop hop-by-hop lines from a raw head; returns its content-length (-1: none). Names are
+   *  told apart by length first, so most lines cost one comparison. */
+  #dropHopByHop(raw: RawHeaderBlock): number {
+    const p = raw.pos;
+    let contentLength = -1;
+    let connection: string | null = null;
+    for (let i = 0; i < p.length >> 2; i++) {
+      const ns = p[4 * i];
+      switch (p[4 * i + 1] - ns) {
+        case 2: if (raw.nameIs(i, 'te')) raw.dropAt(i); break;
+        case 7: if (raw.nameIs(i, 'upgrade') || raw.nameIs(i, 'trailer')) raw.dropAt(i); break;
+        case 10:
+          if (raw.nameIs(i, 'connection')) {
+            if (!raw.valueIs(i, 'keep-alive') && !raw.valueIs(i, 'close')) connection = raw.value(i).toLowerCase();
+            raw.dropAt(i);
+          } else if (raw.nameIs(i, 'keep-alive')) raw.dropAt(i);
+          break;
+        case 14: if (raw.nameIs(i, 'content-length')) contentLength = raw.decimalValue(i); break;
+        case 16: if (raw.nameIs(i, 'proxy-connection')) raw.dropAt(i); break;
+        case 17: if (raw.nameIs(i, 'transfer-encoding')) raw.dropAt(i); break;
+      }
+    }
+    if (connection !== null) {
+      for (const t of connection.split(',')) {
+        const tok = t.trim();
+        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') raw.drop(tok);
+      }
+    }
+    return contentLength;
+  }
+
+  /** The same for a head parsed into strings (it spanned reads). */
+  #dropHopByHopList(raw: string[]): string[] {
+    let w = 0;
     let connectionTokens: string | null = null;
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
@@ -199,20 +316,14 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
         case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade':
         case 'te': case 'trailer':
           continue;
-        case 'content-length': contentLength = Number(raw[i + 1]); break;
       }
-      out[w] = n;
-      out[w + 1] = raw[i + 1];
+      raw[w] = n;
+      raw[w + 1] = raw[i + 1];
       w += 2;
     }
-    out.length = w;
-    if (connectionTokens !== null) removeConnectionTokens(out, connectionTokens);
-    const noBody = this.headRequest || status === 204 || status === 304 || contentLength === 0;
-    this.responseEndAtHeaders = noBody;
-    this.responseStarted = true;
-    d.decodeResponseHeaders(new ResponseHeaders(status, out), noBody);
-    // 1 tells llhttp the message has no body (needed for HEAD, whose headers describe one).
-    return this.headRequest ? 1 : 0;
+    raw.length = w;
+    if (connectionTokens !== null) removeConnectionTokens(raw, connectionTokens);
+    return raw;
   }
   onBody(chunk: Buffer, start: number, end: number): number {
     const d = this.decoder;
@@ -262,6 +373,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_rx_bytes_total] += chunk.length;
     if (this.localClose) return;
     const ret = this.parser.execute(chunk);
+    this.#endOfInput();
     if (ret === 0) return;
     if (ret === ERROR.PAUSED && this.releaseAfterParse) {
       this.releaseAfterParse = false;

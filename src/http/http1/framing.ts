@@ -14,10 +14,10 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const COPY_LIMIT = 16 * 1024;
 
 /**
- * Write `head` (may be '') and `body` (may be empty), framing the body as one chunk when
+ * Write `head` (latin1 text or bytes; may be empty) and `body` (may be empty), framing the body as one chunk when
  * `chunked`, and the last-chunk marker when `chunked && end`. Returns the bytes written.
  */
-export function writeMessage(sock: Socket, head: string, body: Buffer, chunked: boolean, end: boolean): number {
+export function writeMessage(sock: Socket, head: string | Buffer, body: Buffer, chunked: boolean, end: boolean): number {
   const blen = body.length;
   let prefix = '';
   if (chunked && blen > 0) prefix = blen.toString(16) + '\r\n';
@@ -27,12 +27,12 @@ export function writeMessage(sock: Socket, head: string, body: Buffer, chunked: 
   if (total === 0) return 0;
   if (blen <= COPY_LIMIT) {
     if (blen === 0 && tailLen === 0 && prefix === '') {
-      sock.write(head, 'latin1');
+      sock.write(head as string, 'latin1');
       return total;
     }
     const buf = Buffer.allocUnsafe(total);
     let off = 0;
-    if (head.length > 0) off += buf.latin1Write(head, off);
+    if (head.length > 0) off += typeof head === 'string' ? buf.latin1Write(head, off) : head.copy(buf, off);
     if (prefix.length > 0) off += buf.latin1Write(prefix, off);
     if (blen > 0) off += body.copy(buf, off);
     if (chunked) {
@@ -44,7 +44,8 @@ export function writeMessage(sock: Socket, head: string, body: Buffer, chunked: 
   }
   const corked = sock.writableCorked > 0;
   if (!corked) sock.cork();
-  if (headLen > 0) sock.write(head + prefix, 'latin1');
+  if (head.length > 0) sock.write(head as string, 'latin1');
+  if (prefix.length > 0) sock.write(prefix, 'latin1');
   // Node may queue it (a slow reader): the bytes must outlive this read.
   sock.write(retain(body));
   if (chunked) {

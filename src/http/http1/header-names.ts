@@ -140,15 +140,16 @@ export abstract class HeaderParsingHandler {
   }
   onHeaderField(chunk: Buffer, start: number, end: number): number {
     this.hc.onField(chunk, start, end);
-    return this.#checkLimits();
+    return this.checkLimits(this.hc.list.length >> 1);
   }
   onHeaderValue(chunk: Buffer, start: number, end: number): number {
     this.hc.onValue(chunk, start, end);
-    return this.#checkLimits();
+    return this.checkLimits(this.hc.list.length >> 1);
   }
-  #checkLimits(): number {
+  /** 0, or -1 (and headersTooLarge) once the head is past a limit; `hc.bytes` counts its bytes. */
+  protected checkLimits(count: number): number {
     const hc = this.hc;
-    if (hc.bytes + this.startLineBytes > this.maxHeaderBytes || hc.list.length > 2 * this.maxHeaderCount) {
+    if (hc.bytes + this.startLineBytes > this.maxHeaderBytes || count > this.maxHeaderCount) {
       this.headersTooLarge = true;
       return -1;
     }

@@ -73,7 +73,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
   readDisableCount: number;
   closing: boolean;
   aboveWatermark: boolean;
-  pendingHead: string | null;
+  pendingHead: string | Buffer | null;
   startHr: number;
   /** When the connection last became idle (no request in progress); 0 while busy. */
   idleSince: number;
@@ -456,11 +456,18 @@ export class Http1ServerConnection extends HeaderParsingHandler
   encodeHeaders(h: ResponseHeaders, endStream: boolean): void {
     const status = h.status;
     const st = this.stream!;
-    let head = `HTTP/1.1 ${status} ${statusText(status) || reasonPhrase(status)}${CRLF}`;
-    const hs = h.headers;
-    let hasLength = false;
     // RFC 9110 8.6: no Content-Length on 1xx and 204 (304 keeps the one a 200 would have had).
     const noLength = status < 200 || status === 204;
+    let hasLength = false;
+    // A raw-backed head (an upstream response, http/raw-headers.ts; its hop-by-hop lines are
+    // already gone): its lines are copied as they came; `list` has what was added on top.
+    const raw = h.raw;
+    if (raw !== null) {
+      if (noLength) raw.drop('content-length');
+      else hasLength = raw.find('content-length') >= 0;
+    }
+    let head = raw === null ? statusLine(status) : '';
+    const hs = h.list;
     for (let i = 0; i < hs.length; i += 2) {
       const name = hs[i];
       if (name.length === 10 && name === 'connection') continue;
@@ -488,12 +495,20 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (st.closeConnection) head += `connection: close${CRLF}`;
     else if (this.http10) head += `connection: keep-alive${CRLF}`;
     head += CRLF;
-    this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += head.length;
+    let out: string | Buffer = head;
+    if (raw !== null) {
+      const sl = statusLine(status);
+      const buf = Buffer.allocUnsafe(sl.length + raw.linesLength() + head.length);
+      const off = raw.writeLines(buf, buf.latin1Write(sl, 0));
+      buf.latin1Write(head, off);
+      out = buf;
+    }
+    this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += out.length;
     if (endStream) {
-      this.socket.write(head, 'latin1');
+      this.socket.write(out as string, 'latin1');
     } else {
       // Held until the first body bytes of this read, so head and body leave in one write.
-      this.pendingHead = head;
+      this.pendingHead = out;
       deferHead(this);
     }
   }
@@ -506,7 +521,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
       writeMessage(sock, head ?? '', b, this.chunkedResponse, endStream);
       this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
     } else if (head !== null) {
-      sock.write(head, 'latin1');
+      sock.write(head as string, 'latin1');
     }
     if (!endStream && !this.aboveWatermark && sock.writableLength > this.bufferLimit) {
       this.aboveWatermark = true;
@@ -518,7 +533,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
-      if (!this.socket.destroyed) this.socket.write(head, 'latin1');
+      if (!this.socket.destroyed) this.socket.write(head as string, 'latin1');
     }
   }
 
@@ -634,6 +649,12 @@ const DELAYED_CLOSE_MS = 1000;
 
 function destroySocket(sock: Socket): void {
   sock.destroy();
+}
+
+const STATUS_LINES: string[] = [];
+/** "HTTP/1.1 <code> <reason>\r\n", made once per code. */
+function statusLine(status: number): string {
+  return (STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${statusText(status) || reasonPhrase(status)}${CRLF}`);
 }
 
 function reasonPhrase(status: number): string {

@@ -1,0 +1,144 @@
+// A header block kept as the bytes it arrived in, for headers a proxy forwards without reading.
+//
+// Measured with the proxy pinned to a core: handling the 7 headers nginx sends with each response
+// (a string for every name and value, a list, and a new head text for the client) cost about
+// 2 us of a 18 us request, more than parsing both messages. A response head from an upstream is
+// therefore kept raw: its bytes are copied once into a private buffer, each line's name and value
+// are noted as offsets, and a line nobody changes goes to the client as a byte copy (runs of
+// adjacent lines in one copy). Lookups compare bytes; a filter that walks the whole list makes
+// the block into ordinary strings (HeaderMap.headers).
+import { headerName } from './http1/header-names.ts';
+
+/** A block's producer drops its hop-by-hop lines (connection, transfer-encoding, ...) before
+ *  handing it on: the codec writing it adds this hop's framing headers itself. */
+export class RawHeaderBlock {
+  /** The block's bytes (a private copy). */
+  readonly buf: Buffer;
+  /** Per line i: [4i] name start (-1: dropped), [4i+1] name end, [4i+2] value start, [4i+3]
+   *  value end, all in `buf`. An empty value has start = end = name end + 1 (after the colon). */
+  readonly pos: number[];
+
+  constructor(buf: Buffer, pos: number[]) {
+    this.buf = buf;
+    this.pos = pos;
+  }
+
+  /** The first kept line named `name` (lowercase), or -1. */
+  find(name: string, from = 0): number {
+    const p = this.pos;
+    const n = name.length;
+    for (let k = from * 4; k < p.length; k += 4) {
+      const ns = p[k];
+      if (ns >= 0 && p[k + 1] - ns === n && this.nameIs(k >> 2, name)) return k >> 2;
+    }
+    return -1;
+  }
+
+  /** Whether line i's name is `name` (lowercase), given the lengths are equal. */
+  nameIs(i: number, name: string): boolean {
+    const b = this.buf;
+    const ns = this.pos[4 * i];
+    for (let j = 0; j < name.length; j++) {
+      let c = b[ns + j];
+      if (c >= 65 && c <= 90) c |= 0x20;
+      if (c !== name.charCodeAt(j)) return false;
+    }
+    return true;
+  }
+
+  value(i: number): string {
+    return this.buf.latin1Slice(this.pos[4 * i + 2], this.pos[4 * i + 3]);
+  }
+
+  /** Line i's value as a non-negative decimal (a content-length), or -1 if it is not one. */
+  decimalValue(i: number): number {
+    const b = this.buf;
+    const s = this.pos[4 * i + 2];
+    const e = this.pos[4 * i + 3];
+    if (e === s || e - s > 15) return e === s ? -1 : Number(this.value(i));
+    let n = 0;
+    for (let j = s; j < e; j++) {
+      const d = b[j] - 48;
+      if (d < 0 || d > 9) return -1;
+      n = n * 10 + d;
+    }
+    return n;
+  }
+
+  /** Whether line i's value is `v` (lowercase), ignoring ASCII case. */
+  valueIs(i: number, v: string): boolean {
+    const b = this.buf;
+    const s = this.pos[4 * i + 2];
+    if (this.pos[4 * i + 3] - s !== v.length) return false;
+    for (let j = 0; j < v.length; j++) {
+      let c = b[s + j];
+      if (c >= 65 && c <= 90) c |= 0x20;
+      if (c !== v.charCodeAt(j)) return false;
+    }
+    return true;
+  }
+
+  /** Drop every line named `name`; true if there was one. */
+  drop(name: string): boolean {
+    let any = false;
+    for (let i = this.find(name); i >= 0; i = this.find(name, i + 1)) {
+      this.pos[4 * i] = -1;
+      any = true;
+    }
+    return any;
+  }
+
+  dropAt(i: number): void {
+    this.pos[4 * i] = -1;
+  }
+
+  /** Bytes writeLines() writes. */
+  linesLength(): number {
+    const p = this.pos;
+    let n = 0;
+    for (let k = 0; k < p.length; k += 4) if (p[k] >= 0) n += p[k + 3] - p[k] + 2;
+    return n;
+  }
+
+  /** Copy the kept lines into `out` at `off` ("name: value\r\n" each, names lowercased, as
+   *  Envoy writes them); returns the end offset. */
+  writeLines(out: Buffer, off: number): number {
+    const p = this.pos;
+    const b = this.buf;
+    const end = p.length;
+    for (let k = 0; k < end; k += 4) {
+      const ls = p[k];
+      if (ls < 0) continue;
+      // A run: following kept lines that start right after this one's CRLF.
+      const runOff = off;
+      let last = k;
+      while (last + 4 < end && p[last + 4] === p[last + 3] + 2 && b[p[last + 3]] === 13 && b[p[last + 3] + 1] === 10) {
+        last += 4;
+      }
+      const ve = p[last + 3];
+      off += b.copy(out, off, ls, ve);
+      out[off++] = 13;
+      out[off++] = 10;
+      for (let q = k; q <= last; q += 4) {
+        const o = runOff + p[q] - ls;
+        const e = o + p[q + 1] - p[q];
+        for (let j = o; j < e; j++) {
+          const c = out[j];
+          if (c >= 65 && c <= 90) out[j] = c | 0x20;
+        }
+      }
+      k = last;
+    }
+    return off;
+  }
+
+  /** The kept lines as [name, value, ...] strings. */
+  toList(): string[] {
+    const p = this.pos;
+    const out: string[] = [];
+    for (let k = 0; k < p.length; k += 4) {
+      if (p[k] >= 0) out.push(headerName(this.buf, p[k], p[k + 1]), this.buf.latin1Slice(p[k + 2], p[k + 3]));
+    }
+    return out;
+  }
+}
