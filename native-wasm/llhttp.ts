@@ -91,6 +91,8 @@ let inputSize = 0;
 let current: HttpParser | null = null;
 let currentChunk: Buffer = Buffer.alloc(0);
 let currentBase = 0;
+/** A byte view of the instance's memory, remade only after the memory grew (which detaches it). */
+let memView: Uint8Array = new Uint8Array(0);
 
 function load(): LlhttpExports {
   let mod: WebAssembly.Module;
@@ -157,8 +159,9 @@ export class HttpParser {
     } else {
       base = ll.malloc(len === 0 ? 1 : len);
     }
-    // After malloc: a grown WASM memory has a new buffer.
-    new Uint8Array(ll.memory.buffer, base, len).set(chunk);
+    // After malloc: a grown WASM memory has a new buffer (and the old view reads as empty).
+    if (memView.byteLength === 0) memView = new Uint8Array(ll.memory.buffer);
+    memView.set(chunk, base);
     const prevParser = current;
     const prevChunk = currentChunk;
     const prevBase = currentBase;
