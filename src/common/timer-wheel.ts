@@ -3,8 +3,12 @@
 // Design note: a Node Timeout per request (setTimeout + clearTimeout) allocates and relinks timer
 // lists on every request, and nearly all of them are cancelled. Here a deadline is rounded up to
 // a tick (TICK_MS) and the object is pushed onto that tick's bucket; cancelling swap-removes it
-// (O(1), and a cancelled object is not kept alive until its tick). One unref'd interval per thread
-// runs while anything is scheduled. A timeout fires between its deadline and one tick after it.
+// (O(1), and a cancelled object is not kept alive until its tick); an emptied bucket stays until
+// its tick passes, so the common schedule-then-cancel per request does not churn the map. One
+// unref'd interval per thread runs while anything is scheduled. A timeout fires between its
+// deadline and one tick after it (deadlines count from the read dispatch's clock, common/clock.ts).
+import { monotonicNow } from './clock.ts';
+
 export const TICK_MS = 50;
 
 export interface Expirable {
@@ -22,9 +26,10 @@ let scheduled = 0;
 
 export function schedule(obj: Expirable, ms: number): void {
   if (obj.timerTick !== -1) cancel(obj);
-  if (interval === null) lastTick = Math.floor(performance.now() / TICK_MS);
+  const now = monotonicNow();
+  if (interval === null) lastTick = Math.floor(now / TICK_MS);
   // Never a tick that has been (or is being) processed: it would never be visited again.
-  const tick = Math.max(Math.ceil((performance.now() + ms) / TICK_MS), lastTick + 1);
+  const tick = Math.max(Math.ceil((now + ms) / TICK_MS), lastTick + 1);
   obj.timerTick = tick;
   let b = buckets.get(tick);
   if (b === undefined) {
@@ -52,7 +57,6 @@ export function cancel(obj: Expirable): void {
     b[obj.timerIndex] = last;
     last.timerIndex = obj.timerIndex;
   }
-  if (b.length === 0) buckets.delete(tick);
 }
 
 function onTick(): void {
@@ -74,5 +78,7 @@ function onTick(): void {
   if (scheduled === 0 && interval !== null) {
     clearInterval(interval);
     interval = null;
+    // Only emptied buckets are left; ticks before the next start would never be visited.
+    buckets.clear();
   }
 }
