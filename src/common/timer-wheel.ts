@@ -3,8 +3,9 @@
 // Design note: a Node Timeout per request (setTimeout + clearTimeout) allocates and relinks timer
 // lists on every request, and nearly all of them are cancelled. Here a deadline is rounded up to
 // a tick (TICK_MS) and the object is pushed onto that tick's bucket; cancelling swap-removes it
-// (O(1), and a cancelled object is not kept alive until its tick); an emptied bucket stays until
-// its tick passes, so the common schedule-then-cancel per request does not churn the map. One
+// (O(1), and a cancelled object is not kept alive until its tick); an emptied bucket up to a minute
+// ahead stays until its tick passes, so the common schedule-then-cancel per request does not churn
+// the map. One
 // unref'd interval per thread runs while anything is scheduled. A timeout fires between its
 // deadline and one tick after it (deadlines count from the read dispatch's clock, common/clock.ts).
 import { monotonicNow } from './clock.ts';
@@ -18,6 +19,9 @@ export interface Expirable {
   timerIndex: number;
   onExpire(): void;
 }
+
+/** Emptied buckets within this many ticks (60 s) stay until their tick passes. */
+const KEEP_EMPTY_TICKS = 1200;
 
 const buckets = new Map<number, Expirable[]>();
 let interval: NodeJS.Timeout | null = null;
@@ -57,7 +61,11 @@ export function cancel(obj: Expirable): void {
     b[obj.timerIndex] = last;
     last.timerIndex = obj.timerIndex;
   }
+  // A far bucket (an hour's idle timeout) would sit empty for its whole wait: drop it. Near ones
+  // are kept, so that routes' timeouts do not create and delete one per request.
+  if (b.length === 0 && tick > lastTick + KEEP_EMPTY_TICKS) buckets.delete(tick);
 }
+
 
 function onTick(): void {
   const now = Math.floor(performance.now() / TICK_MS);

@@ -54,7 +54,9 @@ export class RawHeaderBlock {
   decimalValue(i: number): number {
     const b = this.buf;
     const s = this.pos[4 * i + 2];
-    const e = this.pos[4 * i + 3];
+    let e = this.pos[4 * i + 3];
+    // llhttp's value range keeps trailing whitespace.
+    while (e > s && (b[e - 1] === 32 || b[e - 1] === 9)) e--;
     if (e === s || e - s > 15) return e === s ? -1 : Number(this.value(i));
     let n = 0;
     for (let j = s; j < e; j++) {

@@ -221,8 +221,9 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.rawPos = [];
     const c = this.rawChunk!;
     const hc = this.hc;
-    hc.bytes = 0;
     for (let k = 0; k < p.length; k += 4) {
+      // Counted once already, as they were recorded.
+      hc.bytes -= p[k + 1] - p[k] + (p[k + 2] >= 0 ? p[k + 3] - p[k + 2] : 0);
       hc.onField(c, p[k], p[k + 1]);
       if (p[k + 2] >= 0) hc.onValue(c, p[k + 2], p[k + 3]);
     }
@@ -287,7 +288,10 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
         case 7: if (raw.nameIs(i, 'upgrade') || raw.nameIs(i, 'trailer')) raw.dropAt(i); break;
         case 10:
           if (raw.nameIs(i, 'connection')) {
-            if (!raw.valueIs(i, 'keep-alive') && !raw.valueIs(i, 'close')) connection = raw.value(i).toLowerCase();
+            if (!raw.valueIs(i, 'keep-alive') && !raw.valueIs(i, 'close')) {
+              const v = raw.value(i).toLowerCase();
+              connection = connection === null ? v : `${connection},${v}`;
+            }
             raw.dropAt(i);
           } else if (raw.nameIs(i, 'keep-alive')) raw.dropAt(i);
           break;
@@ -312,7 +316,11 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     for (let i = 0; i < raw.length; i += 2) {
       const n = raw[i];
       switch (n) {
-        case 'connection': connectionTokens = raw[i + 1].toLowerCase(); continue;
+        case 'connection': {
+          const v = raw[i + 1].toLowerCase();
+          connectionTokens = connectionTokens === null ? v : `${connectionTokens},${v}`;
+          continue;
+        }
         case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade':
         case 'te': case 'trailer':
           continue;

@@ -71,9 +71,10 @@ test('headers turns the map into plain strings: the raw lines that are left, the
 });
 
 test('decimalValue and valueIs read values in place', () => {
-  const b = block(['Content-Length: 1234', 'Connection: Keep-Alive', 'X-Bad: 12a']);
+  const b = block(['Content-Length: 1234', 'Connection: Keep-Alive', 'X-Bad: 12a', 'Content-Length: 0 \t']);
   assert.equal(b.decimalValue(0), 1234);
   assert.equal(b.decimalValue(2), -1);
+  assert.equal(b.decimalValue(3), 0, 'trailing whitespace (llhttp keeps it in the value) is not part of the number');
   assert.equal(b.valueIs(1, 'keep-alive'), true);
   assert.equal(b.valueIs(1, 'close'), false);
 });

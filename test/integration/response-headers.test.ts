@@ -41,8 +41,8 @@ const EXPECTED = [
 
 /** An upstream answering every GET on a connection with HEAD+BODY, written in pieces: `cuts`
  *  are offsets, with a pause at each so that each piece is a read of its own. */
-async function upstreamWithCuts(cuts: () => number[]): Promise<{ port: number }> {
-  const msg = Buffer.from(HEAD + BODY, 'latin1');
+async function upstreamWithCuts(cuts: () => number[], message = HEAD + BODY): Promise<{ port: number }> {
+  const msg = Buffer.from(message, 'latin1');
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -137,3 +137,28 @@ test('a response with no headers at all gets its framing from Legate', async () 
   }
 });
 
+
+test('more than max_headers_count (100) response headers: 502 whether the head comes in one read or two', async () => {
+  const head = (n: number): string => `HTTP/1.1 200 OK\r\n${Array.from({ length: n - 1 }, (_, i) => `X-H${i}: v\r\n`).join('')}Content-Length: 5\r\n\r\nhello`;
+  for (const [n, status] of [[100, 200], [101, 502]] as const) {
+    for (const cut of [0, 20]) {
+      const up = await upstreamWithCuts(() => (cut === 0 ? [] : [cut]), head(n));
+      const l = await legateFor(proxyConfig([up.port]));
+      const { head: got } = await fetchHead(l.port('proxy'));
+      assert.match(got, new RegExp(`^HTTP/1\\.1 ${status} `), `${n} headers, ${cut === 0 ? 'one read' : 'split'}`);
+    }
+  }
+});
+
+test('several Connection headers: the headers every one of them names are dropped', async () => {
+  const msg = 'HTTP/1.1 200 OK\r\nConnection: x-a\r\nX-A: 1\r\nConnection: X-B, keep-alive\r\nX-B: 2\r\nX-C: 3\r\nContent-Length: 5\r\n\r\nhello';
+  for (const cut of [0, 30]) {
+    const up = await upstreamWithCuts(() => (cut === 0 ? [] : [cut]), msg);
+    const l = await legateFor(proxyConfig([up.port]));
+    const { head, body } = await fetchHead(l.port('proxy'));
+    assert.equal(body, 'hello');
+    const names = head.split('\r\n').slice(1).map((x) => x.slice(0, x.indexOf(':')));
+    assert.ok(names.includes('x-c'), head);
+    assert.ok(!names.includes('x-a') && !names.includes('x-b'), `${cut === 0 ? 'one read' : 'split'}: ${head}`);
+  }
+});

@@ -138,13 +138,14 @@ export abstract class HeaderParsingHandler {
   onStatus(): number {
     return 0;
   }
+  // The count includes the header in progress: the 101st header is refused as it arrives.
   onHeaderField(chunk: Buffer, start: number, end: number): number {
     this.hc.onField(chunk, start, end);
-    return this.checkLimits(this.hc.list.length >> 1);
+    return this.checkLimits((this.hc.list.length >> 1) + 1);
   }
   onHeaderValue(chunk: Buffer, start: number, end: number): number {
     this.hc.onValue(chunk, start, end);
-    return this.checkLimits(this.hc.list.length >> 1);
+    return this.checkLimits((this.hc.list.length >> 1) + 1);
   }
   /** 0, or -1 (and headersTooLarge) once the head is past a limit; `hc.bytes` counts its bytes. */
   protected checkLimits(count: number): number {

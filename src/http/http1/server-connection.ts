@@ -357,7 +357,12 @@ export class Http1ServerConnection extends HeaderParsingHandler
         case 'expect':
           if (value.toLowerCase() === '100-continue') { this.expectContinue = true; continue; }
           break;
-        case 'connection': this.connectionTokens = value.toLowerCase(); continue;
+        case 'connection': {
+          // Several Connection headers: the tokens of all of them.
+          const v = value.toLowerCase();
+          this.connectionTokens = this.connectionTokens === null ? v : `${this.connectionTokens},${v}`;
+          continue;
+        }
         case 'te':
           // Envoy keeps `te: trailers` (gRPC needs it); anything else is hop-by-hop.
           if (value.toLowerCase() !== 'trailers') continue;
@@ -461,11 +466,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
     let hasLength = false;
     // A raw-backed head (an upstream response, http/raw-headers.ts; its hop-by-hop lines are
     // already gone): its lines are copied as they came; `list` has what was added on top.
+    // (1xx and 204 go as strings: the content-length they must not carry is skipped, not removed
+    // from the headers the access log sees.)
+    if (noLength && h.raw !== null) void h.headers;
     const raw = h.raw;
-    if (raw !== null) {
-      if (noLength) raw.drop('content-length');
-      else hasLength = raw.find('content-length') >= 0;
-    }
+    if (raw !== null) hasLength = raw.find('content-length') >= 0;
     let head = raw === null ? statusLine(status) : '';
     const hs = h.list;
     for (let i = 0; i < hs.length; i += 2) {
