@@ -14,8 +14,9 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const COPY_LIMIT = 16 * 1024;
 
 /**
- * Write `head` (latin1 text or bytes; may be empty) and `body` (may be empty), framing the body as one chunk when
- * `chunked`, and the last-chunk marker when `chunked && end`. Returns the bytes written.
+ * Write `head` (latin1 text or bytes; may be empty) and `body` (may be empty), framing the body as
+ * one chunk when `chunked`, and the last-chunk marker when `chunked && end`. Returns the bytes
+ * written.
  */
 export function writeMessage(sock: Socket, head: string | Buffer, body: Buffer, chunked: boolean, end: boolean): number {
   const blen = body.length;
