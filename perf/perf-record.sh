@@ -2,8 +2,9 @@
 # Whole-process CPU profile with Linux perf: kernel, libuv, V8, Node's C++ and Legate's JS in one
 # picture (`node --cpu-prof` sees only JS and lumps syscalls into the native function that made
 # them). Same pinned setup as pinned-cpu.sh: Legate alone on core 0, wrk + an nginx upstream on
-# core 1. Node runs with --perf-basic-prof so JIT frames have names; perf/perf-summary.ts reads
-# the result.
+# core 1. Node runs with --perf-basic-prof so JIT frames have names, and --no-compact-code-space
+# so a moved function's old address is not taken over by another one (the map file keeps both,
+# and perf then names samples after the wrong function). perf/perf-summary.ts reads the result.
 #
 #   perf/perf-record.sh                 # keep-alive, 4 s of samples
 #   NEW_CONN=1 perf/perf-record.sh      # a new connection per request
@@ -34,7 +35,7 @@ CONF
 chmod 755 "$OUT"
 taskset -c 1 nginx -c "$OUT/nginx.conf"
 "$NODE" -e "import('./bench/targets/legate.ts').then((m) => process.stdout.write(m.legateConfig(${PROXY_PORT}, ${UP_PORT})))" > "$OUT/legate.yaml"
-taskset -c 0 "$NODE" --perf-basic-prof bin/legate.js -c "$OUT/legate.yaml" --concurrency 1 --log-level error \
+taskset -c 0 "$NODE" --perf-basic-prof --no-compact-code-space bin/legate.js -c "$OUT/legate.yaml" --concurrency 1 --log-level error \
   --admin-address 127.0.0.1:${ADMIN_PORT} > "$OUT/legate.log" 2>&1 & PID=$!; pids+=($PID)
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:${PROXY_PORT}/" && break; sleep 0.1; done
 WRK=(wrk -t1 -c50)
