@@ -13,9 +13,10 @@
 # Needs Linux perf (Debian: linux-perf), root or perf_event_paranoid <= 1, wrk, nginx, taskset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 NODE=node_modules/.bin/node
 OUT=${PERF_OUT:-tmp/perf/record-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$OUT/www"
+mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 UP_PORT=18390; PROXY_PORT=18391; ADMIN_PORT=18392
 pids=()
@@ -25,16 +26,8 @@ cleanup() {
   rm -f isolate-*.log
 }
 trap cleanup EXIT
-head -c 100 /dev/zero | tr '\0' x > "$OUT/www/index.html"
-cat > "$OUT/nginx.conf" <<CONF
-worker_processes 1; pid $OUT/nginx.pid; error_log $OUT/error.log; daemon on;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:${UP_PORT}; location / { root $OUT/www; } } }
-CONF
-chmod 755 "$OUT"
-taskset -c 1 nginx -c "$OUT/nginx.conf"
-"$NODE" -e "import('./bench/targets/legate.ts').then((m) => process.stdout.write(m.legateConfig(${PROXY_PORT}, ${UP_PORT})))" > "$OUT/legate.yaml"
+start_nginx_upstream "$OUT" "$UP_PORT"
+write_legate_config "$NODE" "$OUT/legate.yaml" "$PROXY_PORT" "$UP_PORT"
 taskset -c 0 "$NODE" --perf-basic-prof --no-compact-code-space bin/legate.js -c "$OUT/legate.yaml" --concurrency 1 --log-level error \
   --admin-address 127.0.0.1:${ADMIN_PORT} > "$OUT/legate.log" 2>&1 & PID=$!; pids+=($PID)
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:${PROXY_PORT}/" && break; sleep 0.1; done

@@ -10,6 +10,7 @@
 # Needs Linux with 2+ cores, wrk, taskset, bc; nginx unless HEADERS is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. perf/lib.sh
 NODE=node_modules/.bin/node
 DIR=$(mktemp -d)
 UP_PORT=18390
@@ -37,19 +38,11 @@ net.createServer((s) => { s.on('data', () => s.write(resp)); s.on('error', () =>
 JS
   taskset -c 1 "$NODE" "$DIR/up.mjs" & pids+=($!)
 else
-  mkdir -p "$DIR/www" && head -c 100 /dev/zero | tr '\0' x > "$DIR/www/index.html"
-  cat > "$DIR/nginx.conf" <<CONF
-worker_processes 1; pid $DIR/nginx.pid; error_log $DIR/error.log; daemon on;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:${UP_PORT}; location / { root $DIR/www; } } }
-CONF
-  chmod 755 "$DIR"
-  taskset -c 1 nginx -c "$DIR/nginx.conf"
+  start_nginx_upstream "$DIR" "$UP_PORT"
 fi
 
 if [ -z "${PROXY_CMD:-}" ]; then
-  "$NODE" -e "import('./bench/targets/legate.ts').then((m) => process.stdout.write(m.legateConfig(${PROXY_PORT}, ${UP_PORT})))" > "$DIR/legate.yaml"
+  write_legate_config "$NODE" "$DIR/legate.yaml" "$PROXY_PORT" "$UP_PORT"
   PROXY_CMD="$NODE bin/legate.js -c $DIR/legate.yaml --concurrency 1 --log-level error --admin-address 127.0.0.1:${ADMIN_PORT}"
 fi
 taskset -c 0 $PROXY_CMD > "$DIR/proxy.log" 2>&1 & PID=$!; pids+=($PID)

@@ -36,12 +36,16 @@ export class RawHeaderBlock {
 
   /** Whether line i's name is `name` (lowercase), given the lengths are equal. */
   nameIs(i: number, name: string): boolean {
+    return this.#bytesAre(this.pos[4 * i], name);
+  }
+
+  /** Whether buf[at, at + lower.length) is `lower` (lowercase), ignoring ASCII case. */
+  #bytesAre(at: number, lower: string): boolean {
     const b = this.buf;
-    const ns = this.pos[4 * i];
-    for (let j = 0; j < name.length; j++) {
-      let c = b[ns + j];
+    for (let j = 0; j < lower.length; j++) {
+      let c = b[at + j];
       if (c >= 65 && c <= 90) c |= 0x20;
-      if (c !== name.charCodeAt(j)) return false;
+      if (c !== lower.charCodeAt(j)) return false;
     }
     return true;
   }
@@ -69,25 +73,13 @@ export class RawHeaderBlock {
 
   /** Whether line i's value is `v` (lowercase), ignoring ASCII case. */
   valueIs(i: number, v: string): boolean {
-    const b = this.buf;
     const s = this.pos[4 * i + 2];
-    if (this.pos[4 * i + 3] - s !== v.length) return false;
-    for (let j = 0; j < v.length; j++) {
-      let c = b[s + j];
-      if (c >= 65 && c <= 90) c |= 0x20;
-      if (c !== v.charCodeAt(j)) return false;
-    }
-    return true;
+    return this.pos[4 * i + 3] - s === v.length && this.#bytesAre(s, v);
   }
 
-  /** Drop every line named `name`; true if there was one. */
-  drop(name: string): boolean {
-    let any = false;
-    for (let i = this.find(name); i >= 0; i = this.find(name, i + 1)) {
-      this.pos[4 * i] = -1;
-      any = true;
-    }
-    return any;
+  /** Drop every line named `name`. */
+  drop(name: string): void {
+    for (let i = this.find(name); i >= 0; i = this.find(name, i + 1)) this.pos[4 * i] = -1;
   }
 
   dropAt(i: number): void {

@@ -246,9 +246,10 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     if (this.rawMode) {
       const raw = this.#rawBlock();
       h = new ResponseHeaders(status, [], raw);
-      if (raw !== null) contentLength = this.#dropHopByHop(raw);
+      if (raw !== null) contentLength = dropHopByHop(h, raw);
     } else {
-      h = new ResponseHeaders(status, this.#dropHopByHopList(this.hc.finish()));
+      h = new ResponseHeaders(status, this.hc.finish());
+      dropHopByHopList(h);
       const cl = h.get('content-length');
       if (cl !== undefined) contentLength = Number(cl);
     }
@@ -275,64 +276,6 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     return new RawHeaderBlock(buf, p);
   }
 
-  /** Drop hop-by-hop lines from a raw head; returns its content-length (-1: none). Names are
-   *  told apart by length first, so most lines cost one comparison. */
-  #dropHopByHop(raw: RawHeaderBlock): number {
-    const p = raw.pos;
-    let contentLength = -1;
-    let connection: string | null = null;
-    for (let i = 0; i < p.length >> 2; i++) {
-      const ns = p[4 * i];
-      switch (p[4 * i + 1] - ns) {
-        case 2: if (raw.nameIs(i, 'te')) raw.dropAt(i); break;
-        case 7: if (raw.nameIs(i, 'upgrade') || raw.nameIs(i, 'trailer')) raw.dropAt(i); break;
-        case 10:
-          if (raw.nameIs(i, 'connection')) {
-            if (!raw.valueIs(i, 'keep-alive') && !raw.valueIs(i, 'close')) {
-              const v = raw.value(i).toLowerCase();
-              connection = connection === null ? v : `${connection},${v}`;
-            }
-            raw.dropAt(i);
-          } else if (raw.nameIs(i, 'keep-alive')) raw.dropAt(i);
-          break;
-        case 14: if (raw.nameIs(i, 'content-length')) contentLength = raw.decimalValue(i); break;
-        case 16: if (raw.nameIs(i, 'proxy-connection')) raw.dropAt(i); break;
-        case 17: if (raw.nameIs(i, 'transfer-encoding')) raw.dropAt(i); break;
-      }
-    }
-    if (connection !== null) {
-      for (const t of connection.split(',')) {
-        const tok = t.trim();
-        if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') raw.drop(tok);
-      }
-    }
-    return contentLength;
-  }
-
-  /** The same for a head parsed into strings (it spanned reads). */
-  #dropHopByHopList(raw: string[]): string[] {
-    let w = 0;
-    let connectionTokens: string | null = null;
-    for (let i = 0; i < raw.length; i += 2) {
-      const n = raw[i];
-      switch (n) {
-        case 'connection': {
-          const v = raw[i + 1].toLowerCase();
-          connectionTokens = connectionTokens === null ? v : `${connectionTokens},${v}`;
-          continue;
-        }
-        case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade':
-        case 'te': case 'trailer':
-          continue;
-      }
-      raw[w] = n;
-      raw[w + 1] = raw[i + 1];
-      w += 2;
-    }
-    raw.length = w;
-    if (connectionTokens !== null) removeConnectionTokens(raw, connectionTokens);
-    return raw;
-  }
   onBody(chunk: Buffer, start: number, end: number): number {
     const d = this.decoder;
     if (d !== null) d.decodeResponseData(chunk.subarray(start, end), false);
@@ -457,4 +400,58 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
 
 function onConnectTimeout(c: Http1ClientConnection): void {
   c.onConnectTimeout();
+}
+
+/** Drop hop-by-hop lines from a raw head, and those its Connection headers name; returns its
+ *  content-length (-1: none). Names are told apart by length first, so most lines cost one
+ *  comparison. */
+function dropHopByHop(h: ResponseHeaders, raw: RawHeaderBlock): number {
+  const p = raw.pos;
+  let contentLength = -1;
+  let connection: string | null = null;
+  for (let i = 0; i < p.length >> 2; i++) {
+    switch (p[4 * i + 1] - p[4 * i]) {
+      case 2: if (raw.nameIs(i, 'te')) raw.dropAt(i); break;
+      case 7: if (raw.nameIs(i, 'upgrade') || raw.nameIs(i, 'trailer')) raw.dropAt(i); break;
+      case 10:
+        if (raw.nameIs(i, 'connection')) {
+          if (!raw.valueIs(i, 'keep-alive') && !raw.valueIs(i, 'close')) {
+            const v = raw.value(i).toLowerCase();
+            connection = connection === null ? v : `${connection},${v}`;
+          }
+          raw.dropAt(i);
+        } else if (raw.nameIs(i, 'keep-alive')) raw.dropAt(i);
+        break;
+      case 14: if (raw.nameIs(i, 'content-length')) contentLength = raw.decimalValue(i); break;
+      case 16: if (raw.nameIs(i, 'proxy-connection')) raw.dropAt(i); break;
+      case 17: if (raw.nameIs(i, 'transfer-encoding')) raw.dropAt(i); break;
+    }
+  }
+  if (connection !== null) removeConnectionTokens(h, connection);
+  return contentLength;
+}
+
+/** The same for a head parsed into strings (it spanned reads). */
+function dropHopByHopList(h: ResponseHeaders): void {
+  const list = h.list;
+  let w = 0;
+  let connection: string | null = null;
+  for (let i = 0; i < list.length; i += 2) {
+    const n = list[i];
+    switch (n) {
+      case 'connection': {
+        const v = list[i + 1].toLowerCase();
+        connection = connection === null ? v : `${connection},${v}`;
+        continue;
+      }
+      case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade':
+      case 'te': case 'trailer':
+        continue;
+    }
+    list[w] = n;
+    list[w + 1] = list[i + 1];
+    w += 2;
+  }
+  list.length = w;
+  if (connection !== null) removeConnectionTokens(h, connection);
 }

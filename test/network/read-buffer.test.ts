@@ -9,14 +9,11 @@ import { listen, withTimeout } from '../integration/fixtures/upstreams.ts';
 
 class Collector implements SocketOwner {
   got: Buffer[] = [];
-  closed = false;
   onData(chunk: Buffer): void {
     this.got.push(retain(chunk));
   }
   onDrain(): void {}
-  onClose(): void {
-    this.closed = true;
-  }
+  onClose(): void {}
 }
 
 test('accepted and client sockets read into the shared buffer; what is kept survives later reads', async () => {

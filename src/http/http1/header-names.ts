@@ -4,6 +4,8 @@
 // request path (two allocations a header). Well-known names are matched byte-wise (ASCII
 // case-folded) against a table bucketed by length and come back as the table's own constant,
 // so the common case allocates nothing and later comparisons are against the same string.
+import type { HeaderMap } from '../types.ts';
+
 const KNOWN = [
   'accept', 'accept-charset', 'accept-encoding', 'accept-language', 'accept-ranges',
   'access-control-allow-credentials', 'access-control-allow-headers', 'access-control-allow-methods',
@@ -112,13 +114,11 @@ export class HeaderCollector {
 }
 
 /** Remove the headers a Connection header names (RFC 9110 7.6.1): they are hop-by-hop too. */
-export function removeConnectionTokens(h: string[], connection: string): void {
+export function removeConnectionTokens(h: HeaderMap, connection: string): void {
   if (connection === 'close' || connection === 'keep-alive') return; // the common case
   for (const t of connection.split(',')) {
     const tok = t.trim();
-    if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') {
-      for (let i = h.length - 2; i >= 0; i -= 2) if (h[i] === tok) h.splice(i, 2);
-    }
+    if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') h.remove(tok);
   }
 }
 

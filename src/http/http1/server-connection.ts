@@ -377,7 +377,6 @@ export class Http1ServerConnection extends HeaderParsingHandler
       w += 2;
     }
     out.length = w;
-    if (this.connectionTokens !== null) removeConnectionTokens(out, this.connectionTokens);
     if (authority === null) authority = '';
     let path = this.url;
     if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
@@ -398,6 +397,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     }
     const hasBody = this.chunkedRequest || this.contentLength > 0;
     const req = new RequestHeaders(method, path, authority, 'http', this.http10 ? 'HTTP/1.0' : 'HTTP/1.1', out);
+    if (this.connectionTokens !== null) removeConnectionTokens(req, this.connectionTokens);
     this.headResponse = method === 'HEAD';
     const stream = new ActiveStream(c, this, req);
     this.stream = stream;
