@@ -27,6 +27,20 @@ const buckets = new Map<number, Expirable[]>();
 let interval: NodeJS.Timeout | null = null;
 let lastTick = Math.floor(performance.now() / TICK_MS);
 let scheduled = 0;
+// The bucket used last: a request's schedule and cancel mostly hit the same tick as the ones just
+// before them, so this skips the Map lookup. Reset wherever a bucket leaves the map.
+let cachedTick = -1;
+let cachedBucket: Expirable[] = [];
+
+function bucket(tick: number): Expirable[] | undefined {
+  if (tick === cachedTick) return cachedBucket;
+  const b = buckets.get(tick);
+  if (b !== undefined) {
+    cachedTick = tick;
+    cachedBucket = b;
+  }
+  return b;
+}
 
 export function schedule(obj: Expirable, ms: number): void {
   if (obj.timerTick !== -1) cancel(obj);
@@ -35,10 +49,12 @@ export function schedule(obj: Expirable, ms: number): void {
   // Never a tick that has been (or is being) processed: it would never be visited again.
   const tick = Math.max(Math.ceil((now + ms) / TICK_MS), lastTick + 1);
   obj.timerTick = tick;
-  let b = buckets.get(tick);
+  let b = bucket(tick);
   if (b === undefined) {
     b = [];
     buckets.set(tick, b);
+    cachedTick = tick;
+    cachedBucket = b;
   }
   obj.timerIndex = b.length;
   b.push(obj);
@@ -54,7 +70,7 @@ export function cancel(obj: Expirable): void {
   if (tick === -1) return;
   obj.timerTick = -1;
   scheduled--;
-  const b = buckets.get(tick);
+  const b = bucket(tick);
   if (b === undefined) return;
   const last = b.pop()!;
   if (last !== obj) {
@@ -63,7 +79,10 @@ export function cancel(obj: Expirable): void {
   }
   // A far bucket (an hour's idle timeout) would sit empty for its whole wait: drop it. Near ones
   // are kept, so that routes' timeouts do not create and delete one per request.
-  if (b.length === 0 && tick > lastTick + KEEP_EMPTY_TICKS) buckets.delete(tick);
+  if (b.length === 0 && tick > lastTick + KEEP_EMPTY_TICKS) {
+    buckets.delete(tick);
+    cachedTick = -1;
+  }
 }
 
 
@@ -75,6 +94,7 @@ function onTick(): void {
     const b = buckets.get(t);
     if (b === undefined) continue;
     buckets.delete(t);
+    if (cachedTick === t) cachedTick = -1;
     for (let i = 0; i < b.length; i++) {
       const o = b[i];
       if (o.timerTick !== t) continue; // cancelled by an earlier expiry in this bucket
@@ -88,5 +108,6 @@ function onTick(): void {
     interval = null;
     // Only emptied buckets are left; ticks before the next start would never be visited.
     buckets.clear();
+    cachedTick = -1;
   }
 }

@@ -16,6 +16,8 @@ export interface LogContext {
   resp: ResponseHeaders | null;
   info: StreamInfo;
   durationMs: number;
+  /** Wall-clock ms at request begin. */
+  startTime: number;
 }
 type Part = string | ((c: LogContext) => string);
 
@@ -35,7 +37,7 @@ function command(cmd: string, arg: string | null, maxLen: number): (c: LogContex
     return maxLen > 0 && s.length > maxLen ? s.slice(0, maxLen) : s;
   };
   switch (cmd) {
-    case 'START_TIME': return (c) => new Date(c.info.startTime).toISOString();
+    case 'START_TIME': return (c) => new Date(c.startTime).toISOString();
     case 'PROTOCOL': return (c) => cut(c.req?.protocol);
     case 'RESPONSE_CODE': return (c) => String(c.info.responseCode);
     case 'RESPONSE_FLAGS': return (c) => cut(c.info.responseFlags);

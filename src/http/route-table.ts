@@ -70,6 +70,12 @@ export class RouteTable {
   #suffix: { suffix: string; vh: CompiledVirtualHost }[] = [];
   #prefix: { prefix: string; vh: CompiledVirtualHost }[] = [];
   #default: CompiledVirtualHost | null = null;
+  /** Only `*`: every authority gets the default virtual host, no lookup. */
+  #onlyDefault = false;
+  // The last authority looked up and its answer: clients send the same one again and again, and
+  // a Map lookup of a string fresh off the wire hashes it every time.
+  #lastAuthority: string | null = null;
+  #lastVh: CompiledVirtualHost | null = null;
 
   constructor(vhosts: VirtualHostSnap[]) {
     for (const vh of vhosts) {
@@ -84,11 +90,21 @@ export class RouteTable {
     // Longest wildcard wins (Envoy).
     this.#suffix.sort((a, b) => b.suffix.length - a.suffix.length);
     this.#prefix.sort((a, b) => b.prefix.length - a.prefix.length);
+    this.#onlyDefault = this.#exact.size === 0 && this.#suffix.length === 0 && this.#prefix.length === 0;
   }
 
   virtualHost(authority: string): CompiledVirtualHost | null {
+    if (this.#onlyDefault) return this.#default;
+    if (authority === this.#lastAuthority) return this.#lastVh;
+    const vh = this.#lookup(authority);
+    this.#lastAuthority = authority;
+    this.#lastVh = vh;
+    return vh;
+  }
+
+  #lookup(authority: string): CompiledVirtualHost | null {
     const host = authority.toLowerCase();
-    const e = this.#exact.get(host);
+    const e = this.#exact.size > 0 ? this.#exact.get(host) : undefined;
     if (e !== undefined) return e;
     for (const s of this.#suffix) if (host.length > s.suffix.length && host.endsWith(s.suffix)) return s.vh;
     for (const p of this.#prefix) if (host.length > p.prefix.length && host.startsWith(p.prefix)) return p.vh;

@@ -129,8 +129,8 @@ export const ResponseFlag = {
 
 /** What a stream knows about itself: feeds the access log and stats. */
 export interface StreamInfo {
-  startTime: number; // Date.now() at request begin
-  startHr: number; // performance.now() at request begin
+  /** monotonicNow() at request begin (the access log derives the wall-clock start from it). */
+  startHr: number;
   responseCode: number;
   responseFlags: string;
   bytesReceived: number;

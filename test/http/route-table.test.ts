@@ -71,3 +71,17 @@ test('no virtual host and no route give null', () => {
   assert.equal(only.route(req('a.com', '/other')), null);
   assert.equal(only.route(req('a.com', '/api/x'))?.snap.name, 'api');
 });
+
+test('the remembered last authority never answers for another one', () => {
+  // Same authority twice (the cache), then others in turn, then back: each gets its own vhost.
+  const seq: [string, string][] = [
+    ['api.example.com', 'exact'], ['api.example.com', 'exact'], ['x.example.com', 'suffix'],
+    ['api.example.com', 'exact'], ['other', 'catchall'], ['other', 'catchall'], ['foo.bar', 'prefix'],
+    ['API.example.com', 'exact'], ['api.example.com', 'exact'],
+  ];
+  for (const [authority, want] of seq) assert.equal(name(req(authority, '/')), want, authority);
+  // Only `*`: no lookup at all, every authority gets it.
+  const star = new RouteTable([{ name: 'all', domains: ['*'], routes: [route('all', 'prefix', '/')] }]);
+  assert.equal(star.route(req('anything', '/x'))?.snap.name, 'all');
+  assert.equal(star.route(req('', '/x'))?.snap.name, 'all');
+});

@@ -36,7 +36,7 @@ static_resources:
               path: ${logPath}
               log_format:
                 text_format_source:
-                  inline_string: "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n"
+                  inline_string: "%START_TIME% %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n"
           http_filters:
           - name: envoy.filters.http.router
             typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
@@ -148,6 +148,7 @@ test('round robin spreads requests evenly over the endpoints', async () => {
 });
 
 test('the file access log gets one line per request in the configured format', async () => {
+  const before = Date.now();
   const r = await get(port, '/old/logged');
   await r.body.dump();
   const miss = await get(port, '/exact/nope');
@@ -159,7 +160,19 @@ test('the file access log gets one line per request in the configured format', a
     if (text.includes('GET /exact/nope 404 NR -')) break;
     await sleep(50);
   }
-  const lines = text.trim().split('\n');
-  assert.ok(lines.includes('GET /old/logged 200 - upstream'), text);
-  assert.ok(lines.includes('GET /exact/nope 404 NR -'), text);
+  const after = Date.now();
+  // "<START_TIME> <rest>": the start time is the request's, in Envoy's ISO form (the log has the
+  // earlier tests' requests too).
+  const lines = new Map<string, string>();
+  for (const l of text.trim().split('\n')) {
+    const sp = l.indexOf(' ');
+    assert.match(l.slice(0, sp), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, l);
+    lines.set(l.slice(sp + 1), l.slice(0, sp));
+  }
+  for (const rest of ['GET /old/logged 200 - upstream', 'GET /exact/nope 404 NR -']) {
+    const start = lines.get(rest);
+    assert.ok(start !== undefined, text);
+    const t = Date.parse(start);
+    assert.ok(t >= before - 2 && t <= after, `start time ${start} outside the test's window`);
+  }
 });

@@ -330,10 +330,9 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.keepAlive = shouldKeepAlive === 1;
     const method = p.method();
 
-    // Split off pseudo-header material and hop-by-hop headers, compacting the list in place
-    // (it is ours: the collector starts a new one per message).
-    const out = raw;
-    let w = 0;
+    // Split off pseudo-header material and hop-by-hop headers into a new list (shrinking the
+    // collector's list in place costs a runtime call to set its length).
+    const out: string[] = [];
     let authority: string | null = null;
     let upgradeTo = '';
     for (let i = 0; i < raw.length; i += 2) {
@@ -372,11 +371,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
         case 'trailer':
           continue;
       }
-      out[w] = name;
-      out[w + 1] = value;
-      w += 2;
+      out.push(name, value);
     }
-    out.length = w;
     if (authority === null) authority = '';
     let path = this.url;
     if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {

@@ -70,7 +70,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
     this.codec = codec;
     this.requestHeaders = headers;
     this.streamInfo = {
-      startTime: Date.now(),
       startHr: monotonicNow(),
       responseCode: 0,
       responseFlags: '',
@@ -344,7 +343,11 @@ export class ActiveStream implements DecoderFilterCallbacks {
     for (const d of this.decoders) d.onDestroy();
     for (const e of this.encoders) e.onDestroy();
     if (c.accessLoggers !== null) {
-      const ctx = { req: this.requestHeaders, resp: this.responseHeaders, info: this.streamInfo, durationMs: dur };
+      // The wall-clock start is derived here, only when something logs it.
+      const ctx = {
+        req: this.requestHeaders, resp: this.responseHeaders, info: this.streamInfo, durationMs: dur,
+        startTime: Date.now() - dur,
+      };
       for (const l of c.accessLoggers) l.log(ctx);
     }
     this.codec.onStreamComplete(this.closeConnection);
