@@ -10,11 +10,14 @@ export interface HeadHolder {
   flushHead(): void;
 }
 
-const deferred: HeadHolder[] = [];
+// Held heads of the current dispatch: deferred[0, deferredCount). The array is reused, not
+// truncated (setting an array's length is a runtime call).
+const deferred: (HeadHolder | null)[] = [];
+let deferredCount = 0;
 let readDepth = 0;
 
 export function deferHead(h: HeadHolder): void {
-  if (readDepth > 0) deferred.push(h);
+  if (readDepth > 0) deferred[deferredCount++] = h;
   else process.nextTick(flushDeferred, h);
 }
 
@@ -28,10 +31,13 @@ export function enterRead(): void {
 }
 export function leaveRead(): void {
   if (--readDepth === 0) {
-    if (deferred.length > 0) {
-      for (let i = 0; i < deferred.length; i++) deferred[i].flushHead();
-      deferred.length = 0;
+    // (readDepth is 0 here: a head deferred while flushing would take the nextTick path.)
+    for (let i = 0; i < deferredCount; i++) {
+      const h = deferred[i]!;
+      deferred[i] = null;
+      h.flushHead();
     }
+    deferredCount = 0;
     thawClock();
   }
 }
