@@ -11,6 +11,7 @@ import { deferHead, type HeadHolder } from '../network/read-dispatch.ts';
 import { attachSocket, clientReadOptions, type SocketOwner } from '../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from '../http/http1/header-names.ts';
 import { RawHeaderBlock } from '../http/raw-headers.ts';
+import { queueWrite } from '../network/write-batch.ts';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
@@ -115,7 +116,8 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     head += CRLF;
     this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_tx_bytes_total] += head.length;
     if (endStream) {
-      this.socket.write(head, 'latin1');
+      // Sent with the other requests of this loop iteration (network/write-batch.ts).
+      queueWrite(this.socket, head);
     } else {
       // Held until the first body bytes of this read: head and body leave in one write.
       this.pendingHead = head;
