@@ -7,20 +7,82 @@
 // are noted as offsets, and a line nobody changes goes to the client as a byte copy (runs of
 // adjacent lines in one copy). Lookups compare bytes; a filter that walks the whole list makes
 // the block into ordinary strings (HeaderMap.headers).
+//
+// The block is not copied at all while it can stay where it was read: it points into the read
+// chunk (the thread's shared read buffer, network/socket-owner.ts) until that read's dispatch
+// ends. Then, if its stream still lives, it is copied out (detach); if the stream has ended, it is
+// emptied. That is Envoy's rule for header maps, which belong to their stream: a filter must not
+// keep one past its stream's end (onDestroy). A plain response (head and body in one read) so
+// never copies its head.
 import { headerName } from './http1/header-names.ts';
+import { atEndOfRead, type ReadScoped } from '../network/read-dispatch.ts';
+
+const EMPTY = Buffer.alloc(0);
 
 /** A block's producer drops its hop-by-hop lines (connection, transfer-encoding, ...) before
  *  handing it on: the codec writing it adds this hop's framing headers itself. */
-export class RawHeaderBlock {
-  /** The block's bytes (a private copy). */
-  readonly buf: Buffer;
+export class RawHeaderBlock implements ReadScoped {
+  /** The bytes the positions point into: the read chunk, then a private copy (see above). */
+  buf: Buffer;
   /** Per line i: [4i] name start (-1: dropped), [4i+1] name end, [4i+2] value start, [4i+3]
    *  value end, all in `buf`. An empty value has start = end = name end + 1 (after the colon). */
-  readonly pos: number[];
+  pos: number[];
+  /** The line the producer found content-length on (-1: none), -2 when it did not look. */
+  contentLengthLine: number;
+  /** Its stream has ended (HeaderMap.release()): nothing may read it any more. */
+  released: boolean;
 
-  constructor(buf: Buffer, pos: number[]) {
+  /** A block over `buf`; `transient` when `buf` is only valid until the current read dispatch
+   *  ends (the block then detaches itself, see above). */
+  constructor(buf: Buffer, pos: number[], transient = false) {
     this.buf = buf;
     this.pos = pos;
+    this.contentLengthLine = -2;
+    this.released = false;
+    if (transient && !atEndOfRead(this)) this.detach();
+  }
+
+  /** End of the read it came from: copied out if its stream lives, emptied if not. */
+  onEndOfRead(): void {
+    if (!this.released) {
+      this.detach();
+    } else {
+      this.buf = EMPTY;
+      this.pos = [];
+      this.contentLengthLine = -1;
+    }
+  }
+
+  /** Copy the kept lines' bytes into a buffer of the block's own, positions moved with them. */
+  detach(): void {
+    const p = this.pos;
+    let first = -1;
+    let last = -1;
+    for (let k = 0; k < p.length; k += 4) {
+      if (p[k] < 0) continue; // dropped: never read again
+      if (first < 0) first = p[k];
+      last = p[k + 3];
+    }
+    if (first < 0) {
+      this.buf = EMPTY;
+      return;
+    }
+    const buf = Buffer.allocUnsafe(last - first);
+    this.buf.copy(buf, 0, first, last);
+    for (let k = 0; k < p.length; k++) if (p[k] >= 0) p[k] -= first;
+    this.buf = buf;
+  }
+
+  /** Whether the line at `i` is still kept. */
+  kept(i: number): boolean {
+    return i >= 0 && this.pos[4 * i] >= 0;
+  }
+
+  /** The kept content-length line, or -1. */
+  contentLengthAt(): number {
+    const i = this.contentLengthLine;
+    if (i === -2) return this.find('content-length');
+    return this.kept(i) ? i : -1;
   }
 
   /** The first kept line named `name` (lowercase), or -1. */
@@ -136,3 +198,4 @@ export class RawHeaderBlock {
     return out;
   }
 }
+

@@ -45,6 +45,11 @@ export class HeaderMap {
     if (this.raw !== null) this.raw.drop(name);
     removeHeader(this.list, name);
   }
+  /** Its stream has ended: the map is not read again (Envoy's rule: header maps belong to their
+   *  stream), so a raw block still in the read buffer need not be copied out of it. */
+  release(): void {
+    if (this.raw !== null) this.raw.released = true;
+  }
 }
 
 /** Request head. The pseudo-headers (:method, :path, :authority, :scheme) live in their own

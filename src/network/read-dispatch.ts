@@ -3,6 +3,7 @@
 // (common/clock.ts), and message heads a codec held back for body bytes (http/http1/framing.ts)
 // are flushed when it ends, so the usual case (head and body parsed from one upstream read)
 // needs no process.nextTick; a head held outside any read (a filter answering later) gets a tick.
+// Data that points into the read chunk is told when the dispatch ends (atEndOfRead).
 import { freezeClock, thawClock } from '../common/clock.ts';
 
 /** A codec holding a message head back for the first body bytes (see writeMessage). */
@@ -19,6 +20,22 @@ let readDepth = 0;
 export function deferHead(h: HeadHolder): void {
   if (readDepth > 0) deferred[deferredCount++] = h;
   else process.nextTick(flushDeferred, h);
+}
+
+/** Something that must act when the current read dispatch ends (data that points into the read
+ *  chunk, http/raw-headers.ts). */
+export interface ReadScoped {
+  onEndOfRead(): void;
+}
+
+const scoped: (ReadScoped | null)[] = [];
+let scopedCount = 0;
+
+/** Call o.onEndOfRead() when this read dispatch ends; false (and nothing is kept) outside one. */
+export function atEndOfRead(o: ReadScoped): boolean {
+  if (readDepth === 0) return false;
+  scoped[scopedCount++] = o;
+  return true;
 }
 
 function flushDeferred(h: HeadHolder): void {
@@ -38,6 +55,13 @@ export function leaveRead(): void {
       h.flushHead();
     }
     deferredCount = 0;
+    // After the heads: they may still read what points into the chunk.
+    for (let i = 0; i < scopedCount; i++) {
+      const o = scoped[i]!;
+      scoped[i] = null;
+      o.onEndOfRead();
+    }
+    scopedCount = 0;
     thawClock();
   }
 }

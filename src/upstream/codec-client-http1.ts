@@ -263,19 +263,15 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     return this.headRequest ? 1 : 0;
   }
 
-  /** The recorded head as a private raw block (null when it has no headers). */
+  /** The recorded head as a raw block over the read chunk, which it leaves (or is emptied) when
+   *  this read's dispatch ends (null when it has no headers). */
   #rawBlock(): RawHeaderBlock | null {
     const p = this.rawPos;
     this.rawPos = [];
     if (p.length === 0) return null;
     // A line whose value never came is empty: its value sits right after the colon.
     for (let k = 0; k < p.length; k += 4) if (p[k + 2] < 0) p[k + 2] = p[k + 3] = p[k + 1] + 1;
-    const first = p[0];
-    const last = p[p.length - 1];
-    const buf = Buffer.allocUnsafe(last - first);
-    this.rawChunk!.copy(buf, 0, first, last);
-    for (let k = 0; k < p.length; k++) p[k] -= first;
-    return new RawHeaderBlock(buf, p);
+    return new RawHeaderBlock(this.rawChunk!, p, true);
   }
 
   onBody(chunk: Buffer, start: number, end: number): number {
@@ -424,11 +420,17 @@ function dropHopByHop(h: ResponseHeaders, raw: RawHeaderBlock): number {
           raw.dropAt(i);
         } else if (raw.nameIs(i, 'keep-alive')) raw.dropAt(i);
         break;
-      case 14: if (raw.nameIs(i, 'content-length')) contentLength = raw.decimalValue(i); break;
+      case 14:
+        if (raw.nameIs(i, 'content-length')) {
+          contentLength = raw.decimalValue(i);
+          raw.contentLengthLine = i;
+        }
+        break;
       case 16: if (raw.nameIs(i, 'proxy-connection')) raw.dropAt(i); break;
       case 17: if (raw.nameIs(i, 'transfer-encoding')) raw.dropAt(i); break;
     }
   }
+  if (raw.contentLengthLine === -2) raw.contentLengthLine = -1;
   if (connection !== null) removeConnectionTokens(h, connection);
   return contentLength;
 }

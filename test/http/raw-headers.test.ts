@@ -4,9 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RawHeaderBlock } from '../../src/http/raw-headers.ts';
 import { ResponseHeaders } from '../../src/http/types.ts';
+import { enterRead, leaveRead } from '../../src/network/read-dispatch.ts';
 
 /** A block from "Name: value\r\n" lines, positions found the way the codec records them. */
-function block(lines: string[]): RawHeaderBlock {
+function block(lines: string[], transient = false): RawHeaderBlock {
   const text = lines.join('\r\n');
   const buf = Buffer.from(text, 'latin1');
   const pos: number[] = [];
@@ -19,7 +20,7 @@ function block(lines: string[]): RawHeaderBlock {
     pos.push(at, at + colon, empty ? at + colon + 1 : at + vs, empty ? at + colon + 1 : at + l.length);
     at += l.length + 2;
   }
-  return new RawHeaderBlock(buf, pos);
+  return new RawHeaderBlock(buf, pos, transient);
 }
 
 function written(h: ResponseHeaders): string {
@@ -77,4 +78,42 @@ test('decimalValue and valueIs read values in place', () => {
   assert.equal(b.decimalValue(3), 0, 'trailing whitespace (llhttp keeps it in the value) is not part of the number');
   assert.equal(b.valueIs(1, 'keep-alive'), true);
   assert.equal(b.valueIs(1, 'close'), false);
+});
+
+test('a transient block is copied out when its read ends, unless its stream has ended', () => {
+  // Still wanted when the read ends: copied, so a later read reusing the buffer changes nothing
+  // (line 0 dropped first: the copy starts at the first kept line).
+  enterRead();
+  const kept = block(LINES, true);
+  const source = kept.buf;
+  const h = new ResponseHeaders(200, [], kept);
+  h.remove('content-type');
+  leaveRead();
+  source.fill(0x7a);
+  assert.notEqual(kept.buf, source);
+  assert.equal(h.get('etag'), '"v1"');
+  assert.equal(written(h), 'x-empty:\r\nset-cookie: a=1\r\nset-cookie: b=2\r\netag: "v1"\r\nx-spaced:   v  w\r\n');
+  // Released (its stream ended) within the read: emptied, never copied.
+  enterRead();
+  const gone = block(LINES, true);
+  const g = new ResponseHeaders(200, [], gone);
+  assert.equal(g.get('content-type'), 'text/html');
+  g.release();
+  leaveRead();
+  assert.equal(gone.buf.length, 0);
+  assert.equal(g.get('content-type'), undefined);
+  assert.equal(gone.linesLength(), 0);
+  // Made outside any read dispatch: copied at once.
+  const early = block(LINES, true);
+  assert.equal(new ResponseHeaders(200, [], early).get('x-spaced'), 'v  w');
+  assert.equal(early.pos[0], 0, 'positions moved with the copy');
+});
+
+test('contentLengthAt: the producer\'s line while kept, a search when nobody looked', () => {
+  const b = block(['Content-Type: a', 'Content-Length: 12']);
+  assert.equal(b.contentLengthAt(), 1, 'not recorded (-2): found by name');
+  b.contentLengthLine = 1;
+  assert.equal(b.decimalValue(b.contentLengthAt()), 12);
+  new ResponseHeaders(200, [], b).remove('content-length');
+  assert.equal(b.contentLengthAt(), -1, 'dropped since');
 });

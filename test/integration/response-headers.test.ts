@@ -3,7 +3,10 @@
 // reads goes through strings; both must give the client the same header lines.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { proxyConfig } from '../helpers/legate.ts';
 import { RawClient } from './fixtures/clients.ts';
@@ -161,4 +164,36 @@ test('several Connection headers: the headers every one of them names are droppe
     assert.ok(names.includes('x-c'), head);
     assert.ok(!names.includes('x-a') && !names.includes('x-b'), `${cut === 0 ? 'one read' : 'split'}: ${head}`);
   }
+});
+
+test('a raw head outlives its read when the body comes later: the access log still reads it', async () => {
+  // The head is kept where it was read until that read is dispatched; the stream still lives
+  // then (the body comes in later reads, which reuse the read buffer), so it must be copied out.
+  const body = 'z'.repeat(3000);
+  const msg = `HTTP/1.1 200 OK\r\nX-Tag: tagged-${'t'.repeat(40)}\r\nContent-Type: text/x-kept\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const headEnd = msg.indexOf('\r\n\r\n') + 4;
+  const up = await upstreamWithCuts(() => [headEnd, headEnd + 1000, headEnd + 2000], msg);
+  const logPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'legate-rawlog-')), 'access.log');
+  const l = await legateFor(proxyConfig([up.port], {
+    hcmExtra: `
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: ${logPath}
+              log_format:
+                text_format_source:
+                  inline_string: "%RESP(X-TAG)% %RESP(CONTENT-TYPE)% %RESP(CONTENT-LENGTH)%\\n"`,
+  }));
+  for (let i = 0; i < 3; i++) {
+    const { head, body: got } = await fetchHead(l.port('proxy'));
+    assert.equal(got, body);
+    assert.ok(head.includes(`\r\nx-tag: tagged-${'t'.repeat(40)}\r\n`), head);
+  }
+  let text = '';
+  for (let i = 0; i < 100 && text.split('\n').length < 4; i++) {
+    text = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
+    await sleep(30);
+  }
+  assert.deepEqual(text.trim().split('\n'), Array(3).fill(`tagged-${'t'.repeat(40)} text/x-kept 3000`));
 });

@@ -14,7 +14,7 @@ test('queued writes leave after the iteration, in order; a destroyed socket gets
   server.on('connection', (s) => {
     const bufs: Buffer[] = [];
     received.set(s.remotePort!, bufs);
-    s.on('data', (d) => bufs.push(d));
+    s.on('data', (d: Buffer) => bufs.push(d));
     closed.push(new Promise((r) => s.on('close', () => r())));
   });
   const port = await listen(server);

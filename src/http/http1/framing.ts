@@ -11,7 +11,7 @@ import { retain } from '../../network/socket-owner.ts';
 const CRLF = Buffer.from('\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 /** Below this, copying into one Buffer beats a writev of several pieces. */
-const COPY_LIMIT = 16 * 1024;
+export const COPY_LIMIT = 16 * 1024;
 
 /**
  * Write `head` (latin1 text or bytes; may be empty) and `body` (may be empty), framing the body as

@@ -21,7 +21,7 @@ import {
 import type { HcmConfig } from '../../extensions/filters/network/http-connection-manager/config.ts';
 import type { ListenerStats } from '../../listener/stats.ts';
 import { httpDate } from '../../common/date.ts';
-import { writeMessage } from './framing.ts';
+import { COPY_LIMIT, writeMessage } from './framing.ts';
 import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
 import { attachSocket, retain, type SocketOwner } from '../../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from './header-names.ts';
@@ -74,6 +74,9 @@ export class Http1ServerConnection extends HeaderParsingHandler
   closing: boolean;
   aboveWatermark: boolean;
   pendingHead: string | Buffer | null;
+  /** pendingHead ends with this much room for the body (bytes after headLength); 0: none. */
+  bodyRoom: number;
+  headLength: number;
   startHr: number;
   /** When the connection last became idle (no request in progress); 0 while busy. */
   idleSince: number;
@@ -114,6 +117,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.closing = false;
     this.aboveWatermark = false;
     this.pendingHead = null;
+    this.bodyRoom = 0;
+    this.headLength = 0;
     this.startHr = monotonicNow();
     this.idleSince = this.startHr;
     this.headStart = 0;
@@ -466,7 +471,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
     // from the headers the access log sees.)
     if (noLength && h.raw !== null) void h.headers;
     const raw = h.raw;
-    if (raw !== null) hasLength = raw.find('content-length') >= 0;
+    let lengthLine = -1;
+    if (raw !== null) {
+      lengthLine = raw.contentLengthAt();
+      hasLength = lengthLine >= 0;
+    }
     let head = raw === null ? statusLine(status) : '';
     const hs = h.list;
     for (let i = 0; i < hs.length; i += 2) {
@@ -497,14 +506,26 @@ export class Http1ServerConnection extends HeaderParsingHandler
     else if (this.http10) head += `connection: keep-alive${CRLF}`;
     head += CRLF;
     let out: string | Buffer = head;
+    this.bodyRoom = 0;
     if (raw !== null) {
       const sl = statusLine(status);
-      const buf = Buffer.allocUnsafe(sl.length + raw.linesLength() + head.length);
+      const headLen = sl.length + raw.linesLength() + head.length;
+      // A small body of known length gets room after the head: when it comes whole (the usual
+      // upstream read holds head and body), encodeData copies it in and the response leaves as
+      // this one buffer, with no second copy of the head.
+      let room = 0;
+      if (!endStream && this.responseHasBody && !this.chunkedResponse && lengthLine >= 0) {
+        const n = raw.decimalValue(lengthLine);
+        if (n > 0 && n <= COPY_LIMIT) room = n;
+      }
+      const buf = Buffer.allocUnsafe(headLen + room);
       const off = raw.writeLines(buf, buf.latin1Write(sl, 0));
       buf.latin1Write(head, off);
       out = buf;
+      this.bodyRoom = room;
+      this.headLength = headLen;
     }
-    this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += out.length;
+    this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += out.length - this.bodyRoom;
     if (endStream) {
       this.socket.write(out as string, 'latin1');
     } else {
@@ -516,9 +537,21 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   encodeData(b: Buffer, endStream: boolean): void {
     const sock = this.socket;
-    const head = this.pendingHead;
+    let head = this.pendingHead;
     this.pendingHead = null;
-    if (this.responseHasBody) {
+    let whole = false;
+    if (head !== null && this.bodyRoom > 0) {
+      // The whole body goes into the room left for it after the head; anything else (a first
+      // piece of it) follows the head alone.
+      whole = b.length === this.bodyRoom;
+      if (!whole) head = (head as Buffer).subarray(0, this.headLength);
+      this.bodyRoom = 0;
+    }
+    if (whole) {
+      b.copy(head as Buffer, this.headLength);
+      sock.write(head as Buffer);
+      this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
+    } else if (this.responseHasBody) {
       writeMessage(sock, head ?? '', b, this.chunkedResponse, endStream);
       this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
     } else if (head !== null) {
@@ -531,9 +564,13 @@ export class Http1ServerConnection extends HeaderParsingHandler
   }
 
   flushHead(): void {
-    const head = this.pendingHead;
+    let head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
+      if (this.bodyRoom > 0) {
+        this.bodyRoom = 0;
+        head = (head as Buffer).subarray(0, this.headLength);
+      }
       if (!this.socket.destroyed) this.socket.write(head as string, 'latin1');
     }
   }

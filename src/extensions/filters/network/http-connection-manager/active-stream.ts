@@ -350,6 +350,7 @@ export class ActiveStream implements DecoderFilterCallbacks {
       };
       for (const l of c.accessLoggers) l.log(ctx);
     }
+    this.responseHeaders?.release();
     this.codec.onStreamComplete(this.closeConnection);
   }
 }
