@@ -17,6 +17,7 @@
 //   or overwrite the input area the outer call is still parsing.
 // - A callback returns 0 to go on, or ERROR.PAUSED to stop llhttp at that byte; execute() then
 //   returns PAUSED and `errorOffset()` tells where the unparsed rest of the chunk starts.
+import { Buffer } from 'node:buffer';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);

@@ -8,6 +8,7 @@
 // the map. One
 // unref'd interval per thread runs while anything is scheduled. A timeout fires between its
 // deadline and one tick after it (deadlines count from the read dispatch's clock, common/clock.ts).
+import { performance } from 'node:perf_hooks';
 import { monotonicNow } from './clock.ts';
 
 export const TICK_MS = 50;

@@ -3,6 +3,7 @@
 // randomFillSync), formatted as text in one pass per batch, makes an id one latin1Slice: a flat
 // string, so it costs no concatenation now and no flattening when the request head is written.
 // Same randomness source (the CSPRNG).
+import { Buffer } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
 
 const BATCH = 4096;

@@ -14,6 +14,7 @@
 // emptied. That is Envoy's rule for header maps, which belong to their stream: a filter must not
 // keep one past its stream's end (onDestroy). A plain response (head and body in one read) so
 // never copies its head.
+import { Buffer } from 'node:buffer';
 import { headerName } from './http1/header-names.ts';
 import { atEndOfRead, type ReadScoped } from '../network/read-dispatch.ts';
 

@@ -4,6 +4,7 @@
 // are flushed when it ends, so the usual case (head and body parsed from one upstream read)
 // needs no process.nextTick; a head held outside any read (a filter answering later) gets a tick.
 // Data that points into the read chunk is told when the dispatch ends (atEndOfRead).
+import process from 'node:process';
 import { freezeClock, thawClock } from '../common/clock.ts';
 
 /** A codec holding a message head back for the first body bytes (see writeMessage). */

@@ -14,6 +14,7 @@
 // (clientReadOptions); accepted sockets, which net.Server cannot give one, are switched over in
 // attachSocket through the same slots net.Socket keeps for that option, and fall back to 'data'
 // events if this Node lacks them.
+import { Buffer } from 'node:buffer';
 import net, { type Socket } from 'node:net';
 import { enterRead, leaveRead } from './read-dispatch.ts';
 

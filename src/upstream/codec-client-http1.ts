@@ -1,6 +1,7 @@
 // HTTP/1.1 client codec: one upstream connection, requests one at a time (no pipelining upstream,
 // like Envoy), responses parsed by the thread's llhttp WASM instance (a RESPONSE parser per
 // connection). Socket handlers are module-level functions; state hangs off a symbol slot.
+import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../common/clock.ts';
 import net, { type Socket } from 'node:net';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../native-wasm/llhttp.ts';

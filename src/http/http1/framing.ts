@@ -5,6 +5,7 @@
 // and both go out as ONE Buffer; chunk framing is assembled the same way. Large bodies go through
 // cork()/uncork(), which still ends in a single writev(2); Node may queue them for a slow reader,
 // so a view of the shared read buffer is copied first (network/socket-owner.ts).
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { retain } from '../../network/socket-owner.ts';
 

@@ -4,6 +4,7 @@
 // request path (two allocations a header). Well-known names are matched byte-wise (ASCII
 // case-folded) against a table bucketed by length and come back as the table's own constant,
 // so the common case allocates nothing and later comparisons are against the same string.
+import { Buffer } from 'node:buffer';
 import type { HeaderMap } from '../types.ts';
 
 const KNOWN = [

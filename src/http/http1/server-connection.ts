@@ -10,6 +10,8 @@
 //   closure per connection or request.
 // - Flow control: readDisable() is counted (every disable needs an enable) and pauses the socket;
 //   writes past the connection's buffer limit raise the stream's high watermark, 'drain' lowers it.
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { monotonicNow } from '../../common/clock.ts';
 import { schedule, cancel, TICK_MS, type Expirable } from '../../common/timer-wheel.ts';
 import type { Socket } from 'node:net';

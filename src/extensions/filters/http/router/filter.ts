@@ -1,6 +1,7 @@
 // envoy.filters.http.router: the terminal HTTP filter. Takes the route the connection manager
 // picked, answers direct responses, otherwise picks a host (cluster LB), gets a connection from
 // the host's pool, forwards the request and streams the response back with flow control both ways.
+import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../../../common/clock.ts';
 import { cancel, schedule, type Expirable } from '../../../../common/timer-wheel.ts';
 import {

@@ -1,6 +1,8 @@
 // One request/response exchange in the HTTP connection manager (Envoy's ActiveStream): runs the
 // decoder filter chain on the request, the encoder filter chain on the response, sends local
 // replies, keeps stats and writes the access log. Codec-neutral: the codec implements ServerCodecStream.
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { monotonicNow } from '../../../../common/clock.ts';
 import type { HcmConfig } from './config.ts';
 import { httpDate } from '../../../../common/date.ts';
