@@ -24,6 +24,7 @@ import type { HcmConfig } from '../../extensions/filters/network/http-connection
 import type { ListenerStats } from '../../listener/stats.ts';
 import { httpDate } from '../../common/date.ts';
 import { COPY_LIMIT, writeMessage } from './framing.ts';
+import { flushWrites, queueWrite } from '../../network/write-batch.ts';
 import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
 import { attachSocket, retain, type SocketOwner } from '../../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from './header-names.ts';
@@ -280,6 +281,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     else v[c.s.downstream_rq_4xx]++;
     v[c.s.downstream_rq_completed]++;
     const body = statusText(status);
+    flushWrites();
     this.socket.write(
       `HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\n` +
       `date: ${httpDate()}\r\nserver: ${c.snap.serverName}\r\nconnection: close\r\n\r\n${body}`, 'latin1');
@@ -421,6 +423,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     }
     if (this.expectContinue && hasBody && !this.http10) {
       // Envoy answers 100-continue itself and does not forward Expect upstream.
+      flushWrites();
       this.socket.write(CONTINUE_100);
     }
     stream.decodeHeaders(!hasBody);
@@ -529,7 +532,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
     }
     this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += out.length - this.bodyRoom;
     if (endStream) {
-      this.socket.write(out as string, 'latin1');
+      // A whole message: sent with the iteration's others (network/write-batch.ts).
+      queueWrite(this.socket, out);
     } else {
       // Held until the first body bytes of this read, so head and body leave in one write.
       this.pendingHead = out;
@@ -550,10 +554,16 @@ export class Http1ServerConnection extends HeaderParsingHandler
       this.bodyRoom = 0;
     }
     if (whole) {
+      // The whole response: sent with the iteration's others (network/write-batch.ts).
       b.copy(head as Buffer, this.headLength);
-      sock.write(head as Buffer);
+      queueWrite(sock, head as Buffer);
       this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
-    } else if (this.responseHasBody) {
+      return;
+    }
+    // Direct writes from here: what is queued goes first. (The empty end of a response whose
+    // body went whole writes nothing and leaves the queue alone.)
+    if (head !== null || b.length > 0 || (endStream && this.chunkedResponse)) flushWrites();
+    if (this.responseHasBody) {
       writeMessage(sock, head ?? '', b, this.chunkedResponse, endStream);
       this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
     } else if (head !== null) {
@@ -573,6 +583,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
         this.bodyRoom = 0;
         head = (head as Buffer).subarray(0, this.headLength);
       }
+      flushWrites();
       if (!this.socket.destroyed) this.socket.write(head as string, 'latin1');
     }
   }
@@ -632,6 +643,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.closing = true;
     this.readDisableCount = 0;
     const sock = this.socket;
+    flushWrites();
     // The delay starts once everything written has been flushed ('finish'), so a slow reader
     // still gets the whole response.
     sock.end(() => {
