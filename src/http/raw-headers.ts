@@ -199,4 +199,3 @@ export class RawHeaderBlock implements ReadScoped {
     return out;
   }
 }
-

@@ -176,7 +176,9 @@ export interface DownstreamWatermarkCallbacks {
 
 /** Body data handed to a filter may be a view of the thread's shared read buffer: it is valid
  *  only during the call. A filter that keeps it past the call (buffering, queueing) keeps
- *  `retain(data)` (network/socket-owner.ts), which copies only when needed. */
+ *  `retain(data)` (network/socket-owner.ts), which copies only when needed. Header maps belong to
+ *  the stream (Envoy's rule): valid until the filter's onDestroy, not after (a raw response head
+ *  still in the read buffer is emptied when its stream ends; copy what you keep longer). */
 export interface StreamDecoderFilter {
   decodeHeaders(headers: RequestHeaders, endStream: boolean): number;
   decodeData(data: Buffer, endStream: boolean): number;
