@@ -11,6 +11,8 @@
 //
 // The rule for a codec that queues: a socket with writes queued is written or ended directly only
 // after flushWrites(), so nothing overtakes what is queued (destroying it drops what is queued).
+// That includes the end Node makes by itself when the peer half-closes a socket that does not
+// allow half-open connections: the codecs flush in their 'end' handler, which runs before it.
 import type { Socket } from 'node:net';
 
 const queue: (Socket | string | Buffer | null)[] = [];
@@ -40,8 +42,9 @@ function flush(): void {
     const sock = queue[i] as Socket;
     const data = queue[i + 1] as string | Buffer;
     queue[i] = queue[i + 1] = null;
-    // A socket destroyed meanwhile (request abandoned, timeout) gets nothing.
-    if (!sock.destroyed) sock.write(data as string, 'latin1');
+    // A socket destroyed meanwhile (request abandoned, timeout) gets nothing; so does one ended
+    // without the flush the rule asks for (a write after end would only raise an error).
+    if (!sock.destroyed && !sock.writableEnded) sock.write(data as string, 'latin1');
   }
   queued = 0;
 }

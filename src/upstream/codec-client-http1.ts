@@ -12,7 +12,7 @@ import { deferHead, type HeadHolder } from '../network/read-dispatch.ts';
 import { attachSocket, clientReadOptions, type SocketOwner } from '../network/socket-owner.ts';
 import { HeaderParsingHandler, removeConnectionTokens } from '../http/http1/header-names.ts';
 import { RawHeaderBlock } from '../http/raw-headers.ts';
-import { queueWrite } from '../network/write-batch.ts';
+import { flushWrites, queueWrite } from '../network/write-batch.ts';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
@@ -130,6 +130,8 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     const sock = this.socket;
     const head = this.pendingHead;
     this.pendingHead = null;
+    // Direct writes: what is queued goes first (network/write-batch.ts).
+    flushWrites();
     writeMessage(sock, head ?? '', b, this.chunkedRequest, endStream);
     if (endStream) this.requestComplete = true;
     this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_tx_bytes_total] += b.length;
@@ -154,6 +156,8 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
 
   /** The upstream sent FIN: never hand this connection out again (Node closes it next). */
   onEnd(): void {
+    // Anything queued for it goes out before Node ends our side too.
+    flushWrites();
     this.ended = true;
     this.pool.removeIdle(this);
   }
@@ -353,6 +357,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
+      flushWrites();
       if (!this.socket.destroyed) this.socket.write(head, 'latin1');
     }
   }

@@ -1,12 +1,16 @@
 // Responses are queued to the end of the loop iteration (network/write-batch.ts); a direct write
-// on the same connection in the same iteration must not overtake them. Here a pipelined
-// `Expect: 100-continue` request is parsed right after the first response was queued: its
-// 100 Continue is written directly, and must still come after that response.
+// or an end on the same connection in the same iteration must not overtake them: a pipelined
+// `Expect: 100-continue` parsed right after a queued response (its 100 Continue is written
+// directly), and a client FIN read in the same iteration as the response (Node ends our side
+// by itself then).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { proxyConfig } from '../helpers/legate.ts';
 import { RawClient } from './fixtures/clients.ts';
-import { legateFor, httpUp } from './fixtures/tracked.ts';
+import { listen } from './fixtures/upstreams.ts';
+import { legateFor, httpUp, track } from './fixtures/tracked.ts';
 
 test('a 100 Continue written directly does not overtake the queued response before it', async () => {
   const up = await httpUp((req, res, body) => {
@@ -29,6 +33,53 @@ test('a 100 Continue written directly does not overtake the queued response befo
       const posted = await c.readResponse();
       assert.equal(posted.status, 200);
       assert.equal(posted.body.toString(), 'posted:hello');
+    } finally {
+      c.destroy();
+    }
+  }
+});
+
+test('a client that half-closes gets the response read in the same loop iteration as its FIN', async () => {
+  // Legate is stopped (SIGSTOP) while the upstream answers and the client sends its FIN, so it
+  // reads both in one poll phase: the response is queued, then the FIN makes Node end the socket.
+  let answer: (() => void) | null = null;
+  const sockets = new Set<net.Socket>();
+  const up = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {});
+    // Every request (the pooled connection carries one per round) is answered on cue.
+    s.on('data', () => { answer = () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'); });
+  });
+  const upPort = await listen(up);
+  track(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => up.close(() => r()));
+  });
+  const l = await legateFor(proxyConfig([upPort]));
+  for (let round = 0; round < 3; round++) {
+    answer = null;
+    const c = net.connect({ port: l.port('proxy'), host: '127.0.0.1' });
+    let got = '';
+    c.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+    c.on('error', () => {});
+    const closed = new Promise<void>((r) => c.on('close', () => r()));
+    try {
+      await new Promise<void>((r) => c.on('connect', () => r()));
+      c.write('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
+      for (let i = 0; i < 200 && answer === null; i++) await sleep(10);
+      assert.ok(answer !== null, `round ${round}: the request reached the upstream`);
+      l.proc.kill('SIGSTOP');
+      try {
+        answer!();
+        await sleep(30);
+        c.end();
+        await sleep(50);
+      } finally {
+        l.proc.kill('SIGCONT');
+      }
+      await Promise.race([closed, sleep(5000)]);
+      assert.match(got, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/, `round ${round}: ${JSON.stringify(got)}`);
     } finally {
       c.destroy();
     }

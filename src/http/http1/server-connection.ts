@@ -690,8 +690,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   onEnd(): void {
     // Client half-closed. Listening sockets do not allow half-open connections, so Node ends
-    // our side too and 'close' follows; a stream still in flight is reset there (Envoy's
-    // behaviour without half-close support).
+    // our side too (right after this) and 'close' follows; a stream still in flight is reset
+    // there (Envoy's behaviour without half-close support). A response queued in this loop
+    // iteration goes out before that end.
+    flushWrites();
     this.closing = true;
   }
 }
