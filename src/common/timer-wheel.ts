@@ -33,6 +33,12 @@ let scheduled = 0;
 let cachedTick = -1;
 let cachedBucket: Expirable[] = [];
 
+/** The cache no longer holds a bucket (nor keeps its objects alive). */
+function forgetBucket(): void {
+  cachedTick = -1;
+  cachedBucket = [];
+}
+
 function bucket(tick: number): Expirable[] | undefined {
   if (tick === cachedTick) return cachedBucket;
   const b = buckets.get(tick);
@@ -82,7 +88,7 @@ export function cancel(obj: Expirable): void {
   // are kept, so that routes' timeouts do not create and delete one per request.
   if (b.length === 0 && tick > lastTick + KEEP_EMPTY_TICKS) {
     buckets.delete(tick);
-    cachedTick = -1;
+    if (cachedTick === tick) forgetBucket();
   }
 }
 
@@ -95,7 +101,7 @@ function onTick(): void {
     const b = buckets.get(t);
     if (b === undefined) continue;
     buckets.delete(t);
-    if (cachedTick === t) cachedTick = -1;
+    if (cachedTick === t) forgetBucket();
     for (let i = 0; i < b.length; i++) {
       const o = b[i];
       if (o.timerTick !== t) continue; // cancelled by an earlier expiry in this bucket
@@ -109,6 +115,6 @@ function onTick(): void {
     interval = null;
     // Only emptied buckets are left; ticks before the next start would never be visited.
     buckets.clear();
-    cachedTick = -1;
+    forgetBucket();
   }
 }
