@@ -9,7 +9,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { proxyConfig } from '../helpers/legate.ts';
 import { RawClient } from './fixtures/clients.ts';
-import { listen } from './fixtures/upstreams.ts';
+import { listen, withTimeout } from './fixtures/upstreams.ts';
 import { legateFor, httpUp, track } from './fixtures/tracked.ts';
 
 test('a 100 Continue written directly does not overtake the queued response before it', async () => {
@@ -78,7 +78,7 @@ test('a client that half-closes gets the response read in the same loop iteratio
       } finally {
         l.proc.kill('SIGCONT');
       }
-      await Promise.race([closed, sleep(5000)]);
+      await withTimeout(closed, 5000, 'the connection to close');
       assert.match(got, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/, `round ${round}: ${JSON.stringify(got)}`);
     } finally {
       c.destroy();
