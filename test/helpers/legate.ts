@@ -103,6 +103,20 @@ export function runLegate(args: string[], timeoutMs = 20_000): Promise<{ code: n
   });
 }
 
+/** An HCM `access_log` entry (indented for `hcmExtra` / an HCM's fields) writing `format` to the
+ *  file `path`; `format` is YAML-quoted text, so a newline is written `\\n`. */
+export function fileAccessLog(path: string, format: string): string {
+  return `
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: ${path}
+              log_format:
+                text_format_source:
+                  inline_string: "${format}"`;
+}
+
 /** A minimal bootstrap: listener "proxy" -> cluster "upstream" at the given ports. */
 export function proxyConfig(upstreamPorts: number[], extra: { routeTimeout?: string; hcmExtra?: string; clusterExtra?: string; listenerExtra?: string; routes?: string } = {}): string {
   const endpoints = upstreamPorts.map((p) => `

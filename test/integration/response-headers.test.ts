@@ -8,8 +8,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { proxyConfig } from '../helpers/legate.ts';
-import { RawClient } from './fixtures/clients.ts';
+import { fileAccessLog, proxyConfig } from '../helpers/legate.ts';
+import { pollLog, RawClient } from './fixtures/clients.ts';
 import { listen } from './fixtures/upstreams.ts';
 import { legateFor, rawUp, track } from './fixtures/tracked.ts';
 
@@ -175,25 +175,13 @@ test('a raw head outlives its read when the body comes later: the access log sti
   const up = await upstreamWithCuts(() => [headEnd, headEnd + 1000, headEnd + 2000], msg);
   const logPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'legate-rawlog-')), 'access.log');
   const l = await legateFor(proxyConfig([up.port], {
-    hcmExtra: `
-          access_log:
-          - name: envoy.access_loggers.file
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-              path: ${logPath}
-              log_format:
-                text_format_source:
-                  inline_string: "%RESP(X-TAG)% %RESP(CONTENT-TYPE)% %RESP(CONTENT-LENGTH)%\\n"`,
+    hcmExtra: fileAccessLog(logPath, '%RESP(X-TAG)% %RESP(CONTENT-TYPE)% %RESP(CONTENT-LENGTH)%\\n'),
   }));
   for (let i = 0; i < 3; i++) {
     const { head, body: got } = await fetchHead(l.port('proxy'));
     assert.equal(got, body);
     assert.ok(head.includes(`\r\nx-tag: tagged-${'t'.repeat(40)}\r\n`), head);
   }
-  let text = '';
-  for (let i = 0; i < 100 && text.split('\n').length < 4; i++) {
-    text = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
-    await sleep(30);
-  }
+  const text = await pollLog(logPath, (t) => t.split('\n').length >= 4);
   assert.deepEqual(text.trim().split('\n'), Array(3).fill(`tagged-${'t'.repeat(40)} text/x-kept 3000`));
 });

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { fileAccessLog } from '../helpers/legate.ts';
+import { pollLog } from './fixtures/clients.ts';
 import { legateFor, httpUp } from './fixtures/tracked.ts';
 
 function get(port: number, p: string, headers: Record<string, string> = {}) {
@@ -29,14 +30,7 @@ static_resources:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
           use_remote_address: true
-          access_log:
-          - name: envoy.access_loggers.file
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-              path: ${logPath}
-              log_format:
-                text_format_source:
-                  inline_string: "%START_TIME% %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n"
+${fileAccessLog(logPath, '%START_TIME% %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n')}
           http_filters:
           - name: envoy.filters.http.router
             typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
@@ -153,13 +147,7 @@ test('the file access log gets one line per request in the configured format', a
   await r.body.dump();
   const miss = await get(port, '/exact/nope');
   await miss.body.dump();
-  // The log is written asynchronously: poll, bounded.
-  let text = '';
-  for (let i = 0; i < 100; i++) {
-    text = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
-    if (text.includes('GET /exact/nope 404 NR -')) break;
-    await sleep(50);
-  }
+  const text = await pollLog(logPath, (t) => t.includes('GET /exact/nope 404 NR -'));
   const after = Date.now();
   // "<START_TIME> <rest>": the start time is the request's, in Envoy's ISO form (the log has the
   // earlier tests' requests too).
