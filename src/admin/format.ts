@@ -1,5 +1,6 @@
 // Number and name rendering shared by the admin handlers, matching the C++ formatting Envoy uses
 // (fmt's `{}` for doubles, printf's `%.32g` for Prometheus sums), plus query-parameter helpers.
+import { compileRegex, type CompiledRegex } from '../common/regex.ts';
 import type { AdminRequest, AdminResponse } from './types.ts';
 
 /** fmt::format("{}", double): shortest round-trip digits, "nan"/"inf", exponent outside
@@ -48,14 +49,15 @@ export function flag(req: AdminRequest, name: string): boolean {
   return v !== null && v !== 'false' && v !== '0';
 }
 
-/** `?filter=` as an ECMAScript regex (Envoy: RE2), or an error response. */
-export function filterParam(req: AdminRequest): RegExp | null | AdminResponse {
+/** `?filter=` compiled as RE2 (Envoy's engine: linear-time matching, so no pattern can hold the
+ *  main thread), or a 400 naming what RE2 refuses. */
+export function filterParam(req: AdminRequest): CompiledRegex | null | AdminResponse {
   const src = req.query.get('filter');
   if (src === null || src === '') return null;
   try {
-    return new RegExp(src);
+    return compileRegex(src);
   } catch (err) {
-    return { status: 400, body: `Invalid regex: "${src}": ${(err as Error).message}\n` };
+    return { status: 400, body: `Invalid re2 regex: ${(err as Error).message}\n` };
   }
 }
 

@@ -49,6 +49,7 @@ function helpText(): string {
 
 /** Route one request (exported for tests and for an in-process admin). */
 export function dispatch(req: AdminRequest, opts: AdminOptions): AdminResponse {
+  // (onRequest catches what a handler throws.)
   const handler = BY_PATH.get(req.path);
   if (handler === undefined) return { status: 404, body: `invalid path. ${helpText()}` };
   if (handler.mutatesState && req.method !== 'POST') {
@@ -57,24 +58,62 @@ export function dispatch(req: AdminRequest, opts: AdminOptions): AdminResponse {
   return handler.handle(req, opts);
 }
 
-function onRequest(opts: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://admin');
-  let out: AdminResponse;
-  try {
-    out = dispatch({ method: req.method ?? 'GET', path: url.pathname, query: url.searchParams }, opts);
-  } catch (err) {
-    out = { status: 500, body: `${(err as Error).message}\n` };
+/** Path and query of a request target (origin-form, or absolute-form as a proxy client sends
+ *  it); null when it is neither. Never throws: any target a client sends gets an answer. */
+export function parseTarget(target: string): { path: string; query: URLSearchParams } | null {
+  if (target.charCodeAt(0) === 47 /* '/' */) {
+    // (A fragment, which clients should not send, ends the target.)
+    const hash = target.indexOf('#');
+    const end = hash < 0 ? target.length : hash;
+    const q = target.indexOf('?');
+    if (q < 0 || q > end) return { path: target.slice(0, end), query: new URLSearchParams() };
+    return { path: target.slice(0, q), query: new URLSearchParams(target.slice(q + 1, end)) };
   }
+  if (!/^https?:\/\//i.test(target)) return null;
+  let url: URL;
+  try {
+    url = new URL(target);
+  } catch {
+    return null;
+  }
+  return { path: url.pathname, query: url.searchParams };
+}
+
+function onRequest(opts: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse): void {
   // Drain any request body (POST /quitquitquit may carry one) so keep-alive works.
   req.resume();
-  res.writeHead(out.status, {
-    'content-type': out.contentType ?? CONTENT_TEXT,
-    'cache-control': 'no-cache, max-age=0',
-    'x-content-type-options': 'nosniff',
-    'content-length': Buffer.byteLength(out.body),
-  });
-  const after = out.after;
-  res.end(out.body, after === undefined ? undefined : () => setImmediate(after));
+  let out: AdminResponse;
+  try {
+    const target = parseTarget(req.url ?? '/');
+    out = target === null
+      ? { status: 400, body: 'invalid request target\n' }
+      : dispatch({ method: req.method ?? 'GET', path: target.path, query: target.query }, opts);
+  } catch (err) {
+    // A handler bug answers 500; it never takes the main thread (and every listener) down.
+    opts.onHandlerError?.(err, req.url ?? '');
+    out = { status: 500, body: 'admin handler failed\n' };
+  }
+  try {
+    res.writeHead(out.status, {
+      'content-type': out.contentType ?? CONTENT_TEXT,
+      'cache-control': 'no-cache, max-age=0',
+      'x-content-type-options': 'nosniff',
+      'content-length': Buffer.byteLength(out.body),
+    });
+    const after = out.after;
+    res.end(out.body, after === undefined ? undefined : () => setImmediate(runAfter, after, opts));
+  } catch (err) {
+    opts.onHandlerError?.(err, req.url ?? '');
+    res.destroy();
+  }
+}
+
+function runAfter(after: () => void, opts: AdminOptions): void {
+  try {
+    after();
+  } catch (err) {
+    opts.onHandlerError?.(err, '');
+  }
 }
 
 export function startAdmin(opts: AdminOptions): Promise<AdminServer> {

@@ -8,6 +8,7 @@ import { DEFAULT_BUCKETS } from '../stats/histogram.ts';
 import { StatKind } from '../stats/layout.ts';
 import type { StatsSnapshot } from '../stats/store.ts';
 import { TagProducer, type Tag } from '../stats/tags.ts';
+import type { CompiledRegex } from '../common/regex.ts';
 import { filterParam, flag, fmtG32, fmtValue, isResponse } from './format.ts';
 import type { AdminHandler, AdminOptions, AdminRequest, AdminResponse } from './types.ts';
 
@@ -66,7 +67,7 @@ function groupAndRender(members: Member[], type: string): string {
   return out;
 }
 
-export function renderPrometheus(snap: StatsSnapshot, usedOnly: boolean, filter: RegExp | null): string {
+export function renderPrometheus(snap: StatsSnapshot, usedOnly: boolean, filter: CompiledRegex | null): string {
   const counters: Member[] = [];
   const gauges: Member[] = [];
   for (const e of snap.entries()) {

@@ -4,11 +4,12 @@
 //          `name: No recorded values`; ?histogram_buckets=cumulative|disjoint prints `B<le>(i,c)`.
 //   json:  {"stats":[{"name":..,"value":..},...,{"histograms":{"supported_quantiles":[..],
 //          "computed_quantiles":[{"name":..,"values":[{"cumulative":..,"interval":..}]}]}}]}
-// Params: filter (ECMAScript regex, searched in the name), usedonly, format=json|text|prometheus,
+// Params: filter (RE2, searched in the name), usedonly, format=json|text|prometheus,
 // type=All|Counters|Gauges|Histograms|TextReadouts.
 import { DEFAULT_BUCKETS, disjoint } from '../stats/histogram.ts';
 import { StatKind } from '../stats/layout.ts';
 import type { HistogramSummary, StatsSnapshot } from '../stats/store.ts';
+import type { CompiledRegex } from '../common/regex.ts';
 import { filterParam, flag, fmtDouble, fmtValue, isResponse } from './format.ts';
 import { prometheusHandler } from './prometheus.ts';
 import {
@@ -24,7 +25,7 @@ type StatsType = (typeof TYPES)[number];
 type BucketsMode = 'none' | 'cumulative' | 'disjoint';
 
 interface Params {
-  filter: RegExp | null;
+  filter: CompiledRegex | null;
   usedOnly: boolean;
   type: StatsType;
   buckets: BucketsMode;

@@ -108,6 +108,8 @@ export interface AdminOptions {
   /** POST /quitquitquit, called after the "OK" response went out. */
   onQuit(): void;
   isReady(): boolean;
+  /** A handler threw (a bug): it was answered 500; log and count it. */
+  onHandlerError?(err: unknown, target: string): void;
 }
 
 export interface AdminServer {

@@ -150,6 +150,11 @@ export class MainServer {
       configDump: () => this.#configDump(),
       onQuit: () => { void this.stop(); },
       isReady: () => this.state === 'LIVE',
+      onHandlerError: (err, target) => {
+        // A bug in an admin handler: answered 500, logged, counted as Envoy counts ENVOY_BUGs.
+        this.log.error({ err, target }, 'admin handler failed');
+        this.#serverStats?.envoyBug();
+      },
     }).catch((err: Error) => {
       throw new LegateError('LEGATE_ERR_BIND', `admin: cannot bind ${adminAddr.host}:${adminAddr.port}: ${err.message}`);
     });
