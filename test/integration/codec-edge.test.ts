@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startLegate, proxyConfig, type Legate } from '../helpers/legate.ts';
 import { httpUpstream, type HttpUpstream } from './fixtures/upstreams.ts';
 import { RawClient, pollStat } from './fixtures/clients.ts';
+import { mulberry32 } from '../helpers/prng.ts';
 
 let up: HttpUpstream;
 let legate: Legate;
@@ -67,17 +68,6 @@ async function sendInPieces(pieces: Buffer[], gapMs = 2): Promise<unknown> {
   }
 }
 
-// A small seeded PRNG so a failing random split can be reproduced.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('the unsplit request reaches the upstream as sent', async () => {
   assert.deepEqual(await sendInPieces([REQ]), EXPECTED);

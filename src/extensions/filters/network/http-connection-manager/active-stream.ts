@@ -32,7 +32,7 @@ export interface ServerCodecStream {
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 502: 'Bad Gateway',
+  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway',
   503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
@@ -125,6 +125,13 @@ export class ActiveStream implements DecoderFilterCallbacks {
       h.set('x-forwarded-proto', h.scheme);
     }
     if (snap.generateRequestId && h.get('x-request-id') === undefined) h.set('x-request-id', uuidV4());
+    if (h.path.charCodeAt(0) !== 47 /* '/' */) {
+      // Only origin-form paths are served (`*`, of OPTIONS * or anything else, included), as
+      // Envoy answers them: 404 and downstream_rq_non_relative_path.
+      this.stats.v[this.hcmStats.downstream_rq_non_relative_path]++;
+      this.sendLocalReply(404, '', '', 'absolute_path');
+      return;
+    }
 
     this.route = cfg.routes.route(h);
     if (this.route !== null) {
