@@ -135,7 +135,9 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     writeMessage(sock, head ?? '', b, this.chunkedRequest, endStream);
     if (endStream) this.requestComplete = true;
     this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_tx_bytes_total] += b.length;
-    if (!endStream && !this.aboveWatermark && sock.writableLength > this.pool.cluster.bufferLimit) {
+    // 'drain' comes only after a write Node could not buffer (writableNeedDrain).
+    if (!endStream && !this.aboveWatermark && sock.writableLength > this.pool.cluster.bufferLimit &&
+        sock.writableNeedDrain) {
       this.aboveWatermark = true;
       this.decoder?.onUpstreamAboveWriteBufferHighWatermark();
     }
@@ -237,12 +239,22 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   }
 
   onHeadersComplete(status: number, _upgrade: number, shouldKeepAlive: number): number {
+    if (status < 100 || status > 599) {
+      // Not an HTTP status (RFC 9110 15): only 1xx are interim, and a "response" below 100 would
+      // have its body bytes parsed as the next response. Protocol error: 502 UPE, closed.
+      return -1;
+    }
     if (status < 200) {
       // 1xx interim responses (100-continue was answered by us downstream) are not forwarded.
-      this.hc.finish();
+      // They have no body (RFC 9112 6.3): as Envoy, one that announces a body (Transfer-Encoding,
+      // a non-zero Content-Length) is a protocol error, and llhttp is told to read none (it
+      // would otherwise parse a body for 1xx codes it does not know).
+      const list = this.hc.finish();
+      const framed = this.rawMode ? rawAnnouncesBody(this.rawChunk, this.rawPos) : listAnnouncesBody(list);
       this.rawPos = [];
+      if (framed) return -1;
       this.skipInterim = true;
-      return 0;
+      return 1;
     }
     this.skipInterim = false;
     const d = this.decoder;
@@ -256,9 +268,14 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       if (raw !== null) contentLength = dropHopByHop(h, raw);
     } else {
       h = new ResponseHeaders(status, this.hc.finish());
-      dropHopByHopList(h);
-      const cl = h.get('content-length');
-      if (cl !== undefined) contentLength = Number(cl);
+      contentLength = dropHopByHopList(h);
+    }
+    // A Transfer-Encoding other than `chunked` alone: Legate decodes no other coding, and would
+    // pass coded bytes off as the content (Envoy: "unsupported transfer encoding").
+    if (contentLength === BAD_FRAMING) return -1;
+    if (status === 204 && contentLength > 0) {
+      // Envoy: a non-zero Content-Length on a 204 is a protocol error (one of 0 is dropped).
+      return -1;
     }
     const noBody = this.headRequest || status === 204 || status === 304 || contentLength === 0;
     this.responseEndAtHeaders = noBody;
@@ -406,12 +423,17 @@ function onConnectTimeout(c: Http1ClientConnection): void {
   c.onConnectTimeout();
 }
 
+/** dropHopByHop's answer for a response whose framing Legate refuses. */
+const BAD_FRAMING = -2;
+
 /** Drop hop-by-hop lines from a raw head, and those its Connection headers name; returns its
- *  content-length (-1: none). Names are told apart by length first, so most lines cost one
- *  comparison. */
+ *  content-length (-1: none), or BAD_FRAMING for a Transfer-Encoding other than one `chunked`
+ *  (a 204 may not have one at all). Names are told apart by length first, so most lines cost
+ *  one comparison. */
 function dropHopByHop(h: ResponseHeaders, raw: RawHeaderBlock): number {
   const p = raw.pos;
   let contentLength = -1;
+  let te = 0;
   let connection: string | null = null;
   for (let i = 0; i < p.length >> 2; i++) {
     switch (p[4 * i + 1] - p[4 * i]) {
@@ -433,19 +455,53 @@ function dropHopByHop(h: ResponseHeaders, raw: RawHeaderBlock): number {
         }
         break;
       case 16: if (raw.nameIs(i, 'proxy-connection')) raw.dropAt(i); break;
-      case 17: if (raw.nameIs(i, 'transfer-encoding')) raw.dropAt(i); break;
+      case 17:
+        if (raw.nameIs(i, 'transfer-encoding')) {
+          if (te++ > 0 || !(raw.valueIs(i, 'chunked') || isChunked(raw.value(i)))) return BAD_FRAMING;
+          raw.dropAt(i);
+        }
+        break;
     }
   }
+  if (te > 0 && h.status === 204) return BAD_FRAMING;
   if (raw.contentLengthLine === -2) raw.contentLengthLine = -1;
   if (connection !== null) removeConnectionTokens(h, connection);
   return contentLength;
 }
 
+/** `chunked` with optional whitespace around it (llhttp keeps trailing whitespace in values). */
+function isChunked(v: string): boolean {
+  return v.trim().toLowerCase() === 'chunked';
+}
+
+/** Whether an interim response's head announces a body (see onHeadersComplete). */
+function rawAnnouncesBody(chunk: Buffer | null, p: number[]): boolean {
+  if (chunk === null) return false;
+  for (let k = 0; k < p.length; k += 4) {
+    const len = p[k + 1] - p[k];
+    if (len !== 14 && len !== 17) continue;
+    const name = chunk.latin1Slice(p[k], p[k + 1]).toLowerCase();
+    const value = p[k + 2] >= 0 ? chunk.latin1Slice(p[k + 2], p[k + 3]).trim() : '';
+    if (name === 'transfer-encoding' || (name === 'content-length' && value !== '0')) return true;
+  }
+  return false;
+}
+
+function listAnnouncesBody(list: string[]): boolean {
+  for (let i = 0; i < list.length; i += 2) {
+    const n = list[i];
+    if (n === 'transfer-encoding' || (n === 'content-length' && list[i + 1].trim() !== '0')) return true;
+  }
+  return false;
+}
+
 /** The same for a head parsed into strings (it spanned reads). */
-function dropHopByHopList(h: ResponseHeaders): void {
+function dropHopByHopList(h: ResponseHeaders): number {
   const list = h.list;
   let w = 0;
   let connection: string | null = null;
+  let contentLength = -1;
+  let te = 0;
   for (let i = 0; i < list.length; i += 2) {
     const n = list[i];
     switch (n) {
@@ -454,7 +510,13 @@ function dropHopByHopList(h: ResponseHeaders): void {
         connection = connection === null ? v : `${connection},${v}`;
         continue;
       }
-      case 'keep-alive': case 'proxy-connection': case 'transfer-encoding': case 'upgrade':
+      case 'transfer-encoding':
+        if (te++ > 0 || !isChunked(list[i + 1])) return BAD_FRAMING;
+        continue;
+      case 'content-length':
+        contentLength = Number(list[i + 1]);
+        break;
+      case 'keep-alive': case 'proxy-connection': case 'upgrade':
       case 'te': case 'trailer':
         continue;
     }
@@ -463,5 +525,7 @@ function dropHopByHopList(h: ResponseHeaders): void {
     w += 2;
   }
   list.length = w;
+  if (te > 0 && h.status === 204) return BAD_FRAMING;
   if (connection !== null) removeConnectionTokens(h, connection);
+  return contentLength;
 }

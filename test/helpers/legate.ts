@@ -117,12 +117,26 @@ export function fileAccessLog(path: string, format: string): string {
                   inline_string: "${format}"`;
 }
 
-/** A minimal bootstrap: listener "proxy" -> cluster "upstream" at the given ports. */
-export function proxyConfig(upstreamPorts: number[], extra: { routeTimeout?: string; hcmExtra?: string; clusterExtra?: string; listenerExtra?: string; routes?: string } = {}): string {
-  const endpoints = upstreamPorts.map((p) => `
+/** A STATIC round-robin cluster entry (for a `clusters:` list) over 127.0.0.1 ports. */
+export function staticCluster(name: string, ports: number[], extra = ''): string {
+  const endpoints = ports.map((p) => `
         - endpoint:
             address:
               socket_address: { address: 127.0.0.1, port_value: ${p} }`).join('');
+  return `
+  - name: ${name}
+    type: STATIC
+    connect_timeout: 1s
+    lb_policy: ROUND_ROBIN${extra}
+    load_assignment:
+      cluster_name: ${name}
+      endpoints:
+      - lb_endpoints:${endpoints}`;
+}
+
+/** A minimal bootstrap: listener "proxy" -> cluster "upstream" at the given ports (`clusters`
+ *  replaces that cluster with entries of one's own, see staticCluster). */
+export function proxyConfig(upstreamPorts: number[], extra: { routeTimeout?: string; hcmExtra?: string; clusterExtra?: string; listenerExtra?: string; routes?: string; clusters?: string } = {}): string {
   const routes = extra.routes ?? `
               - match: { prefix: "/" }
                 route: { cluster: upstream${extra.routeTimeout ? `, timeout: ${extra.routeTimeout}` : ''} }`;
@@ -148,14 +162,6 @@ static_resources:
             - name: all
               domains: ["*"]
               routes:${routes}
-  clusters:
-  - name: upstream
-    type: STATIC
-    connect_timeout: 1s
-    lb_policy: ROUND_ROBIN${extra.clusterExtra ?? ''}
-    load_assignment:
-      cluster_name: upstream
-      endpoints:
-      - lb_endpoints:${endpoints}
+  clusters:${extra.clusters ?? staticCluster('upstream', upstreamPorts, extra.clusterExtra ?? '')}
 `;
 }

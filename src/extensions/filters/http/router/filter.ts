@@ -246,7 +246,9 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     c.stats.v[this.host!.hs.rq_error]++;
     this.#release();
     if (responseStarted || this.responseStarted) {
-      this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamConnectionTermination;
+      // The flag says why, as Envoy derives it from the reset reason.
+      this.cb.streamInfo.responseFlags = reason === 'protocol'
+        ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
       this.cb.resetStream();
     } else if (reason === 'protocol') {
       this.cb.sendLocalReply(502, BODY_PROTOCOL, ResponseFlag.UpstreamProtocolError, 'upstream_protocol_error');
