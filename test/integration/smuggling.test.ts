@@ -190,10 +190,20 @@ const VECTORS: Vector[] = [
     },
   },
   // RFC 9112 3.2.1: an empty path goes upstream as "/".
-  { name: 'absolute-form with an empty path and a query', bytes: `GET http://shop.test?q=1 HTTP/1.1\r\n${H}\r\n${NEXT}`, expect: 'either', check: (reqs) => { for (const q of reqs) assert.match(q.target, /^\//); } },
+  { name: 'absolute-form with an empty path and a query', bytes: `GET http://shop.test?q=1 HTTP/1.1\r\n${H}\r\n${NEXT}`, expect: { upstream: 2 }, check: (reqs) => assert.equal(reqs[0].target, '/?q=1') },
   { name: 'absolute-form with a fragment', bytes: `GET http://shop.test/a#f HTTP/1.1\r\n${H}\r\n${NEXT}`, expect: 'either' },
-  { name: 'absolute-form with userinfo', bytes: `GET http://user@shop.test/ HTTP/1.1\r\n${H}\r\n${NEXT}`, expect: 'either' },
-  { name: 'absolute-form with a bad port', bytes: `GET http://shop.test:8x/ HTTP/1.1\r\n${H}\r\n${NEXT}`, expect: 'either' },
+  // RFC 9112 3.2: the URL's authority wins, but Host must still be there and valid; userinfo and
+  // a bad port make the URL's authority invalid.
+  { name: 'absolute-form with userinfo', bytes: `GET http://user@shop.test/ HTTP/1.1\r\n${H}\r\n${NEXT}`, expect: 400 },
+  { name: 'absolute-form with a bad port', bytes: `GET http://shop.test:8x/ HTTP/1.1\r\n${H}\r\n${NEXT}`, expect: 400 },
+  { name: 'absolute-form without Host', bytes: `GET http://shop.test/ HTTP/1.1\r\n\r\n${NEXT}`, expect: 400 },
+  { name: 'absolute-form with a bad Host', bytes: `GET http://shop.test/ HTTP/1.1\r\nHost: a b\r\n\r\n${NEXT}`, expect: 400 },
+  {
+    name: 'absolute-form with an empty Host',
+    bytes: `GET http://shop.test/e HTTP/1.1\r\nHost:\r\n\r\n${NEXT}`,
+    expect: { upstream: 2 },
+    check: (reqs) => assert.deepEqual(headerAll(reqs[0], 'host'), ['shop.test']),
+  },
   {
     name: 'OPTIONS *',
     bytes: `OPTIONS * HTTP/1.1\r\n${H}\r\n${NEXT}`,

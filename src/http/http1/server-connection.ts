@@ -446,7 +446,18 @@ export class Http1ServerConnection extends HeaderParsingHandler
       if (status === 0) this.chunkedRequest = true;
       else this.badFraming = true;
     }
-    if (authority === null) authority = '';
+    // RFC 9112 3.2: a 1.1 request without Host, or any with an invalid one, is a 400, whatever
+    // the form of its target (http/authority.ts says what is valid).
+    if (authority === null) {
+      if (!this.http10) {
+        this.protocolError(400, 'missing host');
+        return -1;
+      }
+      authority = '';
+    } else if (authority !== '' && !isValidAuthority(authority)) {
+      this.protocolError(400, 'invalid host');
+      return -1;
+    }
     let path = this.url;
     if (path.charCodeAt(0) !== 47 /* '/' */ && path !== '*') {
       // absolute-form (RFC 9112 3.2.2): the authority in the URL wins over Host.
@@ -456,19 +467,16 @@ export class Http1ServerConnection extends HeaderParsingHandler
         this.protocolError(400, 'bad url');
         return -1;
       }
+      if (!isValidAuthority(m[1])) {
+        this.protocolError(400, 'invalid host');
+        return -1;
+      }
       authority = m[1];
       // RFC 9112 3.2.1: an empty path is "/" (also before a query).
       path = m[2].charCodeAt(0) === 47 ? m[2] : `/${m[2]}`;
-    }
-    if (authority === '') {
-      if (!this.http10) {
-        // RFC 9112 3.2: a 1.1 request without Host is a 400.
-        this.protocolError(400, 'missing host');
-        return -1;
-      }
-    } else if (!isValidAuthority(authority)) {
-      // RFC 9112 3.2: an invalid Host is a 400 (http/authority.ts).
-      this.protocolError(400, 'invalid host');
+    } else if (authority === '' && !this.http10) {
+      // An empty Host is only for a target without an authority (RFC 9112 3.2).
+      this.protocolError(400, 'missing host');
       return -1;
     }
     const req = new RequestHeaders(method, path, authority, 'http', this.http10 ? 'HTTP/1.0' : 'HTTP/1.1', out);
