@@ -272,9 +272,9 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     }
     // A Transfer-Encoding other than `chunked` alone: Legate decodes no other coding, and would
     // pass coded bytes off as the content (Envoy: "unsupported transfer encoding").
-    if (contentLength === BAD_FRAMING) return -1;
-    if (status === 204 && contentLength > 0) {
-      // Envoy: a non-zero Content-Length on a 204 is a protocol error (one of 0 is dropped).
+    // Envoy: a non-zero Content-Length on a 204 is a protocol error too (one of 0 is dropped).
+    if (contentLength === BAD_FRAMING || (status === 204 && contentLength > 0)) {
+      h.release(); // (nothing reads it: no copy out of the read buffer)
       return -1;
     }
     const noBody = this.headRequest || status === 204 || status === 304 || contentLength === 0;
