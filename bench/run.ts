@@ -10,7 +10,7 @@
 //   costs even when the client, not the proxy, was the bottleneck.
 // See docs/bench.md for how to read the table.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, tmpdir, loadavg, release } from 'node:os';
 import { join } from 'node:path';
@@ -27,7 +27,7 @@ import { autocannon } from './load/autocannon.ts';
 import { wrk } from './load/wrk.ts';
 import type { LoadResult, LoadTool } from './load/types.ts';
 import { selectTargets } from './targets/index.ts';
-import { REPO_ROOT } from './targets/legate.ts';
+import { legate, REPO_ROOT } from './targets/legate.ts';
 import { nginxVersion } from './targets/nginx.ts';
 import { PAYLOAD_PATH } from './targets/payload.ts';
 import { condensedOutput, headline } from './targets/common.ts';
@@ -186,6 +186,17 @@ function indent(text: string): string {
   return text.split('\n').map((l) => `    | ${l}`).join('\n');
 }
 
+/** --against: check `rev` out at `dir` and put against-cN right after each legate-cN in `specs`. */
+function addAgainst(specs: TargetSpec[], rev: string, dir: string): string {
+  execFileSync('git', ['worktree', 'add', '--detach', dir, rev], { cwd: REPO_ROOT, stdio: 'ignore' });
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
+  for (let i = specs.length - 1; i >= 0; i--) {
+    const m = /^legate-c(\d+)$/.exec(specs[i].name);
+    if (m !== null) specs.splice(i + 1, 0, legate(Number(m[1]), 'against', dir, ` at ${rev}`));
+  }
+  return dir;
+}
+
 async function main(): Promise<number> {
   const args = parseBenchArgs(process.argv.slice(2));
   if (args.help) {
@@ -200,11 +211,14 @@ async function main(): Promise<number> {
   if (args.upstream === null && upstreamKind === 'node') log('note: nginx not found, upstream is a Node server');
 
   const tmp = mkdtempSync(join(tmpdir(), 'legate-bench-'));
+  const against = args.against === null ? null : addAgainst(specs, args.against, join(tmp, 'against'));
+
   let cleaningUp = false;
   const cleanup = async (): Promise<void> => {
     if (cleaningUp) return;
     cleaningUp = true;
     await stopAll();
+    if (against !== null) execFileSync('git', ['worktree', 'remove', '--force', against], { cwd: REPO_ROOT, stdio: 'ignore' });
     if (args.keep) log(`kept ${tmp}`);
     else rmSync(tmp, { recursive: true, force: true });
   };

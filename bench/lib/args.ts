@@ -11,6 +11,8 @@ export interface BenchArgs {
   readonly tool: 'wrk' | 'autocannon' | null;
   readonly upstream: 'nginx' | 'node' | null;
   readonly keep: boolean;
+  /** A git revision benched side by side with the working tree (targets against-c1/-c2). */
+  readonly against: string | null;
   readonly help: boolean;
 }
 
@@ -30,6 +32,9 @@ proxy CPU-seconds per 10k requests and rps ratios to nginx and to the direct pat
   --tool <wrk|autocannon>  load generator (default wrk, autocannon when wrk is not installed)
   --upstream <nginx|node>  upstream server (default nginx, node when nginx is not installed)
   --keep                keep the temp directory with generated configs and logs
+  --against <rev>       also bench Legate at git revision <rev> (a temporary worktree) as against-c1 and
+                        against-c2, each measured right after its working-tree twin in every round: the
+                        before/after of a change, free of the drift between separate runs
   -h, --help            this text
 
 Raw results go to bench/results/<timestamp>.json. See docs/bench.md.`;
@@ -63,6 +68,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
       tool: { type: 'string' },
       upstream: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      against: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -92,6 +98,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
     tool,
     upstream,
     keep: values.keep,
+    against: values.against ?? null,
     help: values.help,
   };
 }

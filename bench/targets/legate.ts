@@ -56,8 +56,8 @@ static_resources:
 
 /** The argv (after the node binary) that starts Legate on a config in `dir`. */
 export function legateArgs(dir: string, concurrency: number, nodeFlags: readonly string[],
-    extraArgs: readonly string[]): string[] {
-  return [...nodeFlags, LEGATE_BIN,
+    extraArgs: readonly string[], bin = LEGATE_BIN): string[] {
+  return [...nodeFlags, bin,
     '-c', join(dir, 'legate.yaml'),
     '--concurrency', String(concurrency),
     '--log-level', 'error',
@@ -65,15 +65,16 @@ export function legateArgs(dir: string, concurrency: number, nodeFlags: readonly
     ...extraArgs];
 }
 
-export function legate(concurrency: number): TargetSpec {
+/** Legate with `concurrency` workers; `root` is another checkout of it (--against), named `prefix`. */
+export function legate(concurrency: number, prefix = 'legate', root = REPO_ROOT, label = ''): TargetSpec {
   return {
-    name: `legate-c${concurrency}`,
-    description: `Legate --concurrency ${concurrency}`,
+    name: `${prefix}-c${concurrency}`,
+    description: `Legate --concurrency ${concurrency}${label}`,
     async start(ctx: StartContext): Promise<RunningTarget> {
       writeFileSync(join(ctx.dir, 'legate.yaml'), legateConfig(ctx.port, ctx.upstream.port));
-      const proc = spawnManaged(`legate-c${concurrency}`, ctx.nodeBin,
-        legateArgs(ctx.dir, concurrency, ctx.legateNodeFlags, ctx.legateExtraArgs),
-        { cwd: REPO_ROOT, logFile: join(ctx.dir, 'legate.log') });
+      const proc = spawnManaged(`${prefix}-c${concurrency}`, ctx.nodeBin,
+        legateArgs(ctx.dir, concurrency, ctx.legateNodeFlags, ctx.legateExtraArgs, join(root, 'bin', 'legate.js')),
+        { cwd: root, logFile: join(ctx.dir, 'legate.log') });
       await waitProcReady(proc, ctx.port);
       return { port: ctx.port, proc, version: null };
     },

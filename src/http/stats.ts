@@ -11,7 +11,6 @@ export const HCM_COUNTERS = [
 ] as const;
 export const HCM_GAUGES = [
   'downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active',
-  'downstream_cx_rx_bytes_buffered', 'downstream_cx_tx_bytes_buffered',
 ] as const;
 export const HCM_HISTOGRAMS = ['downstream_rq_time', 'downstream_cx_length_ms'] as const;
 

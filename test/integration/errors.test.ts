@@ -6,7 +6,7 @@ import { Agent, request } from 'undici';
 import { proxyConfig } from '../helpers/legate.ts';
 import { legateFor, httpUp, rawUp } from './fixtures/tracked.ts';
 import { deadPort } from './fixtures/upstreams.ts';
-import { curl, pollStat, rawRequest } from './fixtures/clients.ts';
+import { RawClient, curl, pollStat, rawRequest } from './fixtures/clients.ts';
 
 
 test('no route: 404 from a config whose only route matches prefix /api', async () => {
@@ -77,7 +77,7 @@ const MID_BODY = (s: import('node:net').Socket) => {
   setTimeout(() => s.destroy(), 50);
 };
 
-test('upstream closes mid-body: undici sees the response aborted, upstream_rq_rx_reset counts it', async () => {
+test('upstream closes mid-body: undici sees the response aborted, upstream_rq_rx_reset and rq_reset_after_downstream_response_started count it, the client connection closes as a local destroy', async () => {
   const up = await rawUp(MID_BODY);
   const l = await legateFor(proxyConfig([up.port]));
   const agent = new Agent();
@@ -91,6 +91,10 @@ test('upstream closes mid-body: undici sees the response aborted, upstream_rq_rx
   }
   const v = await pollStat(l, 'cluster.upstream.upstream_rq_rx_reset', (x) => x >= 1);
   assert.ok(v !== undefined && v >= 1, `upstream_rq_rx_reset = ${v}`);
+  assert.equal(await pollStat(l, 'http.ingress.rq_reset_after_downstream_response_started', (x) => x === 1), 1);
+  // Legate reset the client's connection: a local destroy, not a remote one.
+  assert.equal(await pollStat(l, 'http.ingress.downstream_cx_destroy_local', (x) => x === 1), 1);
+  assert.equal((await l.stats()).get('http.ingress.downstream_cx_destroy_remote'), 0);
 });
 
 test('upstream closes mid-body: curl exits non-zero with a partial transfer', async () => {
@@ -144,4 +148,15 @@ test('max_connections 1, max_pending_requests 1: one request queues, the next ge
   assert.equal(r2.body.toString(), '/two');
   assert.equal(up.connections(), 1, 'both went over the one allowed connection');
   assert.equal(up.requests.map((r) => r.url).join(','), '/one,/two');
+});
+
+test('a client that closes its keep-alive connection: downstream_cx_destroy_remote, not _local', async () => {
+  const up = await httpUp();
+  const l = await legateFor(proxyConfig([up.port]));
+  const c = await RawClient.connect(l.port('proxy'));
+  await c.write('GET /a HTTP/1.1\r\nHost: h\r\n\r\n');
+  assert.equal((await c.readResponse()).status, 200);
+  c.destroy();
+  assert.equal(await pollStat(l, 'http.ingress.downstream_cx_destroy_remote', (x) => x === 1), 1);
+  assert.equal((await l.stats()).get('http.ingress.downstream_cx_destroy_local'), 0);
 });

@@ -98,6 +98,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
   pendingBytes: number;
   readDisableCount: number;
   closing: boolean;
+  /** We closed the connection (downstream_cx_destroy_local), not the client (_remote). */
+  localClose: boolean;
   /** The socket's write buffer is above the buffer limit (set only when 'drain' will come). */
   aboveWatermark: boolean;
   /** Bytes queued for the socket since its write buffer was last looked at (#queue). */
@@ -153,6 +155,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.pendingBytes = 0;
     this.readDisableCount = 0;
     this.closing = false;
+    this.localClose = false;
     this.aboveWatermark = false;
     this.unchecked = 0;
     this.pendingHead = null;
@@ -734,6 +737,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   resetStream(): void {
     this.closing = true;
+    this.localClose = true;
     this.socket.destroy();
   }
 
@@ -774,6 +778,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
   closeGracefully(): void {
     if (this.closing) return;
     this.closing = true;
+    this.localClose = true;
     this.readDisableCount = 0;
     const sock = this.socket;
     flushWrites();
@@ -825,6 +830,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     v[c.s.downstream_cx_active]--;
     v[c.s.downstream_cx_http1_active]--;
     v[c.s.downstream_cx_destroy]++;
+    v[this.localClose ? c.s.downstream_cx_destroy_local : c.s.downstream_cx_destroy_remote]++;
     const ls = this.listenerStats;
     v[ls.downstream_cx_active]--;
     v[ls.downstream_cx_destroy]++;

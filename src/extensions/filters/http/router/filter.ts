@@ -246,6 +246,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     c.stats.v[this.host!.hs.rq_error]++;
     this.#release();
     if (responseStarted || this.responseStarted) {
+      this.cb.stats.v[this.hs.rq_reset_after_downstream_response_started]++;
       // The flag says why, as Envoy derives it from the reset reason.
       this.cb.streamInfo.responseFlags = reason === 'protocol'
         ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
