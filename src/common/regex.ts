@@ -1,5 +1,6 @@
-// Regexes from config or from a request (route `safe_regex`, admin `?filter=`), with Envoy's semantics:
-// RE2 syntax, and matching in time linear in the input, so that no pattern can pin a thread.
+// Regexes from a request or a config, with Envoy's semantics: RE2 syntax, and matching in time
+// linear in the input, so that no pattern can pin a thread. Used by the admin `?filter=`; route
+// `safe_regex` (http/route-table.ts) still compiles ECMAScript RegExp and is to move here.
 //
 // Design note: why re2js. ECMAScript RegExp (irregexp) backtracks, so `^([a-z_.]+)+!` is exponential,
 // and its syntax is not RE2's: no `(?i)`, `(?P<name>..)`, `\pL`, `[[:alpha:]]`, `\A`/`\z`, while
@@ -29,7 +30,8 @@ export interface CompiledRegex {
   readonly source: string;
   /** Search: true if the pattern matches anywhere in `s` (admin `?filter=`, RE2::PartialMatch). */
   test(s: string): boolean;
-  /** Anchored at both ends: true if the pattern matches all of `s` (route `safe_regex`, RE2::FullMatch). */
+  /** Anchored at both ends: true if the pattern matches all of `s` (RE2::FullMatch, what route
+   *  `safe_regex` needs). */
   fullMatch(s: string): boolean;
 }
 

@@ -40,6 +40,11 @@ export function retain(b: Buffer): Buffer {
   return b.buffer === readArrayBuffer ? Buffer.from(b) : b;
 }
 
+/** Whether `b` is a view of the shared read buffer (valid only during this read dispatch). */
+export function inReadBuffer(b: Buffer): boolean {
+  return b.buffer === readArrayBuffer;
+}
+
 /** Spread into net.connect's options: the socket reads into the shared buffer. */
 export const clientReadOptions: { onread: net.OnReadOpts } = {
   onread: { buffer: readBuffer, callback: onRead as unknown as net.OnReadOpts['callback'] },

@@ -10,7 +10,7 @@ import type { HostPool } from './conn-pool-http1.ts';
 import { writeMessage } from '../http/http1/framing.ts';
 import { deferHead, type HeadHolder } from '../network/read-dispatch.ts';
 import { attachSocket, clientReadOptions, type SocketOwner } from '../network/socket-owner.ts';
-import { HeaderParsingHandler, removeConnectionTokens } from '../http/http1/header-names.ts';
+import { HeaderParsingHandler, removeConnectionTokens, trimOws } from '../http/http1/header-names.ts';
 import { RawHeaderBlock } from '../http/raw-headers.ts';
 import { flushWrites, queueWrite } from '../network/write-batch.ts';
 
@@ -244,6 +244,8 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       // have its body bytes parsed as the next response. Protocol error: 502 UPE, closed.
       return -1;
     }
+    const d = this.decoder;
+    if (d === null) return -1; // a response nobody asked for: protocol error, connection closes
     if (status < 200) {
       // 1xx interim responses (100-continue was answered by us downstream) are not forwarded.
       // They have no body (RFC 9112 6.3): as Envoy, one that announces a body (Transfer-Encoding,
@@ -257,8 +259,6 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       return 1;
     }
     this.skipInterim = false;
-    const d = this.decoder;
-    if (d === null) return -1; // a response nobody asked for: protocol error, connection closes
     this.keepAlive = shouldKeepAlive === 1;
     let contentLength = -1;
     let h: ResponseHeaders;
@@ -402,8 +402,9 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       clearTimeout(this.connectTimer);
       this.connectTimer = null;
     }
-    // A body delimited by connection close ends here.
-    if (this.decoder !== null && this.responseStarted && this.parser.messageNeedsEof()) {
+    // A body delimited by connection close ends here, if the upstream closed cleanly (FIN): a
+    // reset cuts it short, and must reach the client as one, not as the end of the body.
+    if (this.ended && this.decoder !== null && this.responseStarted && this.parser.messageNeedsEof()) {
       this.parser.finish();
     }
     const d = this.decoder;
@@ -471,8 +472,10 @@ function dropHopByHop(h: ResponseHeaders, raw: RawHeaderBlock): number {
 
 /** `chunked` with optional whitespace around it (llhttp keeps trailing whitespace in values). */
 function isChunked(v: string): boolean {
-  return v.trim().toLowerCase() === 'chunked';
+  return trimOws(v).toLowerCase() === 'chunked';
 }
+
+const ZEROS = /^0+$/;
 
 /** Whether an interim response's head announces a body (see onHeadersComplete). */
 function rawAnnouncesBody(chunk: Buffer | null, p: number[]): boolean {
@@ -481,8 +484,8 @@ function rawAnnouncesBody(chunk: Buffer | null, p: number[]): boolean {
     const len = p[k + 1] - p[k];
     if (len !== 14 && len !== 17) continue;
     const name = chunk.latin1Slice(p[k], p[k + 1]).toLowerCase();
-    const value = p[k + 2] >= 0 ? chunk.latin1Slice(p[k + 2], p[k + 3]).trim() : '';
-    if (name === 'transfer-encoding' || (name === 'content-length' && value !== '0')) return true;
+    const value = p[k + 2] >= 0 ? trimOws(chunk.latin1Slice(p[k + 2], p[k + 3])) : '';
+    if (name === 'transfer-encoding' || (name === 'content-length' && !ZEROS.test(value))) return true;
   }
   return false;
 }
@@ -490,7 +493,7 @@ function rawAnnouncesBody(chunk: Buffer | null, p: number[]): boolean {
 function listAnnouncesBody(list: string[]): boolean {
   for (let i = 0; i < list.length; i += 2) {
     const n = list[i];
-    if (n === 'transfer-encoding' || (n === 'content-length' && list[i + 1].trim() !== '0')) return true;
+    if (n === 'transfer-encoding' || (n === 'content-length' && !ZEROS.test(trimOws(list[i + 1])))) return true;
   }
   return false;
 }

@@ -10,7 +10,8 @@
 //   /f/<n>/a and a pipelined follow-up /f/<n>/b. Upstream connections are shared through
 //   Legate's pool, so a response that leaks into another request shows up.
 // - What a response should have been comes from a reference parser written from RFC 9112 (lenient
-//   only where the RFC lets a recipient be: bare LF line ends, CR/LF before a status line,
+//   only where the RFC lets a recipient be, and llhttp's CR CR after a status line: bare LF line
+//   ends, CR/LF before a status line,
 //   identical Content-Length values, other CTLs than CR/LF/NUL in values, any HTTP/d.d version;
 //   Envoy-strict on any Transfer-Encoding but "chunked" alone).
 //   Legate may be stricter (502, or a reset) but a response it forwards must be the reference's.
@@ -179,6 +180,18 @@ function line(b: Buffer, at: number): { text: string; next: number } {
   return { text, next: nl + 1 };
 }
 
+/** The status line: a line, or (as llhttp, which Legate's codec is, reads it) one ended by CR CR,
+ *  the second CR taken as its LF. The upstream's own bytes only: no other response can be read
+ *  into or out of it, and Legate writes its own status line. */
+function statusLine(b: Buffer, at: number): { text: string; next: number } {
+  const cr = b.indexOf(0x0d, at);
+  const nl = b.indexOf(0x0a, at);
+  if (cr !== -1 && (nl === -1 || cr < nl) && b[cr + 1] === 0x0d) {
+    return { text: b.subarray(at, cr).toString('latin1'), next: cr + 2 };
+  }
+  return line(b, at);
+}
+
 /** Field lines up to the empty line: [lowercased name, value] pairs. */
 function fields(b: Buffer, at: number): { list: [string, string][]; next: number } {
   const list: [string, string][] = [];
@@ -203,7 +216,7 @@ function refParse(b: Buffer, after: After): Ref {
       // CR and LF bytes before a status line are skipped for robustness (RFC 9112 2.2 lets a
       // recipient ignore empty lines before a start line, and a CR before a LF).
       while (at < b.length && (b[at] === 0x0d || b[at] === 0x0a)) at++;
-      const l = line(b, at);
+      const l = statusLine(b, at);
       const m = /^HTTP\/\d\.\d (\d{3})(?: .*)?$/.exec(l.text);
       if (m === null) throw new Invalid(`status line ${JSON.stringify(l.text)}`);
       const status = Number(m[1]);

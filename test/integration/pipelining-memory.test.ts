@@ -127,10 +127,17 @@ test('a pipelining client that never reads 16 KiB upstream responses: RSS growth
   assert.ok(served > 10 && served < 2000, `upstream served ${served} requests`);
 });
 
-test('a non-reading pipelining connection is closed by idle_timeout, the close completing without the client reading', async () => {
-  const hcm = `
+for (const streamIdle of ['0.5s', '0s']) {
+  test(`a non-reading pipelining connection is closed by idle_timeout, the close completing without the client reading (stream_idle_timeout ${streamIdle})`, async () => {
+    // With stream_idle_timeout off, the flush stall allowance falls back to idle_timeout.
+    const hcm = `
           common_http_protocol_options: { idle_timeout: 0.5s }
-          stream_idle_timeout: 0.5s`;
+          stream_idle_timeout: ${streamIdle}`;
+    await closedByIdleTimeout(hcm);
+  });
+}
+
+async function closedByIdleTimeout(hcm: string): Promise<void> {
   const l = await legateFor(proxyConfig([up.port], { routes, hcmExtra: hcm }), { args: ['--buffer-size', String(LIMIT)] });
   const p = pump(l.port('proxy'), '/ping');
   const closed = new Promise<number>((resolve) => p.socket.once('close', () => resolve(performance.now())));
@@ -142,4 +149,5 @@ test('a non-reading pipelining connection is closed by idle_timeout, the close c
   assert.ok(at - start < 10_000, `closed after ${Math.round(at - start)} ms`);
   assert.equal(await pollStat(l, 'http.ingress.downstream_cx_active', (v) => v === 0), 0);
   assert.ok(((await l.stats()).get('http.ingress.downstream_cx_idle_timeout') ?? 0) >= 1);
-});
+  assert.equal((await l.stats()).get('http.ingress.downstream_cx_destroy_local'), 1);
+}

@@ -226,6 +226,13 @@ const VECTORS: Vector[] = [
   { name: 'Host [] (empty IPv6 literal)', bytes: get('/x', '').replace(H, 'Host: []\r\n') + NEXT, expect: 400 },
   { name: 'Host [::1 (unclosed)', bytes: get('/x', '').replace(H, 'Host: [::1\r\n') + NEXT, expect: 400 },
   { name: 'Host list', bytes: get('/x', '').replace(H, 'Host: shop.test, other.test\r\n') + NEXT, expect: 400 },
+  // RFC 9110 5.5: whitespace around a field value is not part of it.
+  {
+    name: 'Host with trailing whitespace',
+    bytes: get('/x', '').replace(H, 'Host: shop.test \t\r\n') + NEXT,
+    expect: { upstream: 2 },
+    check: (reqs) => assert.deepEqual(headerAll(reqs[0], 'host'), ['shop.test']),
+  },
   { name: 'two Host lines', bytes: get('/x', 'Host: other.test\r\n') + NEXT, expect: 400 },
   { name: 'empty Host', bytes: get('/x', '').replace(H, 'Host:\r\n') + NEXT, expect: 'either' },
   { name: 'Host [::1]:8080', bytes: get('/x', '').replace(H, 'Host: [::1]:8080\r\n') + NEXT, expect: { upstream: 2 }, check: hostIs('[::1]:8080') },

@@ -195,6 +195,11 @@ const VECTORS: Vector[] = [
     expect: [503], stat: RX_RESET, why: 'closed before headers: 503 connection termination' },
   { name: 'RST mid-body', answer: thenAfter(`HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\nhello`, 50, 'rst'),
     expect: ['reset'], stat: RX_RESET, resetFlag: 'UC', why: 'the response had started: downstream reset' },
+  { name: 'close-delimited body, then FIN', answer: thenAfter('HTTP/1.1 200 OK\r\n\r\nhello world', 30, 'end'),
+    expect: [200], body: 'hello world', why: 'no framing: the body ends at the close (RFC 9112 6.3 rule 8)' },
+  { name: 'close-delimited body, then RST', answer: thenAfter('HTTP/1.1 200 OK\r\n\r\nhello', 50, 'rst'),
+    expect: ['reset'], stat: RX_RESET, resetFlag: 'UC',
+    why: 'a reset is not the end of a close-delimited body: the client must see it cut short, not complete' },
 ];
 
 const clusterName = (i: number) => `v${String(i).padStart(2, '0')}`;

@@ -114,11 +114,22 @@ export class HeaderCollector {
   }
 }
 
+/** `s` without leading and trailing OWS (SP and HTAB only, RFC 9110 5.6.3). String.prototype.trim
+ *  also strips other whitespace, NBSP (0xA0) among it, which llhttp treats as part of a value:
+ *  trimming it would make a value mean one thing here and another to the parser. */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
 /** Remove the headers a Connection header names (RFC 9110 7.6.1): they are hop-by-hop too. */
 export function removeConnectionTokens(h: HeaderMap, connection: string): void {
   if (connection === 'close' || connection === 'keep-alive') return; // the common case
   for (const t of connection.split(',')) {
-    const tok = t.trim();
+    const tok = trimOws(t);
     if (tok !== '' && tok !== 'close' && tok !== 'keep-alive') h.remove(tok);
   }
 }

@@ -9,8 +9,9 @@
 //   (and so forwarded) only at its first body byte, its end, or the end of the read. A head that
 //   fails a check gets its 4xx with nothing of it sent upstream.
 // - Memory is bounded by the buffer limit whatever the peer does: pipelined input waits in
-//   `pending` (reading pauses past the limit), and while the socket's write buffer is above the
-//   limit (a client that sends and never reads) the next request is not parsed; 'drain' resumes.
+//   `held` (network/held-input.ts: copied compactly, however small the reads; reading pauses past
+//   the limit), and while the socket's write buffer is above the limit (a client that sends and
+//   never reads) the next request is not parsed; 'drain' resumes.
 // - Header names/values arrive as Buffer views of the socket's chunk; they become latin1 strings
 //   once (a header may come in pieces across reads: pieces are appended).
 // - Socket handlers are module-level functions bound through the socket's symbol-keyed slot; no
@@ -33,10 +34,10 @@ import { httpDate } from '../../common/date.ts';
 import { COPY_LIMIT, writeMessage } from './framing.ts';
 import { flushWrites, queueWrite } from '../../network/write-batch.ts';
 import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
-import { attachSocket, retain, type SocketOwner } from '../../network/socket-owner.ts';
-import { HeaderParsingHandler, removeConnectionTokens } from './header-names.ts';
+import { attachSocket, type SocketOwner } from '../../network/socket-owner.ts';
+import { HeaderParsingHandler, removeConnectionTokens, trimOws } from './header-names.ts';
 import { isValidAuthority } from '../authority.ts';
-import { RingQueue } from '../../common/ring-queue.ts';
+import { HeldInput } from '../../network/held-input.ts';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
@@ -88,14 +89,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
   /** A request is complete and its response not yet done. */
   waitingForResponse: boolean;
   /** The parser stopped at a message end (ERROR.PAUSED): the response in flight, or the write
-   *  buffer above its limit, holds the next request; input waits in `pending`. */
+   *  buffer above its limit, holds the next request; input waits in `held`. */
   parsePaused: boolean;
   pipelinePaused: boolean;
-  /** Input held while parsePaused, in order: the rest of the chunk the parser stopped in, then
-   *  whole reads (chunks are parsed one after another, never concatenated). */
-  pendingFront: Buffer | null;
-  readonly pending: RingQueue<Buffer>;
-  pendingBytes: number;
+  /** Input held while parsePaused (or until drainPending gets to it), in order. */
+  readonly held: HeldInput;
   readDisableCount: number;
   closing: boolean;
   /** We closed the connection (downstream_cx_destroy_local), not the client (_remote). */
@@ -150,9 +148,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.waitingForResponse = false;
     this.parsePaused = false;
     this.pipelinePaused = false;
-    this.pendingFront = null;
-    this.pending = new RingQueue();
-    this.pendingBytes = 0;
+    this.held = new HeldInput();
     this.readDisableCount = 0;
     this.closing = false;
     this.localClose = false;
@@ -259,20 +255,21 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (this.closing) return;
     this.lastRx = monotonicNow();
     this.config.stats.v[this.config.s.downstream_cx_rx_bytes_total] += chunk.length;
-    if (this.parsePaused) {
+    if (this.parsePaused || this.held.bytes > 0) {
       // Pipelined requests wait unparsed until the response in flight is done (and the write
-      // buffer is below its limit). The socket keeps reading (pausing costs two epoll_ctl calls
-      // a request) unless a client piles up more than the buffer limit.
-      this.pending.push(retain(chunk));
-      this.#held(chunk.length);
+      // buffer is below its limit); bytes that came after held ones wait behind them. The socket
+      // keeps reading (pausing costs two epoll_ctl calls a request) unless a client piles up more
+      // than the buffer limit.
+      this.held.push(chunk);
+      this.#checkHeld();
       return;
     }
     this.execute(chunk);
   }
 
-  /** `n` more bytes wait unparsed: past the buffer limit, stop reading until they are parsed. */
-  #held(n: number): void {
-    if ((this.pendingBytes += n) > this.bufferLimit && !this.pipelinePaused) {
+  /** Past the buffer limit of held input, stop reading until it is parsed (drainPending). */
+  #checkHeld(): void {
+    if (this.held.bytes > this.bufferLimit && !this.pipelinePaused) {
       this.pipelinePaused = true;
       this.socket.pause();
     }
@@ -295,9 +292,9 @@ export class Http1ServerConnection extends HeaderParsingHandler
       const rest = chunk.subarray(this.parser.errorOffset);
       if (rest.length > 0) {
         // The rest of this chunk is parsed first when parsing resumes (drainPending); chunks
-        // that came later are already queued behind it.
-        this.pendingFront = this.pendingFront === null ? retain(rest) : Buffer.concat([rest, this.pendingFront]);
-        this.#held(rest.length);
+        // that came later are already held behind it.
+        this.held.pushFront(rest);
+        this.#checkHeld();
       }
       return;
     }
@@ -409,7 +406,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
             this.protocolError(400, 'duplicate host');
             return -1;
           }
-          authority = value;
+          // (llhttp keeps trailing whitespace in a value; it is not part of it, RFC 9110 5.5.)
+          authority = trimOws(value);
           continue;
         case 'upgrade': upgradeTo = value.toLowerCase(); continue;
         case 'http2-settings': continue;
@@ -724,14 +722,16 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (!this.parsePaused || this.waitingForResponse || this.aboveWatermark || this.closing) return;
     this.parsePaused = false;
     this.parser.resume();
-    if (this.pendingBytes > 0 || this.pipelinePaused) process.nextTick(drainPending, this);
+    if (this.held.bytes > 0 || this.pipelinePaused) process.nextTick(drainPending, this);
   }
 
   readDisable(disable: boolean): void {
     if (disable) {
       if (this.readDisableCount++ === 0) this.socket.pause();
-    } else if (this.readDisableCount > 0 && --this.readDisableCount === 0 && !this.pipelinePaused) {
-      this.socket.resume();
+    } else if (this.readDisableCount > 0 && --this.readDisableCount === 0) {
+      if (!this.pipelinePaused) this.socket.resume();
+      // Held input waits while reads are disabled too (drainPending stops for them).
+      if (this.held.bytes > 0 && !this.parsePaused) process.nextTick(drainPending, this);
     }
   }
 
@@ -770,7 +770,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
    * closes is cut off DELAYED_CLOSE_MS after the flush, like Envoy's delayed_close_timeout. Closing at once
    * with unread input would make the kernel send RST, which can destroy the response in flight.
    * A peer that stops reading must not hold the connection open forever either: while the flush
-   * is pending, it is cut off after stream_idle_timeout without progress. (Envoy runs its
+   * is pending, it is cut off after flushStallMs() without progress. (Envoy runs its
    * delayed_close_timeout during the flush too, restarted by every byte written; from Node only
    * whole writes are seen to complete, and a slow reader can keep those from completing for
    * seconds, so the stall allowance here is the stream idle timeout.)
@@ -786,13 +786,20 @@ export class Http1ServerConnection extends HeaderParsingHandler
       // Flushed: the peer has DELAYED_CLOSE_MS to close its side.
       if (!sock.destroyed) this.#armCloseTimer(DELAYED_CLOSE_MS);
     });
-    const stallMs = this.config.snap.streamIdleTimeoutMs;
     const left = sock.destroyed ? 0 : unflushed(sock);
-    if (left > 0 && stallMs > 0) {
+    if (left > 0) {
       this.closeLeft = left;
-      this.#armCloseTimer(stallMs);
+      this.#armCloseTimer(this.#flushStallMs());
     }
     sock.resume();
+  }
+
+  /** How long a closing connection's flush may make no progress: stream_idle_timeout, or with it
+   *  off idle_timeout, or with both off Envoy's default stream idle timeout (5 min). */
+  #flushStallMs(): number {
+    const snap = this.config.snap;
+    return snap.streamIdleTimeoutMs > 0 ? snap.streamIdleTimeoutMs
+      : snap.idleTimeoutMs > 0 ? snap.idleTimeoutMs : DEFAULT_FLUSH_STALL_MS;
   }
 
   #armCloseTimer(ms: number): void {
@@ -810,7 +817,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
       if (left < this.closeLeft) {
         // Still flushing, and bytes left since the timer was armed.
         this.closeLeft = left;
-        this.#armCloseTimer(this.config.snap.streamIdleTimeoutMs);
+        this.#armCloseTimer(this.#flushStallMs());
         return;
       }
     }
@@ -863,13 +870,15 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
 /** How long a closing connection waits for the client's FIN (Envoy's delayed_close_timeout). */
 const DELAYED_CLOSE_MS = 1000;
+/** See flushStallMs. */
+const DEFAULT_FLUSH_STALL_MS = 300_000;
 
 function onCloseTimer(conn: Http1ServerConnection): void {
   conn.onCloseTimer();
 }
 
-/** Bytes written to `sock` that the kernel has not taken yet: Node's buffer plus libuv's write
- *  queue (which shrinks as a large write goes out piece by piece). */
+/** How much is left to flush on `sock`, as a measure that shrinks when bytes leave: Node's buffer
+ *  plus libuv's write queue (the write in progress counts in both; only changes are compared). */
 function unflushed(sock: Socket): number {
   const handle = (sock as unknown as { _handle: { writeQueueSize?: number } | null })._handle;
   return sock.writableLength + (handle?.writeQueueSize ?? 0);
@@ -896,11 +905,11 @@ export function transferEncodingStatus(te: string): number {
   if (te.length === 7 && te.toLowerCase() === 'chunked') return 0;
   const codings = te.split(',');
   const last = codings.length - 1;
-  if (codings[last].trim().toLowerCase() !== 'chunked') return -1;
+  if (trimOws(codings[last]).toLowerCase() !== 'chunked') return -1;
   let others = 0;
   for (let i = 0; i < last; i++) {
     // A coding is a token with optional parameters; chunked may appear only once.
-    const c = codings[i].trim();
+    const c = trimOws(codings[i]);
     if (!CODING.test(c) || c.toLowerCase() === 'chunked') return 400;
     others++;
   }
@@ -943,15 +952,13 @@ function reasonPhrase(status: number): string {
  *  reading resumes once what is held is below half the buffer limit (Envoy's low watermark). */
 function drainPending(conn: Http1ServerConnection): void {
   enterRead();
-  while (!conn.parsePaused && !conn.closing) {
-    let b = conn.pendingFront;
-    if (b !== null) conn.pendingFront = null;
-    else if ((b = conn.pending.shift() ?? null) === null) break;
-    conn.pendingBytes -= b.length;
+  while (!conn.parsePaused && !conn.closing && conn.readDisableCount === 0) {
+    const b = conn.held.shift();
+    if (b === null) break;
     conn.execute(b);
   }
   leaveRead();
-  if (conn.pipelinePaused && !conn.closing && conn.pendingBytes <= conn.bufferLimit / 2) {
+  if (conn.pipelinePaused && !conn.closing && conn.held.bytes <= conn.bufferLimit / 2) {
     conn.pipelinePaused = false;
     if (conn.readDisableCount === 0) conn.socket.resume();
   }

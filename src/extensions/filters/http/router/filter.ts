@@ -25,7 +25,7 @@ const BODY_NO_HEALTHY = 'no healthy upstream';
 export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, UpstreamResponseDecoder, DownstreamWatermarkCallbacks, Expirable {
   readonly cb: DecoderFilterCallbacks;
   readonly cm: ClusterManager;
-  readonly hs: HcmStats;
+  readonly hcmStats: HcmStats;
   cluster: ClusterRuntime | null;
   host: HostPool | null;
   conn: Http1ClientConnection | null;
@@ -48,7 +48,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   constructor(cb: DecoderFilterCallbacks, cm: ClusterManager) {
     this.cb = cb;
     this.cm = cm;
-    this.hs = cb.hcmStats;
+    this.hcmStats = cb.hcmStats;
     this.cluster = null;
     this.host = null;
     this.conn = null;
@@ -70,21 +70,21 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   decodeHeaders(headers: RequestHeaders, endStream: boolean): number {
     const cb = this.cb;
     const route = cb.route;
-    cb.stats.v[this.hs.rq_total]++;
+    cb.stats.v[this.hcmStats.rq_total]++;
     if (route === null) {
-      cb.stats.v[this.hs.no_route]++;
+      cb.stats.v[this.hcmStats.no_route]++;
       cb.sendLocalReply(404, '', ResponseFlag.NoRouteFound, 'route_not_found');
       return FilterHeadersStatus.StopIteration;
     }
     const action = route.snap.action;
     if (action.kind === 'direct') {
-      cb.stats.v[this.hs.rq_direct_response]++;
+      cb.stats.v[this.hcmStats.rq_direct_response]++;
       cb.sendLocalReply(action.status, action.body ?? '', '', 'direct_response');
       return FilterHeadersStatus.StopIteration;
     }
     const cluster = this.cm.get(action.clusterIndex);
     if (cluster === undefined) {
-      cb.stats.v[this.hs.no_cluster]++;
+      cb.stats.v[this.hcmStats.no_cluster]++;
       cb.sendLocalReply(503, '', ResponseFlag.NoClusterFound, 'cluster_not_found');
       return FilterHeadersStatus.StopIteration;
     }
@@ -246,7 +246,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     c.stats.v[this.host!.hs.rq_error]++;
     this.#release();
     if (responseStarted || this.responseStarted) {
-      this.cb.stats.v[this.hs.rq_reset_after_downstream_response_started]++;
+      this.cb.stats.v[this.hcmStats.rq_reset_after_downstream_response_started]++;
       // The flag says why, as Envoy derives it from the reset reason.
       this.cb.streamInfo.responseFlags = reason === 'protocol'
         ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
