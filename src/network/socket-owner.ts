@@ -37,7 +37,7 @@ const readArrayBuffer = readBuffer.buffer;
 /** The bytes of `b`, safe to keep past the current read dispatch (a copy when `b` is a view of
  *  the shared read buffer, `b` itself otherwise). */
 export function retain(b: Buffer): Buffer {
-  return b.buffer === readArrayBuffer ? Buffer.from(b) : b;
+  return inReadBuffer(b) ? Buffer.from(b) : b;
 }
 
 /** Whether `b` is a view of the shared read buffer (valid only during this read dispatch). */

@@ -251,10 +251,15 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       // They have no body (RFC 9112 6.3): as Envoy, one that announces a body (Transfer-Encoding,
       // a non-zero Content-Length) is a protocol error, and llhttp is told to read none (it
       // would otherwise parse a body for 1xx codes it does not know).
-      const list = this.hc.finish();
-      const framed = this.rawMode ? rawAnnouncesBody(this.rawChunk, this.rawPos) : listAnnouncesBody(list);
-      this.rawPos = [];
-      if (framed) return -1;
+      const raw = this.rawMode ? this.#rawBlock() : null;
+      let list: string[];
+      if (raw !== null) {
+        list = raw.toList();
+        raw.released = true; // read here only: nothing to copy out of the read buffer
+      } else {
+        list = this.hc.finish();
+      }
+      if (announcesBody(list)) return -1;
       this.skipInterim = true;
       return 1;
     }
@@ -478,19 +483,7 @@ function isChunked(v: string): boolean {
 const ZEROS = /^0+$/;
 
 /** Whether an interim response's head announces a body (see onHeadersComplete). */
-function rawAnnouncesBody(chunk: Buffer | null, p: number[]): boolean {
-  if (chunk === null) return false;
-  for (let k = 0; k < p.length; k += 4) {
-    const len = p[k + 1] - p[k];
-    if (len !== 14 && len !== 17) continue;
-    const name = chunk.latin1Slice(p[k], p[k + 1]).toLowerCase();
-    const value = p[k + 2] >= 0 ? trimOws(chunk.latin1Slice(p[k + 2], p[k + 3])) : '';
-    if (name === 'transfer-encoding' || (name === 'content-length' && !ZEROS.test(value))) return true;
-  }
-  return false;
-}
-
-function listAnnouncesBody(list: string[]): boolean {
+function announcesBody(list: string[]): boolean {
   for (let i = 0; i < list.length; i += 2) {
     const n = list[i];
     if (n === 'transfer-encoding' || (n === 'content-length' && !ZEROS.test(trimOws(list[i + 1])))) return true;

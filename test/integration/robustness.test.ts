@@ -392,6 +392,29 @@ test('upstream sends bytes after a complete response: the client gets it, upstre
   assert.equal(c.buf.length, 0, 'nothing after the second response');
 });
 
+test('an unsolicited 100 Continue on an idle upstream connection: upstream_cx_protocol_error, next request on a fresh connection', async () => {
+  let conns = 0;
+  const up = await rawUp((s) => {
+    conns++;
+    if (conns === 1) {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      // Once the connection is idle in the pool: a response nobody asked for.
+      setTimeout(() => { if (!s.destroyed) s.write('HTTP/1.1 100 Continue\r\n\r\n'); }, 50);
+    } else {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Conn: 2\r\n\r\nclean');
+    }
+  });
+  const l = await legateFor(proxyConfig([up.port], { routeTimeout: '2s' }));
+  const c = await connect(l.port('proxy'));
+  await c.write('GET /one HTTP/1.1\r\nHost: h\r\n\r\n');
+  assert.equal((await c.readResponse()).body.toString(), 'ok');
+  assert.equal(await pollStat(l, 'cluster.upstream.upstream_cx_protocol_error', (v) => v === 1), 1);
+  await c.write('GET /two HTTP/1.1\r\nHost: h\r\n\r\n');
+  const r2 = await c.readResponse({ timeoutMs: 4000 });
+  assert.equal(r2.headers['x-conn'], '2');
+  assert.equal(up.connections(), 2, 'the second request went over a fresh upstream connection');
+});
+
 // ---- Listener and process ----------------------------------------------------------------------
 
 test('enable_reuse_port: false with --concurrency 2 starts and serves 10 requests on fresh connections', async () => {
