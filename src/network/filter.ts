@@ -1,0 +1,104 @@
+// Network (L4) filters, Envoy's Network::ReadFilter / WriteFilter contract. A connection runs its
+// read filters in order on every read (`onData`) and its write filters in reverse order on
+// every write (`onWrite`); a filter that returns StopIteration holds the data back until it calls
+// `continueReading()` (read side) or injects data itself. The HTTP connection manager is one read
+// filter among others (always the last: it is terminal).
+//
+// Data ownership: `data` given to onData may be a view of the thread's shared read buffer, valid
+// only during the call (network/socket-owner.ts). A filter that keeps bytes past the call keeps
+// `retain(data)`.
+import type { Buffer } from 'node:buffer';
+
+export const FilterStatus = { Continue: 0, StopIteration: 1 } as const;
+export type FilterStatus = (typeof FilterStatus)[keyof typeof FilterStatus];
+
+/** How a close treats what is still to be written (Envoy's ConnectionCloseType). */
+export const ConnectionCloseType = {
+  /** Write what is buffered, then close (with the delayed-close wait for the peer's FIN). */
+  FlushWrite: 0,
+  /** Close now; buffered data is lost. */
+  NoFlush: 1,
+} as const;
+export type ConnectionCloseType = (typeof ConnectionCloseType)[keyof typeof ConnectionCloseType];
+
+/** Connection events (Envoy's ConnectionEvent). */
+export const ConnectionEvent = { RemoteClose: 0, LocalClose: 1, Connected: 2 } as const;
+export type ConnectionEvent = (typeof ConnectionEvent)[keyof typeof ConnectionEvent];
+
+/** Told about a connection's life and its write-side watermarks. */
+export interface ConnectionCallbacks {
+  onEvent(event: ConnectionEvent): void;
+  /** More than the buffer limit is waiting to be written: stop producing. */
+  onAboveWriteBufferHighWatermark(): void;
+  /** Back under the low watermark: produce again. */
+  onBelowWriteBufferLowWatermark(): void;
+}
+
+/** Byte counters a filter may point the connection at (Envoy's Connection::setConnectionStats):
+ *  stat slots, counted by the connection on every read and write. -1: not counted. */
+export interface ConnectionByteStats {
+  rxBytes: number;
+  txBytes: number;
+}
+
+/** What a filter sees of its connection. */
+export interface NetworkConnection {
+  /** Per-thread id, for logs. */
+  readonly id: number;
+  /** The per-connection buffer limit (per_connection_buffer_limit_bytes). */
+  readonly bufferLimit: number;
+  /** "ip:port" ("[ip]:port" for IPv6) of the peer. Computed on first use (a getpeername(2)). */
+  readonly remoteAddress: string;
+  /** The peer's bare IP. Computed on first use. */
+  readonly remoteIp: string;
+  /** Closing or closed: no more data goes either way. */
+  readonly closing: boolean;
+  /** Through the write filter chain to the socket. Data is copied when needed (retain). */
+  write(data: Buffer, endStream: boolean): void;
+  close(type: ConnectionCloseType): void;
+  /** Counted: n disables need n enables before the socket reads again. */
+  readDisable(disable: boolean): void;
+  readonly readEnabled: boolean;
+  addConnectionCallbacks(cb: ConnectionCallbacks): void;
+  setConnectionStats(stats: ConnectionByteStats): void;
+}
+
+export interface ReadFilterCallbacks {
+  readonly connection: NetworkConnection;
+  /** Resume the read chain after this filter stopped it (onNewConnection or onData): the data
+   *  held back goes to the next filters. */
+  continueReading(): void;
+  /** Hand `data` to the filters after this one, as if it had been read. */
+  injectReadDataToFilterChain(data: Buffer, endStream: boolean): void;
+}
+
+export interface WriteFilterCallbacks {
+  readonly connection: NetworkConnection;
+  /** Hand `data` to the write filters after this one (toward the socket). */
+  injectWriteDataToFilterChain(data: Buffer, endStream: boolean): void;
+}
+
+export interface ReadFilter {
+  /** Called once the filter chain is built, before any data. */
+  initializeReadFilterCallbacks(cb: ReadFilterCallbacks): void;
+  /** The connection is open; StopIteration keeps the later filters from hearing of it until
+   *  continueReading(). */
+  onNewConnection(): FilterStatus;
+  onData(data: Buffer, endStream: boolean): FilterStatus;
+}
+
+export interface WriteFilter {
+  initializeWriteFilterCallbacks?(cb: WriteFilterCallbacks): void;
+  onWrite(data: Buffer, endStream: boolean): FilterStatus;
+}
+
+/** What a network filter factory adds its filters to (Envoy's Network::FilterManager). */
+export interface NetworkFilterManager {
+  addReadFilter(f: ReadFilter): void;
+  addWriteFilter(f: WriteFilter): void;
+  /** A filter that is both (added to both chains). */
+  addFilter(f: ReadFilter & WriteFilter): void;
+}
+
+/** Built once per filter chain from the compiled config; called once per connection. */
+export type NetworkFilterFactory = (fm: NetworkFilterManager, connection: NetworkConnection) => void;
