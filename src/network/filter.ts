@@ -55,12 +55,29 @@ export interface NetworkConnection {
   readonly closing: boolean;
   /** Through the write filter chain to the socket. Data is copied when needed (retain). */
   write(data: Buffer, endStream: boolean): void;
+  /** A whole message (latin1 text or bytes), written with the loop iteration's others
+   *  (network/write-batch.ts): the peer wakes once for several. */
+  queueWrite(data: string | Buffer): void;
+  /** Write now: `head` (latin1 text or bytes, may be empty) then `body`, framed as one HTTP/1
+   *  chunk when `chunked` (and the last chunk when `end`). A codec's fast path: a large body goes
+   *  out corked with its framing in one writev(2), and write filters see the same bytes. */
+  writeFramed(head: string | Buffer, body: Buffer, chunked: boolean, end: boolean): void;
   close(type: ConnectionCloseType): void;
   /** Counted: n disables need n enables before the socket reads again. */
   readDisable(disable: boolean): void;
   readonly readEnabled: boolean;
   addConnectionCallbacks(cb: ConnectionCallbacks): void;
   setConnectionStats(stats: ConnectionByteStats): void;
+  /** Told when the listener drains (Envoy's DrainDecision::addOnDrainCloseCb). */
+  addOnDrainCloseCb(cb: DrainCloseCallback): void;
+  /** How long a FlushWrite close waits for the peer's FIN after the flush (Envoy's
+   *  delayed_close_timeout), and how long the flush may make no progress. */
+  setDelayedCloseTimeout(delayedMs: number, flushStallMs: number): void;
+}
+
+/** Told when the listener drains. */
+export interface DrainCloseCallback {
+  onDrainClose(): void;
 }
 
 export interface ReadFilterCallbacks {

@@ -2,14 +2,14 @@
 // then listening sockets (reuse-port mode) or accepted sockets (exact_balance mode), and owns every
 // connection it accepts for the connection's whole life, as an Envoy worker does.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Server, Socket } from 'node:net';
 import { registerAll } from '../extensions/index.ts';
 import { ClusterManager } from '../upstream/cluster-manager.ts';
 import { HcmConfig } from '../extensions/filters/network/http-connection-manager/config.ts';
-import { Http1ServerConnection, activeConnections, drainConnections } from '../http/http1/server-connection.ts';
+import { createHcmFilterFactory } from '../extensions/filters/network/http-connection-manager/filter.ts';
+import { ActiveListener, type ListenerObserver } from '../listener/listener.ts';
 import { flushAccessLogs } from '../http/access-log.ts';
 import { WorkerStats } from '../stats/store.ts';
-import type { Snapshot, ListenerSnap } from '../config/snapshot.ts';
+import type { Snapshot } from '../config/snapshot.ts';
 import type { WorkerContext } from '../extensions/registry.ts';
 import type { ToWorker, WorkerInit } from '../main/messages.ts';
 
@@ -25,37 +25,31 @@ const ctx: WorkerContext = {
   workerId: init.workerId,
 };
 
-interface ListenerRuntime {
-  snap: ListenerSnap;
-  hcm: HcmConfig;
-  servers: Server[];
-}
-const listeners: ListenerRuntime[] = buildListeners(init.snapshot);
-
-function buildListeners(snap: Snapshot): ListenerRuntime[] {
-  return snap.listeners.map((l) => ({ snap: l, hcm: new HcmConfig(l.hcm, ctx), servers: [] }));
-}
-
-const kListener = Symbol('legate.listener');
 let draining = false;
 
-function onConnection(this: Server, socket: Socket): void {
-  handleSocket((this as any)[kListener] as ListenerRuntime, socket);
+const observer: ListenerObserver = {
+  onConnectionCountChange(): void {
+    const n = activeConnections();
+    Atomics.store(load, init.workerId, n);
+    if (draining && n === 0) finishDrain();
+  },
+};
+
+const listeners: ActiveListener[] = buildListeners(init.snapshot);
+
+function buildListeners(snap: Snapshot): ActiveListener[] {
+  return snap.listeners.map((l) => new ActiveListener({
+    name: l.name,
+    bufferLimit: l.bufferLimit,
+    stats: l.stats,
+    chains: [{ factories: [createHcmFilterFactory(new HcmConfig(l.hcm, ctx))] }],
+  }, stats, observer));
 }
 
-function handleSocket(l: ListenerRuntime, socket: Socket): void {
-  if (draining) {
-    socket.destroy();
-    return;
-  }
-  new Http1ServerConnection(socket, l.hcm, l.snap.stats, l.snap.bufferLimit);
-  Atomics.store(load, init.workerId, activeConnections());
-  socket.once('close', updateLoad);
-}
-
-function updateLoad(): void {
-  Atomics.store(load, init.workerId, activeConnections());
-  if (draining && activeConnections() === 0) finishDrain();
+function activeConnections(): number {
+  let n = 0;
+  for (const l of listeners) n += l.connections.size;
+  return n;
 }
 
 let drainTimer: NodeJS.Timeout | null = null;
@@ -71,24 +65,17 @@ function finishDrain(): void {
 
 parentPort!.on('message', (msg: ToWorker) => {
   switch (msg.type) {
-    case 'listen': {
-      const l = listeners[msg.listener];
-      const server = msg.server;
-      (server as any)[kListener] = l;
-      server.on('connection', onConnection);
-      l.servers.push(server);
+    case 'listen':
+      listeners[msg.listener].addServer(msg.server);
       break;
-    }
-    case 'socket': {
-      handleSocket(listeners[msg.listener], msg.socket);
+    case 'socket':
+      listeners[msg.listener].onAccept(msg.socket);
       break;
-    }
     case 'drain': {
       draining = true;
-      for (const l of listeners) for (const s of l.servers) s.close();
       // Envoy's drain for HTTP/1: idle connections close now, busy ones after their response
       // (which carries Connection: close); pooled upstream connections close as they go idle.
-      drainConnections();
+      for (const l of listeners) l.drain();
       ctx.clusterManager.startDrain();
       if (activeConnections() === 0) finishDrain();
       else drainTimer = setTimeout(finishDrain, msg.timeoutMs);

@@ -7,7 +7,9 @@ import { loadBootstrapText } from '../../src/config/load.ts';
 import { registerAll } from '../../src/extensions/index.ts';
 import { ClusterManager } from '../../src/upstream/cluster-manager.ts';
 import { HcmConfig } from '../../src/extensions/filters/network/http-connection-manager/config.ts';
-import { Http1ServerConnection } from '../../src/http/http1/server-connection.ts';
+import { createHcmFilterFactory } from '../../src/extensions/filters/network/http-connection-manager/filter.ts';
+import { ActiveListener } from '../../src/listener/listener.ts';
+import type { Connection } from '../../src/network/connection.ts';
 import { StatsLayout } from '../../src/stats/layout.ts';
 import { StatsStore, WorkerStats } from '../../src/stats/store.ts';
 
@@ -16,7 +18,7 @@ export interface InProcess {
   snapshot: Snapshot;
   store: StatsStore;
   /** Called with every downstream connection object the listener creates. */
-  onConnection: ((c: Http1ServerConnection) => void) | null;
+  onConnection: ((c: Connection) => void) | null;
   counter(name: string): number;
   close(): Promise<void>;
 }
@@ -30,7 +32,10 @@ export async function startInProcess(yaml: string): Promise<InProcess> {
   const stats = new WorkerStats(store.attachWorker(0));
   const ctx = { stats, clusterManager: new ClusterManager(snapshot.clusters, stats, 0), workerId: 0 };
   const l = snapshot.listeners[0];
-  const hcm = new HcmConfig(l.hcm, ctx);
+  const listener = new ActiveListener({
+    name: l.name, bufferLimit: l.bufferLimit, stats: l.stats,
+    chains: [{ factories: [createHcmFilterFactory(new HcmConfig(l.hcm, ctx))] }],
+  }, stats, null);
   const sockets = new Set<net.Socket>();
   const ip: InProcess = {
     port: 0,
@@ -51,8 +56,8 @@ export async function startInProcess(yaml: string): Promise<InProcess> {
   const server = net.createServer((sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
-    const c = new Http1ServerConnection(sock, hcm, l.stats, l.bufferLimit);
-    ip.onConnection?.(c);
+    const c = listener.onAccept(sock);
+    if (c !== null) ip.onConnection?.(c);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   ip.port = (server.address() as net.AddressInfo).port;

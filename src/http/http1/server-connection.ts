@@ -1,72 +1,77 @@
-// HTTP/1.1 server codec: one downstream connection, parsed by the thread's llhttp WASM instance.
+// HTTP/1.1 server codec (Envoy's Http1::ServerConnectionImpl): one downstream connection's bytes,
+// parsed by the thread's llhttp WASM instance, become streams of the HTTP connection manager
+// (http/codec.ts: `newStream(encoder) -> decoder`), and the responses it encodes become bytes.
+// Everything HTTP/1 lives here: framing, keep-alive and `connection: close`, pipelining,
+// 100-continue, protocol errors and the http1 stats. The HCM never sees an HTTP/1 detail.
 //
 // Design note
-// - One stream at a time. Pipelined requests stay unparsed: the parser pauses at the end of each
-//   request (ERROR.PAUSED from on_message_complete) and the rest of the chunk waits until the
-//   response is done, so responses go out in order without a queue of streams.
+// - One stream at a time. A stream begins at a request's first byte (as Envoy's does, so its
+//   timeouts cover the head). Pipelined requests stay unparsed: the parser pauses at the end of
+//   each request (ERROR.PAUSED from on_message_complete) and the rest of the chunk waits until
+//   the response is done, so responses go out in order without a queue of streams. The codec is
+//   its current stream's encoder (no object per request).
 // - A head is accepted only once llhttp has accepted it: llhttp checks framing (Transfer-Encoding,
-//   Content-Length) after on_headers_complete returns, so the request is built there but routed
-//   (and so forwarded) only at its first body byte, its end, or the end of the read. A head that
-//   fails a check gets its 4xx with nothing of it sent upstream.
+//   Content-Length) after on_headers_complete returns, so the request is built there but decoded
+//   (and so routed and forwarded) only at its first body byte, its end, or the end of the read. A
+//   head that fails a check gets its 4xx with nothing of it sent upstream.
 // - Memory is bounded by the buffer limit whatever the peer does: pipelined input waits in
 //   `held` (network/held-input.ts: copied compactly, however small the reads; reading pauses past
-//   the limit), and while the socket's write buffer is above the limit (a client that sends and
-//   never reads) the next request is not parsed; 'drain' resumes.
+//   the limit), and while the connection's write buffer is above the limit (a client that sends
+//   and never reads) the next request is not parsed; the low watermark resumes.
 // - Header names/values arrive as Buffer views of the socket's chunk; they become latin1 strings
 //   once (a header may come in pieces across reads: pieces are appended).
-// - Socket handlers are module-level functions bound through the socket's symbol-keyed slot; no
-//   closure per connection or request.
-// - Flow control: readDisable() is counted (every disable needs an enable) and pauses the socket;
-//   writes past the connection's buffer limit raise the stream's high watermark, 'drain' lowers it.
+// - The connection is closed after a response when the request asked for it (or is HTTP/1.0
+//   without keep-alive), when the response is sent before the request is all in (the rest would
+//   not be read), after a protocol error, after an upgrade, and when the listener drains.
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
-import { monotonicNow } from '../../common/clock.ts';
-import { schedule, cancel, TICK_MS, type Expirable } from '../../common/timer-wheel.ts';
-import type { Socket } from 'node:net';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
-import { RequestHeaders, type ResponseHeaders } from '../types.ts';
+import { RequestHeaders, type HeaderMap, type ResponseHeaders } from '../types.ts';
 import {
-  ActiveStream, statusText, type ServerCodecStream,
-} from '../../extensions/filters/network/http-connection-manager/active-stream.ts';
-import type { HcmConfig } from '../../extensions/filters/network/http-connection-manager/config.ts';
-import type { ListenerStats } from '../../listener/stats.ts';
-import { httpDate } from '../../common/date.ts';
-import { COPY_LIMIT, writeMessage } from './framing.ts';
-import { flushWrites, queueWrite } from '../../network/write-batch.ts';
+  Protocol, StreamResetReason, type RequestDecoder, type ResponseEncoder, type ServerConnection,
+  type ServerConnectionCallbacks, type Stream, type StreamCallbacks,
+} from '../codec.ts';
+import { reasonPhrase } from '../status.ts';
+import { COPY_LIMIT } from './framing.ts';
 import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
-import { attachSocket, type SocketOwner } from '../../network/socket-owner.ts';
+import { ConnectionCloseType, type NetworkConnection } from '../../network/filter.ts';
+import type { StatSink } from '../../common/stat-sink.ts';
 import { HeaderParsingHandler, removeConnectionTokens, trimOws } from './header-names.ts';
 import { isValidAuthority } from '../authority.ts';
 import { HeldInput } from '../../network/held-input.ts';
+import { transferEncodingStatus } from './transfer-encoding.ts';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
 const CONTINUE_100 = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
-
-// Open downstream HTTP/1 connections of this thread: the count balances exact_balance listeners,
-// the set lets a drain reach every connection.
-const connections = new Set<Http1ServerConnection>();
-let draining = false;
-export function activeConnections(): number {
-  return connections.size;
+/** The stat slots the codec counts in (the HCM's http.<prefix>.* slots). */
+export interface Http1CodecStats {
+  downstream_cx_http1_total: number;
+  downstream_cx_http1_active: number;
+  downstream_rq_http1_total: number;
+  downstream_cx_protocol_error: number;
+  downstream_rq_too_large: number;
+  downstream_rq_non_relative_path: number;
 }
-/** Listener drain: close idle connections now, the others after their current response. */
-export function drainConnections(): void {
-  draining = true;
-  for (const c of connections) c.drain();
+
+export interface Http1ServerSettings {
+  maxRequestHeadersBytes: number;
+  maxHeadersCount: number;
+  stats: StatSink;
+  slots: Http1CodecStats;
 }
 
 export class Http1ServerConnection extends HeaderParsingHandler
-  implements ParserHandler, ServerCodecStream, HeadHolder, Expirable, SocketOwner {
-  readonly socket: Socket;
-  readonly config: HcmConfig;
-  readonly listenerStats: ListenerStats;
-  readonly remoteAddress: string;
-  readonly remoteIp: string;
-  readonly bufferLimit: number;
+  implements ServerConnection, ResponseEncoder, Stream, ParserHandler, HeadHolder {
+  readonly connection: NetworkConnection;
+  readonly callbacks: ServerConnectionCallbacks;
+  readonly settings: Http1ServerSettings;
+  readonly protocol: Protocol;
   parser: HttpParser;
-  stream: ActiveStream | null;
+  /** The current stream's decoder (the HCM's), null between requests. */
+  decoder: RequestDecoder | null;
+  streamCallbacks: StreamCallbacks | null;
   // Parse state of the current request head.
   url: string;
   contentLength: number;
@@ -85,52 +90,43 @@ export class Http1ServerConnection extends HeaderParsingHandler
   upgrade: boolean;
   /** The pending head's Transfer-Encoding is one llhttp must refuse (see acceptHead). */
   badFraming: boolean;
-  // Pipelining / lifecycle.
+  // Stream lifecycle.
+  requestComplete: boolean;
+  responseStarted: boolean;
+  responseComplete: boolean;
+  /** Close the connection once the current response is written. */
+  closeAfterResponse: boolean;
+  /** The listener drains: every response says `connection: close`. */
+  draining: boolean;
+  // Pipelining.
   /** A request is complete and its response not yet done. */
   waitingForResponse: boolean;
   /** The parser stopped at a message end (ERROR.PAUSED): the response in flight, or the write
    *  buffer above its limit, holds the next request; input waits in `held`. */
   parsePaused: boolean;
+  /** Reading is disabled because `held` passed the buffer limit. */
   pipelinePaused: boolean;
   /** Input held while parsePaused (or until drainPending gets to it), in order. */
   readonly held: HeldInput;
+  /** readDisable(true) calls of the stream not yet undone. */
   readDisableCount: number;
   closing: boolean;
-  /** We closed the connection (downstream_cx_destroy_local), not the client (_remote). */
-  localClose: boolean;
-  /** The socket's write buffer is above the buffer limit (set only when 'drain' will come). */
+  /** The connection's write buffer is above the buffer limit. */
   aboveWatermark: boolean;
-  /** Bytes queued for the socket since its write buffer was last looked at (#queue). */
-  unchecked: number;
   pendingHead: string | Buffer | null;
   /** pendingHead ends with this much room for the body (bytes after headLength); 0: none. */
   bodyRoom: number;
   headLength: number;
-  startHr: number;
-  /** When the connection last became idle (no request in progress); 0 while busy. */
-  idleSince: number;
-  /** When the current request head started, and when bytes last arrived (head timeouts). */
-  headStart: number;
-  lastRx: number;
-  /** Delayed-close deadline while closing (see closeGracefully). */
-  closeTimer: NodeJS.Timeout | null;
-  /** Bytes still to flush when the close timer was last armed (progress restarts it). */
-  closeLeft: number;
-  timerTick: number;
-  timerIndex: number;
 
-  constructor(socket: Socket, config: HcmConfig, listenerStats: ListenerStats, bufferLimit: number) {
+  constructor(connection: NetworkConnection, callbacks: ServerConnectionCallbacks, settings: Http1ServerSettings) {
     super();
-    this.socket = socket;
-    this.config = config;
-    this.listenerStats = listenerStats;
-    // getpeername(2) only when something reads the address (x-forwarded-for, access logs).
-    const ip = config.needsRemoteAddress ? socket.remoteAddress ?? '' : '';
-    this.remoteIp = ip;
-    this.remoteAddress = ip === '' ? '' : ip.includes(':') ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}`;
-    this.bufferLimit = bufferLimit;
+    this.connection = connection;
+    this.callbacks = callbacks;
+    this.settings = settings;
+    this.protocol = Protocol.Http11;
     this.parser = new HttpParser(TYPE.REQUEST, this);
-    this.stream = null;
+    this.decoder = null;
+    this.streamCallbacks = null;
     this.url = '';
     this.contentLength = -1;
     this.chunkedRequest = false;
@@ -145,116 +141,40 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.upgradeTo = '';
     this.upgrade = false;
     this.badFraming = false;
+    this.requestComplete = false;
+    this.responseStarted = false;
+    this.responseComplete = false;
+    this.closeAfterResponse = false;
+    this.draining = false;
     this.waitingForResponse = false;
     this.parsePaused = false;
     this.pipelinePaused = false;
     this.held = new HeldInput();
     this.readDisableCount = 0;
     this.closing = false;
-    this.localClose = false;
     this.aboveWatermark = false;
-    this.unchecked = 0;
     this.pendingHead = null;
     this.bodyRoom = 0;
     this.headLength = 0;
-    this.startHr = monotonicNow();
-    this.idleSince = this.startHr;
-    this.headStart = 0;
-    this.lastRx = this.startHr;
-    this.closeTimer = null;
-    this.closeLeft = 0;
-    this.timerTick = -1;
-    this.timerIndex = -1;
-    this.maxHeaderBytes = config.snap.maxRequestHeadersBytes;
-    this.maxHeaderCount = config.snap.maxHeadersCount;
-
-    connections.add(this);
-    const v = config.stats.v;
-    const s = config.s;
-    v[s.downstream_cx_total]++;
-    v[s.downstream_cx_http1_total]++;
-    v[s.downstream_cx_active]++;
-    v[s.downstream_cx_http1_active]++;
-    const ls = listenerStats;
-    v[ls.downstream_cx_total]++;
-    v[ls.downstream_cx_active]++;
-
-    socket.setNoDelay(true);
-    attachSocket(socket, this);
-    if (socket.isPaused()) socket.resume();
-    // HCM idle_timeout (common_http_protocol_options.idle_timeout, Envoy default 1 h).
-    if (config.snap.idleTimeoutMs > 0) schedule(this, config.snap.idleTimeoutMs);
+    this.maxHeaderBytes = settings.maxRequestHeadersBytes;
+    this.maxHeaderCount = settings.maxHeadersCount;
+    const v = settings.stats.v;
+    v[settings.slots.downstream_cx_http1_total]++;
+    v[settings.slots.downstream_cx_http1_active]++;
   }
 
-  /**
-   * The connection's one timer (timer wheel): the HCM idle timeout while no request is in
-   * progress, the stream's timeouts (stream idle, request) while one is. It may fire early (it is
-   * only moved earlier, never cancelled per request); it then re-arms for what is really due.
-   */
-  onExpire(): void {
-    if (this.closing) return;
-    const now = monotonicNow();
-    const st = this.stream;
-    const snap = this.config.snap;
-    if (st !== null && !st.destroyed) {
-      st.checkTimeouts(now);
-    } else if (st === null && this.idleSince === 0 && !this.waitingForResponse) {
-      // A request head is arriving (or stalled).
-      const c = this.config;
-      if (snap.requestTimeoutMs > 0 && now - this.headStart >= snap.requestTimeoutMs) {
-        c.stats.v[c.s.downstream_rq_timeout]++;
-        this.replyWithoutStream(408);
-        return;
-      }
-      if (snap.streamIdleTimeoutMs > 0 && now - this.lastRx >= snap.streamIdleTimeoutMs) {
-        c.stats.v[c.s.downstream_rq_idle_timeout]++;
-        this.replyWithoutStream(408);
-        return;
-      }
-      let at = snap.streamIdleTimeoutMs > 0 ? this.lastRx + snap.streamIdleTimeoutMs : Infinity;
-      if (snap.requestTimeoutMs > 0) at = Math.min(at, this.headStart + snap.requestTimeoutMs);
-      if (at !== Infinity) {
-        schedule(this, Math.max(0, at - now));
-        return;
-      }
-    }
-    if (this.closing) return;
-    const timeout = snap.idleTimeoutMs;
-    if (this.stream === null && !this.waitingForResponse && this.idleSince > 0 && timeout > 0 &&
-        now - this.idleSince >= timeout) {
-      this.config.stats.v[this.config.s.downstream_cx_idle_timeout]++;
-      this.closeGracefully();
-      return;
-    }
-    let at = Infinity;
-    if (this.stream !== null && !this.stream.destroyed) at = this.stream.nextDeadline();
-    else if (this.idleSince > 0 && timeout > 0) at = this.idleSince + timeout;
-    if (at === Infinity && timeout > 0) at = now + timeout;
-    if (at !== Infinity) schedule(this, Math.max(0, at - now));
+  get stream(): Stream {
+    return this;
   }
 
-  /** No request in progress from now on: the connection idle timeout runs from here. */
-  markIdle(): void {
-    const now = monotonicNow();
-    this.idleSince = now;
-    const t = this.config.snap.idleTimeoutMs;
-    if (t > 0) this.armBy(now + t);
-  }
-
-  /** Make sure the connection timer fires by `at` (monotonic ms). */
-  armBy(at: number): void {
-    if (at === Infinity) return;
-    if (this.timerTick === -1 || this.timerTick * TICK_MS > at + TICK_MS) {
-      schedule(this, Math.max(0, at - monotonicNow()));
-    }
+  get busy(): boolean {
+    return this.decoder !== null || this.waitingForResponse;
   }
 
   // ---- reading ------------------------------------------------------------------------------
 
-  onData(chunk: Buffer): void {
+  dispatch(chunk: Buffer): void {
     if (this.closing) return;
-    this.lastRx = monotonicNow();
-    this.config.stats.v[this.config.s.downstream_cx_rx_bytes_total] += chunk.length;
     if (this.parsePaused || this.held.bytes > 0) {
       // Pipelined requests wait unparsed until the response in flight is done (and the write
       // buffer is below its limit); bytes that came after held ones wait behind them. The socket
@@ -269,9 +189,9 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   /** Past the buffer limit of held input, stop reading until it is parsed (drainPending). */
   #checkHeld(): void {
-    if (this.held.bytes > this.bufferLimit && !this.pipelinePaused) {
+    if (this.held.bytes > this.connection.bufferLimit && !this.pipelinePaused) {
       this.pipelinePaused = true;
-      this.socket.pause();
+      this.connection.readDisable(true);
     }
   }
 
@@ -302,53 +222,36 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.protocolError(this.headersTooLarge ? 431 : 400, this.parser.errorReason());
   }
 
-  /** A request the codec cannot accept: answer (when still possible) and close. */
+  /** A request the codec cannot accept: the stream answers (or resets when its response has
+   *  started) and the connection closes after it. */
   protocolError(status: number, _reason: string): void {
-    const c = this.config;
-    const v = c.stats.v;
-    v[c.s.downstream_cx_protocol_error]++;
-    if (status === 431) v[c.s.downstream_rq_too_large]++;
-    const st = this.stream;
-    if (st !== null) {
-      st.closeConnection = true;
-      if (!st.responseStarted) st.sendLocalReply(status, statusText(status), 'DPE', 'codec_error');
-      else {
-        st.streamInfo.responseFlags = 'DPE';
-        st.resetStream();
-      }
-      return;
+    const s = this.settings;
+    const v = s.stats.v;
+    v[s.slots.downstream_cx_protocol_error]++;
+    if (status === 431) v[s.slots.downstream_rq_too_large]++;
+    this.closeAfterResponse = true;
+    // Nothing more is read from this connection.
+    this.requestComplete = true;
+    let d = this.decoder;
+    if (d === null) {
+      if (this.responseStarted && !this.responseComplete) return;
+      d = this.#newStream();
     }
-    this.replyWithoutStream(status);
+    d.sendLocalReply(status, reasonPhrase(status), 'DPE', 'http1.codec_error');
   }
 
-  /** A local reply before any stream exists (the head is bad or never completed), counted as a
-   *  request like Envoy does; the connection closes after it. */
-  replyWithoutStream(status: number): void {
-    const c = this.config;
-    const v = c.stats.v;
-    v[c.s.downstream_rq_total]++;
-    v[c.s.downstream_rq_http1_total]++;
-    if (status >= 500) v[c.s.downstream_rq_5xx]++;
-    else v[c.s.downstream_rq_4xx]++;
-    v[c.s.downstream_rq_completed]++;
-    const body = statusText(status);
-    flushWrites();
-    this.socket.write(
-      `HTTP/1.1 ${status} ${body}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\n` +
-      `date: ${httpDate()}\r\nserver: ${c.snap.serverName}\r\nconnection: close\r\n\r\n${body}`, 'latin1');
-    this.closeGracefully();
+  #newStream(): RequestDecoder {
+    this.requestComplete = false;
+    this.responseStarted = false;
+    this.responseComplete = false;
+    this.settings.stats.v[this.settings.slots.downstream_rq_http1_total]++;
+    const d = this.callbacks.newStream(this);
+    this.decoder = d;
+    return d;
   }
 
   onMessageBegin(): number {
-    this.idleSince = 0;
-    // The head's own timeouts (Envoy's stream exists from the first byte): request_timeout from
-    // now, stream_idle_timeout from the last byte received; onExpire enforces them until the
-    // headers are complete and the stream takes over.
-    const now = monotonicNow();
-    this.headStart = now;
-    const snap = this.config.snap;
-    if (snap.streamIdleTimeoutMs > 0) this.armBy(now + snap.streamIdleTimeoutMs);
-    if (snap.requestTimeoutMs > 0) this.armBy(now + snap.requestTimeoutMs);
+    this.#newStream();
     this.url = '';
     this.startLineBytes = 0;
     this.headersTooLarge = false;
@@ -359,6 +262,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.connectionTokens = null;
     return 0;
   }
+
 
   onUrl(chunk: Buffer, start: number, end: number): number {
     this.url += chunk.latin1Slice(start, end);
@@ -372,8 +276,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   onHeadersComplete(_status: number, upgrade: number, shouldKeepAlive: number): number {
     const raw = this.hc.finish();
-    const c = this.config;
-    if (this.hc.bytes + this.url.length > c.snap.maxRequestHeadersBytes || raw.length / 2 > c.snap.maxHeadersCount) {
+    const s = this.settings;
+    if (this.hc.bytes + this.url.length > s.maxRequestHeadersBytes || raw.length / 2 > s.maxHeadersCount) {
       this.protocolError(431, 'headers too large');
       return -1;
     }
@@ -464,7 +368,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
       // absolute-form (RFC 9112 3.2.2): the authority in the URL wins over Host.
       const m = /^https?:\/\/([^/?#]+)([^#]*)$/i.exec(path);
       if (m === null) {
-        this.config.stats.v[c.s.downstream_rq_non_relative_path]++;
+        s.stats.v[s.slots.downstream_rq_non_relative_path]++;
         this.protocolError(400, 'bad url');
         return -1;
       }
@@ -490,7 +394,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
     return 0;
   }
 
-  /** The pending head passed llhttp's checks too: from here on the request is routed and may be
+
+  /** The pending head passed llhttp's checks too: from here on the request is decoded and may be
    *  forwarded. False when it is refused after all (the parser must stop). */
   acceptHead(): boolean {
     const req = this.headPending!;
@@ -501,10 +406,9 @@ export class Http1ServerConnection extends HeaderParsingHandler
       this.protocolError(400, 'bad transfer-encoding');
       return false;
     }
+    const d = this.decoder!;
     const hasBody = this.chunkedRequest || this.contentLength > 0;
-    const stream = new ActiveStream(this.config, this, req);
-    this.stream = stream;
-    if (!this.keepAlive || draining) stream.closeConnection = true;
+    if (!this.keepAlive || this.draining) this.closeAfterResponse = true;
     // llhttp flags an upgrade only when Connection lists "upgrade" too (Envoy's isUpgrade);
     // a bare Upgrade header is just a hop-by-hop header, dropped above.
     if (this.upgrade) {
@@ -512,47 +416,41 @@ export class Http1ServerConnection extends HeaderParsingHandler
       // plain HTTP/1.1 request (its upgrade headers dropped, as Envoy does); anything else
       // (WebSocket...) is refused with 403 until upgrade_configs are supported, as Envoy does
       // for upgrades it is not configured for.
-      stream.closeConnection = true;
+      this.closeAfterResponse = true;
       if (this.upgradeTo !== 'h2c') {
-        stream.remoteComplete = true;
-        stream.sendLocalReply(403, '', '', 'upgrade_failed');
+        this.requestComplete = true;
+        d.sendLocalReply(403, '', '', 'upgrade_failed');
         return true;
       }
     }
     if (this.expectContinue && hasBody && !this.http10) {
       // Envoy answers 100-continue itself and does not forward Expect upstream.
-      flushWrites();
-      this.socket.write(CONTINUE_100);
+      this.connection.writeFramed(CONTINUE_100, EMPTY, false, false);
     }
-    stream.decodeHeaders(!hasBody);
-    if (!stream.destroyed) this.armBy(stream.nextDeadline());
+    // Set first: the response may be complete before decodeHeaders returns (a direct response).
+    if (!hasBody) this.requestComplete = true;
+    d.decodeHeaders(req, !hasBody);
     return true;
   }
 
   onBody(chunk: Buffer, start: number, end: number): number {
     if (this.headPending !== null && !this.acceptHead()) return -1;
-    const st = this.stream;
-    if (st !== null && !st.destroyed) st.decodeData(chunk.subarray(start, end), false);
+    const d = this.decoder;
+    if (d !== null) d.decodeData(chunk.subarray(start, end), false);
     return 0;
   }
 
   onMessageComplete(): number {
     if (this.headPending !== null && !this.acceptHead()) return -1;
-    const st = this.stream;
-    const hadBody = this.chunkedRequest || this.contentLength > 0;
-    if (st !== null) {
-      if (!st.destroyed) {
-        if (hadBody) st.decodeData(EMPTY, true);
-      } else {
-        st.onRemoteCompleteAfterLocal();
-      }
-    }
+    const hadBody = !this.requestComplete;
+    this.requestComplete = true;
+    const d = this.decoder;
+    if (d !== null && hadBody) d.decodeData(EMPTY, true);
     if (this.closing) return ERROR.PAUSED;
-    if (this.stream === null || this.stream.destroyed) {
+    if (this.responseComplete) {
       // Answered already: the next pipelined request may go on, unless the client is not
       // reading what it was sent.
-      this.stream = null;
-      this.markIdle();
+      this.#streamDone();
       if (!this.aboveWatermark) return 0;
     } else {
       // Hold the next pipelined request until this response is done.
@@ -562,11 +460,14 @@ export class Http1ServerConnection extends HeaderParsingHandler
     return ERROR.PAUSED;
   }
 
-  // ---- writing ------------------------------------------------------------------------------
+  // ---- writing (ResponseEncoder) ------------------------------------------------------------
 
   encodeHeaders(h: ResponseHeaders, endStream: boolean): void {
     const status = h.status;
-    const st = this.stream!;
+    this.responseStarted = true;
+    // Answering before the request is all in means the rest of it will not be read: the
+    // connection closes after this response, and says so in it.
+    if (!this.requestComplete || this.draining) this.closeAfterResponse = true;
     // RFC 9110 8.6: no Content-Length on 1xx and 204 (304 keeps the one a 200 would have had).
     const noLength = status < 200 || status === 204;
     let hasLength = false;
@@ -604,10 +505,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
         head += `transfer-encoding: chunked${CRLF}`;
       } else {
         // HTTP/1.0 client and no length: the end of the body is the end of the connection.
-        st.closeConnection = true;
+        this.closeAfterResponse = true;
       }
     }
-    if (st.closeConnection) head += `connection: close${CRLF}`;
+    if (this.closeAfterResponse) head += `connection: close${CRLF}`;
     else if (this.http10) head += `connection: keep-alive${CRLF}`;
     head += CRLF;
     let out: string | Buffer = head;
@@ -630,10 +531,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
       this.bodyRoom = room;
       this.headLength = headLen;
     }
-    this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += out.length - this.bodyRoom;
     if (endStream) {
       // A whole message: sent with the iteration's others (network/write-batch.ts).
-      this.#queue(out);
+      this.connection.queueWrite(out);
+      this.#responseDone();
     } else {
       // Held until the first body bytes of this read, so head and body leave in one write.
       this.pendingHead = out;
@@ -642,7 +543,6 @@ export class Http1ServerConnection extends HeaderParsingHandler
   }
 
   encodeData(b: Buffer, endStream: boolean): void {
-    const sock = this.socket;
     let head = this.pendingHead;
     this.pendingHead = null;
     let whole = false;
@@ -656,44 +556,57 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (whole) {
       // The whole response: sent with the iteration's others (network/write-batch.ts).
       b.copy(head as Buffer, this.headLength);
-      this.#queue(head as Buffer);
-      this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
+      this.connection.queueWrite(head as Buffer);
+    } else if (this.responseHasBody) {
+      // (The empty end of a response whose body went whole writes nothing.)
+      if (head !== null || b.length > 0 || (endStream && this.chunkedResponse)) {
+        this.connection.writeFramed(head ?? '', b, this.chunkedResponse, endStream);
+      }
+    } else if (head !== null) {
+      this.connection.writeFramed(head, EMPTY, false, false);
+    }
+    if (endStream) this.#responseDone();
+  }
+
+  encodeTrailers(trailers: HeaderMap): void {
+    if (!this.chunkedResponse || !this.responseHasBody) {
+      // Trailers need chunked framing (RFC 9112 7.1.2); without it they are dropped.
+      this.encodeData(EMPTY, true);
       return;
     }
-    // Direct writes from here: what is queued goes first. (The empty end of a response whose
-    // body went whole writes nothing and leaves the queue alone.)
-    if (head !== null || b.length > 0 || (endStream && this.chunkedResponse)) flushWrites();
-    if (this.responseHasBody) {
-      writeMessage(sock, head ?? '', b, this.chunkedResponse, endStream);
-      this.config.stats.v[this.config.s.downstream_cx_tx_bytes_total] += b.length;
-    } else if (head !== null) {
-      sock.write(head as string, 'latin1');
-    }
-    this.#checkWatermark();
+    let head = this.pendingHead;
+    this.pendingHead = null;
+    if (head !== null && this.bodyRoom > 0) head = (head as Buffer).subarray(0, this.headLength);
+    this.bodyRoom = 0;
+    let t = `0${CRLF}`;
+    const list = trailers.headers;
+    for (let i = 0; i < list.length; i += 2) t += `${list[i]}: ${list[i + 1]}${CRLF}`;
+    t += CRLF;
+    if (head !== null) this.connection.writeFramed(head, EMPTY, false, false);
+    this.connection.writeFramed(t, EMPTY, false, false);
+    this.#responseDone();
   }
 
-  /** Queue a whole message (network/write-batch.ts). The socket's write buffer is looked at once
-   *  per buffer limit of queued bytes (flushing the queue first, so what it holds is known): a
-   *  client that pipelines and never reads is caught within about twice the limit. */
-  #queue(out: string | Buffer): void {
-    queueWrite(this.socket, out);
-    if ((this.unchecked += out.length) > this.bufferLimit) {
-      this.unchecked = 0;
-      flushWrites();
-      this.#checkWatermark();
+  /** The response is written: close, or go on with the next request once this one is in. */
+  #responseDone(): void {
+    this.responseComplete = true;
+    if (this.closeAfterResponse) {
+      this.#close();
+      return;
     }
+    if (this.waitingForResponse) {
+      this.waitingForResponse = false;
+      this.#streamDone();
+      this.#resumeParsing();
+    }
+    // Otherwise the request is still being parsed (the response came from inside one of its
+    // callbacks); onMessageComplete goes on from there.
   }
 
-  /** Above the high watermark: the stream stops its source (the router pauses the upstream) and
-   *  no further pipelined request is parsed, until 'drain'. */
-  #checkWatermark(): void {
-    const sock = this.socket;
-    // 'drain' comes only after a write Node could not buffer below its own high-water mark
-    // (writableNeedDrain); without one a limit below that mark would never be lowered again.
-    if (!this.aboveWatermark && sock.writableLength > this.bufferLimit && sock.writableNeedDrain) {
-      this.aboveWatermark = true;
-      this.stream?.onAboveWriteBufferHighWatermark();
-    }
+  /** Both directions of the current stream are done. */
+  #streamDone(): void {
+    this.decoder = null;
+    this.streamCallbacks = null;
   }
 
   flushHead(): void {
@@ -704,17 +617,46 @@ export class Http1ServerConnection extends HeaderParsingHandler
         this.bodyRoom = 0;
         head = (head as Buffer).subarray(0, this.headLength);
       }
-      flushWrites();
-      if (!this.socket.destroyed) this.socket.write(head as string, 'latin1');
+      this.connection.writeFramed(head, EMPTY, false, false);
     }
   }
 
-  onDrain(): void {
-    if (this.aboveWatermark) {
-      this.aboveWatermark = false;
-      this.stream?.onBelowWriteBufferLowWatermark();
-      this.#resumeParsing();
+  // ---- the stream (Stream) ------------------------------------------------------------------
+
+  setCallbacks(cb: StreamCallbacks | null): void {
+    this.streamCallbacks = cb;
+  }
+
+  readDisable(disable: boolean): void {
+    if (disable) {
+      if (this.readDisableCount++ === 0) this.connection.readDisable(true);
+    } else if (this.readDisableCount > 0 && --this.readDisableCount === 0) {
+      this.connection.readDisable(false);
+      // Held input waits while reads are disabled too (drainPending stops for them).
+      if (this.held.bytes > 0 && !this.parsePaused) process.nextTick(drainPending, this);
     }
+  }
+
+  /** HTTP/1 has no way to reset one stream: the connection goes. */
+  resetStream(_reason: StreamResetReason): void {
+    this.closing = true;
+    this.streamCallbacks = null;
+    this.connection.close(ConnectionCloseType.NoFlush);
+  }
+
+  // ---- connection events (from the HCM) -----------------------------------------------------
+
+  onUnderlyingConnectionAboveWriteBufferHighWatermark(): void {
+    // The stream stops its source (the router pauses the upstream) and no further pipelined
+    // request is parsed, until the low watermark.
+    this.aboveWatermark = true;
+    this.streamCallbacks?.onAboveWriteBufferHighWatermark();
+  }
+
+  onUnderlyingConnectionBelowWriteBufferLowWatermark(): void {
+    this.aboveWatermark = false;
+    this.streamCallbacks?.onBelowWriteBufferLowWatermark();
+    this.#resumeParsing();
   }
 
   /** Parse the next pipelined request, once nothing holds it (see parsePaused). */
@@ -725,228 +667,43 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (this.held.bytes > 0 || this.pipelinePaused) process.nextTick(drainPending, this);
   }
 
-  readDisable(disable: boolean): void {
-    if (disable) {
-      if (this.readDisableCount++ === 0) this.socket.pause();
-    } else if (this.readDisableCount > 0 && --this.readDisableCount === 0) {
-      if (!this.pipelinePaused) this.socket.resume();
-      // Held input waits while reads are disabled too (drainPending stops for them).
-      if (this.held.bytes > 0 && !this.parsePaused) process.nextTick(drainPending, this);
-    }
-  }
-
-  resetStream(): void {
-    this.closing = true;
-    this.localClose = true;
-    this.socket.destroy();
-  }
-
-  onStreamComplete(closeConnection: boolean): void {
-    const st = this.stream;
-    if (st !== null && !st.remoteComplete && !closeConnection && !draining) return;
-    if (closeConnection || this.closing || draining) {
-      this.stream = null;
-      this.closeGracefully();
-      return;
-    }
-    if (!this.waitingForResponse) {
-      // The response finished while the request was still arriving; onMessageComplete
-      // clears the stream when the request ends.
-      if (st !== null && st.remoteComplete) {
-        this.stream = null;
-        this.markIdle();
-      }
-      return;
-    }
-    this.stream = null;
-    this.markIdle();
-    this.waitingForResponse = false;
-    this.#resumeParsing();
-  }
-
-  /**
-   * Close after what was written is flushed. The socket keeps reading (and discarding, since
-   * `closing` is set) so the client's FIN is seen and the close completes; a client that never
-   * closes is cut off DELAYED_CLOSE_MS after the flush, like Envoy's delayed_close_timeout. Closing at once
-   * with unread input would make the kernel send RST, which can destroy the response in flight.
-   * A peer that stops reading must not hold the connection open forever either: while the flush
-   * is pending, it is cut off after flushStallMs() without progress. (Envoy runs its
-   * delayed_close_timeout during the flush too, restarted by every byte written; from Node only
-   * whole writes are seen to complete, and a slow reader can keep those from completing for
-   * seconds, so the stall allowance here is the stream idle timeout.)
-   */
-  closeGracefully(): void {
+  shutdownNotice(): void {
+    this.draining = true;
     if (this.closing) return;
+    // Idle: close now. Busy: after the current response (which says `connection: close` if it
+    // has not started yet).
+    if (this.decoder === null && !this.waitingForResponse) this.#close();
+    else this.closeAfterResponse = true;
+  }
+
+  onRemoteEnd(): void {
+    // The client half-closed: nothing more to parse. A stream still in flight is reset when the
+    // connection closes (Envoy's behaviour without half-close support).
     this.closing = true;
-    this.localClose = true;
-    this.readDisableCount = 0;
-    const sock = this.socket;
-    flushWrites();
-    sock.end(() => {
-      // Flushed: the peer has DELAYED_CLOSE_MS to close its side.
-      if (!sock.destroyed) this.#armCloseTimer(DELAYED_CLOSE_MS);
-    });
-    const left = sock.destroyed ? 0 : unflushed(sock);
-    if (left > 0) {
-      this.closeLeft = left;
-      this.#armCloseTimer(this.#flushStallMs());
-    }
-    sock.resume();
   }
 
-  /** How long a closing connection's flush may make no progress: stream_idle_timeout, or with it
-   *  off idle_timeout, or with both off Envoy's default stream idle timeout (5 min). */
-  #flushStallMs(): number {
-    const snap = this.config.snap;
-    return snap.streamIdleTimeoutMs > 0 ? snap.streamIdleTimeoutMs
-      : snap.idleTimeoutMs > 0 ? snap.idleTimeoutMs : DEFAULT_FLUSH_STALL_MS;
-  }
-
-  #armCloseTimer(ms: number): void {
-    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
-    this.closeTimer = setTimeout(onCloseTimer, ms, this);
-    this.closeTimer.unref();
-  }
-
-  onCloseTimer(): void {
-    this.closeTimer = null;
-    const sock = this.socket;
-    if (sock.destroyed) return;
-    if (!sock.writableFinished) {
-      const left = unflushed(sock);
-      if (left < this.closeLeft) {
-        // Still flushing, and bytes left since the timer was armed.
-        this.closeLeft = left;
-        this.#armCloseTimer(this.#flushStallMs());
-        return;
-      }
-    }
-    sock.destroy();
-  }
-
-  onClose(): void {
-    connections.delete(this);
-    cancel(this);
-    if (this.closeTimer !== null) {
-      // Not kept (with the socket) for the rest of the delayed-close window.
-      clearTimeout(this.closeTimer);
-      this.closeTimer = null;
-    }
-    const c = this.config;
-    const v = c.stats.v;
-    v[c.s.downstream_cx_active]--;
-    v[c.s.downstream_cx_http1_active]--;
-    v[c.s.downstream_cx_destroy]++;
-    v[this.localClose ? c.s.downstream_cx_destroy_local : c.s.downstream_cx_destroy_remote]++;
-    const ls = this.listenerStats;
-    v[ls.downstream_cx_active]--;
-    v[ls.downstream_cx_destroy]++;
-    const len = monotonicNow() - this.startHr;
-    c.stats.record(c.s.downstream_cx_length_ms, len);
-    c.stats.record(ls.downstream_cx_length_ms, len);
+  onConnectionClose(): void {
     this.closing = true;
-    const st = this.stream;
-    this.stream = null;
-    if (st !== null && !st.destroyed) st.onDownstreamReset();
+    const s = this.settings;
+    s.stats.v[s.slots.downstream_cx_http1_active]--;
+    const cb = this.streamCallbacks;
+    this.decoder = null;
+    this.streamCallbacks = null;
+    if (cb !== null) cb.onResetStream(StreamResetReason.ConnectionTermination);
     this.parser.destroy();
   }
 
-  /** Listener drain: an idle connection closes now, a busy one after its response. */
-  drain(): void {
-    if (this.closing) return;
-    if (this.stream === null && !this.waitingForResponse) this.closeGracefully();
-    else if (this.stream !== null && !this.stream.responseStarted) this.stream.closeConnection = true;
-  }
-
-  onEnd(): void {
-    // Client half-closed. Listening sockets do not allow half-open connections, so Node ends
-    // our side too (right after this) and 'close' follows; a stream still in flight is reset
-    // there (Envoy's behaviour without half-close support). A response queued in this loop
-    // iteration goes out before that end.
-    flushWrites();
+  #close(): void {
     this.closing = true;
+    this.connection.close(ConnectionCloseType.FlushWrite);
   }
-}
-
-/** How long a closing connection waits for the client's FIN (Envoy's delayed_close_timeout). */
-const DELAYED_CLOSE_MS = 1000;
-/** See flushStallMs. */
-const DEFAULT_FLUSH_STALL_MS = 300_000;
-
-function onCloseTimer(conn: Http1ServerConnection): void {
-  conn.onCloseTimer();
-}
-
-/** How much is left to flush on `sock`, as a measure that shrinks when bytes leave: Node's buffer
- *  plus libuv's write queue (the write in progress counts in both; only changes are compared). */
-function unflushed(sock: Socket): number {
-  const handle = (sock as unknown as { _handle: { writeQueueSize?: number } | null })._handle;
-  return sock.writableLength + (handle?.writeQueueSize ?? 0);
-}
-
-const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
-/** transfer-coding = token *( OWS ";" OWS token "=" ( token / quoted-string ) ) (RFC 9110 10.1.4). */
-const CODING = new RegExp(`^${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|"[^"]*"))*$`);
-
-/**
- * What a request's Transfer-Encoding list (all its field lines, comma-joined) means for an
- * HTTP/1.1 request (RFC 9112 6.1):
- *    0  exactly `chunked`: the body is chunked;
- *   -1  the final coding is not chunked: the length cannot be determined (400, then close).
- *       llhttp refuses these itself, after on_headers_complete, and the codec leaves the answer
- *       to it (so a head refused there is never routed: the smuggling test shows it); what
- *       llhttp lets through (an empty value) acceptHead refuses;
- *  400  chunked applied more than once, or a malformed coding;
- *  501  other codings before chunked: well framed, but Legate does not decode them (RFC 9112
- *       6.1: a coding the server does not understand; Envoy answers 501 for any coding but
- *       chunked).
- */
-export function transferEncodingStatus(te: string): number {
-  if (te.length === 7 && te.toLowerCase() === 'chunked') return 0;
-  const codings = te.split(',');
-  const last = codings.length - 1;
-  if (trimOws(codings[last]).toLowerCase() !== 'chunked') return -1;
-  let others = 0;
-  for (let i = 0; i < last; i++) {
-    // A coding is a token with optional parameters; chunked may appear only once.
-    const c = trimOws(codings[i]);
-    if (!CODING.test(c) || c.toLowerCase() === 'chunked') return 400;
-    others++;
-  }
-  return others === 0 ? 0 : 501;
 }
 
 const STATUS_LINES: string[] = [];
 /** "HTTP/1.1 <code> <reason>\r\n", made once per code. */
 function statusLine(status: number): string {
-  return (STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${statusText(status) || reasonPhrase(status)}${CRLF}`);
+  return (STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${reasonPhrase(status) || 'Unknown'}${CRLF}`);
 }
-
-function reasonPhrase(status: number): string {
-  switch (status) {
-    case 100: return 'Continue';
-    case 101: return 'Switching Protocols';
-    case 200: return 'OK';
-    case 201: return 'Created';
-    case 202: return 'Accepted';
-    case 204: return 'No Content';
-    case 206: return 'Partial Content';
-    case 301: return 'Moved Permanently';
-    case 302: return 'Found';
-    case 303: return 'See Other';
-    case 304: return 'Not Modified';
-    case 307: return 'Temporary Redirect';
-    case 308: return 'Permanent Redirect';
-    case 401: return 'Unauthorized';
-    case 403: return 'Forbidden';
-    case 405: return 'Method Not Allowed';
-    case 409: return 'Conflict';
-    case 429: return 'Too Many Requests';
-    default: return 'Unknown';
-  }
-}
-
-
 
 /** Parse held input until the parser stops again (the next response in flight) or it is gone;
  *  reading resumes once what is held is below half the buffer limit (Envoy's low watermark). */
@@ -958,8 +715,8 @@ function drainPending(conn: Http1ServerConnection): void {
     conn.execute(b);
   }
   leaveRead();
-  if (conn.pipelinePaused && !conn.closing && conn.held.bytes <= conn.bufferLimit / 2) {
+  if (conn.pipelinePaused && !conn.closing && conn.held.bytes <= conn.connection.bufferLimit / 2) {
     conn.pipelinePaused = false;
-    if (conn.readDisableCount === 0) conn.socket.resume();
+    conn.connection.readDisable(false);
   }
 }

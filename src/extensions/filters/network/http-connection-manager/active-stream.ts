@@ -1,49 +1,39 @@
-// One request/response exchange in the HTTP connection manager (Envoy's ActiveStream): runs the
-// decoder filter chain on the request, the encoder filter chain on the response, sends local
-// replies, keeps stats and writes the access log. Codec-neutral: the codec implements ServerCodecStream.
+// One request/response exchange in the HTTP connection manager (Envoy's ActiveStream): the
+// codec's RequestDecoder for one stream (http/codec.ts). Runs the decoder filter chain on the
+// request, the encoder filter chain on the response, sends local replies, keeps its own timeouts
+// (stream idle, request) on the timer wheel, keeps stats and writes the access log.
+// Codec-neutral: it writes through the codec's ResponseEncoder and hears of resets and
+// watermarks through StreamCallbacks.
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { monotonicNow } from '../../../../common/clock.ts';
 import type { HcmConfig } from './config.ts';
+import type { HttpConnectionManager } from './filter.ts';
+import { schedule, cancel, type Expirable } from '../../../../common/timer-wheel.ts';
+import { statusClass } from '../../../../http/status.ts';
+import {
+  StreamResetReason, type RequestDecoder, type ResponseEncoder, type StreamCallbacks,
+} from '../../../../http/codec.ts';
 import { httpDate } from '../../../../common/date.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
 import {
-  FilterHeadersStatus, ResponseHeaders, type DecoderFilterCallbacks, type DownstreamWatermarkCallbacks,
-  type RequestHeaders, type StreamDecoderFilter, type StreamEncoderFilter, type StreamInfo,
+  FilterHeadersStatus, RequestHeaders, ResponseHeaders, type DecoderFilterCallbacks, type DownstreamWatermarkCallbacks,
+  type HeaderMap, type StreamDecoderFilter, type StreamEncoderFilter, type StreamInfo,
 } from '../../../../http/types.ts';
 import type { CompiledRoute } from '../../../../http/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 
-/** What the HCM needs from a codec stream (HTTP/1 connection today, an HTTP/2 stream later). */
-export interface ServerCodecStream {
-  encodeHeaders(h: ResponseHeaders, endStream: boolean): void;
-  encodeData(b: Buffer, endStream: boolean): void;
-  readDisable(disable: boolean): void;
-  /** Abort: for HTTP/1 the connection is closed without finishing the response. */
-  resetStream(): void;
-  /** The stream is done (both sides complete, or reset): the codec may move to the next one. */
-  onStreamComplete(closeConnection: boolean): void;
-  /** "ip:port" ("[ip]:port" for IPv6), '' when nothing in the config reads it. */
-  readonly remoteAddress: string;
-  /** The bare client IP (x-forwarded-for), '' when nothing in the config reads it. */
-  readonly remoteIp: string;
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large',
-  431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway',
-  503: 'Service Unavailable', 504: 'Gateway Timeout',
-};
-
 const EMPTY = Buffer.alloc(0);
 // LEGATE_TEST_HOOKS=1: tag responses with the worker that served them (tests of balancing).
 const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
 
-export class ActiveStream implements DecoderFilterCallbacks {
+export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, StreamCallbacks, Expirable {
   readonly config: HcmConfig;
-  readonly codec: ServerCodecStream;
-  readonly requestHeaders: RequestHeaders;
+  readonly hcm: HttpConnectionManager;
+  readonly encoder: ResponseEncoder;
+  /** Set when the codec decodes the head (null for a request refused before it). */
+  requestHeaders: RequestHeaders;
   readonly streamInfo: StreamInfo;
   readonly hcmStats: HcmStats;
   readonly stats: StatSink;
@@ -55,8 +45,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
   localComplete: boolean;
   responseStarted: boolean;
   destroyed: boolean;
-  /** Close the connection after this response (Connection: close, a protocol error ...). */
-  closeConnection: boolean;
   watermarkCallbacks: DownstreamWatermarkCallbacks | null;
   /** Stream idle timeout (stream_idle_timeout, or the route's idle_timeout), 0 = off. */
   idleTimeoutMs: number;
@@ -66,13 +54,19 @@ export class ActiveStream implements DecoderFilterCallbacks {
   /** readDisable(true) calls of this stream not yet undone: undone when the stream ends, so a
    *  stream that dies while holding reads off cannot leave its connection paused. */
   readDisables: number;
+  timerTick: number;
+  timerIndex: number;
+  #passedHeaders: number;
 
-  constructor(config: HcmConfig, codec: ServerCodecStream, headers: RequestHeaders) {
+  constructor(hcm: HttpConnectionManager, encoder: ResponseEncoder) {
+    const config = hcm.config;
     this.config = config;
-    this.codec = codec;
-    this.requestHeaders = headers;
+    this.hcm = hcm;
+    this.encoder = encoder;
+    this.requestHeaders = NO_HEADERS;
+    const now = monotonicNow();
     this.streamInfo = {
-      startHr: monotonicNow(),
+      startHr: now,
       responseCode: 0,
       responseFlags: '',
       bytesReceived: 0,
@@ -80,44 +74,53 @@ export class ActiveStream implements DecoderFilterCallbacks {
       upstreamHost: '',
       upstreamCluster: '',
       upstreamServiceTimeMs: -1,
-      downstreamRemoteAddress: codec.remoteAddress,
+      // getpeername(2) only when something reads the address (x-forwarded-for, access logs).
+      downstreamRemoteAddress: config.needsRemoteAddress ? hcm.connection!.remoteAddress : '',
       routeName: '',
     };
     this.hcmStats = config.s;
     this.stats = config.stats;
     this.responseHeaders = null;
     this.route = null;
-    this.decoders = [];
-    this.encoders = [];
+    this.decoders = EMPTY_DECODERS;
+    this.encoders = EMPTY_ENCODERS;
     this.remoteComplete = false;
     this.localComplete = false;
     this.responseStarted = false;
     this.destroyed = false;
-    this.closeConnection = false;
     this.watermarkCallbacks = null;
-    const now = monotonicNow();
     this.idleTimeoutMs = config.snap.streamIdleTimeoutMs;
     this.requestDeadline = config.snap.requestTimeoutMs > 0 ? now + config.snap.requestTimeoutMs : 0;
     this.lastActivity = now;
     this.readDisables = 0;
+    this.timerTick = -1;
+    this.timerIndex = -1;
+    this.#passedHeaders = 0;
+    const at = this.nextDeadline();
+    if (at !== Infinity) schedule(this, at - now);
+    encoder.stream.setCallbacks(this);
     const v = config.stats.v;
     const s = config.s;
     v[s.downstream_rq_total]++;
-    v[s.downstream_rq_http1_total]++;
     v[s.downstream_rq_active]++;
   }
 
-  // ---- request path -------------------------------------------------------------------------
+  // ---- request path (RequestDecoder) --------------------------------------------------------
 
   /** Headers arrived from the codec. Envoy's request mutations, routing, then the filter chain. */
-  decodeHeaders(endStream: boolean): void {
+  decodeHeaders(h: RequestHeaders, endStream: boolean): void {
+    if (this.destroyed) return;
     const cfg = this.config;
     const snap = cfg.snap;
-    const h = this.requestHeaders;
-    if (endStream) this.remoteComplete = true;
+    this.requestHeaders = h;
+    this.lastActivity = monotonicNow();
+    if (endStream) {
+      this.remoteComplete = true;
+      this.requestDeadline = 0;
+    }
     // x-forwarded-for / x-forwarded-proto (Envoy: use_remote_address appends the peer address).
     if (snap.useRemoteAddress) {
-      const peer = this.codec.remoteIp;
+      const peer = this.hcm.connection!.remoteIp;
       const xff = h.get('x-forwarded-for');
       h.set('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
       h.set('x-forwarded-proto', h.scheme);
@@ -137,15 +140,17 @@ export class ActiveStream implements DecoderFilterCallbacks {
     if (this.route !== null) {
       this.streamInfo.routeName = this.route.snap.name;
       const a = this.route.snap.action;
-      if (a.kind === 'cluster' && a.idleTimeoutMs > 0) this.idleTimeoutMs = a.idleTimeoutMs;
+      if (a.kind === 'cluster' && a.idleTimeoutMs > 0) {
+        this.idleTimeoutMs = a.idleTimeoutMs;
+        this.#armTimer();
+      }
     }
-    if (endStream) this.requestDeadline = 0;
 
     const factories = cfg.filterFactories;
     for (let i = 0; i < factories.length; i++) {
       const f = factories[i](this);
-      if (f.decoder !== null) this.decoders.push(f.decoder);
-      if (f.encoder !== null) this.encoders.push(f.encoder);
+      if (f.decoder !== null) (this.decoders === EMPTY_DECODERS ? (this.decoders = []) : this.decoders).push(f.decoder);
+      if (f.encoder !== null) (this.encoders === EMPTY_ENCODERS ? (this.encoders = []) : this.encoders).push(f.encoder);
     }
     this.#runDecodeHeaders(0);
   }
@@ -165,8 +170,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
     this.#passedHeaders = d.length;
   }
 
-  #passedHeaders = 0;
-
   decodeData(data: Buffer, endStream: boolean): void {
     this.streamInfo.bytesReceived += data.length;
     this.lastActivity = monotonicNow();
@@ -183,6 +186,11 @@ export class ActiveStream implements DecoderFilterCallbacks {
     }
   }
 
+  /** Request trailers: no filter reads them yet; the request ends with them. */
+  decodeTrailers(_trailers: HeaderMap): void {
+    this.decodeData(EMPTY, true);
+  }
+
   /** Resume after a filter's StopIteration on headers. Body data that arrived meanwhile went only
    *  to the filters that had seen the headers: Envoy's buffering of it for the later filters comes
    *  with the first non-terminal decoder filter (today the router is the only one). */
@@ -196,9 +204,6 @@ export class ActiveStream implements DecoderFilterCallbacks {
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.destroyed || this.localComplete) return;
     this.lastActivity = monotonicNow();
-    // HTTP/1: answering before the request is all in means the rest of it will not be read, so
-    // the connection closes after this response; say so in it.
-    if (!this.remoteComplete) this.closeConnection = true;
     this.responseHeaders = headers;
     this.responseStarted = true;
     this.streamInfo.responseCode = headers.status;
@@ -206,8 +211,9 @@ export class ActiveStream implements DecoderFilterCallbacks {
     for (let i = e.length - 1; i >= 0; i--) e[i].encodeHeaders(headers, endStream);
     headers.set('server', this.config.snap.serverName);
     if (TEST_HOOKS) headers.set('x-legate-worker', String(this.config.ctx.workerId));
-    if (this.closeConnection) headers.set('connection', 'close');
-    this.codec.encodeHeaders(headers, endStream);
+    // Marked before the codec may call back (its write can fail and reset the stream).
+    if (endStream) this.localComplete = true;
+    this.encoder.encodeHeaders(headers, endStream);
     if (endStream) this.#localDone();
   }
 
@@ -217,7 +223,8 @@ export class ActiveStream implements DecoderFilterCallbacks {
     this.lastActivity = monotonicNow();
     const e = this.encoders;
     for (let i = e.length - 1; i >= 0; i--) e[i].encodeData(data, endStream);
-    this.codec.encodeData(data, endStream);
+    if (endStream) this.localComplete = true;
+    this.encoder.encodeData(data, endStream);
     if (endStream) this.#localDone();
   }
 
@@ -245,16 +252,17 @@ export class ActiveStream implements DecoderFilterCallbacks {
     if (this.destroyed) return;
     if (disable) {
       this.readDisables++;
-      this.codec.readDisable(true);
+      this.encoder.stream.readDisable(true);
     } else if (this.readDisables > 0) {
       this.readDisables--;
-      this.codec.readDisable(false);
+      this.encoder.stream.readDisable(false);
     }
   }
 
-  /** When this stream's next timeout is due (monotonic ms), Infinity when none is set. The
-   *  codec's connection timer (one per connection) asks, so a request costs no timer of its own;
-   *  activity only moves `lastActivity`. */
+  // ---- timeouts -----------------------------------------------------------------------------
+
+  /** When this stream's next timeout is due (monotonic ms), Infinity when none is set. Activity
+   *  only moves `lastActivity`; the timer re-arms when it fires early. */
   nextDeadline(): number {
     let at = this.idleTimeoutMs > 0 ? this.lastActivity + this.idleTimeoutMs : Infinity;
     const dl = this.requestDeadline;
@@ -262,20 +270,28 @@ export class ActiveStream implements DecoderFilterCallbacks {
     return at;
   }
 
+  #armTimer(): void {
+    const at = this.nextDeadline();
+    if (at !== Infinity) schedule(this, Math.max(0, at - monotonicNow()));
+  }
+
+  onExpire(): void {
+    if (this.destroyed) return;
+    this.checkTimeouts(monotonicNow());
+    if (!this.destroyed) this.#armTimer();
+  }
+
   /** Fire request_timeout or the stream idle timeout if due at `now`. */
   checkTimeouts(now: number): void {
-    if (this.destroyed) return;
     const c = this.config;
     if (this.requestDeadline !== 0 && now >= this.requestDeadline) {
       c.stats.v[c.s.downstream_rq_timeout]++;
-      this.closeConnection = true;
       if (this.responseStarted) this.resetStream();
       else this.sendLocalReply(408, 'request timeout', '', 'request_overall_timeout');
       return;
     }
     if (this.idleTimeoutMs > 0 && now - this.lastActivity >= this.idleTimeoutMs) {
       c.stats.v[c.s.downstream_rq_idle_timeout]++;
-      this.closeConnection = true;
       if (this.responseStarted) {
         this.streamInfo.responseFlags = 'SI';
         this.resetStream();
@@ -285,11 +301,12 @@ export class ActiveStream implements DecoderFilterCallbacks {
     }
   }
 
+  // ---- watermarks and resets (StreamCallbacks) ----------------------------------------------
+
   setDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks | null): void {
     this.watermarkCallbacks = cb;
   }
 
-  /** Called by the codec when the client stops/starts keeping up with response bytes. */
   onAboveWriteBufferHighWatermark(): void {
     this.watermarkCallbacks?.onAboveWriteBufferHighWatermark();
   }
@@ -302,37 +319,30 @@ export class ActiveStream implements DecoderFilterCallbacks {
     if (this.destroyed) return;
     const v = this.config.stats.v;
     v[this.config.s.downstream_rq_tx_reset]++;
-    this.closeConnection = true;
     this.#finish();
-    this.codec.resetStream();
+    this.encoder.stream.resetStream(StreamResetReason.LocalReset);
   }
 
-  /** The client went away (connection closed or codec error) with this stream open. */
-  onDownstreamReset(): void {
+  /** The codec lost the stream (the client went away, or a protocol error after the response
+   *  started). */
+  onResetStream(_reason: number): void {
     if (this.destroyed) return;
     if (this.streamInfo.responseFlags === '') this.streamInfo.responseFlags = 'DC';
     this.config.stats.v[this.config.s.downstream_rq_rx_reset]++;
-    this.closeConnection = true;
     this.#finish();
   }
 
-  /** Request fully received after the response was already complete (early reply). */
-  onRemoteCompleteAfterLocal(): void {
-    this.remoteComplete = true;
-  }
-
   #localDone(): void {
-    this.localComplete = true;
     const c = this.config;
     const v = c.stats.v;
-    const code = this.streamInfo.responseCode;
-    const cls = (code / 100) | 0;
     const s = c.s;
-    if (cls === 2) v[s.downstream_rq_2xx]++;
-    else if (cls === 5) v[s.downstream_rq_5xx]++;
-    else if (cls === 4) v[s.downstream_rq_4xx]++;
-    else if (cls === 3) v[s.downstream_rq_3xx]++;
-    else if (cls === 1) v[s.downstream_rq_1xx]++;
+    switch (statusClass(this.streamInfo.responseCode)) {
+      case 1: v[s.downstream_rq_1xx]++; break;
+      case 2: v[s.downstream_rq_2xx]++; break;
+      case 3: v[s.downstream_rq_3xx]++; break;
+      case 4: v[s.downstream_rq_4xx]++; break;
+      case 5: v[s.downstream_rq_5xx]++; break;
+    }
     v[s.downstream_rq_completed]++;
     this.#finish();
   }
@@ -340,9 +350,11 @@ export class ActiveStream implements DecoderFilterCallbacks {
   #finish(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    cancel(this);
+    this.encoder.stream.setCallbacks(null);
     while (this.readDisables > 0) {
       this.readDisables--;
-      this.codec.readDisable(false);
+      this.encoder.stream.readDisable(false);
     }
     const c = this.config;
     const v = c.stats.v;
@@ -354,16 +366,17 @@ export class ActiveStream implements DecoderFilterCallbacks {
     if (c.accessLoggers !== null) {
       // The wall-clock start is derived here, only when something logs it.
       const ctx = {
-        req: this.requestHeaders, resp: this.responseHeaders, info: this.streamInfo, durationMs: dur,
-        startTime: Date.now() - dur,
+        req: this.requestHeaders === NO_HEADERS ? null : this.requestHeaders, resp: this.responseHeaders,
+        info: this.streamInfo, durationMs: dur, startTime: Date.now() - dur,
       };
       for (const l of c.accessLoggers) l.log(ctx);
     }
     this.responseHeaders?.release();
-    this.codec.onStreamComplete(this.closeConnection);
+    this.hcm.onStreamDestroyed();
   }
 }
 
-export function statusText(code: number): string {
-  return STATUS_TEXT[code] ?? '';
-}
+/** A stream's request headers before the codec decodes them (never mutated). */
+const NO_HEADERS = new RequestHeaders('', '', '', 'http', '', []);
+const EMPTY_DECODERS: StreamDecoderFilter[] = [];
+const EMPTY_ENCODERS: StreamEncoderFilter[] = [];

@@ -1,0 +1,152 @@
+// envoy.filters.network.http_connection_manager, the network filter (Envoy's ConnectionManagerImpl):
+// a read filter that creates its codec on the first bytes, makes an ActiveStream for every
+// request the codec begins, and owns what is per connection in HTTP terms: the connection stats,
+// the idle timeout (common_http_protocol_options.idle_timeout) and drain. It never sees an
+// HTTP/1 detail: the codec (http/codec.ts) keeps those.
+import type { Buffer } from 'node:buffer';
+import { monotonicNow } from '../../../../common/clock.ts';
+import { schedule, cancel, TICK_MS, type Expirable } from '../../../../common/timer-wheel.ts';
+import {
+  ConnectionCloseType, ConnectionEvent, FilterStatus, type ConnectionCallbacks, type DrainCloseCallback,
+  type NetworkConnection, type NetworkFilterFactory, type ReadFilter, type ReadFilterCallbacks,
+} from '../../../../network/filter.ts';
+import { DELAYED_CLOSE_MS, DEFAULT_FLUSH_STALL_MS } from '../../../../network/connection.ts';
+import type { RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from '../../../../http/codec.ts';
+import { Http1ServerConnection, type Http1ServerSettings } from '../../../../http/http1/server-connection.ts';
+import { ActiveStream } from './active-stream.ts';
+import type { HcmConfig } from './config.ts';
+
+/** One factory per filter chain; one HttpConnectionManager per connection. */
+export function createHcmFilterFactory(config: HcmConfig): NetworkFilterFactory {
+  const settings: Http1ServerSettings = {
+    maxRequestHeadersBytes: config.snap.maxRequestHeadersBytes,
+    maxHeadersCount: config.snap.maxHeadersCount,
+    stats: config.stats,
+    slots: config.s,
+  };
+  return (fm) => fm.addReadFilter(new HttpConnectionManager(config, settings));
+}
+
+export class HttpConnectionManager
+  implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, DrainCloseCallback, Expirable {
+  readonly config: HcmConfig;
+  readonly settings: Http1ServerSettings;
+  connection: NetworkConnection | null;
+  codec: ServerConnection | null;
+  activeStreams: number;
+  /** When the last stream ended (monotonic ms); 0 while a stream is active. */
+  idleSince: number;
+  startHr: number;
+  timerTick: number;
+  timerIndex: number;
+
+  constructor(config: HcmConfig, settings: Http1ServerSettings) {
+    this.config = config;
+    this.settings = settings;
+    this.connection = null;
+    this.codec = null;
+    this.activeStreams = 0;
+    this.idleSince = 0;
+    this.startHr = 0;
+    this.timerTick = -1;
+    this.timerIndex = -1;
+  }
+
+  initializeReadFilterCallbacks(cb: ReadFilterCallbacks): void {
+    const conn = cb.connection;
+    this.connection = conn;
+    const s = this.config.s;
+    conn.setConnectionStats({ rxBytes: s.downstream_cx_rx_bytes_total, txBytes: s.downstream_cx_tx_bytes_total });
+    conn.addConnectionCallbacks(this);
+    conn.addOnDrainCloseCb(this);
+    // A closing connection's flush may stall for the stream idle timeout, or with that off the
+    // idle timeout, or with both off Envoy's default stream idle timeout (5 min).
+    const snap = this.config.snap;
+    const stall = snap.streamIdleTimeoutMs > 0 ? snap.streamIdleTimeoutMs
+      : snap.idleTimeoutMs > 0 ? snap.idleTimeoutMs : DEFAULT_FLUSH_STALL_MS;
+    conn.setDelayedCloseTimeout(DELAYED_CLOSE_MS, stall);
+  }
+
+  onNewConnection(): FilterStatus {
+    const c = this.config;
+    const v = c.stats.v;
+    v[c.s.downstream_cx_total]++;
+    v[c.s.downstream_cx_active]++;
+    const now = monotonicNow();
+    this.startHr = now;
+    this.idleSince = now;
+    // HCM idle_timeout (common_http_protocol_options.idle_timeout, Envoy default 1 h).
+    if (c.snap.idleTimeoutMs > 0) schedule(this, c.snap.idleTimeoutMs);
+    return FilterStatus.Continue;
+  }
+
+  onData(data: Buffer, endStream: boolean): FilterStatus {
+    let codec = this.codec;
+    if (codec === null) codec = this.codec = new Http1ServerConnection(this.connection!, this, this.settings);
+    if (data.length > 0) codec.dispatch(data);
+    if (endStream) codec.onRemoteEnd();
+    return FilterStatus.StopIteration;
+  }
+
+  newStream(encoder: ResponseEncoder): RequestDecoder {
+    this.activeStreams++;
+    this.idleSince = 0;
+    return new ActiveStream(this, encoder);
+  }
+
+  /** An ActiveStream ended (completed or reset). */
+  onStreamDestroyed(): void {
+    if (--this.activeStreams > 0) return;
+    const now = monotonicNow();
+    this.idleSince = now;
+    const t = this.config.snap.idleTimeoutMs;
+    // The wheel entry is only moved earlier, never cancelled per request (onExpire re-arms).
+    if (t > 0 && (this.timerTick === -1 || this.timerTick * TICK_MS > now + t + TICK_MS)) schedule(this, t);
+  }
+
+  onExpire(): void {
+    const conn = this.connection!;
+    if (conn.closing) return;
+    const t = this.config.snap.idleTimeoutMs;
+    const now = monotonicNow();
+    if (this.activeStreams === 0 && this.idleSince > 0) {
+      const left = this.idleSince + t - now;
+      if (left <= 0) {
+        this.config.stats.v[this.config.s.downstream_cx_idle_timeout]++;
+        conn.close(ConnectionCloseType.FlushWrite);
+        return;
+      }
+      schedule(this, left);
+      return;
+    }
+    // Busy: look again a timeout from now (the stream's end re-arms it earlier if need be).
+    schedule(this, t);
+  }
+
+  onEvent(event: number): void {
+    if (event === ConnectionEvent.Connected) return;
+    cancel(this);
+    const c = this.config;
+    const v = c.stats.v;
+    v[c.s.downstream_cx_active]--;
+    v[c.s.downstream_cx_destroy]++;
+    v[event === ConnectionEvent.LocalClose ? c.s.downstream_cx_destroy_local : c.s.downstream_cx_destroy_remote]++;
+    c.stats.record(c.s.downstream_cx_length_ms, monotonicNow() - this.startHr);
+    this.codec?.onConnectionClose();
+  }
+
+  onAboveWriteBufferHighWatermark(): void {
+    this.codec?.onUnderlyingConnectionAboveWriteBufferHighWatermark();
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    this.codec?.onUnderlyingConnectionBelowWriteBufferLowWatermark();
+  }
+
+  /** The listener drains: idle connections close now, busy ones after their response. */
+  onDrainClose(): void {
+    const codec = this.codec;
+    if (codec === null) this.connection!.close(ConnectionCloseType.FlushWrite);
+    else codec.shutdownNotice();
+  }
+}

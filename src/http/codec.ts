@@ -1,0 +1,89 @@
+// The codec seam, Envoy's Http::ServerConnection / ServerConnectionCallbacks: a codec turns a
+// connection's bytes into streams and back, and knows everything about its protocol (framing,
+// keep-alive, pipelining, protocol errors and their stats). The HTTP connection manager sits on
+// the other side and knows nothing of HTTP/1 or HTTP/2: for each request the codec asks it for a
+// stream (`newStream(encoder) -> decoder`), feeds the decoder, and the HCM answers through the
+// encoder.
+import type { Buffer } from 'node:buffer';
+import type { HeaderMap, RequestHeaders, ResponseHeaders } from './types.ts';
+
+export const Protocol = { Http10: 0, Http11: 1, Http2: 2 } as const;
+export type Protocol = (typeof Protocol)[keyof typeof Protocol];
+
+/** Why a stream ended early (Envoy's StreamResetReason). */
+export const StreamResetReason = {
+  /** The peer went away (its connection closed) with the stream open. */
+  ConnectionTermination: 0,
+  /** This side reset it (a timeout, an upstream failure after the response started). */
+  LocalReset: 1,
+  /** The peer reset it (HTTP/2 RST_STREAM). */
+  RemoteReset: 2,
+  /** The codec could not go on (malformed input after the response started). */
+  ProtocolError: 3,
+} as const;
+export type StreamResetReason = (typeof StreamResetReason)[keyof typeof StreamResetReason];
+
+/** Told about one stream's end and its write-side watermarks. */
+export interface StreamCallbacks {
+  /** The stream is gone: no more calls either way. Not called for a reset this side asked for. */
+  onResetStream(reason: StreamResetReason): void;
+  /** The connection under the stream has more than its buffer limit to write: stop producing. */
+  onAboveWriteBufferHighWatermark(): void;
+  onBelowWriteBufferLowWatermark(): void;
+}
+
+/** One stream of a codec connection. */
+export interface Stream {
+  /** Abort the stream (HTTP/1: the connection is closed, there is no other way). */
+  resetStream(reason: StreamResetReason): void;
+  /** Stop / restart reading the request body. Counted: n disables need n enables. */
+  readDisable(disable: boolean): void;
+  /** One set of callbacks per stream (the HCM's); null removes them. */
+  setCallbacks(cb: StreamCallbacks | null): void;
+}
+
+/** The HCM's side of a downstream stream: the codec feeds it the request. */
+export interface RequestDecoder {
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): void;
+  decodeData(data: Buffer, endStream: boolean): void;
+  decodeTrailers(trailers: HeaderMap): void;
+  /** The codec refuses the request (malformed, too large, an upgrade it does not serve): answer
+   *  with `status` if the response has not started (the codec closes the connection after it),
+   *  else reset. `flag` is the response flag (DPE for a protocol error), `details` Envoy's
+   *  response code details (e.g. `http1.codec_error`). */
+  sendLocalReply(status: number, body: string, flag: string, details: string): void;
+}
+
+/** The codec's side of a downstream stream: the HCM writes the response through it. */
+export interface ResponseEncoder {
+  readonly stream: Stream;
+  /** The protocol the request came in (for protocol stats and the access log). */
+  readonly protocol: Protocol;
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
+  encodeData(data: Buffer, endStream: boolean): void;
+  encodeTrailers(trailers: HeaderMap): void;
+}
+
+/** What a server codec asks of the HCM. */
+export interface ServerConnectionCallbacks {
+  /** A request begins: return the decoder its parts go to. */
+  newStream(encoder: ResponseEncoder): RequestDecoder;
+}
+
+/** A server codec, as the HCM drives it. */
+export interface ServerConnection {
+  readonly protocol: Protocol;
+  /** Bytes read from the connection (already through the network filters before the HCM). */
+  dispatch(data: Buffer): void;
+  /** The peer half-closed: finish what can be finished. */
+  onRemoteEnd(): void;
+  /** Drain: no new streams after the ones in flight (HTTP/1: `connection: close` on the current
+   *  response, or close now when idle; HTTP/2: GOAWAY). */
+  shutdownNotice(): void;
+  /** Whether a request is in progress (for the HCM's idle timeout and drain). */
+  readonly busy: boolean;
+  onUnderlyingConnectionAboveWriteBufferHighWatermark(): void;
+  onUnderlyingConnectionBelowWriteBufferLowWatermark(): void;
+  /** The connection closed: reset what is in flight (StreamCallbacks.onResetStream). */
+  onConnectionClose(): void;
+}
