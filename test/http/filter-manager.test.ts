@@ -614,3 +614,35 @@ test('a data view passed in is retained when buffered (the read buffer is reused
   f.A.dcb!.decodingBuffer()!.replace(b('xyz'));
   assert.equal(f.A.dcb!.decodingBuffer()!.toBuffer().toString(), 'xyz');
 });
+
+test('a continue nested in a replay passes the trailers once', () => {
+  const { log, fm, f } = setup('d:A d:B d:C');
+  f.A.dh = () => FilterHeadersStatus.StopIteration;
+  f.A.dd = () => FilterDataStatus.StopIterationAndBuffer;
+  f.A.dt = () => FilterTrailersStatus.StopIteration;
+  // B stops its headers, then lets go on the (replayed) data: it continues from inside A's replay.
+  f.B.dh = () => FilterHeadersStatus.StopIteration;
+  fm.decodeHeaders(false);
+  fm.decodeData(b('x'), false);
+  fm.decodeData(b('y'), false);
+  fm.decodeTrailers(trailers());
+  take(log);
+  f.A.dcb!.continueDecoding();
+  assert.deepEqual(log, ['B:dh', 'B:dd xy', 'C:dh', 'C:dd xy', 'C:dt t=v', 'B:dt t=v']);
+});
+
+test('a local reply from decodeData stops the chain there', () => {
+  const { log, fm, f } = setup('d:A d:B');
+  f.A.dd = (self) => {
+    self.dcb!.sendLocalReply(400, 'bad body', '', 'bad_body');
+    return FilterDataStatus.StopIterationNoBuffer;
+  };
+  fm.decodeHeaders(false);
+  fm.decodeData(b('x'), false);
+  fm.decodeData(b('y'), true);
+  fm.decodeTrailers(trailers());
+  assert.deepEqual(log, [
+    'A:dh', 'B:dh', 'A:dd x', 'onLocalReply 400 bad_body', 'codec:headers 400', 'codec:data bad body end',
+    'codec:endStream', 'A:destroy', 'B:destroy',
+  ]);
+});
