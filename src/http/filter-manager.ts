@@ -26,7 +26,21 @@
 // request, counted by the owner; on the response 500 if its head has not reached the codec, else a
 // reset), the *AndWatermark statuses pause the source instead (the owner's readDisable on the
 // request side, the downstream watermark callbacks, which pause the upstream, on the response side)
-// and resume it when the buffer is replayed or falls to half the limit.
+// and resume it when the buffer is replayed (a held body only drains that way, all at once, so
+// Envoy's low watermark at half the limit is passed then).
+//
+// Local replies (sendLocalReply, from any filter or the owner): before a response started, the reply
+// goes through the encoder filters like any response (asked for inside a decoder callback, it is
+// sent when that callback returns, so no encoder runs nested in a decoder); with a response head
+// stopped in the encoder chain it goes straight to the codec (those filters saw another response);
+// once a head reached the codec the stream is reset. After a local reply no decoder filter is
+// called again, and after destroy() no filter is called at all.
+//
+// Driving it (the owner): createFilterChain(factories) once routed, then decodeHeaders(endStream),
+// decodeData(data, endStream), decodeTrailers(trailers) as the codec delivers the request;
+// onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark as the client's write buffer
+// fills and drains; sendLocalReply for the owner's own answers (timeouts, bad requests); destroy()
+// when the stream is over (after endStream(), a reset, or the client going away).
 //
 // Cost. A stream allocates the manager and one wrapper per filter (a singly linked list in each
 // direction, no arrays); buffers and trailers only when used; no closure per stream.

@@ -78,7 +78,7 @@ export interface BufferedBody {
   /** The bytes as one Buffer (concatenated at most once; the chunks become that one Buffer). */
   toBuffer(): Buffer;
   /** Replace the contents (a filter rewriting the body it buffered: Envoy's modifyDecodingBuffer).
-   *  `data` is retained. */
+   *  `data` is retained. The buffer limit is checked when data is added, not here. */
   replace(data: Buffer): void;
 }
 
