@@ -1,9 +1,10 @@
-// Codec-neutral HTTP core: header maps, the HTTP filter interfaces (Envoy's vocabulary) and the
-// callbacks a filter gets. HTTP/1 today; HTTP/2 codecs will produce and consume the same types.
+// Codec-neutral HTTP core: header maps and stream info (the HTTP filter interfaces are in
+// filter.ts). HTTP/1 today; HTTP/2 codecs will produce and consume the same types.
 import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { RawHeaderBlock } from './raw-headers.ts';
+import type { StreamDecoderFilterCallbacks } from './filter.ts';
 
 /**
  * A header list with the lookups filters use; names are lowercase. A map may be backed by a raw
@@ -111,8 +112,12 @@ export function removeHeader(h: string[], name: string): void {
   }
 }
 
-export const FilterHeadersStatus = { Continue: 0, StopIteration: 1 } as const;
-export const FilterDataStatus = { Continue: 0, StopIterationAndBuffer: 1, StopIterationNoBuffer: 2 } as const;
+// The filter interfaces live in filter.ts; these re-exports keep `from './types.ts'` imports working.
+export { FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus } from './filter.ts';
+export type {
+  BufferedBody, DownstreamWatermarkCallbacks, FilterChainFactoryCallbacks, StreamDecoderFilterCallbacks,
+  StreamEncoderFilterCallbacks, StreamFilter, StreamFilterCallbacks,
+} from './filter.ts';
 
 /** Envoy's response flags, as printed by %RESPONSE_FLAGS%. */
 export const ResponseFlag = {
@@ -147,52 +152,33 @@ export interface StreamInfo {
   routeName: string;
 }
 
-export interface DecoderFilterCallbacks {
-  readonly streamInfo: StreamInfo;
-  /** The route picked when headers arrived (null: no route matched). */
-  readonly route: CompiledRoute | null;
-  /** The connection manager's stats (http.<stat_prefix>.*): filters such as the router count there. */
-  readonly hcmStats: HcmStats;
-  readonly stats: StatSink;
-  readonly requestHeaders: RequestHeaders;
-  /** Continue a StopIteration'd decode chain. */
-  continueDecoding(): void;
-  /** Send a response head/body down the encoder filter chain to the client. */
-  encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
-  encodeData(data: Buffer, endStream: boolean): void;
-  sendLocalReply(status: number, body: string, flag: string, details: string): void;
-  /** Stop / restart reading the request body (flow control). Counted: n disables need n enables. */
-  readDisable(disable: boolean): void;
-  /** Register to hear when the client is (not) keeping up with response data. */
-  setDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks | null): void;
-  /** Abort the downstream side (response already started; cannot send a local reply). */
-  resetStream(): void;
-}
+// The contract the HCM's ActiveStream runs today (no trailers, no encoder callbacks, encoder
+// results ignored): what the router and the connection manager are written against until they
+// move to filter.ts's (http/filter-manager.ts runs that one). Derived from filter.ts so the two
+// cannot drift apart.
 
-export interface DownstreamWatermarkCallbacks {
-  onAboveWriteBufferHighWatermark(): void;
-  onBelowWriteBufferLowWatermark(): void;
-}
+/** @deprecated filter.ts's StreamDecoderFilterCallbacks (a superset). */
+export type DecoderFilterCallbacks = Pick<StreamDecoderFilterCallbacks,
+  'streamInfo' | 'route' | 'hcmStats' | 'stats' | 'requestHeaders' | 'continueDecoding' | 'encodeHeaders' |
+  'encodeData' | 'sendLocalReply' | 'readDisable' | 'setDownstreamWatermarkCallbacks' | 'resetStream'>;
 
-/** Body data handed to a filter may be a view of the thread's shared read buffer: it is valid
- *  only during the call. A filter that keeps it past the call (buffering, queueing) keeps
- *  `retain(data)` (network/socket-owner.ts), which copies only when needed. Header maps belong to
- *  the stream (Envoy's rule): valid until the filter's onDestroy, not after (a raw response head
- *  still in the read buffer is emptied when its stream ends; copy what you keep longer). */
+/** @deprecated filter.ts's StreamDecoderFilter (the same calls, plus setDecoderFilterCallbacks and
+ *  decodeTrailers). The data-ownership rule of filter.ts applies. */
 export interface StreamDecoderFilter {
   decodeHeaders(headers: RequestHeaders, endStream: boolean): number;
   decodeData(data: Buffer, endStream: boolean): number;
-  /** The stream ended (completed or reset): release everything. */
   onDestroy(): void;
 }
 
+/** @deprecated filter.ts's StreamEncoderFilter. */
 export interface StreamEncoderFilter {
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): number;
   encodeData(data: Buffer, endStream: boolean): number;
   onDestroy(): void;
 }
 
-/** A filter factory as a config module returns it: called once per stream. */
+/** @deprecated filter.ts's FilterFactory (`(cb: FilterChainFactoryCallbacks) => void`, filters get
+ *  their callbacks through setDecoderFilterCallbacks / setEncoderFilterCallbacks). */
 export type FilterFactory = (cb: DecoderFilterCallbacks) => {
   decoder: StreamDecoderFilter | null;
   encoder: StreamEncoderFilter | null;
