@@ -8,6 +8,7 @@ export const HCM_COUNTERS = [
   'downstream_rq_rx_reset', 'downstream_rq_tx_reset', 'downstream_rq_timeout',
   'downstream_rq_too_large', 'downstream_rq_idle_timeout', 'downstream_rq_non_relative_path',
   'no_route', 'no_cluster', 'rq_direct_response', 'rq_total', 'rq_reset_after_downstream_response_started',
+  'rs_too_large',
 ] as const;
 export const HCM_GAUGES = [
   'downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active',

@@ -115,8 +115,9 @@ export function removeHeader(h: string[], name: string): void {
 // The filter interfaces live in filter.ts; these re-exports keep `from './types.ts'` imports working.
 export { FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus } from './filter.ts';
 export type {
-  BufferedBody, DownstreamWatermarkCallbacks, FilterChainFactoryCallbacks, StreamDecoderFilterCallbacks,
-  StreamEncoderFilterCallbacks, StreamFilter, StreamFilterCallbacks,
+  BufferedBody, DownstreamWatermarkCallbacks, FilterChainFactoryCallbacks, FilterFactory, StreamDecoderFilter,
+  StreamDecoderFilterCallbacks, StreamEncoderFilter, StreamEncoderFilterCallbacks, StreamFilter,
+  StreamFilterCallbacks,
 } from './filter.ts';
 
 /** Envoy's response flags, as printed by %RESPONSE_FLAGS%. */
@@ -151,35 +152,3 @@ export interface StreamInfo {
   downstreamRemoteAddress: string;
   routeName: string;
 }
-
-// The contract the HCM's ActiveStream runs today (no trailers, no encoder callbacks, encoder
-// results ignored): what the router and the connection manager are written against until they
-// move to filter.ts's (http/filter-manager.ts runs that one). Derived from filter.ts so the two
-// cannot drift apart.
-
-/** @deprecated filter.ts's StreamDecoderFilterCallbacks (a superset). */
-export type DecoderFilterCallbacks = Pick<StreamDecoderFilterCallbacks,
-  'streamInfo' | 'route' | 'hcmStats' | 'stats' | 'requestHeaders' | 'continueDecoding' | 'encodeHeaders' |
-  'encodeData' | 'sendLocalReply' | 'readDisable' | 'setDownstreamWatermarkCallbacks' | 'resetStream'>;
-
-/** @deprecated filter.ts's StreamDecoderFilter (the same calls, plus setDecoderFilterCallbacks and
- *  decodeTrailers). The data-ownership rule of filter.ts applies. */
-export interface StreamDecoderFilter {
-  decodeHeaders(headers: RequestHeaders, endStream: boolean): number;
-  decodeData(data: Buffer, endStream: boolean): number;
-  onDestroy(): void;
-}
-
-/** @deprecated filter.ts's StreamEncoderFilter. */
-export interface StreamEncoderFilter {
-  encodeHeaders(headers: ResponseHeaders, endStream: boolean): number;
-  encodeData(data: Buffer, endStream: boolean): number;
-  onDestroy(): void;
-}
-
-/** @deprecated filter.ts's FilterFactory (`(cb: FilterChainFactoryCallbacks) => void`, filters get
- *  their callbacks through setDecoderFilterCallbacks / setEncoderFilterCallbacks). */
-export type FilterFactory = (cb: DecoderFilterCallbacks) => {
-  decoder: StreamDecoderFilter | null;
-  encoder: StreamEncoderFilter | null;
-};

@@ -9,5 +9,5 @@ export const TYPE_URL = 'type.googleapis.com/envoy.extensions.filters.http.route
 
 export const routerFactory: HttpFilterConfigFactory = (_config, ctx): FilterFactory => {
   const cm = ctx.clusterManager;
-  return (cb) => ({ decoder: new RouterFilter(cb, cm), encoder: null });
+  return (cb) => cb.addStreamDecoderFilter(new RouterFilter(cm));
 };

@@ -5,9 +5,10 @@ import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../../../common/clock.ts';
 import { cancel, schedule, type Expirable } from '../../../../common/timer-wheel.ts';
 import {
-  FilterHeadersStatus, FilterDataStatus, ResponseFlag, type DecoderFilterCallbacks, type RequestHeaders,
-  type ResponseHeaders, type StreamDecoderFilter, type DownstreamWatermarkCallbacks,
+  FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, ResponseFlag, type HeaderMap, type RequestHeaders,
+  type ResponseHeaders, type DownstreamWatermarkCallbacks,
 } from '../../../../http/types.ts';
+import type { StreamDecoderFilter, StreamDecoderFilterCallbacks } from '../../../../http/filter.ts';
 import type { ClusterManager, ClusterRuntime } from '../../../../upstream/cluster-manager.ts';
 import type { HostPool, PoolCallbacks } from '../../../../upstream/conn-pool-http1.ts';
 import type { Http1ClientConnection, UpstreamResponseDecoder } from '../../../../upstream/codec-client-http1.ts';
@@ -21,11 +22,14 @@ const BODY_TERMINATION = 'upstream connect error or disconnect/reset before head
 const BODY_PROTOCOL = 'upstream connect error or disconnect/reset before headers. reset reason: protocol error';
 const BODY_TIMEOUT = 'upstream request timeout';
 const BODY_NO_HEALTHY = 'no healthy upstream';
+const EMPTY = Buffer.alloc(0);
+/** Until setDecoderFilterCallbacks (the filter manager calls it right after construction). */
+const NO_CALLBACKS = { hcmStats: null } as unknown as StreamDecoderFilterCallbacks;
 
 export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, UpstreamResponseDecoder, DownstreamWatermarkCallbacks, Expirable {
-  readonly cb: DecoderFilterCallbacks;
+  cb: StreamDecoderFilterCallbacks;
   readonly cm: ClusterManager;
-  readonly hcmStats: HcmStats;
+  hcmStats: HcmStats;
   cluster: ClusterRuntime | null;
   host: HostPool | null;
   conn: Http1ClientConnection | null;
@@ -45,10 +49,10 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   /** Counted in upstream_rq_active (a connection is serving it). */
   counted: boolean;
 
-  constructor(cb: DecoderFilterCallbacks, cm: ClusterManager) {
-    this.cb = cb;
+  constructor(cm: ClusterManager) {
+    this.cb = NO_CALLBACKS;
     this.cm = cm;
-    this.hcmStats = cb.hcmStats;
+    this.hcmStats = NO_CALLBACKS.hcmStats;
     this.cluster = null;
     this.host = null;
     this.conn = null;
@@ -67,7 +71,12 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     this.counted = false;
   }
 
-  decodeHeaders(headers: RequestHeaders, endStream: boolean): number {
+  setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
+    this.cb = cb;
+    this.hcmStats = cb.hcmStats;
+  }
+
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     const cb = this.cb;
     const route = cb.route;
     cb.stats.v[this.hcmStats.rq_total]++;
@@ -123,7 +132,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     return FilterHeadersStatus.StopIteration;
   }
 
-  decodeData(data: Buffer, endStream: boolean): number {
+  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
     if (this.done) return FilterDataStatus.StopIterationNoBuffer;
     if (endStream) this.#startTimer();
     const conn = this.conn;
@@ -139,6 +148,13 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
       if (endStream) this.bufferedEnd = true;
     }
     return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  /** Request trailers are not forwarded upstream yet (the HTTP/1 client codec has no trailers):
+   *  they end the request body. */
+  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
+    this.decodeData(EMPTY, true);
+    return FilterTrailersStatus.StopIteration;
   }
 
   #startTimer(): void {

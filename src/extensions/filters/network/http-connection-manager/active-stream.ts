@@ -14,21 +14,17 @@ import { statusClass } from '../../../../http/status.ts';
 import {
   StreamResetReason, type RequestDecoder, type ResponseEncoder, type StreamCallbacks,
 } from '../../../../http/codec.ts';
-import { httpDate } from '../../../../common/date.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
-import {
-  FilterHeadersStatus, RequestHeaders, ResponseHeaders, type DecoderFilterCallbacks, type DownstreamWatermarkCallbacks,
-  type HeaderMap, type StreamDecoderFilter, type StreamEncoderFilter, type StreamInfo,
-} from '../../../../http/types.ts';
+import { RequestHeaders, type HeaderMap, type ResponseHeaders, type StreamInfo } from '../../../../http/types.ts';
+import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
 import type { CompiledRoute } from '../../../../http/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 
-const EMPTY = Buffer.alloc(0);
 // LEGATE_TEST_HOOKS=1: tag responses with the worker that served them (tests of balancing).
 const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
 
-export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, StreamCallbacks, Expirable {
+export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks, Expirable {
   readonly config: HcmConfig;
   readonly hcm: HttpConnectionManager;
   readonly encoder: ResponseEncoder;
@@ -39,13 +35,10 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
   readonly stats: StatSink;
   responseHeaders: ResponseHeaders | null;
   route: CompiledRoute | null;
-  decoders: StreamDecoderFilter[];
-  encoders: StreamEncoderFilter[];
+  readonly filterManager: FilterManager;
   remoteComplete: boolean;
-  localComplete: boolean;
   responseStarted: boolean;
   destroyed: boolean;
-  watermarkCallbacks: DownstreamWatermarkCallbacks | null;
   /** Stream idle timeout (stream_idle_timeout, or the route's idle_timeout), 0 = off. */
   idleTimeoutMs: number;
   /** request_timeout deadline (monotonic ms) until the request is complete, 0 = none. */
@@ -56,7 +49,6 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
   readDisables: number;
   timerTick: number;
   timerIndex: number;
-  #passedHeaders: number;
 
   constructor(hcm: HttpConnectionManager, encoder: ResponseEncoder) {
     const config = hcm.config;
@@ -82,20 +74,16 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
     this.stats = config.stats;
     this.responseHeaders = null;
     this.route = null;
-    this.decoders = EMPTY_DECODERS;
-    this.encoders = EMPTY_ENCODERS;
+    this.filterManager = new FilterManager(this, hcm.connection!.bufferLimit);
     this.remoteComplete = false;
-    this.localComplete = false;
     this.responseStarted = false;
     this.destroyed = false;
-    this.watermarkCallbacks = null;
     this.idleTimeoutMs = config.snap.streamIdleTimeoutMs;
     this.requestDeadline = config.snap.requestTimeoutMs > 0 ? now + config.snap.requestTimeoutMs : 0;
     this.lastActivity = now;
     this.readDisables = 0;
     this.timerTick = -1;
     this.timerIndex = -1;
-    this.#passedHeaders = 0;
     const at = this.nextDeadline();
     if (at !== Infinity) schedule(this, at - now);
     encoder.stream.setCallbacks(this);
@@ -146,28 +134,9 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
       }
     }
 
-    const factories = cfg.filterFactories;
-    for (let i = 0; i < factories.length; i++) {
-      const f = factories[i](this);
-      if (f.decoder !== null) (this.decoders === EMPTY_DECODERS ? (this.decoders = []) : this.decoders).push(f.decoder);
-      if (f.encoder !== null) (this.encoders === EMPTY_ENCODERS ? (this.encoders = []) : this.encoders).push(f.encoder);
-    }
-    this.#runDecodeHeaders(0);
-  }
-
-  #runDecodeHeaders(from: number): void {
-    const d = this.decoders;
-    for (let i = from; i < d.length; i++) {
-      const st = d[i].decodeHeaders(this.requestHeaders, this.remoteComplete);
-      if (this.destroyed || this.localComplete) return;
-      if (st === FilterHeadersStatus.StopIteration) {
-        // The filter at i has seen the headers; data goes to it from now on, and
-        // continueDecoding() resumes after it.
-        this.#passedHeaders = i + 1;
-        return;
-      }
-    }
-    this.#passedHeaders = d.length;
+    const fm = this.filterManager;
+    fm.createFilterChain(cfg.filterFactories);
+    fm.decodeHeaders(endStream);
   }
 
   decodeData(data: Buffer, endStream: boolean): void {
@@ -177,75 +146,72 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
       this.remoteComplete = true;
       this.requestDeadline = 0;
     }
-    if (this.destroyed || this.localComplete) return;
-    const d = this.decoders;
-    for (let i = 0; i < this.#passedHeaders; i++) {
-      const st = d[i].decodeData(data, endStream);
-      if (this.destroyed || this.localComplete) return;
-      if (st !== 0 && i < this.#passedHeaders - 1) return;
-    }
-  }
-
-  /** Request trailers: no filter reads them yet; the request ends with them. */
-  decodeTrailers(_trailers: HeaderMap): void {
-    this.decodeData(EMPTY, true);
-  }
-
-  /** Resume after a filter's StopIteration on headers. Body data that arrived meanwhile went only
-   *  to the filters that had seen the headers: Envoy's buffering of it for the later filters comes
-   *  with the first non-terminal decoder filter (today the router is the only one). */
-  continueDecoding(): void {
     if (this.destroyed) return;
-    this.#runDecodeHeaders(this.#passedHeaders);
+    this.filterManager.decodeData(data, endStream);
+  }
+
+  decodeTrailers(trailers: HeaderMap): void {
+    this.lastActivity = monotonicNow();
+    this.remoteComplete = true;
+    this.requestDeadline = 0;
+    if (this.destroyed) return;
+    this.filterManager.decodeTrailers(trailers);
+  }
+
+  /** The codec refuses the request, or a reply from the connection manager itself. */
+  sendLocalReply(status: number, body: string, flag: string, details: string): void {
+    if (this.destroyed) return;
+    this.filterManager.sendLocalReply(status, body, flag, details);
+  }
+
+  perFilterConfig(_name: string): object | null {
+    // Routes carry no typed_per_filter_config yet (the config loader refuses it).
+    return null;
   }
 
   // ---- response path ------------------------------------------------------------------------
 
+  // The response as the filter manager hands it on, after the encoder filters: to the codec.
+
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
-    if (this.destroyed || this.localComplete) return;
+    if (this.destroyed) return;
     this.lastActivity = monotonicNow();
     this.responseHeaders = headers;
     this.responseStarted = true;
     this.streamInfo.responseCode = headers.status;
-    const e = this.encoders;
-    for (let i = e.length - 1; i >= 0; i--) e[i].encodeHeaders(headers, endStream);
     headers.set('server', this.config.snap.serverName);
     if (TEST_HOOKS) headers.set('x-legate-worker', String(this.config.ctx.workerId));
-    // Marked before the codec may call back (its write can fail and reset the stream).
-    if (endStream) this.localComplete = true;
     this.encoder.encodeHeaders(headers, endStream);
-    if (endStream) this.#localDone();
   }
 
   encodeData(data: Buffer, endStream: boolean): void {
-    if (this.destroyed || this.localComplete) return;
+    if (this.destroyed) return;
     this.streamInfo.bytesSent += data.length;
     this.lastActivity = monotonicNow();
-    const e = this.encoders;
-    for (let i = e.length - 1; i >= 0; i--) e[i].encodeData(data, endStream);
-    if (endStream) this.localComplete = true;
     this.encoder.encodeData(data, endStream);
-    if (endStream) this.#localDone();
   }
 
-  sendLocalReply(status: number, body: string, flag: string, _details: string): void {
+  encodeTrailers(trailers: HeaderMap): void {
     if (this.destroyed) return;
-    if (flag !== '') this.streamInfo.responseFlags = flag;
-    if (this.responseStarted) {
-      // Too late for a reply: the client has part of a response. Abort it (Envoy resets).
-      this.resetStream();
-      return;
-    }
-    const b = body === '' ? EMPTY : Buffer.from(body);
-    const h = new ResponseHeaders(status, [
-      'content-length', String(b.length), 'content-type', 'text/plain', 'date', httpDate(),
-    ]);
-    if (this.requestHeaders.method === 'HEAD' || b.length === 0) {
-      this.encodeHeaders(h, true);
-    } else {
-      this.encodeHeaders(h, false);
-      this.encodeData(b, true);
-    }
+    this.lastActivity = monotonicNow();
+    this.encoder.encodeTrailers(trailers);
+  }
+
+  /** The whole response went to the codec. */
+  endStream(): void {
+    this.#localDone();
+  }
+
+  onLocalReply(_headers: ResponseHeaders, body: string, _details: string): string {
+    return body;
+  }
+
+  onRequestDataTooLarge(): void {
+    this.stats.v[this.hcmStats.downstream_rq_too_large]++;
+  }
+
+  onResponseDataTooLarge(): void {
+    this.stats.v[this.hcmStats.rs_too_large]++;
   }
 
   readDisable(disable: boolean): void {
@@ -286,13 +252,13 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
     const c = this.config;
     if (this.requestDeadline !== 0 && now >= this.requestDeadline) {
       c.stats.v[c.s.downstream_rq_timeout]++;
-      if (this.responseStarted) this.resetStream();
+      if (this.filterManager.responseStarted) this.resetStream();
       else this.sendLocalReply(408, 'request timeout', '', 'request_overall_timeout');
       return;
     }
     if (this.idleTimeoutMs > 0 && now - this.lastActivity >= this.idleTimeoutMs) {
       c.stats.v[c.s.downstream_rq_idle_timeout]++;
-      if (this.responseStarted) {
+      if (this.filterManager.responseStarted) {
         this.streamInfo.responseFlags = 'SI';
         this.resetStream();
       } else {
@@ -303,15 +269,11 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
 
   // ---- watermarks and resets (StreamCallbacks) ----------------------------------------------
 
-  setDownstreamWatermarkCallbacks(cb: DownstreamWatermarkCallbacks | null): void {
-    this.watermarkCallbacks = cb;
-  }
-
   onAboveWriteBufferHighWatermark(): void {
-    this.watermarkCallbacks?.onAboveWriteBufferHighWatermark();
+    this.filterManager.onAboveWriteBufferHighWatermark();
   }
   onBelowWriteBufferLowWatermark(): void {
-    this.watermarkCallbacks?.onBelowWriteBufferLowWatermark();
+    this.filterManager.onBelowWriteBufferLowWatermark();
   }
 
   /** Abort the response in flight (upstream died mid-body, ...). */
@@ -361,8 +323,7 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
     v[c.s.downstream_rq_active]--;
     const dur = monotonicNow() - this.streamInfo.startHr;
     c.stats.record(c.s.downstream_rq_time, dur);
-    for (const d of this.decoders) d.onDestroy();
-    for (const e of this.encoders) e.onDestroy();
+    this.filterManager.destroy();
     if (c.accessLoggers !== null) {
       // The wall-clock start is derived here, only when something logs it.
       const ctx = {
@@ -378,5 +339,3 @@ export class ActiveStream implements RequestDecoder, DecoderFilterCallbacks, Str
 
 /** A stream's request headers before the codec decodes them (never mutated). */
 const NO_HEADERS = new RequestHeaders('', '', '', 'http', '', []);
-const EMPTY_DECODERS: StreamDecoderFilter[] = [];
-const EMPTY_ENCODERS: StreamEncoderFilter[] = [];
