@@ -1,6 +1,7 @@
 // Worker thread entry: the data plane. Receives its config snapshot and stats block from main,
 // then listening sockets (reuse-port mode) or accepted sockets (exact_balance mode), and owns every
 // connection it accepts for the connection's whole life, as an Envoy worker does.
+import process from 'node:process';
 import { parentPort, workerData } from 'node:worker_threads';
 import { registerAll } from '../extensions/index.ts';
 import { ClusterManager } from '../upstream/cluster-manager.ts';
@@ -16,6 +17,10 @@ import type { ToWorker, WorkerInit } from '../main/messages.ts';
 registerAll();
 
 const init = workerData as WorkerInit;
+// Test hooks, all here and only with LEGATE_TEST_HOOKS=1: responses name the worker that served
+// them in their `server` header (tests of balancing), and main may ask a worker to crash.
+const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
+if (TEST_HOOKS) for (const l of init.snapshot.listeners) l.hcm.serverName += ` worker-${init.workerId}`;
 const stats = new WorkerStats(init.stats);
 // Active connection count per worker, read by main to balance exact_balance listeners.
 const load = new Int32Array(init.loadSab);
@@ -82,7 +87,8 @@ parentPort!.on('message', (msg: ToWorker) => {
       break;
     }
     case 'crash': {
-      // Test hook (only sent when LEGATE_TEST_HOOKS=1): die like a bug would kill a worker.
+      // Test hook: die like a bug would kill a worker.
+      if (!TEST_HOOKS) break;
       throw new Error('legate test hook: worker crash requested');
     }
   }

@@ -1,6 +1,7 @@
 // Two workers: stats summed by main match the traffic sent (/stats json and text, /stats/prometheus),
 // a crashed worker is replaced while the listener keeps serving, exact_balance spreads connections.
-// LEGATE_TEST_HOOKS=1 makes responses carry x-legate-worker, so a test can tell which worker served.
+// LEGATE_TEST_HOOKS=1 makes each worker's `server` header end in ` worker-<id>`, so a test can tell
+// which worker served.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLegate, proxyConfig, type Legate } from '../helpers/legate.ts';
@@ -27,6 +28,10 @@ function freshGet(port: number, path: string): Promise<RawResponse> {
   return rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
 }
 
+function workerOf(r: RawResponse): string {
+  return /worker-(\d+)$/.exec(r.headers.server ?? '')?.[1] ?? `none (server: ${r.headers.server})`;
+}
+
 async function getText(url: string): Promise<string> {
   const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
   assert.equal(r.status, 200, url);
@@ -42,7 +47,7 @@ test('with --concurrency 2, /stats and /stats/prometheus totals match the reques
     const r = await freshGet(port, `/count/${n}`);
     n++;
     assert.equal(r.status, 200);
-    workers.add(r.headers['x-legate-worker']);
+    workers.add(workerOf(r));
   }
   assert.deepEqual([...workers].sort(), ['0', '1'], `after ${n} connections only worker(s) ${[...workers]} served`);
 
@@ -107,7 +112,7 @@ test('a crashed worker is replaced and the listener keeps serving', async () => 
     }
     assert.equal(r.status, 200, `request ${i} after the restart`);
     assert.equal(r.body.toString(), `GET /post/${i}`);
-    workers.add(r.headers['x-legate-worker']);
+    workers.add(workerOf(r));
   }
   assert.ok(workers.has('0'), `the replacement worker 0 served none of 20 connections (${[...workers]})`);
 
@@ -135,7 +140,7 @@ test('exact_balance: 4 long-lived connections land 2 and 2 on the two workers', 
       await c.write(`GET /balance/${i} HTTP/1.1\r\nHost: h\r\n\r\n`);
       const r = await c.readResponse();
       assert.equal(r.status, 200);
-      ids.push(r.headers['x-legate-worker']);
+      ids.push(workerOf(r));
     }
     assert.deepEqual([...ids].sort(), ['0', '0', '1', '1'], `workers: ${ids.join(',')}`);
     // The connections are still open and usable.

@@ -5,7 +5,8 @@
 // Codec-neutral: it writes through the codec's ResponseEncoder and hears of resets and
 // watermarks through StreamCallbacks.
 import { Buffer } from 'node:buffer';
-import process from 'node:process';
+import net from 'node:net';
+import { trimOws } from '../../../../http/http1/header-names.ts';
 import { monotonicNow } from '../../../../common/clock.ts';
 import type { HcmConfig } from './config.ts';
 import type { HttpConnectionManager } from './filter.ts';
@@ -21,8 +22,6 @@ import type { CompiledRoute } from '../../../../http/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 
-// LEGATE_TEST_HOOKS=1: tag responses with the worker that served them (tests of balancing).
-const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
 
 export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks, Expirable {
   readonly config: HcmConfig;
@@ -107,13 +106,20 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       this.requestDeadline = 0;
     }
     // x-forwarded-for / x-forwarded-proto (Envoy: use_remote_address appends the peer address).
+    // The client's address as the stream knows it (%DOWNSTREAM_REMOTE_ADDRESS%) is the peer's,
+    // or with xff_num_trusted_hops one from x-forwarded-for (Envoy's trusted client address):
+    // the Nth from the right with use_remote_address (before the peer is appended), else the
+    // (N+1)th; the peer's when x-forwarded-for has no valid address there.
+    const hops = snap.xffNumTrustedHops;
     if (snap.useRemoteAddress) {
       const peer = this.hcm.connection!.remoteIp;
       const xff = h.get('x-forwarded-for');
+      if (hops > 0 && cfg.needsRemoteAddress) this.#trustXff(xff, hops - 1);
       h.set('x-forwarded-for', xff === undefined ? peer : `${xff},${peer}`);
       h.set('x-forwarded-proto', h.scheme);
-    } else if (h.get('x-forwarded-proto') === undefined) {
-      h.set('x-forwarded-proto', h.scheme);
+    } else {
+      if (cfg.needsRemoteAddress) this.#trustXff(h.get('x-forwarded-for'), hops);
+      if (h.get('x-forwarded-proto') === undefined) h.set('x-forwarded-proto', h.scheme);
     }
     if (snap.generateRequestId && h.get('x-request-id') === undefined) h.set('x-request-id', uuidV4());
     if (h.path.charCodeAt(0) !== 47 /* '/' */) {
@@ -137,6 +143,18 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const fm = this.filterManager;
     fm.createFilterChain(cfg.filterFactories);
     fm.decodeHeaders(endStream);
+  }
+
+  #trustXff(xff: string | undefined, skip: number): void {
+    if (xff === undefined) return;
+    const parts = xff.split(',');
+    const i = parts.length - 1 - skip;
+    if (i < 0) return;
+    const ip = trimOws(parts[i]);
+    const family = net.isIP(ip);
+    if (family === 0) return;
+    // Envoy's address from x-forwarded-for has no port: it prints as port 0.
+    this.streamInfo.downstreamRemoteAddress = family === 6 ? `[${ip}]:0` : `${ip}:0`;
   }
 
   decodeData(data: Buffer, endStream: boolean): void {
@@ -180,7 +198,6 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.responseStarted = true;
     this.streamInfo.responseCode = headers.status;
     headers.set('server', this.config.snap.serverName);
-    if (TEST_HOOKS) headers.set('x-legate-worker', String(this.config.ctx.workerId));
     this.encoder.encodeHeaders(headers, endStream);
   }
 
