@@ -4,7 +4,7 @@
 // well-known extensions Legate does not implement are listed here by name, so a config using one is
 // refused by name ("... is not supported by Legate") instead of failing as an unknown type.
 import { ExtensionCategory } from '../extensions/types.ts';
-import { EXTENSION_MODULES } from '../extensions/index.ts';
+import { extensionModules } from '../extensions/index.ts';
 
 export { ExtensionCategory };
 
@@ -144,7 +144,7 @@ const UNSUPPORTED: Row[] = [
 ];
 
 export const EXTENSIONS: readonly ExtensionInfo[] = [
-  ...EXTENSION_MODULES.map((m): ExtensionInfo => ({
+  ...extensionModules().map((m): ExtensionInfo => ({
     name: m.name, category: m.category, types: m.types, supported: true, terminal: m.terminal === true,
   })),
   ...UNSUPPORTED.map(([name, category, types, terminal]): ExtensionInfo => ({

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { EXTENSION_MODULES } from '../extensions/index.ts';
+import { extensionModules } from '../extensions/index.ts';
 
 export type PbType = protobuf.Type;
 export type PbField = protobuf.Field;
@@ -21,7 +21,7 @@ export type PbOneOf = protobuf.OneOf;
 /** Entry points parsed at startup: the bootstrap and the protos of every implemented extension
  *  (each module lists its own). */
 export const PRELOADED_PROTOS: readonly string[] = [
-  ...new Set(['envoy/config/bootstrap/v3/bootstrap.proto', ...EXTENSION_MODULES.flatMap((m) => m.protos)]),
+  ...new Set(['envoy/config/bootstrap/v3/bootstrap.proto', ...extensionModules().flatMap((m) => m.protos)]),
 ];
 
 const require = createRequire(import.meta.url);

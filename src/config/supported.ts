@@ -6,7 +6,7 @@
 // src/config/snapshot.ts; each extension lists its own in its module (`fields`, src/extensions),
 // merged in below.
 import type { FieldSupport, SupportedField } from '../extensions/types.ts';
-import { EXTENSION_MODULES } from '../extensions/index.ts';
+import { extensionModules } from '../extensions/index.ts';
 
 export type { FieldSupport, SupportedField };
 
@@ -58,7 +58,7 @@ function buildSupported(): Map<string, Map<string, FieldSupport>> {
     }
   };
   add(CORE);
-  for (const e of EXTENSION_MODULES) add(e.fields);
+  for (const e of extensionModules()) add(e.fields);
   return out;
 }
 

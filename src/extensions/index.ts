@@ -13,16 +13,23 @@ import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
 
-export const EXTENSION_MODULES: readonly ExtensionModule[] = [
-  httpConnectionManager,
-  echo,
-  directResponse,
-  router,
-  headerMutation,
-  fileAccessLog,
-  stdoutAccessLog,
-  stderrAccessLog,
-];
+let list: readonly ExtensionModule[] | null = null;
+
+/** The list. A function rather than a const: some modules import the registry, which reads this
+ *  list, so the list may be imported while one of its modules is still initialising; it is built
+ *  on first use, once every module has been. */
+export function extensionModules(): readonly ExtensionModule[] {
+  return list ??= [
+    httpConnectionManager,
+    echo,
+    directResponse,
+    router,
+    headerMutation,
+    fileAccessLog,
+    stdoutAccessLog,
+    stderrAccessLog,
+  ];
+}
 
 /** Builds the registry now (it is otherwise built on first lookup): a duplicate name or type in
  *  the list fails here, at startup. */

@@ -9,7 +9,7 @@ import {
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext,
 } from './types.ts';
 import { LegateError } from '../common/errors.ts';
-import { EXTENSION_MODULES } from './index.ts';
+import { extensionModules } from './index.ts';
 
 export type { WorkerContext };
 
@@ -25,7 +25,7 @@ export function buildRegistry(): Registry {
   if (registry !== null) return registry;
   const byName = new Map<string, ExtensionModule>();
   const byType = new Map<string, ExtensionModule>();
-  for (const m of EXTENSION_MODULES) {
+  for (const m of extensionModules()) {
     if (byName.has(m.name)) throw new LegateError('LEGATE_ERR_EXTENSION', `extension "${m.name}" is listed twice`);
     byName.set(m.name, m);
     for (const t of m.types) {

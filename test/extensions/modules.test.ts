@@ -3,7 +3,11 @@
 // messages (enum restrictions naming real values). The tables derived from the list carry them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EXTENSION_MODULES, registerAll } from '../../src/extensions/index.ts';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { extensionModules, registerAll } from '../../src/extensions/index.ts';
 import { extensionModule, extensionModuleByType } from '../../src/extensions/registry.ts';
 import { extensionByName, extensionByType } from '../../src/config/extensions.ts';
 import { SUPPORTED } from '../../src/config/supported.ts';
@@ -12,7 +16,7 @@ import { PRELOADED_PROTOS, findMessageType, isEnum, loadProtos, type PbField } f
 test('every module names real types, defined by the protos it preloads', () => {
   loadProtos();
   registerAll();
-  for (const m of EXTENSION_MODULES) {
+  for (const m of extensionModules()) {
     assert.ok(m.types.length > 0, m.name);
     assert.ok(m.name.startsWith(m.category + '.'), `${m.name} is a ${m.category} name`);
     for (const p of m.protos) assert.ok(PRELOADED_PROTOS.includes(p), `${m.name}: ${p} preloaded`);
@@ -34,7 +38,7 @@ test('every module names real types, defined by the protos it preloads', () => {
 });
 
 test('every module field is a real field of a real message, and reaches the supported table', () => {
-  for (const m of EXTENSION_MODULES) {
+  for (const m of extensionModules()) {
     for (const [msg, fields] of Object.entries(m.fields)) {
       const t = findMessageType(msg);
       assert.ok(t, `${m.name}: message ${msg}`);
@@ -51,5 +55,25 @@ test('every module field is a real field of a real message, and reaches the supp
         }
       }
     }
+  }
+});
+
+test('any module, the registry or the loader may be imported first (no initialisation cycle)', () => {
+  const root = path.resolve(import.meta.dirname, '../..');
+  const entries = [
+    ...fs.globSync('src/extensions/**/index.ts', { cwd: root }),
+    'src/extensions/registry.ts', 'src/extensions/filters/network/http-connection-manager/config.ts',
+    'src/config/snapshot.ts', 'src/config/protos.ts', 'src/config/supported.ts', 'src/config/load.ts',
+  ];
+  const list = pathToFileURL(path.join(root, 'src/extensions/index.ts')).href;
+  const load = pathToFileURL(path.join(root, 'src/config/load.ts')).href;
+  for (const e of entries) {
+    const script = `await import(${JSON.stringify(pathToFileURL(path.join(root, e)).href)});
+      const { extensionModules, registerAll } = await import(${JSON.stringify(list)});
+      await import(${JSON.stringify(load)});
+      registerAll();
+      console.log(extensionModules().length);`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(Number(out.trim()), extensionModules().length, e);
   }
 });
