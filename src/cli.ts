@@ -108,13 +108,23 @@ export async function run(argv: string[]): Promise<void> {
     throw err;
   }
   for (const w of loaded.warnings) logger.warn(w);
+  // However it stops (signal or POST /quitquitquit), the process exits once draining is done.
+  let server: MainServer;
+  try {
+    // Builds the snapshot, where each extension compiles its config: what one refuses is a config error too.
+    server = new MainServer(opts, loaded.bootstrap as Record<string, any>, () => process.exit(0));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`legate: invalid configuration:\n${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
   if (mode === 'validate') {
     process.stdout.write(`configuration '${opts.configPath ?? '<inline>'}' OK\n`);
     return;
   }
 
-  // However it stops (signal or POST /quitquitquit), the process exits once draining is done.
-  const server = new MainServer(opts, loaded.bootstrap as Record<string, any>, () => process.exit(0));
   try {
     await server.start();
   } catch (err) {

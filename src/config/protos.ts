@@ -11,20 +11,18 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import { extensionModules } from '../extensions/index.ts';
 
 export type PbType = protobuf.Type;
 export type PbField = protobuf.Field;
 export type PbEnum = protobuf.Enum;
 export type PbOneOf = protobuf.OneOf;
 
-/** Entry points parsed at startup: the bootstrap and the protos of every supported extension. */
-export const PRELOADED_PROTOS = [
-  'envoy/config/bootstrap/v3/bootstrap.proto',
-  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
-  'envoy/extensions/filters/http/router/v3/router.proto',
-  'envoy/extensions/access_loggers/file/v3/file.proto',
-  'envoy/extensions/access_loggers/stream/v3/stream.proto',
-] as const;
+/** Entry points parsed at startup: the bootstrap and the protos of every implemented extension
+ *  (each module lists its own). */
+export const PRELOADED_PROTOS: readonly string[] = [
+  ...new Set(['envoy/config/bootstrap/v3/bootstrap.proto', ...extensionModules().flatMap((m) => m.protos)]),
+];
 
 const require = createRequire(import.meta.url);
 

@@ -1,11 +1,38 @@
-// Every extension Legate implements, registered by Envoy's name. One explicit list (grpc-js's
-// setup() style): an extension not named here does not exist for the data plane.
-import { registerHttpFilter } from './registry.ts';
-import * as router from './filters/http/router/config.ts';
+// THE list of extensions Legate implements. Each entry is an extension's module (its folder's
+// index.ts, shaped as types.ts says); the registry, the config loader's extension table, its
+// supported-field table and its preloaded protos are derived from this list. Adding an extension
+// is its folder plus one line here.
+import type { ExtensionModule } from './types.ts';
+import { buildRegistry } from './registry.ts';
+import httpConnectionManager from './filters/network/http-connection-manager/index.ts';
+import echo from './filters/network/echo/index.ts';
+import directResponse from './filters/network/direct-response/index.ts';
+import router from './filters/http/router/index.ts';
+import headerMutation from './filters/http/header-mutation/index.ts';
+import fileAccessLog from './access-loggers/file/index.ts';
+import stdoutAccessLog from './access-loggers/stdout/index.ts';
+import stderrAccessLog from './access-loggers/stderr/index.ts';
 
-let registered = false;
+let list: readonly ExtensionModule[] | null = null;
+
+/** The list. A function rather than a const: some modules import the registry, which reads this
+ *  list, so the list may be imported while one of its modules is still initialising; it is built
+ *  on first use, once every module has been. */
+export function extensionModules(): readonly ExtensionModule[] {
+  return list ??= [
+    httpConnectionManager,
+    echo,
+    directResponse,
+    router,
+    headerMutation,
+    fileAccessLog,
+    stdoutAccessLog,
+    stderrAccessLog,
+  ];
+}
+
+/** Builds the registry now (it is otherwise built on first lookup): a duplicate name or type in
+ *  the list fails here, at startup. */
 export function registerAll(): void {
-  if (registered) return;
-  registered = true;
-  registerHttpFilter(router.NAME, router.TYPE_URL, router.routerFactory);
+  buildRegistry();
 }

@@ -1,36 +1,74 @@
-// The extension registry, keyed by Envoy's names (envoy.filters.http.router ...). Each extension
-// module registers itself from index.ts's registerAll(); config.ts in src/config keeps the matching
-// table of what the config loader accepts.
-import type { StatSink } from '../common/stat-sink.ts';
+// The extension registry, keyed by Envoy's names (envoy.filters.http.router ...) and by typed_config
+// type, derived from the one list in index.ts. Built on first use: index.ts imports the modules,
+// and some modules (the HTTP connection manager's config.ts) import this file back, so nothing here
+// may read the list while the modules are still initialising.
 import type { FilterFactory } from '../http/types.ts';
-import type { ClusterManager } from '../upstream/cluster-manager.ts';
+import type { NetworkFilterFactory } from '../network/filter.ts';
+import {
+  ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
+  type HttpFilterModule, type NetworkFilterModule, type WorkerContext,
+} from './types.ts';
 import { LegateError } from '../common/errors.ts';
+import { extensionModules } from './index.ts';
 
-export interface WorkerContext {
-  stats: StatSink;
-  clusterManager: ClusterManager;
-  workerId: number;
+export type { WorkerContext };
+
+interface Registry {
+  byName: Map<string, ExtensionModule>;
+  /** Full message name of a typed_config -> its module. */
+  byType: Map<string, ExtensionModule>;
 }
 
-/** Validates typed_config once and returns the per-stream factory. */
-export type HttpFilterConfigFactory = (config: Record<string, unknown>, ctx: WorkerContext) => FilterFactory;
+let registry: Registry | null = null;
 
-const httpFilters = new Map<string, HttpFilterConfigFactory>();
-// typed_config @type -> extension name, so a filter can be named anything (Envoy resolves by type).
-const httpFilterTypes = new Map<string, string>();
-
-export function registerHttpFilter(name: string, typeUrl: string, factory: HttpFilterConfigFactory): void {
-  httpFilters.set(name, factory);
-  httpFilterTypes.set(typeUrl, name);
-}
-
-export function httpFilterFactory(name: string, config: Record<string, unknown>, ctx: WorkerContext): FilterFactory {
-  const type = typeof config['@type'] === 'string' ? config['@type'] : '';
-  const key = httpFilterTypes.get(type) ?? name;
-  const f = httpFilters.get(key);
-  if (f === undefined) {
-    // The config loader refuses unknown filters; reaching here means the two tables disagree.
-    throw new LegateError('LEGATE_ERR_EXTENSION', `HTTP filter "${name}" is not registered`);
+export function buildRegistry(): Registry {
+  if (registry !== null) return registry;
+  const byName = new Map<string, ExtensionModule>();
+  const byType = new Map<string, ExtensionModule>();
+  for (const m of extensionModules()) {
+    if (byName.has(m.name)) throw new LegateError('LEGATE_ERR_EXTENSION', `extension "${m.name}" is listed twice`);
+    byName.set(m.name, m);
+    for (const t of m.types) {
+      const other = byType.get(t);
+      if (other !== undefined) {
+        throw new LegateError('LEGATE_ERR_EXTENSION', `type ${t} belongs to both "${other.name}" and "${m.name}"`);
+      }
+      byType.set(t, m);
+    }
   }
-  return f(config, ctx);
+  registry = { byName, byType };
+  return registry;
+}
+
+/** The module of an implemented extension, by Envoy name. */
+export function extensionModule(name: string): ExtensionModule | undefined {
+  return buildRegistry().byName.get(name);
+}
+
+/** The module of an implemented extension, by typed_config type (full message name). */
+export function extensionModuleByType(typeName: string): ExtensionModule | undefined {
+  return buildRegistry().byType.get(typeName);
+}
+
+function moduleOf<M extends ExtensionModule>(compiled: CompiledExtension, category: ExtensionCategory): M {
+  const m = buildRegistry().byName.get(compiled.name);
+  if (m === undefined || m.category !== category) {
+    // The snapshot is built from the same list; reaching here means the two disagree.
+    throw new LegateError('LEGATE_ERR_EXTENSION', `${category} extension "${compiled.name}" is not registered`);
+  }
+  return m as M;
+}
+
+export function httpFilterFactory(compiled: CompiledExtension, ctx: WorkerContext): FilterFactory {
+  return moduleOf<HttpFilterModule>(compiled, ExtensionCategory.HttpFilter).createFilterFactory(compiled.config, ctx);
+}
+
+export function networkFilterFactory(compiled: CompiledExtension, ctx: WorkerContext): NetworkFilterFactory {
+  return moduleOf<NetworkFilterModule>(compiled, ExtensionCategory.NetworkFilter)
+    .createFilterFactory(compiled.config, ctx);
+}
+
+export function accessLogger(compiled: CompiledExtension, ctx: WorkerContext): AccessLogInstance {
+  return moduleOf<AccessLoggerModule>(compiled, ExtensionCategory.AccessLogger)
+    .createAccessLogger(compiled.config, ctx);
 }

@@ -1,24 +1,48 @@
-// The shape of an extension module. Each extension (HTTP filter, network filter, listener filter,
-// transport socket, cluster type, load balancer, access logger) is one folder whose index.ts
-// exports one of these; src/extensions/index.ts lists them, and the registry, the config loader's
-// supported-field table and its preloaded protos are all derived from that list.
+// The shape of an extension module. Each extension (HTTP filter, network filter, access logger;
+// listener filters, transport sockets, cluster types and load balancers to come) is one folder
+// whose index.ts default-exports one of these; src/extensions/index.ts lists them, and the
+// registry (registry.ts), the config loader's extension table (config/extensions.ts), its
+// supported-field table (config/supported.ts) and its preloaded protos (config/protos.ts) are all
+// derived from that list.
 //
 // Two halves, two threads:
 // - `compile(typedConfig, ctx)` runs once per config in the main thread, on the validated
-//   typed_config (proto3 JSON names, defaults not filled in): it checks what the protos cannot
-//   say, fills in Envoy's defaults, resolves the extension's stat names to slots, and returns
-//   plain structured-cloneable data (the worker's snapshot carries it).
+//   typed_config (normalized: snake_case names, only the fields that were set, defaults not
+//   filled in): it checks what the protos cannot say (ctx.fail names the field path), fills in
+//   Envoy's defaults, resolves the extension's own stat names to slots (ctx.layout) and returns
+//   plain structured-cloneable data: the worker's snapshot carries it.
 // - `createFilterFactory(compiled, ctx)` runs in each worker when the snapshot arrives and returns
 //   the per-stream / per-connection factory. The request path only calls that factory.
+//
+// This file has no runtime imports, so any module (config/ included) can import it without
+// creating an initialisation cycle.
 import type { StatsLayout } from '../stats/layout.ts';
 import type { StatSink } from '../common/stat-sink.ts';
-import type { SupportedField } from '../config/supported.ts';
-import type { ExtensionCategory } from '../config/extensions.ts';
 import type { FilterFactory } from '../http/types.ts';
+import type { LogContext } from '../http/access-log.ts';
 import type { NetworkFilterFactory } from '../network/filter.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 
 type Obj = Record<string, any>;
+
+/** The slot an extension plugs into; the value is Envoy's name prefix for the category. */
+export const ExtensionCategory = {
+  NetworkFilter: 'envoy.filters.network',
+  HttpFilter: 'envoy.filters.http',
+  ListenerFilter: 'envoy.filters.listener',
+  AccessLogger: 'envoy.access_loggers',
+  TransportSocket: 'envoy.transport_sockets',
+} as const;
+export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
+
+/** How Legate supports one field of a message (config/supported.ts). */
+export interface FieldSupport {
+  /** Only these enum values are implemented (by name). */
+  enumValues?: readonly string[];
+}
+
+/** A field name, or [field name, restrictions]. */
+export type SupportedField = string | readonly [string, FieldSupport];
 
 /** What compile() gets: where it is in the config, and the means to resolve stats. */
 export interface CompileContext {
@@ -28,10 +52,13 @@ export interface CompileContext {
   path: string;
   /** --buffer-size: the default per-connection buffer limit. */
   bufferLimit: number;
-  /** The clusters the config defines, by name. */
-  clusters: ReadonlySet<string>;
-  /** Compile a nested extension entry ({ name, typed_config }) of `category`, e.g. the HCM's
-   *  http_filters. */
+  /** The clusters the config defines: name -> index in the snapshot's cluster list. */
+  clusters: ReadonlyMap<string, number>;
+  /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
+   *  usually `${ctx.path}.some_field`). */
+  fail(path: string, message: string): never;
+  /** Compile a nested extension entry ({ name, typed_config }) of `category` at `path` (the
+   *  entry's own path), e.g. the HCM's http_filters[i] or access_log[i]. */
   compileNested(category: ExtensionCategory, entry: Obj, path: string): CompiledExtension;
 }
 
@@ -56,21 +83,33 @@ interface ExtensionModuleBase<C> {
   readonly types: readonly string[];
   /** Must be the last of its chain (Envoy's isTerminalFilter). */
   readonly terminal?: boolean;
-  /** message full name -> the fields of it Legate acts on (merged into config/supported.ts). */
+  /** message full name -> the fields of it Legate acts on. Merged into config/supported.ts; a
+   *  message several extensions list (DataSource, HeaderValueOption) gets the union, so each of
+   *  them must act on all of its listed fields. A message left out has no supported field. */
   readonly fields: Readonly<Record<string, readonly SupportedField[]>>;
-  /** .proto files (relative to Envoy's API root) parsed at startup. */
+  /** .proto files (relative to Envoy's API root) parsed at startup: those of `types`. */
   readonly protos: readonly string[];
   compile(typedConfig: Obj, ctx: CompileContext): C;
 }
 
 export interface HttpFilterModule<C = unknown> extends ExtensionModuleBase<C> {
-  readonly category: typeof import('../config/extensions.ts').ExtensionCategory.HttpFilter;
+  readonly category: typeof ExtensionCategory.HttpFilter;
   createFilterFactory(compiled: C, ctx: WorkerContext): FilterFactory;
 }
 
 export interface NetworkFilterModule<C = unknown> extends ExtensionModuleBase<C> {
-  readonly category: typeof import('../config/extensions.ts').ExtensionCategory.NetworkFilter;
+  readonly category: typeof ExtensionCategory.NetworkFilter;
   createFilterFactory(compiled: C, ctx: WorkerContext): NetworkFilterFactory;
 }
 
-export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any>;
+/** One access log instance (Envoy's AccessLog::Instance): called once per finished stream. */
+export interface AccessLogInstance {
+  log(c: LogContext): void;
+}
+
+export interface AccessLoggerModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.AccessLogger;
+  createAccessLogger(compiled: C, ctx: WorkerContext): AccessLogInstance;
+}
+
+export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>;

@@ -2,8 +2,17 @@
 // The format is compiled once into an array of parts; a log line is one join. Lines go through a
 // SonicBoom (pino's destination) in async mode, so a slow disk or pipe never blocks a worker.
 import pino from 'pino';
-import type { AccessLogSnap } from '../config/snapshot.ts';
 import type { RequestHeaders, ResponseHeaders, StreamInfo } from './types.ts';
+
+/** A compiled access logger (envoy.access_loggers.file / stdout / stderr), as the snapshot carries it. */
+export interface AccessLogSnap {
+  kind: 'file' | 'stdout' | 'stderr';
+  /** The file (kind 'file'), else ''. */
+  path: string;
+  /** A text format; null: json, or Envoy's default format. */
+  format: string | null;
+  json: Record<string, unknown> | null;
+}
 
 export const DEFAULT_FORMAT =
   '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" ' +

@@ -1,8 +1,28 @@
 // Route table compiled once per config (per worker: RegExps cannot cross threads): virtual host
 // lookup by :authority as Envoy does it (exact, then longest `*.suffix`/`-suffix` wildcard, then
 // longest `prefix.*` wildcard, then `*`), then the first route whose match and headers match.
-import type { HeaderMatchSnap, RouteSnap, VirtualHostSnap } from '../config/snapshot.ts';
 import type { RequestHeaders } from './types.ts';
+
+// The route configuration as the snapshot carries it (compiled in main by the HTTP connection
+// manager's module from envoy.config.route.v3.RouteConfiguration).
+export interface HeaderMatchSnap {
+  name: string;
+  kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex' | 'present';
+  value: string;
+  ignoreCase: boolean;
+  invert: boolean;
+  present: boolean;
+}
+export interface RouteSnap {
+  name: string;
+  match: { kind: 'prefix' | 'path' | 'regex'; value: string; caseSensitive: boolean };
+  headers: HeaderMatchSnap[];
+  action:
+    | { kind: 'cluster'; cluster: string; clusterIndex: number; timeoutMs: number;
+        idleTimeoutMs: number; prefixRewrite: string | null; hostRewrite: string | null }
+    | { kind: 'direct'; status: number; body: string | null };
+}
+export interface VirtualHostSnap { name: string; domains: string[]; routes: RouteSnap[] }
 
 interface CompiledHeaderMatch {
   snap: HeaderMatchSnap;

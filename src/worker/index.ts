@@ -4,14 +4,10 @@
 import process from 'node:process';
 import { parentPort, workerData } from 'node:worker_threads';
 import { registerAll } from '../extensions/index.ts';
-import { ClusterManager } from '../upstream/cluster-manager.ts';
-import { HcmConfig } from '../extensions/filters/network/http-connection-manager/config.ts';
-import { createHcmFilterFactory } from '../extensions/filters/network/http-connection-manager/filter.ts';
-import { ActiveListener, type ListenerObserver } from '../listener/listener.ts';
+import { WorkerRuntime } from './runtime.ts';
+import type { ListenerObserver } from '../listener/listener.ts';
 import { flushAccessLogs } from '../http/access-log.ts';
 import { WorkerStats } from '../stats/store.ts';
-import type { Snapshot } from '../config/snapshot.ts';
-import type { WorkerContext } from '../extensions/registry.ts';
 import type { ToWorker, WorkerInit } from '../main/messages.ts';
 
 registerAll();
@@ -20,16 +16,18 @@ const init = workerData as WorkerInit;
 // Test hooks, all here and only with LEGATE_TEST_HOOKS=1: responses name the worker that served
 // them in their `server` header (tests of balancing), and main may ask a worker to crash.
 const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
-if (TEST_HOOKS) for (const l of init.snapshot.listeners) l.hcm.serverName += ` worker-${init.workerId}`;
+if (TEST_HOOKS) {
+  for (const l of init.snapshot.listeners) {
+    for (const f of l.filterChains[0].filters) {
+      if (f.name === 'envoy.filters.network.http_connection_manager') {
+        (f.config as { serverName: string }).serverName += ` worker-${init.workerId}`;
+      }
+    }
+  }
+}
 const stats = new WorkerStats(init.stats);
 // Active connection count per worker, read by main to balance exact_balance listeners.
 const load = new Int32Array(init.loadSab);
-const ctx: WorkerContext = {
-  stats,
-  clusterManager: new ClusterManager(init.snapshot.clusters, stats, init.workerId),
-  workerId: init.workerId,
-};
-
 let draining = false;
 
 const observer: ListenerObserver = {
@@ -40,21 +38,12 @@ const observer: ListenerObserver = {
   },
 };
 
-const listeners: ActiveListener[] = buildListeners(init.snapshot);
-
-function buildListeners(snap: Snapshot): ActiveListener[] {
-  return snap.listeners.map((l) => new ActiveListener({
-    name: l.name,
-    bufferLimit: l.bufferLimit,
-    stats: l.stats,
-    chains: [{ factories: [createHcmFilterFactory(new HcmConfig(l.hcm, ctx))] }],
-  }, stats, observer));
-}
+const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer);
+const listeners = runtime.listeners;
+const ctx = runtime.ctx;
 
 function activeConnections(): number {
-  let n = 0;
-  for (const l of listeners) n += l.connections.size;
-  return n;
+  return runtime.activeConnections();
 }
 
 let drainTimer: NodeJS.Timeout | null = null;

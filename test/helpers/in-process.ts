@@ -5,10 +5,7 @@ import net from 'node:net';
 import { buildSnapshot, type Snapshot } from '../../src/config/snapshot.ts';
 import { loadBootstrapText } from '../../src/config/load.ts';
 import { registerAll } from '../../src/extensions/index.ts';
-import { ClusterManager } from '../../src/upstream/cluster-manager.ts';
-import { HcmConfig } from '../../src/extensions/filters/network/http-connection-manager/config.ts';
-import { createHcmFilterFactory } from '../../src/extensions/filters/network/http-connection-manager/filter.ts';
-import { ActiveListener } from '../../src/listener/listener.ts';
+import { WorkerRuntime } from '../../src/worker/runtime.ts';
 import type { Connection } from '../../src/network/connection.ts';
 import { StatsLayout } from '../../src/stats/layout.ts';
 import { StatsStore, WorkerStats } from '../../src/stats/store.ts';
@@ -30,12 +27,8 @@ export async function startInProcess(yaml: string): Promise<InProcess> {
   const snapshot = buildSnapshot(bootstrap as Record<string, unknown>, layout, { bufferLimit: 1 << 20, version: 1 });
   const store = new StatsStore(layout, 1);
   const stats = new WorkerStats(store.attachWorker(0));
-  const ctx = { stats, clusterManager: new ClusterManager(snapshot.clusters, stats, 0), workerId: 0 };
-  const l = snapshot.listeners[0];
-  const listener = new ActiveListener({
-    name: l.name, bufferLimit: l.bufferLimit, stats: l.stats,
-    chains: [{ factories: [createHcmFilterFactory(new HcmConfig(l.hcm, ctx))] }],
-  }, stats, null);
+  const runtime = new WorkerRuntime(snapshot, stats, 0, null);
+  const listener = runtime.listeners[0];
   const sockets = new Set<net.Socket>();
   const ip: InProcess = {
     port: 0,
@@ -49,7 +42,7 @@ export async function startInProcess(yaml: string): Promise<InProcess> {
     },
     async close(): Promise<void> {
       for (const s of sockets) s.destroy();
-      ctx.clusterManager.drain();
+      runtime.ctx.clusterManager.drain();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };

@@ -1,19 +1,20 @@
-// The HTTP connection manager's per-worker runtime config, compiled once from its snapshot:
-// route table, HTTP filter factories (resolved through the registry by Envoy name), access loggers.
-import type { HcmSnap } from '../../../../config/snapshot.ts';
+// The HTTP connection manager's per-worker runtime config, built once from its compiled snapshot
+// (index.ts): route table, HTTP filter factories and access loggers, both resolved through the
+// registry by Envoy name.
+import type { HcmSnap } from './index.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { FilterFactory } from '../../../../http/types.ts';
+import type { AccessLogInstance } from '../../../types.ts';
 import { RouteTable } from '../../../../http/route-table.ts';
-import { AccessLogger } from '../../../../http/access-log.ts';
-import { httpFilterFactory, type WorkerContext } from '../../../registry.ts';
+import { accessLogger, httpFilterFactory, type WorkerContext } from '../../../registry.ts';
 
 export class HcmConfig {
   readonly snap: HcmSnap;
   readonly routes: RouteTable;
   readonly filterFactories: FilterFactory[];
   /** null when there are no access logs: the request path tests `!== null`. */
-  readonly accessLoggers: AccessLogger[] | null;
+  readonly accessLoggers: AccessLogInstance[] | null;
   readonly s: HcmStats;
   readonly stats: StatSink;
   readonly ctx: WorkerContext;
@@ -24,8 +25,8 @@ export class HcmConfig {
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
     this.routes = new RouteTable(snap.virtualHosts);
-    this.filterFactories = snap.httpFilters.map((f) => httpFilterFactory(f.name, f.config, ctx));
-    this.accessLoggers = snap.accessLogs.length > 0 ? snap.accessLogs.map((a) => new AccessLogger(a)) : null;
+    this.filterFactories = snap.httpFilters.map((f) => httpFilterFactory(f, ctx));
+    this.accessLoggers = snap.accessLogs.length > 0 ? snap.accessLogs.map((a) => accessLogger(a, ctx)) : null;
     this.s = snap.stats;
     this.stats = ctx.stats;
     this.ctx = ctx;

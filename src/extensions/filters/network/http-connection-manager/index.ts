@@ -1,0 +1,170 @@
+// envoy.filters.network.http_connection_manager: the terminal network filter that speaks HTTP.
+// compile() turns its typed_config into HcmSnap (Envoy's defaults filled in, the route table
+// flattened, http_filters and access_log compiled by their own modules, http.<stat_prefix>.* stats
+// resolved to slots); the worker side builds HcmConfig (config.ts) from it and the network filter
+// (filter.ts) from that.
+import {
+  ExtensionCategory, type CompileContext, type CompiledExtension, type NetworkFilterModule,
+} from '../../../types.ts';
+import { HCM_COUNTERS, HCM_GAUGES, HCM_HISTOGRAMS, type HcmStats } from '../../../../http/stats.ts';
+import type { HeaderMatchSnap, RouteSnap, VirtualHostSnap } from '../../../../http/route-table.ts';
+import { durationMs } from '../../../../config/duration.ts';
+import { readDataSource } from '../../../../common/data-source.ts';
+import { slots } from '../../../../stats/slots.ts';
+import { HcmConfig } from './config.ts';
+import { createHcmFilterFactory } from './filter.ts';
+
+type Obj = Record<string, any>;
+
+export interface HcmSnap {
+  statPrefix: string;
+  useRemoteAddress: boolean;
+  xffNumTrustedHops: number;
+  generateRequestId: boolean;
+  serverName: string;
+  requestTimeoutMs: number;
+  streamIdleTimeoutMs: number;
+  idleTimeoutMs: number;
+  drainTimeoutMs: number;
+  maxRequestHeadersBytes: number;
+  maxHeadersCount: number;
+  virtualHosts: VirtualHostSnap[];
+  /** In order; each compiled by its module (registry.httpFilterFactory builds it in the worker). */
+  httpFilters: CompiledExtension[];
+  accessLogs: CompiledExtension[];
+  stats: HcmStats;
+}
+
+// Envoy's defaults.
+const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
+const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
+const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+const DEFAULT_MAX_REQUEST_HEADERS_KB = 60;
+const DEFAULT_MAX_HEADERS_COUNT = 100;
+
+const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.';
+const ROUTE = 'envoy.config.route.v3.';
+
+function stringMatch(name: string, sm: Obj, invert: boolean): HeaderMatchSnap {
+  const ignoreCase = sm.ignore_case === true;
+  for (const kind of ['exact', 'prefix', 'suffix', 'contains'] as const) {
+    if (typeof sm[kind] === 'string') {
+      return { name, kind, value: ignoreCase ? sm[kind].toLowerCase() : sm[kind], ignoreCase, invert, present: false };
+    }
+  }
+  if (sm.safe_regex) return { name, kind: 'regex', value: sm.safe_regex.regex, ignoreCase, invert, present: false };
+  return { name, kind: 'exact', value: '', ignoreCase, invert, present: false };
+}
+
+function headerMatcher(h: Obj): HeaderMatchSnap {
+  const name = String(h.name).toLowerCase();
+  const invert = h.invert_match === true;
+  if (h.string_match) return stringMatch(name, h.string_match, invert);
+  if (h.present_match !== undefined) {
+    return { name, kind: 'present', value: '', ignoreCase: false, invert, present: h.present_match !== false };
+  }
+  // Envoy: a matcher with no match specifier matches when the header is present.
+  return { name, kind: 'present', value: '', ignoreCase: false, invert, present: true };
+}
+
+function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): VirtualHostSnap[] {
+  const out: VirtualHostSnap[] = [];
+  ((rc?.virtual_hosts ?? []) as Obj[]).forEach((vh, v) => {
+    const routes: RouteSnap[] = [];
+    ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
+      const m = r.match ?? {};
+      const caseSensitive = m.case_sensitive !== false;
+      let match: RouteSnap['match'];
+      if (typeof m.path === 'string') match = { kind: 'path', value: m.path, caseSensitive };
+      else if (m.safe_regex) match = { kind: 'regex', value: m.safe_regex.regex, caseSensitive };
+      else match = { kind: 'prefix', value: m.prefix ?? '', caseSensitive };
+      let action: RouteSnap['action'];
+      if (r.direct_response) {
+        const dr = r.direct_response;
+        const body = dr.body === undefined ? null
+          : readDataSource(dr.body, `${path}.virtual_hosts[${v}].routes[${i}].direct_response.body`, ctx.fail)
+            .toString('utf8');
+        action = { kind: 'direct', status: dr.status, body };
+      } else {
+        const ra = r.route ?? {};
+        action = {
+          kind: 'cluster',
+          cluster: ra.cluster ?? '',
+          clusterIndex: ctx.clusters.get(ra.cluster) ?? -1,
+          timeoutMs: durationMs(ra.timeout, DEFAULT_ROUTE_TIMEOUT_MS),
+          idleTimeoutMs: durationMs(ra.idle_timeout, 0),
+          prefixRewrite: ra.prefix_rewrite ?? null,
+          hostRewrite: ra.host_rewrite_literal ?? null,
+        };
+      }
+      routes.push({ name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action });
+    });
+    out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });
+  });
+  return out;
+}
+
+type HcmModule = NetworkFilterModule<HcmSnap>;
+
+const httpConnectionManager: HcmModule = {
+  name: 'envoy.filters.network.http_connection_manager',
+  category: ExtensionCategory.NetworkFilter,
+  types: [HCM + 'HttpConnectionManager'],
+  terminal: true,
+  fields: {
+    [HCM + 'HttpConnectionManager']: [
+      'stat_prefix', ['codec_type', { enumValues: ['AUTO', 'HTTP1'] }], 'route_config', 'http_filters', 'access_log',
+      'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'stream_idle_timeout', 'request_timeout',
+      'common_http_protocol_options', 'max_request_headers_kb', 'server_name', 'drain_timeout',
+    ],
+    'envoy.config.core.v3.HttpProtocolOptions': ['idle_timeout', 'max_headers_count'],
+    [HCM + 'HttpFilter']: ['name', 'typed_config'],
+    'envoy.config.accesslog.v3.AccessLog': ['name', 'typed_config'],
+    // Routes.
+    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts'],
+    [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes'],
+    [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response'],
+    [ROUTE + 'RouteMatch']: ['prefix', 'path', 'safe_regex', 'headers', 'case_sensitive'],
+    'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
+    'envoy.type.matcher.v3.RegexMatcher.GoogleRE2': [],
+    [ROUTE + 'HeaderMatcher']: ['name', 'string_match', 'present_match', 'invert_match'],
+    'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
+    [ROUTE + 'RouteAction']: ['cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout'],
+    [ROUTE + 'DirectResponseAction']: ['status', 'body'],
+    'envoy.config.core.v3.DataSource': ['inline_string', 'inline_bytes', 'filename'],
+  },
+  protos: ['envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto'],
+
+  compile(h, ctx) {
+    const statPrefix: string = h.stat_prefix ?? '';
+    const hpo = h.common_http_protocol_options ?? {};
+    const httpFilters = ((h.http_filters ?? []) as Obj[])
+      .map((f, i) => ctx.compileNested(ExtensionCategory.HttpFilter, f, `${ctx.path}.http_filters[${i}]`));
+    if (httpFilters.length === 0) {
+      httpFilters.push(ctx.compileNested(ExtensionCategory.HttpFilter, { name: 'envoy.filters.http.router' },
+        `${ctx.path}.http_filters`));
+    }
+    return {
+      statPrefix,
+      useRemoteAddress: h.use_remote_address === true,
+      xffNumTrustedHops: h.xff_num_trusted_hops ?? 0,
+      generateRequestId: h.generate_request_id !== false,
+      serverName: h.server_name ?? 'legate',
+      requestTimeoutMs: durationMs(h.request_timeout, 0),
+      streamIdleTimeoutMs: durationMs(h.stream_idle_timeout, DEFAULT_STREAM_IDLE_TIMEOUT_MS),
+      idleTimeoutMs: durationMs(hpo.idle_timeout, DEFAULT_IDLE_TIMEOUT_MS),
+      drainTimeoutMs: durationMs(h.drain_timeout, DEFAULT_DRAIN_TIMEOUT_MS),
+      maxRequestHeadersBytes: (h.max_request_headers_kb ?? DEFAULT_MAX_REQUEST_HEADERS_KB) * 1024,
+      maxHeadersCount: hpo.max_headers_count ?? DEFAULT_MAX_HEADERS_COUNT,
+      virtualHosts: virtualHosts(h.route_config, `${ctx.path}.route_config`, ctx),
+      httpFilters,
+      accessLogs: ((h.access_log ?? []) as Obj[])
+        .map((a, i) => ctx.compileNested(ExtensionCategory.AccessLogger, a, `${ctx.path}.access_log[${i}]`)),
+      stats: slots(ctx.layout, `http.${statPrefix}.`, HCM_COUNTERS, HCM_GAUGES, HCM_HISTOGRAMS),
+    };
+  },
+
+  createFilterFactory: (snap, ctx) => createHcmFilterFactory(new HcmConfig(snap, ctx)),
+};
+export default httpConnectionManager;
