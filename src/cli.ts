@@ -17,6 +17,7 @@ const USAGE = `Usage: legate -c <config.yaml> [options]
       --admin-address <h:p>     override admin.address
       --admin-address-path <f>  write the admin address here once ready
       --drain-time-s <s>        how long SIGTERM/SIGINT lets requests finish (default 10)
+                                (SIGHUP or POST /reload re-reads the config and applies it)
       --allow-unsupported-fields  report fields Legate does not act on as warnings, not errors
       --version                 print the version
   -h, --help                    this text
@@ -138,5 +139,7 @@ export async function run(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP re-reads the config and applies it, as POST /reload does (the result is logged).
+  process.on('SIGHUP', () => { void server.reload(); });
   if (process.env.LEGATE_TEST_HOOKS === '1') process.on('SIGUSR2', () => server.crashWorker(0));
 }

@@ -10,6 +10,7 @@ import { listenersHandler } from './listeners.ts';
 import { prometheusHandler } from './prometheus.ts';
 import { quitHandler } from './quit.ts';
 import { readyHandler } from './ready.ts';
+import { reloadHandler } from './reload.ts';
 import { serverInfoHandler } from './server-info.ts';
 import { statsHandler } from './stats.ts';
 import {
@@ -36,7 +37,7 @@ const homeHandler: AdminHandler = {
 /** Every handler, sorted by path as Envoy lists them. */
 export const HANDLERS: readonly AdminHandler[] = [
   homeHandler, clustersHandler, configDumpHandler, helpHandler, listenersHandler, quitHandler,
-  readyHandler, serverInfoHandler, statsHandler, prometheusHandler,
+  readyHandler, reloadHandler, serverInfoHandler, statsHandler, prometheusHandler,
 ].sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
 
 const BY_PATH = new Map(HANDLERS.map((h) => [h.prefix, h]));
@@ -48,7 +49,7 @@ function helpText(): string {
 }
 
 /** Route one request (exported for tests and for an in-process admin). */
-export function dispatch(req: AdminRequest, opts: AdminOptions): AdminResponse {
+export function dispatch(req: AdminRequest, opts: AdminOptions): AdminResponse | Promise<AdminResponse> {
   // (onRequest catches what a handler throws.)
   const handler = BY_PATH.get(req.path);
   if (handler === undefined) return { status: 404, body: `invalid path. ${helpText()}` };
@@ -82,7 +83,7 @@ export function parseTarget(target: string): { path: string; query: URLSearchPar
 function onRequest(opts: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse): void {
   // Drain any request body (POST /quitquitquit may carry one) so keep-alive works.
   req.resume();
-  let out: AdminResponse;
+  let out: AdminResponse | Promise<AdminResponse>;
   try {
     const target = parseTarget(req.url ?? '/');
     out = target === null
@@ -93,6 +94,17 @@ function onRequest(opts: AdminOptions, req: http.IncomingMessage, res: http.Serv
     opts.onHandlerError?.(err, req.url ?? '');
     out = { status: 500, body: 'admin handler failed\n' };
   }
+  if (out instanceof Promise) {
+    out.then((r) => respond(opts, req, res, r), (err: unknown) => {
+      opts.onHandlerError?.(err, req.url ?? '');
+      respond(opts, req, res, { status: 500, body: 'admin handler failed\n' });
+    });
+    return;
+  }
+  respond(opts, req, res, out);
+}
+
+function respond(opts: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse, out: AdminResponse): void {
   try {
     res.writeHead(out.status, {
       'content-type': out.contentType ?? CONTENT_TEXT,

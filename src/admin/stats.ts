@@ -126,7 +126,7 @@ export const statsHandler: AdminHandler = {
   mutatesState: false,
   handle(req: AdminRequest, opts: AdminOptions): AdminResponse {
     const format = req.query.get('format') ?? 'text';
-    if (format === 'prometheus') return prometheusHandler.handle(req, opts);
+    if (format === 'prometheus') return prometheusHandler.handle(req, opts) as AdminResponse;
     const p = params(req);
     if (isResponse(p)) return p;
     const snap = opts.stats.snapshot();

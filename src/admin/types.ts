@@ -107,6 +107,8 @@ export interface AdminOptions {
   configDump(): unknown;
   /** POST /quitquitquit, called after the "OK" response went out. */
   onQuit(): void;
+  /** POST /reload: re-read the config and apply it; resolves once every worker has it. */
+  onReload(): Promise<ReloadResult>;
   isReady(): boolean;
   /** A handler threw (a bug): it was answered 500; log and count it. */
   onHandlerError?(err: unknown, target: string): void;
@@ -124,6 +126,8 @@ export interface AdminRequest {
   readonly query: URLSearchParams;
 }
 
+export type ReloadResult = { ok: true; version: number } | { ok: false; errors: string[] };
+
 export interface AdminResponse {
   status: number;
   body: string;
@@ -139,7 +143,9 @@ export interface AdminHandler {
   readonly help: string;
   /** Envoy's mutates_server_state: anything but POST gets 405. */
   readonly mutatesState: boolean;
-  handle(req: AdminRequest, opts: AdminOptions): AdminResponse;
+  /** A handler that waits for something (a config reload reaching every worker) returns a
+   *  promise. */
+  handle(req: AdminRequest, opts: AdminOptions): AdminResponse | Promise<AdminResponse>;
 }
 
 export const CONTENT_TEXT = 'text/plain; charset=UTF-8';

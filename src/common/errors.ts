@@ -7,13 +7,8 @@ export class LegateError extends Error {
   }
 }
 
-let bugCount = 0;
-/** Envoy's ENVOY_BUG: "cannot happen". Throws under test (LEGATE_TEST=1), else logs and counts. */
+/** Envoy's ENVOY_BUG: "cannot happen". Throws under test (LEGATE_TEST=1), else logs. */
 export function bug(message: string): void {
-  bugCount++;
   if (process.env.LEGATE_TEST === '1') throw new LegateError('LEGATE_ERR_BUG', message);
   process.stderr.write(`legate: bug: ${message}\n`);
-}
-export function bugsSeen(): number {
-  return bugCount;
 }

@@ -78,8 +78,9 @@ export interface ServerConnection {
   /** The peer half-closed: finish what can be finished. */
   onRemoteEnd(): void;
   /** Drain: no new streams after the ones in flight (HTTP/1: `connection: close` on the current
-   *  response, or close now when idle; HTTP/2: GOAWAY). */
-  shutdownNotice(): void;
+   *  or next response; HTTP/2: GOAWAY). An idle connection closes after `graceMs` if no request
+   *  came meanwhile (0: now); the grace covers a request already on its way. */
+  shutdownNotice(graceMs: number): void;
   /** Whether a request is in progress (for the HCM's idle timeout and drain). */
   readonly busy: boolean;
   onUnderlyingConnectionAboveWriteBufferHighWatermark(): void;

@@ -28,7 +28,7 @@ export interface ListenerObserver {
 }
 
 export class ActiveListener implements ConnectionOwner {
-  readonly config: ListenerConfig;
+  config: ListenerConfig;
   readonly stats: StatSink;
   readonly connections: Set<Connection>;
   readonly servers: Server[];
@@ -91,7 +91,14 @@ export class ActiveListener implements ConnectionOwner {
   drain(): void {
     this.draining = true;
     for (const s of this.servers) s.close();
-    for (const c of this.connections) c.onDrainClose();
+    for (const c of this.connections) c.onDrainClose(true);
+  }
+
+  /** New filter chains (a config update): new connections get them; the connections that run the
+   *  old ones are drained (Envoy's listener update), gracefully. */
+  update(config: ListenerConfig): void {
+    this.config = config;
+    for (const c of this.connections) c.onDrainClose(false);
   }
 }
 

@@ -12,10 +12,14 @@ export interface WorkerInit {
   loadSab: SharedArrayBuffer;
 }
 
+/** Listeners are named by their `name` (unique in a config), never by position: a config update
+ *  may add, remove or reorder them. */
 export type ToWorker =
-  | { type: 'listen'; listener: number; server: Server }
-  | { type: 'socket'; listener: number; socket: Socket }
+  | { type: 'listen'; listener: string; server: Server }
+  | { type: 'socket'; listener: string; socket: Socket }
+  /** A new config: the worker builds what changed and swaps it in (worker/runtime.ts). */
+  | { type: 'update'; snapshot: Snapshot }
   | { type: 'drain'; timeoutMs: number }
   | { type: 'crash' };
 
-export type FromWorker = { type: 'ready' } | { type: 'drained' };
+export type FromWorker = { type: 'ready' } | { type: 'drained' } | { type: 'updated'; version: number };

@@ -5,13 +5,13 @@ import os from 'node:os';
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
-import { loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
+import { ConfigError, loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
 import { buildSnapshot, type Snapshot, type ListenerSnap } from '../config/snapshot.ts';
 import { StatsLayout } from '../stats/layout.ts';
 import { StatsStore } from '../stats/store.ts';
 import { ServerStats } from '../stats/server.ts';
 import { startAdmin } from '../admin/index.ts';
-import type { AdminServer, ClusterStatus, ServerInfo } from '../admin/types.ts';
+import type { AdminServer, ClusterStatus, ReloadResult, ServerInfo } from '../admin/types.ts';
 import { LegateError } from '../common/errors.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 
@@ -79,9 +79,10 @@ export class MainServer {
   readonly opts: ServeOptions;
   readonly log: Logger;
   readonly layout: StatsLayout;
-  readonly snapshot: Snapshot;
+  /** The running config (replaced by reload()). */
+  snapshot: Snapshot;
   readonly store: StatsStore;
-  readonly bootstrap: Record<string, any>;
+  bootstrap: Record<string, any>;
   readonly workers: WorkerSlot[];
   readonly listeners: BoundListener[];
   readonly loadSab: SharedArrayBuffer;
@@ -91,6 +92,10 @@ export class MainServer {
   startedAt: number;
   #stopping: Promise<void> | null;
   #drainedWaiters: Map<number, () => void>;
+  /** Workers' acknowledgements of a config version: worker id -> resolve. */
+  #updatedWaiters: Map<number, (version: number) => void>;
+  /** Reloads run one at a time. */
+  #reloading: Promise<unknown>;
 
   readonly #onStopped: () => void;
 
@@ -111,6 +116,8 @@ export class MainServer {
     this.startedAt = Date.now();
     this.#stopping = null;
     this.#drainedWaiters = new Map();
+    this.#updatedWaiters = new Map();
+    this.#reloading = Promise.resolve();
   }
 
   async start(): Promise<void> {
@@ -118,23 +125,12 @@ export class MainServer {
     this.#initServerStats();
     // Bind everything before starting workers: a bind error fails fast, naming the listener.
     for (const l of this.snapshot.listeners) {
-      const b: BoundListener = { snap: l, servers: [], port: l.port };
       try {
-        if (acceptsInMain(l)) {
-          const s = net.createServer({ pauseOnConnect: true });
-          await listen(s, l.host, l.port, false);
-          b.port = (s.address() as net.AddressInfo).port;
-          s.on('connection', (sock) => this.#balance(b, sock));
-          b.servers.push(s);
-        } else {
-          for (let i = 0; i < n; i++) b.servers.push(await this.#bindReusePort(b));
-        }
+        this.listeners.push(await this.#bind(l));
       } catch (err) {
-        for (const bl of [...this.listeners, b]) for (const s of bl.servers) s?.close();
-        throw new LegateError('LEGATE_ERR_BIND',
-          `listener "${l.name}": cannot bind ${l.host}:${l.port}: ${(err as Error).message}`);
+        for (const bl of this.listeners) for (const s of bl.servers) s?.close();
+        throw err;
       }
-      this.listeners.push(b);
     }
     await Promise.all(Array.from({ length: n }, (_, i) => this.#startWorker(i)));
     const adminAddr = this.#adminAddress();
@@ -149,6 +145,7 @@ export class MainServer {
       })),
       configDump: () => this.#configDump(),
       onQuit: () => { void this.stop(); },
+      onReload: () => this.reload(),
       isReady: () => this.state === 'LIVE',
       onHandlerError: (err, target) => {
         // A bug in an admin handler: answered 500, logged, counted as Envoy counts ENVOY_BUGs.
@@ -176,16 +173,52 @@ export class MainServer {
     const srv = new ServerStats(this.store, { startTime: this.startedAt, concurrency: this.opts.concurrency });
     srv.setState('INITIALIZING');
     this.#serverStats = srv;
-    // Global state is set from main only (gauges are summed over blocks).
+    this.#onSnapshot(this.snapshot, null);
+    this.store.addFlushHook(() => srv.refresh({}));
+    this.store.startFlushTimer();
+  }
+
+  /** Bind a listener: one accepting socket in main (exact_balance), or one reuse-port socket per
+   *  worker slot, handed to the workers by #handListeners. Closes what it bound if it fails. */
+  async #bind(l: ListenerSnap): Promise<BoundListener> {
+    const b: BoundListener = { snap: l, servers: [], port: l.port };
+    try {
+      if (acceptsInMain(l)) {
+        const s = net.createServer({ pauseOnConnect: true });
+        await listen(s, l.host, l.port, false);
+        b.port = (s.address() as net.AddressInfo).port;
+        s.on('connection', (sock) => this.#balance(b, sock));
+        b.servers.push(s);
+      } else {
+        for (let i = 0; i < this.opts.concurrency; i++) b.servers.push(await this.#bindReusePort(b));
+      }
+    } catch (err) {
+      for (const s of b.servers) s?.close();
+      throw new LegateError('LEGATE_ERR_BIND',
+        `listener "${l.name}": cannot bind ${l.host}:${l.port}: ${(err as Error).message}`);
+    }
+    return b;
+  }
+
+  /** Main's share of a new snapshot's stats: cluster membership (main is its one writer) and
+   *  the listeners' connection gauges behind server.total_connections. */
+  #onSnapshot(snap: Snapshot, previous: Snapshot | null): void {
     const v = this.store.main.v;
-    for (const c of this.snapshot.clusters) {
+    if (previous !== null) {
+      const names = new Set(snap.clusters.map((c) => c.name));
+      for (const c of previous.clusters) {
+        if (names.has(c.name)) continue;
+        v[c.stats.membership_total] = 0;
+        v[c.stats.membership_healthy] = 0;
+        v[c.stats.max_host_weight] = 0;
+      }
+    }
+    for (const c of snap.clusters) {
       v[c.stats.membership_total] = c.hosts.length;
       v[c.stats.membership_healthy] = c.hosts.length;
       v[c.stats.max_host_weight] = c.hosts.length > 0 ? 1 : 0;
     }
-    srv.trackConnections(this.snapshot.listeners.map((l) => l.stats.downstream_cx_active));
-    this.store.addFlushHook(() => srv.refresh({}));
-    this.store.startFlushTimer();
+    this.#serverStats!.trackConnections(snap.listeners.map((l) => l.stats.downstream_cx_active));
   }
 
   async #bindReusePort(b: BoundListener): Promise<Server> {
@@ -231,6 +264,8 @@ export class MainServer {
           resolve();
         } else if (m.type === 'drained') {
           this.#drainedWaiters.get(id)?.();
+        } else if (m.type === 'updated') {
+          this.#updatedWaiters.get(id)?.(m.version);
         }
       });
       w.on('error', (err) => {
@@ -241,6 +276,7 @@ export class MainServer {
         if (slot.worker !== w) return;
         slot.worker = null;
         this.#drainedWaiters.get(id)?.();
+        this.#updatedWaiters.get(id)?.(-1);
         if (this.state === 'DRAINING') return;
         this.log.warn({ worker: id, code }, 'worker exited; starting a replacement');
         void this.#replaceWorker(id);
@@ -250,18 +286,18 @@ export class MainServer {
 
   /** Hand worker `id` its reuse-port sockets (fresh ones for a replacement worker). */
   #handListeners(id: number, w: Worker): void {
-    this.listeners.forEach((b, li) => {
+    this.listeners.forEach((b) => {
       if (acceptsInMain(b.snap)) return;
       const s = b.servers[id];
       if (s === null || s === undefined) return;
       b.servers[id] = null; // it belongs to the worker now
       s.off('connection', onEarlyConnection);
       const early = (s as any)[kEarly] as net.Socket[];
-      const msg: ToWorker = { type: 'listen', listener: li, server: s };
+      const msg: ToWorker = { type: 'listen', listener: b.snap.name, server: s };
       w.postMessage(msg, [s as any]);
       for (const sock of early.splice(0)) {
         if (sock.destroyed) continue;
-        w.postMessage({ type: 'socket', listener: li, socket: sock } satisfies ToWorker, [sock as any]);
+        w.postMessage({ type: 'socket', listener: b.snap.name, socket: sock } satisfies ToWorker, [sock as any]);
       }
     });
   }
@@ -305,7 +341,7 @@ export class MainServer {
     }
     // Count it now so back-to-back accepts spread before the worker reports back.
     Atomics.add(this.load, best, 1);
-    const msg: ToWorker = { type: 'socket', listener: this.listeners.indexOf(b), socket: sock };
+    const msg: ToWorker = { type: 'socket', listener: b.snap.name, socket: sock };
     this.workers[best].worker!.postMessage(msg, [sock as any]);
   }
 
@@ -368,6 +404,120 @@ export class MainServer {
         },
       ],
     };
+  }
+
+  /**
+   * Re-read the config (the -c file, or --config-yaml) and apply it. Everything is checked before
+   * anything changes: a config that does not validate, or that changes what cannot change while
+   * running (a listener's address or how it is bound, the admin address), is refused whole and the
+   * running one kept. Then new listeners are bound, every worker swaps in the new snapshot
+   * (worker/runtime.ts: what changed is rebuilt, what was removed drains) and the new listeners'
+   * sockets are handed over. Resolves once every worker runs the new version.
+   */
+  reload(): Promise<ReloadResult> {
+    const r = this.#reloading.then(() => this.#reload());
+    this.#reloading = r.catch(() => {});
+    return r;
+  }
+
+  async #reload(): Promise<ReloadResult> {
+    const srv = this.#serverStats!;
+    const refuse = (errors: string[]): ReloadResult => {
+      srv.count('server.legate.reload_rejected');
+      this.log.error({ errors }, 'config reload refused; the running config is kept');
+      return { ok: false, errors };
+    };
+    if (this.state !== 'LIVE') return refuse([`the server is ${this.state}`]);
+    let bootstrap: Record<string, any>;
+    let snap: Snapshot;
+    try {
+      bootstrap = loadConfig(this.opts).bootstrap as Record<string, any>;
+      snap = buildSnapshot(bootstrap, this.layout, { bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1 });
+    } catch (err) {
+      return refuse(err instanceof ConfigError ? err.errors : [(err as Error).message]);
+    }
+    const errors: string[] = [];
+    const old = new Map(this.snapshot.listeners.map((l) => [l.name, l]));
+    snap.listeners.forEach((l, i) => {
+      const o = old.get(l.name);
+      if (o === undefined) return;
+      if (o.host !== l.host || o.port !== l.port || acceptsInMain(o) !== acceptsInMain(l) || o.reusePort !== l.reusePort) {
+        errors.push(`static_resources.listeners[${i}]: listener '${l.name}': its address and how it is bound `
+          + 'cannot change while running (give it another name to replace it)');
+      }
+    });
+    if (JSON.stringify(bootstrap.admin ?? null) !== JSON.stringify(this.bootstrap.admin ?? null)) {
+      errors.push('admin: the admin address cannot change while running');
+    }
+    if (errors.length > 0) return refuse(errors);
+
+    // Bind the new listeners first: a bind error refuses the reload with nothing changed.
+    const added: BoundListener[] = [];
+    try {
+      for (const l of snap.listeners) {
+        if (old.has(l.name)) continue;
+        added.push(await this.#bind(l));
+      }
+    } catch (err) {
+      for (const b of added) for (const s of b.servers) s?.close();
+      return refuse([(err as Error).message]);
+    }
+    const names = new Set(snap.listeners.map((l) => l.name));
+    const removed = this.listeners.filter((b) => !names.has(b.snap.name));
+    const prevClusters = new Map(this.snapshot.clusters.map((c) => [c.name, JSON.stringify(c)]));
+    let modified = 0;
+    for (const b of this.listeners) {
+      const l = snap.listeners.find((x) => x.name === b.snap.name);
+      if (l === undefined) continue;
+      if (JSON.stringify(l) !== JSON.stringify(b.snap)) modified++;
+      b.snap = l;
+    }
+    // Main-side servers of removed listeners (exact_balance) close now; workers close theirs.
+    for (const b of removed) for (const s of b.servers) s?.close();
+    this.listeners.splice(0, this.listeners.length, ...this.listeners.filter((b) => names.has(b.snap.name)), ...added);
+    const previous = this.snapshot;
+    this.snapshot = snap;
+    this.bootstrap = bootstrap;
+    this.#onSnapshot(snap, previous);
+
+    // Every live worker swaps in the new snapshot; new listeners' sockets follow.
+    await Promise.all(this.workers.map((slot) => this.#update(slot, snap)));
+    for (const slot of this.workers) if (slot.worker !== null && slot.ready) this.#handListeners(slot.id, slot.worker);
+
+    srv.count('server.legate.reload_success');
+    srv.count('listener_manager.listener_added', added.length);
+    srv.count('listener_manager.listener_removed', removed.length);
+    srv.count('listener_manager.listener_modified', modified);
+    let cAdded = 0;
+    let cModified = 0;
+    for (const c of snap.clusters) {
+      const was = prevClusters.get(c.name);
+      if (was === undefined) cAdded++;
+      else if (was !== JSON.stringify(c)) cModified++;
+      prevClusters.delete(c.name);
+    }
+    srv.count('cluster_manager.cluster_added', cAdded);
+    srv.count('cluster_manager.cluster_modified', cModified);
+    srv.count('cluster_manager.cluster_removed', prevClusters.size);
+    this.log.info({ version: snap.version }, 'config reloaded');
+    return { ok: true, version: snap.version };
+  }
+
+  /** Send worker `slot` the new snapshot and wait (bounded) for it to say it runs it. */
+  #update(slot: WorkerSlot, snap: Snapshot): Promise<void> {
+    const w = slot.worker;
+    if (w === null || !slot.ready) return Promise.resolve(); // a starting worker gets this.snapshot
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, 10_000);
+      const waiters = this.#updatedWaiters;
+      function done(): void {
+        clearTimeout(t);
+        waiters.delete(slot.id);
+        resolve();
+      }
+      waiters.set(slot.id, (v) => { if (v === snap.version || v === -1) done(); });
+      w.postMessage({ type: 'update', snapshot: snap } satisfies ToWorker);
+    });
   }
 
   /** Drain and exit: stop accepting, let in-flight requests finish up to --drain-time-s. */

@@ -243,11 +243,11 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     (this.drainCallbacks ??= []).push(cb);
   }
 
-  /** The listener drains (called by the listener). */
-  onDrainClose(): void {
+  /** The listener drains (called by the listener); see DrainCloseCallback. */
+  onDrainClose(immediate: boolean): void {
     const cbs = this.drainCallbacks;
     if (cbs === null) return;
-    for (let i = 0; i < cbs.length; i++) cbs[i].onDrainClose();
+    for (let i = 0; i < cbs.length; i++) cbs[i].onDrainClose(immediate);
   }
 
   setDelayedCloseTimeout(delayedMs: number, flushStallMs: number): void {

@@ -75,9 +75,11 @@ export interface NetworkConnection {
   setDelayedCloseTimeout(delayedMs: number, flushStallMs: number): void;
 }
 
-/** Told when the listener drains. */
+/** Told when the listener drains: `immediate` for a shutdown (idle connections may close now),
+ *  false when a config update replaces the listener's filter chains (a request may be on its way
+ *  on an idle connection: close it only after a grace). */
 export interface DrainCloseCallback {
-  onDrainClose(): void;
+  onDrainClose(immediate: boolean): void;
 }
 
 export interface ReadFilterCallbacks {

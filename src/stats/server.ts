@@ -7,6 +7,10 @@ import type { StatsStore } from './store.ts';
 export const SERVER_COUNTERS = [
   'server.debug_assertion_failures', 'server.envoy_bug_failures', 'server.dynamic_unknown_fields',
   'server.static_unknown_fields', 'server.dropped_stat_flushes', 'server.legate.worker_restarts',
+  // Config reloads (POST /reload, SIGHUP): Legate's, and what they changed under Envoy's names.
+  'server.legate.reload_success', 'server.legate.reload_rejected',
+  'listener_manager.listener_added', 'listener_manager.listener_modified', 'listener_manager.listener_removed',
+  'cluster_manager.cluster_added', 'cluster_manager.cluster_modified', 'cluster_manager.cluster_removed',
 ] as const;
 /** Gauges whose value a hot restart must not add to the child's (Envoy: ImportMode::NeverImport). */
 export const SERVER_GAUGES_NEVER_IMPORT = [
@@ -117,7 +121,12 @@ export class ServerStats {
     this.#store.main.inc(this.slots['server.legate.worker_restarts']);
   }
 
-  /** Envoy's ENVOY_BUG counter (common/errors.ts bug() can feed this). */
+  /** Add `n` to one of the counters above. */
+  count(name: (typeof SERVER_COUNTERS)[number], n = 1): void {
+    if (n > 0) this.#store.main.v[this.slots[name]] += n;
+  }
+
+  /** Envoy's ENVOY_BUG counter: main counts its own (an admin handler that failed). */
   envoyBug(): void {
     this.#store.main.inc(this.slots['server.envoy_bug_failures']);
   }

@@ -8,7 +8,8 @@ import { WorkerRuntime } from './runtime.ts';
 import type { ListenerObserver } from '../listener/listener.ts';
 import { flushAccessLogs } from '../http/access-log.ts';
 import { WorkerStats } from '../stats/store.ts';
-import type { ToWorker, WorkerInit } from '../main/messages.ts';
+import type { FromWorker, ToWorker, WorkerInit } from '../main/messages.ts';
+import type { Snapshot } from '../config/snapshot.ts';
 
 registerAll();
 
@@ -16,8 +17,9 @@ const init = workerData as WorkerInit;
 // Test hooks, all here and only with LEGATE_TEST_HOOKS=1: responses name the worker that served
 // them in their `server` header (tests of balancing), and main may ask a worker to crash.
 const TEST_HOOKS = process.env.LEGATE_TEST_HOOKS === '1';
-if (TEST_HOOKS) {
-  for (const l of init.snapshot.listeners) {
+function tagServerName(snapshot: Snapshot): void {
+  if (!TEST_HOOKS) return;
+  for (const l of snapshot.listeners) {
     for (const f of l.filterChains[0].filters) {
       if (f.name === 'envoy.filters.network.http_connection_manager') {
         (f.config as { serverName: string }).serverName += ` worker-${init.workerId}`;
@@ -25,6 +27,7 @@ if (TEST_HOOKS) {
     }
   }
 }
+tagServerName(init.snapshot);
 const stats = new WorkerStats(init.stats);
 // Active connection count per worker, read by main to balance exact_balance listeners.
 const load = new Int32Array(init.loadSab);
@@ -39,7 +42,6 @@ const observer: ListenerObserver = {
 };
 
 const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer);
-const listeners = runtime.listeners;
 const ctx = runtime.ctx;
 
 function activeConnections(): number {
@@ -59,17 +61,28 @@ function finishDrain(): void {
 
 parentPort!.on('message', (msg: ToWorker) => {
   switch (msg.type) {
-    case 'listen':
-      listeners[msg.listener].addServer(msg.server);
+    case 'listen': {
+      const l = runtime.listener(msg.listener);
+      if (l !== undefined) l.addServer(msg.server);
+      else msg.server.close(); // removed by an update meanwhile
       break;
-    case 'socket':
-      listeners[msg.listener].onAccept(msg.socket);
+    }
+    case 'socket': {
+      const l = runtime.listener(msg.listener);
+      if (l !== undefined) l.onAccept(msg.socket);
+      else msg.socket.destroy();
+      break;
+    }
+    case 'update':
+      tagServerName(msg.snapshot);
+      runtime.apply(msg.snapshot);
+      parentPort!.postMessage({ type: 'updated', version: msg.snapshot.version } satisfies FromWorker);
       break;
     case 'drain': {
       draining = true;
       // Envoy's drain for HTTP/1: idle connections close now, busy ones after their response
       // (which carries Connection: close); pooled upstream connections close as they go idle.
-      for (const l of listeners) l.drain();
+      runtime.drain();
       ctx.clusterManager.startDrain();
       if (activeConnections() === 0) finishDrain();
       else drainTimer = setTimeout(finishDrain, msg.timeoutMs);

@@ -1,15 +1,32 @@
 // What a worker runs, built from a config snapshot: the cluster manager and the listeners with
 // their filter chains (each network filter's factory made once, through the registry). Shared by
 // the worker entry and the in-process test helper, so both build the data plane the same way.
+//
+// Config updates (apply): resources are matched by name. A listener whose filter chains changed
+// gets new ones (its connections on the old chains drain gracefully: HTTP/1 says `connection:
+// close` on their next response); a new listener is created and waits for its sockets; a removed
+// one stops accepting and drains. Clusters are swapped in the cluster manager (a changed one gets
+// a new thread-local cluster; the old one's connections drain). Stat slots come with the snapshot:
+// names that stay keep their slots, and the stats blocks grow for new ones.
 import { ClusterManager } from '../upstream/cluster-manager.ts';
-import { ActiveListener, type ListenerObserver } from '../listener/listener.ts';
+import { ActiveListener, type ListenerConfig, type ListenerObserver } from '../listener/listener.ts';
 import { networkFilterFactory, type WorkerContext } from '../extensions/registry.ts';
 import type { Snapshot, ListenerSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 
+interface ListenerEntry {
+  listener: ActiveListener;
+  /** The snapshot it was built from, to tell whether an update changes it. */
+  key: string;
+}
+
 export class WorkerRuntime {
   readonly ctx: WorkerContext;
-  readonly listeners: ActiveListener[];
+  readonly observer: ListenerObserver | null;
+  readonly listeners: Map<string, ListenerEntry>;
+  /** Listeners a config update removed, until their last connection is gone. */
+  readonly retired: Set<ActiveListener>;
+  version: number;
 
   constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null) {
     this.ctx = {
@@ -17,22 +34,67 @@ export class WorkerRuntime {
       clusterManager: new ClusterManager(snapshot.clusters, stats, workerId),
       workerId,
     };
-    this.listeners = snapshot.listeners.map((l) => this.#listener(l, observer));
+    this.observer = observer;
+    this.listeners = new Map();
+    this.retired = new Set();
+    this.version = snapshot.version;
+    for (const l of snapshot.listeners) {
+      this.listeners.set(l.name, { listener: new ActiveListener(this.#config(l), stats, observer), key: keyOf(l) });
+    }
   }
 
-  #listener(l: ListenerSnap, observer: ListenerObserver | null): ActiveListener {
+  listener(name: string): ActiveListener | undefined {
+    return this.listeners.get(name)?.listener;
+  }
+
+  #config(l: ListenerSnap): ListenerConfig {
     const ctx = this.ctx;
-    return new ActiveListener({
+    return {
       name: l.name,
       bufferLimit: l.bufferLimit,
       stats: l.stats,
       chains: l.filterChains.map((fc) => ({ factories: fc.filters.map((f) => networkFilterFactory(f, ctx)) })),
-    }, ctx.stats, observer);
+    };
+  }
+
+  /** Swap in a new snapshot (see the design note). */
+  apply(snapshot: Snapshot): void {
+    this.ctx.clusterManager.update(snapshot.clusters);
+    const seen = new Set<string>();
+    for (const l of snapshot.listeners) {
+      seen.add(l.name);
+      const key = keyOf(l);
+      const have = this.listeners.get(l.name);
+      if (have === undefined) {
+        this.listeners.set(l.name, { listener: new ActiveListener(this.#config(l), this.ctx.stats, this.observer), key });
+      } else if (have.key !== key) {
+        have.key = key;
+        have.listener.update(this.#config(l));
+      }
+    }
+    for (const [name, e] of this.listeners) {
+      if (seen.has(name)) continue;
+      this.listeners.delete(name);
+      e.listener.drain();
+      this.retired.add(e.listener);
+    }
+    for (const l of this.retired) if (l.connections.size === 0) this.retired.delete(l);
+    this.version = snapshot.version;
   }
 
   activeConnections(): number {
     let n = 0;
-    for (const l of this.listeners) n += l.connections.size;
+    for (const e of this.listeners.values()) n += e.listener.connections.size;
+    for (const l of this.retired) n += l.connections.size;
     return n;
   }
+
+  /** Shutdown: every listener stops accepting and drains. */
+  drain(): void {
+    for (const e of this.listeners.values()) e.listener.drain();
+  }
+}
+
+function keyOf(l: ListenerSnap): string {
+  return JSON.stringify(l);
 }

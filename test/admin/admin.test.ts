@@ -52,6 +52,7 @@ const info = (): ServerInfo => ({
 });
 
 let admin: AdminServer;
+let reloads = 0;
 let base: string;
 
 before(async () => {
@@ -66,6 +67,11 @@ before(async () => {
     onQuit: () => {
       quits++;
       onQuitCalled();
+    },
+    onReload: async () => {
+      reloads++;
+      return reloads % 2 === 1 ? { ok: true, version: reloads + 1 }
+        : { ok: false, errors: ['static_resources.clusters[0].lb_policy: unknown value "X"'] };
     },
     isReady: () => ready,
   });
@@ -360,7 +366,7 @@ describe('ServerStats through the admin', () => {
     st.flush();
     const a = await startAdmin({
       host: '127.0.0.1', port: 0, stats: st, serverInfo: info, clusters: () => [], listeners: () => [],
-      configDump: () => ({}), onQuit: () => {}, isReady: () => true,
+      configDump: () => ({}), onQuit: () => {}, onReload: async () => ({ ok: true, version: 1 }), isReady: () => true,
     });
     try {
       const res = await fetch(`http://127.0.0.1:${a.address.port}/stats?filter=^server\\.(live|state|concurrency|uptime|total_connections|legate)`,
@@ -382,4 +388,17 @@ describe('ServerStats through the admin', () => {
       st.close();
     }
   });
+});
+
+test('POST /reload answers once the reload is done: 200 with the version, 400 with the errors; GET is 405', async () => {
+  const get = await fetch(`${base}/reload`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(get.status, 405);
+  assert.equal(reloads, 0);
+  const ok = await fetch(`${base}/reload`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), 'OK: config version 2\n');
+  const refused = await fetch(`${base}/reload`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+  assert.equal(refused.status, 400);
+  assert.match(await refused.text(), /^config refused, the running one is kept:\nstatic_resources\.clusters\[0\]\.lb_policy: unknown value "X"\n$/);
+  assert.equal(reloads, 2);
 });

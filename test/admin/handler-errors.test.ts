@@ -22,6 +22,7 @@ before(async () => {
     listeners: () => [],
     configDump: () => ({ configs: [] }),
     onQuit: () => {},
+    onReload: async () => { throw new Error('reload exploded'); },
     isReady: () => true,
     onHandlerError: (err, target) => { errors.push({ err, target }); },
   });
@@ -63,3 +64,13 @@ test('parseTarget: origin-form and absolute-form give path and query; anything e
 function pq(t: ReturnType<typeof parseTarget>): [string, string[][]] | null {
   return t === null ? null : [t.path, [...t.query]];
 }
+
+test('an asynchronous handler that fails: 500, reported with its error and target', async () => {
+  const before = errors.length;
+  const res = await fetch(`${base}/reload`, { method: 'POST', signal: AbortSignal.timeout(5000) });
+  assert.equal(res.status, 500);
+  assert.equal(await res.text(), 'admin handler failed\n');
+  assert.equal(errors.length, before + 1);
+  assert.equal((errors.at(-1)!.err as Error).message, 'reload exploded');
+  assert.equal(errors.at(-1)!.target, '/reload');
+});

@@ -28,7 +28,7 @@ export async function startInProcess(yaml: string): Promise<InProcess> {
   const store = new StatsStore(layout, 1);
   const stats = new WorkerStats(store.attachWorker(0));
   const runtime = new WorkerRuntime(snapshot, stats, 0, null);
-  const listener = runtime.listeners[0];
+  const listener = runtime.listener(snapshot.listeners[0].name)!;
   const sockets = new Set<net.Socket>();
   const ip: InProcess = {
     port: 0,

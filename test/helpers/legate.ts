@@ -13,6 +13,10 @@ export const BIN = path.join(ROOT, 'bin/legate.js');
 export interface Legate {
   proc: ChildProcess;
   admin: string;
+  /** The config file it was started with (rewrite it, then reload). */
+  configPath: string;
+  /** Look the listeners' ports up again (after a reload added some). */
+  refreshPorts(): Promise<void>;
   /** The bound port of a listener, by name. */
   port(listener: string): number;
   stdout(): string;
@@ -59,13 +63,20 @@ export async function startLegate(yaml: string, opts: StartOptions = {}): Promis
     await sleep(25);
   }
   const admin = `http://${fs.readFileSync(addrPath, 'utf8').trim()}`;
-  const ls = await (await fetch(`${admin}/listeners?format=json`)).json() as {
-    listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[];
+  const ports = new Map<string, number>();
+  const refreshPorts = async (): Promise<void> => {
+    const ls = await (await fetch(`${admin}/listeners?format=json`, { signal: AbortSignal.timeout(5000) })).json() as {
+      listener_statuses: { name: string; local_address: { socket_address: { port_value: number } } }[];
+    };
+    ports.clear();
+    for (const l of ls.listener_statuses) ports.set(l.name, l.local_address.socket_address.port_value);
   };
-  const ports = new Map(ls.listener_statuses.map((l) => [l.name, l.local_address.socket_address.port_value]));
+  await refreshPorts();
   return {
     proc,
     admin,
+    configPath: cfg,
+    refreshPorts,
     port(name: string): number {
       const p = ports.get(name);
       if (p === undefined) throw new Error(`no listener named ${name}`);

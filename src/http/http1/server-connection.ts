@@ -98,6 +98,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
   closeAfterResponse: boolean;
   /** The listener drains: every response says `connection: close`. */
   draining: boolean;
+  /** Closes the connection at the end of a drain's grace if it is still idle. */
+  drainTimer: NodeJS.Timeout | null;
   // Pipelining.
   /** A request is complete and its response not yet done. */
   waitingForResponse: boolean;
@@ -146,6 +148,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.responseComplete = false;
     this.closeAfterResponse = false;
     this.draining = false;
+    this.drainTimer = null;
     this.waitingForResponse = false;
     this.parsePaused = false;
     this.pipelinePaused = false;
@@ -667,13 +670,24 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (this.held.bytes > 0 || this.pipelinePaused) process.nextTick(drainPending, this);
   }
 
-  shutdownNotice(): void {
+  shutdownNotice(graceMs: number): void {
     this.draining = true;
     if (this.closing) return;
-    // Idle: close now. Busy: after the current response (which says `connection: close` if it
-    // has not started yet).
-    if (this.decoder === null && !this.waitingForResponse) this.#close();
-    else this.closeAfterResponse = true;
+    // Busy: close after the current response (which says `connection: close` if it has not
+    // started yet). Idle: close now, or after the grace unless a request comes first (its
+    // response then says `connection: close`).
+    if (this.decoder !== null || this.waitingForResponse) this.closeAfterResponse = true;
+    else if (graceMs <= 0) this.#close();
+    else {
+      if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+      this.drainTimer = setTimeout(closeIfIdle, graceMs, this);
+      this.drainTimer.unref();
+    }
+  }
+
+  onDrainTimer(): void {
+    this.drainTimer = null;
+    if (!this.closing && this.decoder === null && !this.waitingForResponse) this.#close();
   }
 
   onRemoteEnd(): void {
@@ -684,6 +698,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   onConnectionClose(): void {
     this.closing = true;
+    if (this.drainTimer !== null) {
+      clearTimeout(this.drainTimer);
+      this.drainTimer = null;
+    }
     const s = this.settings;
     s.stats.v[s.slots.downstream_cx_http1_active]--;
     const cb = this.streamCallbacks;
@@ -703,6 +721,10 @@ const STATUS_LINES: string[] = [];
 /** "HTTP/1.1 <code> <reason>\r\n", made once per code. */
 function statusLine(status: number): string {
   return (STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${reasonPhrase(status) || 'Unknown'}${CRLF}`);
+}
+
+function closeIfIdle(conn: Http1ServerConnection): void {
+  conn.onDrainTimer();
 }
 
 /** Parse held input until the parser stops again (the next response in flight) or it is gone;

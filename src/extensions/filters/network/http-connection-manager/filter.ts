@@ -143,10 +143,18 @@ export class HttpConnectionManager
     this.codec?.onUnderlyingConnectionBelowWriteBufferLowWatermark();
   }
 
-  /** The listener drains: idle connections close now, busy ones after their response. */
-  onDrainClose(): void {
-    const codec = this.codec;
-    if (codec === null) this.connection!.close(ConnectionCloseType.FlushWrite);
-    else codec.shutdownNotice();
+  /** The listener drains: busy connections close after their response; idle ones now on a
+   *  shutdown, after drain_timeout when a config update drains them (Envoy's grace between the
+   *  shutdown notice and the close, for a request that races with it). */
+  onDrainClose(immediate: boolean): void {
+    let codec = this.codec;
+    if (codec === null) {
+      if (immediate) {
+        this.connection!.close(ConnectionCloseType.FlushWrite);
+        return;
+      }
+      codec = this.codec = new Http1ServerConnection(this.connection!, this, this.settings);
+    }
+    codec.shutdownNotice(immediate ? 0 : this.config.snap.drainTimeoutMs);
   }
 }

@@ -141,10 +141,7 @@ const httpConnectionManager: HcmModule = {
     const hpo = h.common_http_protocol_options ?? {};
     const httpFilters = ((h.http_filters ?? []) as Obj[])
       .map((f, i) => ctx.compileNested(ExtensionCategory.HttpFilter, f, `${ctx.path}.http_filters[${i}]`));
-    if (httpFilters.length === 0) {
-      httpFilters.push(ctx.compileNested(ExtensionCategory.HttpFilter, { name: 'envoy.filters.http.router' },
-        `${ctx.path}.http_filters`));
-    }
+    // (An empty http_filters is refused by the loader, config/checks.ts, as Envoy refuses it.)
     return {
       statPrefix,
       useRemoteAddress: h.use_remote_address === true,
