@@ -12,6 +12,7 @@ import {
   LISTENER_COUNTERS, LISTENER_GAUGES, LISTENER_HISTOGRAMS, type ListenerStats,
 } from '../listener/stats.ts';
 import type { StatsLayout } from '../stats/layout.ts';
+import { HealthFlag } from '../upstream/host.ts';
 
 // Envoy's defaults.
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -77,10 +78,27 @@ export interface ListenerSnap {
   hcm: HcmSnap;
   stats: ListenerStats;
 }
-export interface HostSnap { address: string; port: number; stats: HostStats }
+export interface HostSnap {
+  address: string;
+  port: number;
+  stats: HostStats;
+  /** load_balancing_weight (1 when unset). */
+  weight: number;
+  /** Its LocalityLbEndpoints' priority (0 when unset). */
+  priority: number;
+  region: string;
+  zone: string;
+  subZone: string;
+  /** upstream/host.ts HealthFlag bits (health_status UNHEALTHY, DEGRADED, DRAINING). */
+  healthFlags: number;
+}
 export interface ClusterSnap {
   name: string;
   index: number;
+  /** Cluster.type (`STATIC`): selects the cluster extension. */
+  type: string;
+  /** Cluster.lb_policy (`ROUND_ROBIN`): selects the load balancer extension. */
+  lbPolicy: string;
   connectTimeoutMs: number;
   bufferLimit: number;
   maxConnections: number;
@@ -163,6 +181,15 @@ function accessLog(al: Obj): AccessLogSnap {
   return { kind: 'stdout', path: '', format, json };
 }
 
+/** LbEndpoint.health_status -> upstream/host.ts HealthFlag bits (Envoy: FAILED_EDS_HEALTH for
+ *  UNHEALTHY and TIMEOUT, DEGRADED_EDS_HEALTH, EDS_STATUS_DRAINING). */
+const EDS_HEALTH_FLAGS: Record<string, number> = {
+  UNHEALTHY: HealthFlag.FAILED_EDS_HEALTH,
+  TIMEOUT: HealthFlag.FAILED_EDS_HEALTH,
+  DEGRADED: HealthFlag.DEGRADED_EDS_HEALTH,
+  DRAINING: HealthFlag.EDS_STATUS_DRAINING,
+};
+
 export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: SnapshotOptions): Snapshot {
   const sr = bootstrap.static_resources ?? {};
   const clusters: ClusterSnap[] = [];
@@ -173,12 +200,17 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       .find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT') ?? {};
     const hosts: HostSnap[] = [];
     for (const le of (c.load_assignment?.endpoints ?? []) as Obj[]) {
+      const loc = le.locality ?? {};
       for (const lb of (le.lb_endpoints ?? []) as Obj[]) {
         const { host, port } = addressOf(lb.endpoint?.address);
         const hostPrefix = `${prefix}${host}:${port}.`;
         hosts.push({
           address: host, port,
           stats: slots(layout, hostPrefix, HOST_COUNTERS, HOST_GAUGES, [], true),
+          weight: lb.load_balancing_weight ?? 1,
+          priority: le.priority ?? 0,
+          region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
+          healthFlags: EDS_HEALTH_FLAGS[lb.health_status] ?? 0,
         });
       }
     }
@@ -188,6 +220,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     clusters.push({
       name: c.name,
       index: idx,
+      type: typeof c.type === 'string' ? c.type : 'STATIC',
+      lbPolicy: typeof c.lb_policy === 'string' ? c.lb_policy : 'ROUND_ROBIN',
       connectTimeoutMs: durationMs(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT_MS),
       bufferLimit: c.per_connection_buffer_limit_bytes ?? opts.bufferLimit,
       maxConnections: th.max_connections ?? DEFAULT_MAX_CONNECTIONS,

@@ -13,6 +13,7 @@ import { ServerStats } from '../stats/server.ts';
 import { startAdmin } from '../admin/index.ts';
 import type { AdminServer, ClusterStatus, ServerInfo } from '../admin/types.ts';
 import { LegateError } from '../common/errors.ts';
+import { healthFlagNames, recordMembership } from '../upstream/host.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 
 export const VERSION = '0.1.0';
@@ -176,13 +177,10 @@ export class MainServer {
     const srv = new ServerStats(this.store, { startTime: this.startedAt, concurrency: this.opts.concurrency });
     srv.setState('INITIALIZING');
     this.#serverStats = srv;
-    // Global state is set from main only (gauges are summed over blocks).
+    // Cluster membership is global state: main is its one writer (gauges are summed over blocks,
+    // and every worker holds a copy of each host set).
     const v = this.store.main.v;
-    for (const c of this.snapshot.clusters) {
-      v[c.stats.membership_total] = c.hosts.length;
-      v[c.stats.membership_healthy] = c.hosts.length;
-      v[c.stats.max_host_weight] = c.hosts.length > 0 ? 1 : 0;
-    }
+    for (const c of this.snapshot.clusters) recordMembership(v, c.stats, c.hosts, c.hosts.length > 0);
     srv.trackConnections(this.snapshot.listeners.map((l) => l.stats.downstream_cx_active));
     this.store.addFlushHook(() => srv.refresh({}));
     this.store.startFlushTimer();
@@ -352,8 +350,12 @@ export class MainServer {
       hosts: c.hosts.map((h) => ({
         address: h.address,
         port: h.port,
-        health_flags: [],
-        weight: 1,
+        health_flags: healthFlagNames(h.healthFlags),
+        weight: h.weight,
+        priority: h.priority,
+        region: h.region,
+        zone: h.zone,
+        sub_zone: h.subZone,
         stats: h.stats,
       })),
     }));
