@@ -8,7 +8,7 @@ import {
   CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS, HOST_COUNTERS, HOST_GAUGES,
   type ClusterStats, type HostStats,
 } from '../upstream/stats.ts';
-import { HealthFlag } from '../upstream/host.ts';
+import { edsHealthFlags } from '../upstream/host.ts';
 import {
   LISTENER_COUNTERS, LISTENER_GAUGES, LISTENER_HISTOGRAMS, type ListenerStats,
 } from '../listener/stats.ts';
@@ -21,14 +21,6 @@ const DEFAULT_MAX_CONNECTIONS = 1024;
 const DEFAULT_MAX_PENDING = 1024;
 const DEFAULT_MAX_REQUESTS = 1024;
 const DEFAULT_MAX_RETRIES = 3;
-/** LbEndpoint.health_status -> upstream/host.ts HealthFlag bits (Envoy: FAILED_EDS_HEALTH for
- *  UNHEALTHY and TIMEOUT, DEGRADED_EDS_HEALTH, EDS_STATUS_DRAINING). */
-const EDS_HEALTH_FLAGS: Record<string, number> = {
-  UNHEALTHY: HealthFlag.FAILED_EDS_HEALTH,
-  TIMEOUT: HealthFlag.FAILED_EDS_HEALTH,
-  DEGRADED: HealthFlag.DEGRADED_EDS_HEALTH,
-  DRAINING: HealthFlag.EDS_STATUS_DRAINING,
-};
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 3_600_000;
 const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
@@ -209,7 +201,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
           weight: lb.load_balancing_weight ?? 1,
           priority: le.priority ?? 0,
           region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
-          healthFlags: EDS_HEALTH_FLAGS[lb.health_status] ?? 0,
+          healthFlags: edsHealthFlags(lb.health_status),
         });
       }
     }

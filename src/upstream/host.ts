@@ -55,6 +55,17 @@ export function healthFlagBits(names: readonly string[]): number {
   return flags;
 }
 
+/** LbEndpoint.health_status -> HealthFlag bits (Envoy: FAILED_EDS_HEALTH for UNHEALTHY and
+ *  TIMEOUT, DEGRADED_EDS_HEALTH, EDS_STATUS_DRAINING; none for HEALTHY or UNKNOWN). */
+export function edsHealthFlags(status: unknown): number {
+  switch (status) {
+    case 'UNHEALTHY': case 'TIMEOUT': return HealthFlag.FAILED_EDS_HEALTH;
+    case 'DEGRADED': return HealthFlag.DEGRADED_EDS_HEALTH;
+    case 'DRAINING': return HealthFlag.EDS_STATUS_DRAINING;
+    default: return 0;
+  }
+}
+
 /** Envoy's Host::Health (coarseHealth()). */
 export const Health = { Unhealthy: 0, Degraded: 1, Healthy: 2 } as const;
 export type Health = (typeof Health)[keyof typeof Health];
