@@ -97,8 +97,19 @@ export class ThreadLocalCluster {
   }
 
   #drainHost(h: Host): void {
-    for (const p of h.httpPools) p?.drainConnections();
-    this.#tcpPools.get(h)?.drainConnections();
+    const pools = h.httpPools;
+    for (let i = 0; i < pools.length; i++) {
+      const p = pools[i];
+      if (p === null) continue;
+      p.drainConnections();
+      // Should the host come back, it gets fresh pools; these finish what they serve.
+      pools[i] = null;
+    }
+    const tcp = this.#tcpPools.get(h);
+    if (tcp !== undefined) {
+      tcp.drainConnections();
+      this.#tcpPools.delete(h);
+    }
   }
 
   /** Close idle connections (busy ones keep serving). */

@@ -60,6 +60,11 @@ test('clusters by name; pools created on first use per host and protocol', () =>
   assert.equal((p1 as any).draining, true);
   assert.equal((a.httpConnPool(h2, Protocol.Http11) as any).draining, false);
   assert.equal(a.loadBalancer.chooseHost(null), h2);
+  // Back again: a fresh pool, not the draining one.
+  a.prioritySet.updateHosts(0, [h1, h2]);
+  const p1b = a.httpConnPool(h1, Protocol.Http11)!;
+  assert.notEqual(p1b, p1);
+  assert.equal((p1b as any).draining, false);
 });
 
 test('an unknown cluster type or lb_policy is a clear error', () => {
