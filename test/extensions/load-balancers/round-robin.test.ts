@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Host, HealthFlag, PrioritySet } from '../../src/upstream/host.ts';
-import { RoundRobinLoadBalancer } from '../../src/extensions/load-balancers/round-robin/index.ts';
-import { TestSink, hostSnap } from './fixtures.ts';
+import { Host, HealthFlag, PrioritySet } from '../../../src/upstream/host.ts';
+import { RoundRobinLoadBalancer } from '../../../src/extensions/load-balancers/round-robin/index.ts';
+import { TestSink, hostSnap } from '../../upstream/fixtures.ts';
 
 const sink = new TestSink();
 function host(port: number, weight = 1, healthFlags = 0, priority = 0): Host {
