@@ -10,6 +10,7 @@ import {
   CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS, HOST_COUNTERS, HOST_GAUGES,
   type ClusterStats, type HostStats,
 } from '../upstream/stats.ts';
+import { edsHealthFlags } from '../upstream/host.ts';
 import {
   LISTENER_COUNTERS, LISTENER_GAUGES, LISTENER_HISTOGRAMS, type ListenerStats,
 } from '../listener/stats.ts';
@@ -45,10 +46,26 @@ export interface ListenerSnap {
   filterChains: { filters: CompiledExtension[] }[];
   stats: ListenerStats;
 }
-export interface HostSnap { address: string; port: number; stats: HostStats }
+export interface HostSnap {
+  address: string;
+  port: number;
+  stats: HostStats;
+  /** load_balancing_weight (1 when unset). */
+  weight: number;
+  /** Its LocalityLbEndpoints' priority (0 when unset). */
+  priority: number;
+  region: string;
+  zone: string;
+  subZone: string;
+  /** upstream/host.ts HealthFlag bits (health_status UNHEALTHY, DEGRADED, DRAINING). */
+  healthFlags: number;
+}
 export interface ClusterSnap {
   name: string;
-  index: number;
+  /** Cluster.type (`STATIC`): selects the cluster extension. */
+  type: string;
+  /** Cluster.lb_policy (`ROUND_ROBIN`): selects the load balancer extension. */
+  lbPolicy: string;
   connectTimeoutMs: number;
   bufferLimit: number;
   maxConnections: number;
@@ -80,28 +97,33 @@ function addressOf(addr: Obj | undefined): { host: string; port: number } {
 export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: SnapshotOptions): Snapshot {
   const sr = bootstrap.static_resources ?? {};
   const clusters: ClusterSnap[] = [];
-  const clusterIndex = new Map<string, number>();
+  const clusterNames = new Set<string>();
   for (const c of (sr.clusters ?? []) as Obj[]) {
     const prefix = `cluster.${c.name}.`;
     const th = ((c.circuit_breakers?.thresholds ?? []) as Obj[])
       .find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT') ?? {};
     const hosts: HostSnap[] = [];
     for (const le of (c.load_assignment?.endpoints ?? []) as Obj[]) {
+      const loc = le.locality ?? {};
       for (const lb of (le.lb_endpoints ?? []) as Obj[]) {
         const { host, port } = addressOf(lb.endpoint?.address);
         const hostPrefix = `${prefix}${host}:${port}.`;
         hosts.push({
           address: host, port,
           stats: slots(layout, hostPrefix, HOST_COUNTERS, HOST_GAUGES, [], true),
+          weight: lb.load_balancing_weight ?? 1,
+          priority: le.priority ?? 0,
+          region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
+          healthFlags: edsHealthFlags(lb.health_status),
         });
       }
     }
-    const idx = clusters.length;
-    clusterIndex.set(c.name, idx);
+    clusterNames.add(c.name);
     const stats = slots(layout, prefix, CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS);
     clusters.push({
       name: c.name,
-      index: idx,
+      type: typeof c.type === 'string' ? c.type : 'STATIC',
+      lbPolicy: typeof c.lb_policy === 'string' ? c.lb_policy : 'ROUND_ROBIN',
       connectTimeoutMs: durationMs(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT_MS),
       bufferLimit: c.per_connection_buffer_limit_bytes ?? opts.bufferLimit,
       maxConnections: th.max_connections ?? DEFAULT_MAX_CONNECTIONS,
@@ -113,7 +135,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     });
   }
 
-  const ctx = compileContext(layout, opts, clusterIndex);
+  const ctx = compileContext(layout, opts, clusterNames);
   const listeners: ListenerSnap[] = [];
   ((sr.listeners ?? []) as Obj[]).forEach((l, i) => {
     const lpath = `static_resources.listeners[${i}]`;
@@ -142,7 +164,7 @@ function fail(path: string, message: string): never {
 
 /** What every extension's compile() gets; compileNested resolves an entry's module (by its
  *  typed_config @type, else by name, as the loader does) and compiles it at its path. */
-function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlyMap<string, number>): CompileContext {
+function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>): CompileContext {
   const base: CompileContext = {
     layout, path: '', bufferLimit: opts.bufferLimit, clusters, fail,
     compileNested(category, entry, path): CompiledExtension {

@@ -52,8 +52,8 @@ export interface CompileContext {
   path: string;
   /** --buffer-size: the default per-connection buffer limit. */
   bufferLimit: number;
-  /** The clusters the config defines: name -> index in the snapshot's cluster list. */
-  clusters: ReadonlyMap<string, number>;
+  /** The names of the clusters the config defines (routes and tcp_proxy name them). */
+  clusters: ReadonlySet<string>;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;

@@ -18,7 +18,7 @@ export interface RouteSnap {
   match: { kind: 'prefix' | 'path' | 'regex'; value: string; caseSensitive: boolean };
   headers: HeaderMatchSnap[];
   action:
-    | { kind: 'cluster'; cluster: string; clusterIndex: number; timeoutMs: number;
+    | { kind: 'cluster'; cluster: string; timeoutMs: number;
         idleTimeoutMs: number; prefixRewrite: string | null; hostRewrite: string | null }
     | { kind: 'direct'; status: number; body: string | null };
 }

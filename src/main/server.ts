@@ -13,6 +13,7 @@ import { ServerStats } from '../stats/server.ts';
 import { startAdmin } from '../admin/index.ts';
 import type { AdminServer, ClusterStatus, ReloadResult, ServerInfo } from '../admin/types.ts';
 import { LegateError } from '../common/errors.ts';
+import { healthFlagNames, recordMembership } from '../upstream/host.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 
 export const VERSION = '0.1.0';
@@ -208,15 +209,14 @@ export class MainServer {
       const names = new Set(snap.clusters.map((c) => c.name));
       for (const c of previous.clusters) {
         if (names.has(c.name)) continue;
-        v[c.stats.membership_total] = 0;
-        v[c.stats.membership_healthy] = 0;
-        v[c.stats.max_host_weight] = 0;
+        recordMembership(v, c.stats, [], false);
       }
     }
+    const was = new Map((previous?.clusters ?? []).map((c) => [c.name, JSON.stringify(c.hosts)]));
+    // membership_change: the cluster's first host set, or a changed one.
     for (const c of snap.clusters) {
-      v[c.stats.membership_total] = c.hosts.length;
-      v[c.stats.membership_healthy] = c.hosts.length;
-      v[c.stats.max_host_weight] = c.hosts.length > 0 ? 1 : 0;
+      const before = was.get(c.name);
+      recordMembership(v, c.stats, c.hosts, before === undefined ? c.hosts.length > 0 : before !== JSON.stringify(c.hosts));
     }
     this.#serverStats!.trackConnections(snap.listeners.map((l) => l.stats.downstream_cx_active));
   }
@@ -388,8 +388,12 @@ export class MainServer {
       hosts: c.hosts.map((h) => ({
         address: h.address,
         port: h.port,
-        health_flags: [],
-        weight: 1,
+        health_flags: healthFlagNames(h.healthFlags),
+        weight: h.weight,
+        priority: h.priority,
+        region: h.region,
+        zone: h.zone,
+        sub_zone: h.subZone,
         stats: h.stats,
       })),
     }));

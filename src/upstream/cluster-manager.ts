@@ -1,86 +1,184 @@
-// Per-worker cluster manager: the clusters of the current snapshot, each with its hosts' HTTP/1
-// connection pools and a load balancer (round robin in this issue; the LB is a seam for the
-// others: it only has to return a HostPool).
+// Per-worker cluster manager (Envoy's ThreadLocalClusterManager): the clusters of the current
+// snapshot by name, each a ThreadLocalCluster with its ClusterInfo, PrioritySet, load balancer and
+// connection pools, created on first use per host and protocol. Cluster types and load-balancing
+// policies are extensions (extensions/clusters/*, extensions/load-balancers/*) that register here
+// from extensions/index.ts; this module only looks them up.
 import type { ClusterSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
-import type { ClusterStats } from './stats.ts';
-import { HostPool } from './conn-pool-http1.ts';
+import { LegateError } from '../common/errors.ts';
+import { ClusterInfo } from './cluster-info.ts';
+import { PrioritySet, type Host } from './host.ts';
+import type { LoadBalancer, LoadBalancerModule } from './load-balancer.ts';
+import { Protocol, type HttpConnPool } from './conn-pool.ts';
+import { Http1ConnPool } from './conn-pool-http1.ts';
+import { TcpConnPool } from './tcp-conn-pool.ts';
 
-export interface LoadBalancer {
-  chooseHost(): HostPool | null;
-}
+export type { ClusterInfo } from './cluster-info.ts';
 
-class RoundRobin implements LoadBalancer {
-  #hosts: HostPool[];
-  #next: number;
-  constructor(hosts: HostPool[], workerId: number) {
-    this.#hosts = hosts;
-    // Start each worker at a different host so N workers do not all hit host 0 first.
-    this.#next = hosts.length > 0 ? workerId % hosts.length : 0;
-  }
-  chooseHost(): HostPool | null {
-    const h = this.#hosts;
-    if (h.length === 0) return null;
-    const i = this.#next;
-    this.#next = i + 1 === h.length ? 0 : i + 1;
-    return h[i];
-  }
-}
-
-export class ClusterRuntime {
+/** A cluster type (Envoy's ClusterFactory): fills a worker's PrioritySet from the snapshot and
+ *  keeps it up to date. */
+export interface ClusterTypeModule {
+  /** Envoy's name, e.g. `envoy.cluster.static`. */
   readonly name: string;
-  readonly stats: StatSink;
-  readonly s: ClusterStats;
-  readonly connectTimeoutMs: number;
-  readonly bufferLimit: number;
-  readonly maxConnections: number;
-  readonly maxPendingRequests: number;
-  readonly maxRequests: number;
-  readonly hosts: HostPool[];
-  readonly lb: LoadBalancer;
-  cxCount: number;
-  pendingCount: number;
-  activeRequests: number;
-  draining: boolean;
+  /** The Cluster.type enum value that selects it (e.g. `STATIC`). */
+  readonly clusterType: string;
+  initialize(snap: ClusterSnap, prioritySet: PrioritySet): void;
+}
+
+const clusterTypes = new Map<string, ClusterTypeModule>();
+const lbPolicies = new Map<string, LoadBalancerModule>();
+
+export function registerClusterType(m: ClusterTypeModule): void {
+  clusterTypes.set(m.clusterType, m);
+}
+export function registerLoadBalancer(m: LoadBalancerModule): void {
+  lbPolicies.set(m.lbPolicy, m);
+}
+
+function lookup<T>(table: Map<string, T>, key: string, what: string, cluster: string): T {
+  const m = table.get(key);
+  if (m === undefined) {
+    // The config loader refuses what Legate lacks; reaching here means registerAll() did not run
+    // or the tables disagree.
+    throw new LegateError('LEGATE_ERR_EXTENSION', `cluster '${cluster}': ${what} ${key} is not registered`);
+  }
+  return m;
+}
+
+export class ThreadLocalCluster {
+  readonly info: ClusterInfo;
+  readonly prioritySet: PrioritySet;
+  readonly loadBalancer: LoadBalancer;
+  /** Every pool created so far (drain walks them). */
+  readonly #httpPools: Http1ConnPool[];
+  readonly #tcpPools: Map<Host, TcpConnPool>;
+  #draining: boolean;
 
   constructor(snap: ClusterSnap, stats: StatSink, workerId: number) {
-    this.name = snap.name;
-    this.stats = stats;
-    this.s = snap.stats;
-    this.connectTimeoutMs = snap.connectTimeoutMs;
-    this.bufferLimit = snap.bufferLimit;
-    this.maxConnections = snap.maxConnections;
-    this.maxPendingRequests = snap.maxPendingRequests;
-    this.maxRequests = snap.maxRequests;
-    this.cxCount = 0;
-    this.pendingCount = 0;
-    this.activeRequests = 0;
-    this.draining = false;
-    this.hosts = snap.hosts.map((h) => new HostPool(this, h));
-    this.lb = new RoundRobin(this.hosts, workerId);
+    this.info = new ClusterInfo(snap, stats);
+    this.prioritySet = new PrioritySet();
+    this.#httpPools = [];
+    this.#tcpPools = new Map();
+    this.#draining = false;
+    // Pools of hosts that left the set finish what they serve and close (Envoy drains them).
+    this.prioritySet.addMemberUpdateCb((_added, removed) => {
+      for (const h of removed) this.#drainHost(h);
+    });
+    lookup(clusterTypes, snap.type, 'cluster type', snap.name).initialize(snap, this.prioritySet);
+    this.loadBalancer = lookup(lbPolicies, snap.lbPolicy, 'lb_policy', snap.name)
+      .create(this.prioritySet, this.info, workerId);
   }
 
-  drain(): void {
-    for (const h of this.hosts) h.drain();
+  get name(): string {
+    return this.info.name;
+  }
+
+  /** The host's pool for `protocol` (created on first use), or null when Legate has no pool for
+   *  that protocol (HTTP/1.1 only today). */
+  httpConnPool(host: Host, protocol: Protocol): HttpConnPool | null {
+    const p = host.httpPools[protocol];
+    if (p !== null) return p;
+    if (protocol !== Protocol.Http11) return null;
+    const pool = new Http1ConnPool(this.info, host);
+    if (this.#draining) pool.draining = true;
+    host.httpPools[protocol] = pool;
+    this.#httpPools.push(pool);
+    return pool;
+  }
+
+  /** The host's TCP connection pool (created on first use). */
+  tcpConnPool(host: Host): TcpConnPool {
+    let p = this.#tcpPools.get(host);
+    if (p === undefined) {
+      p = new TcpConnPool(this.info, host);
+      this.#tcpPools.set(host, p);
+    }
+    return p;
+  }
+
+  #drainHost(h: Host): void {
+    const pools = h.httpPools;
+    for (let i = 0; i < pools.length; i++) {
+      const p = pools[i];
+      if (p === null) continue;
+      p.drainConnections();
+      // Should the host come back, it gets fresh pools; these finish what they serve.
+      pools[i] = null;
+    }
+    const tcp = this.#tcpPools.get(h);
+    if (tcp !== undefined) {
+      tcp.drainConnections();
+      this.#tcpPools.delete(h);
+    }
+  }
+
+  /** Close idle connections (busy ones keep serving). */
+  closeIdle(): void {
+    for (const p of this.#httpPools) p.closeIdle();
+  }
+
+  /** Worker drain: idle connections close now, busy ones when their stream ends. */
+  startDrain(): void {
+    this.#draining = true;
+    for (const p of this.#httpPools) p.drainConnections();
+    for (const p of this.#tcpPools.values()) p.drainConnections();
   }
 }
 
 export class ClusterManager {
-  readonly clusters: ClusterRuntime[];
-  constructor(snaps: ClusterSnap[], stats: StatSink, workerId: number) {
-    this.clusters = snaps.map((c) => new ClusterRuntime(c, stats, workerId));
+  readonly #clusters: Map<string, ThreadLocalCluster>;
+  /** What each cluster was built from, to tell whether an update changes it. */
+  readonly #keys: Map<string, string>;
+  readonly #stats: StatSink;
+  readonly #workerId: number;
+
+  constructor(snaps: readonly ClusterSnap[], stats: StatSink, workerId: number) {
+    this.#clusters = new Map();
+    this.#keys = new Map();
+    this.#stats = stats;
+    this.#workerId = workerId;
+    for (const c of snaps) {
+      this.#clusters.set(c.name, new ThreadLocalCluster(c, stats, workerId));
+      this.#keys.set(c.name, JSON.stringify(c));
+    }
   }
-  get(index: number): ClusterRuntime | undefined {
-    return this.clusters[index];
+
+  /** A config update: a new or changed cluster gets a new ThreadLocalCluster (requests routed from
+   *  now on use it); a changed or removed one's connections finish what they serve and close. An
+   *  unchanged one is kept, pools and all. */
+  update(snaps: readonly ClusterSnap[]): void {
+    const seen = new Set<string>();
+    for (const c of snaps) {
+      seen.add(c.name);
+      const key = JSON.stringify(c);
+      if (this.#keys.get(c.name) === key) continue;
+      this.#clusters.get(c.name)?.startDrain();
+      this.#clusters.set(c.name, new ThreadLocalCluster(c, this.#stats, this.#workerId));
+      this.#keys.set(c.name, key);
+    }
+    for (const [name, c] of this.#clusters) {
+      if (seen.has(name)) continue;
+      c.startDrain();
+      this.#clusters.delete(name);
+      this.#keys.delete(name);
+    }
   }
+
+  /** The cluster of that name on this worker, or undefined (Envoy: no_cluster / NC). */
+  getThreadLocalCluster(name: string): ThreadLocalCluster | undefined {
+    return this.#clusters.get(name);
+  }
+
+  clusters(): IterableIterator<ThreadLocalCluster> {
+    return this.#clusters.values();
+  }
+
+  /** Close idle upstream connections (tests' cleanup). */
   drain(): void {
-    for (const c of this.clusters) c.drain();
+    for (const c of this.#clusters.values()) c.closeIdle();
   }
   /** Worker drain: close idle upstream connections now and each busy one when it goes idle. */
   startDrain(): void {
-    for (const c of this.clusters) {
-      c.draining = true;
-      c.drain();
-    }
+    for (const c of this.#clusters.values()) c.startDrain();
   }
 }

@@ -1,108 +1,151 @@
-// HTTP/1.1 connection pool: one per worker per upstream host. Idle connections are reused LIFO
-// (the most recently used socket is the warmest); requests wait in a ring-buffer queue when every
-// connection is busy and the cluster's max_connections is reached, up to max_pending_requests
-// (Envoy's circuit breakers; here per worker, see docs/differences.md).
+// HTTP/1.1 connection pool: one per worker per upstream host (Envoy's HTTP/1 ConnPoolImpl behind
+// the generic HttpConnPool). Idle connections are reused LIFO (the most recently used socket is
+// the warmest); requests wait in a ring-buffer queue when every connection is busy and the
+// cluster's max_connections is reached, up to max_pending_requests. The circuit breakers are the
+// cluster's ResourceManager (per worker today, see docs/differences.md); max_requests is taken
+// when the stream is asked for and held until it ends.
 import { monotonicNow } from '../common/clock.ts';
 import { RingQueue } from '../common/ring-queue.ts';
-import { Http1ClientConnection } from './codec-client-http1.ts';
-import type { ClusterRuntime } from './cluster-manager.ts';
-import type { HostSnap } from '../config/snapshot.ts';
-import type { HostStats } from './stats.ts';
+import { Http1ClientConnection, type Http1ConnectionOwner } from '../http/http1/client-connection.ts';
+import type { ClusterInfo } from './cluster-info.ts';
+import type { Host } from './host.ts';
+import {
+  Protocol, type Cancellable, type HttpConnPool, type PoolCallbacks, type ResponseDecoder,
+} from './conn-pool.ts';
 
-export interface PoolCallbacks {
-  onPoolReady(conn: Http1ClientConnection, host: HostPool): void;
-  onPoolFailure(reason: 'overflow' | 'connection_failure', host: HostPool): void;
+/** A request waiting for a connection (allocated only when one has to wait). */
+class PendingStream implements Cancellable {
+  readonly pool: Http1ConnPool;
+  readonly decoder: ResponseDecoder;
+  readonly callbacks: PoolCallbacks;
+  constructor(pool: Http1ConnPool, decoder: ResponseDecoder, callbacks: PoolCallbacks) {
+    this.pool = pool;
+    this.decoder = decoder;
+    this.callbacks = callbacks;
+  }
+  cancel(): void {
+    this.pool.cancelPending(this);
+  }
 }
 
-export class HostPool {
-  readonly cluster: ClusterRuntime;
-  readonly address: string;
-  readonly port: number;
-  readonly hostString: string;
-  readonly hs: HostStats;
+export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
+  readonly host: Host;
+  readonly protocol: Protocol;
+  readonly info: ClusterInfo;
   readonly idle: Http1ClientConnection[];
-  readonly pending: RingQueue<PoolCallbacks>;
+  readonly pending: RingQueue<PendingStream>;
   connecting: number;
   total: number;
+  /** Connections close when their stream ends instead of going idle (worker drain, host gone). */
+  draining: boolean;
 
-  constructor(cluster: ClusterRuntime, host: HostSnap) {
-    this.cluster = cluster;
-    this.address = host.address;
-    this.port = host.port;
-    this.hostString = `${host.address}:${host.port}`;
-    this.hs = host.stats;
+  constructor(info: ClusterInfo, host: Host) {
+    this.host = host;
+    this.protocol = Protocol.Http11;
+    this.info = info;
     this.idle = [];
     this.pending = new RingQueue();
     this.connecting = 0;
     this.total = 0;
+    this.draining = false;
   }
 
-  /** Get a connection for a request: now (onPoolReady), later, or never (onPoolFailure).
-   *  Returns true when the request is queued (cancel with cancel()). */
-  newStream(cb: PoolCallbacks): boolean {
-    const c = this.cluster;
-    const v = c.stats.v;
+  newStream(decoder: ResponseDecoder, callbacks: PoolCallbacks): Cancellable | null {
+    const info = this.info;
+    const v = info.stats.v;
+    const rm = info.resourceManager;
+    if (!rm.requests.canCreate()) {
+      // Envoy's max_requests circuit breaker: upstream_rq_pending_overflow counts it too.
+      v[info.s.upstream_rq_pending_overflow]++;
+      callbacks.onPoolFailure('overflow', this.host);
+      return null;
+    }
+    // The max_requests slot is taken now, not when a connection is ready, so a burst that queues
+    // behind connection setup cannot overshoot the breaker.
+    rm.requests.inc();
     const idle = this.idle;
     while (idle.length > 0) {
       const conn = idle.pop()!;
       if (!conn.reusable) continue;
-      cb.onPoolReady(conn, this);
-      return false;
+      this.#attach(conn, decoder, callbacks);
+      return null;
     }
-    if (c.cxCount < c.maxConnections) {
+    if (rm.connections.canCreate()) {
       this.#connect();
     } else {
-      v[c.s.upstream_cx_overflow]++;
+      v[info.s.upstream_cx_overflow]++;
       if (this.connecting === 0 && this.total === 0) {
         // Nothing of ours will ever serve this request.
-        cb.onPoolFailure('overflow', this);
-        return false;
+        rm.requests.dec();
+        callbacks.onPoolFailure('overflow', this.host);
+        return null;
       }
     }
-    if (c.pendingCount >= c.maxPendingRequests) {
-      v[c.s.upstream_rq_pending_overflow]++;
-      cb.onPoolFailure('overflow', this);
-      return false;
+    if (!rm.pendingRequests.canCreate()) {
+      v[info.s.upstream_rq_pending_overflow]++;
+      rm.requests.dec();
+      callbacks.onPoolFailure('overflow', this.host);
+      return null;
     }
-    c.pendingCount++;
-    v[c.s.upstream_rq_pending_total]++;
-    v[c.s.upstream_rq_pending_active]++;
-    this.pending.push(cb);
-    return true;
+    rm.pendingRequests.inc();
+    v[info.s.upstream_rq_pending_total]++;
+    v[info.s.upstream_rq_pending_active]++;
+    const p = new PendingStream(this, decoder, callbacks);
+    this.pending.push(p);
+    return p;
   }
 
-  cancel(cb: PoolCallbacks): void {
-    if (this.pending.remove(cb)) {
-      const c = this.cluster;
-      c.pendingCount--;
-      c.stats.v[c.s.upstream_rq_pending_active]--;
-      c.stats.v[c.s.upstream_rq_cancelled]++;
+  cancelPending(p: PendingStream): void {
+    if (this.pending.remove(p)) {
+      const info = this.info;
+      info.resourceManager.pendingRequests.dec();
+      info.resourceManager.requests.dec();
+      info.stats.v[info.s.upstream_rq_pending_active]--;
+      info.stats.v[info.s.upstream_rq_cancelled]++;
     }
+  }
+
+  #attach(conn: Http1ClientConnection, decoder: ResponseDecoder, callbacks: PoolCallbacks): void {
+    const info = this.info;
+    const v = info.stats.v;
+    const hs = this.host.hs;
+    v[info.s.upstream_rq_total]++;
+    v[info.s.upstream_rq_active]++;
+    v[hs.rq_total]++;
+    v[hs.rq_active]++;
+    callbacks.onPoolReady(conn.newStream(decoder), this.host);
+  }
+
+  onStreamDone(_conn: Http1ClientConnection): void {
+    const info = this.info;
+    info.resourceManager.requests.dec();
+    info.stats.v[info.s.upstream_rq_active]--;
+    info.stats.v[this.host.hs.rq_active]--;
   }
 
   #connect(): void {
-    const c = this.cluster;
-    const v = c.stats.v;
-    c.cxCount++;
+    const info = this.info;
+    const v = info.stats.v;
+    const hs = this.host.hs;
+    info.resourceManager.connections.inc();
     this.total++;
     this.connecting++;
-    v[c.s.upstream_cx_total]++;
-    v[c.s.upstream_cx_http1_total]++;
-    v[c.s.upstream_cx_active]++;
-    v[this.hs.cx_total]++;
-    v[this.hs.cx_active]++;
+    v[info.s.upstream_cx_total]++;
+    v[info.s.upstream_cx_http1_total]++;
+    v[info.s.upstream_cx_active]++;
+    v[hs.cx_total]++;
+    v[hs.cx_active]++;
     // The connection registers its own socket handlers; the pool hears back via onConnected/onClosed.
-    new Http1ClientConnection(this);
+    new Http1ClientConnection(this, info, this.host);
   }
 
-  #takePending(): PoolCallbacks | undefined {
-    const cb = this.pending.shift();
-    if (cb !== undefined) {
-      const c = this.cluster;
-      c.pendingCount--;
-      c.stats.v[c.s.upstream_rq_pending_active]--;
+  #takePending(): PendingStream | undefined {
+    const p = this.pending.shift();
+    if (p !== undefined) {
+      this.info.resourceManager.pendingRequests.dec();
+      this.info.stats.v[this.info.s.upstream_rq_pending_active]--;
     }
-    return cb;
+    return p;
   }
 
   onConnected(conn: Http1ClientConnection): void {
@@ -117,35 +160,36 @@ export class HostPool {
       conn.destroy();
       return;
     }
-    const cb = this.#takePending();
-    if (cb !== undefined) cb.onPoolReady(conn, this);
-    else if (this.cluster.draining) conn.destroy();
+    const p = this.#takePending();
+    if (p !== undefined) this.#attach(conn, p.decoder, p.callbacks);
+    else if (this.draining) conn.destroy();
     else this.idle.push(conn);
   }
 
   onClosed(conn: Http1ClientConnection, hadRequest: boolean): void {
-    const c = this.cluster;
-    const v = c.stats.v;
-    c.cxCount--;
+    const info = this.info;
+    const v = info.stats.v;
+    const hs = this.host.hs;
+    info.resourceManager.connections.dec();
     this.total--;
-    v[c.s.upstream_cx_active]--;
-    v[this.hs.cx_active]--;
-    v[c.s.upstream_cx_destroy]++;
-    if (hadRequest) v[c.s.upstream_cx_destroy_with_active_rq]++;
-    c.stats.record(c.s.upstream_cx_length_ms, monotonicNow() - conn.createdAt);
-    const i = this.idle.indexOf(conn);
-    if (i !== -1) this.idle.splice(i, 1);
+    v[info.s.upstream_cx_active]--;
+    v[hs.cx_active]--;
+    v[info.s.upstream_cx_destroy]++;
+    if (hadRequest) v[info.s.upstream_cx_destroy_with_active_rq]++;
+    info.stats.record(info.s.upstream_cx_length_ms, monotonicNow() - conn.createdAt);
+    this.removeIdle(conn);
     if (!conn.connected) {
       this.connecting--;
-      v[c.s.upstream_cx_connect_fail]++;
-      v[this.hs.cx_connect_fail]++;
+      v[info.s.upstream_cx_connect_fail]++;
+      v[hs.cx_connect_fail]++;
       // Envoy purges pending requests that no remaining connection attempt can serve.
       while (this.pending.length > this.connecting + this.idle.length) {
-        const cb = this.#takePending()!;
-        v[c.s.upstream_rq_pending_failure_eject]++;
-        cb.onPoolFailure('connection_failure', this);
+        const p = this.#takePending()!;
+        info.resourceManager.requests.dec();
+        v[info.s.upstream_rq_pending_failure_eject]++;
+        p.callbacks.onPoolFailure('connection_failure', this.host);
       }
-    } else if (this.pending.length > 0 && c.cxCount < c.maxConnections) {
+    } else if (this.pending.length > 0 && info.resourceManager.connections.canCreate()) {
       // A slot opened up: connect for the waiting requests.
       this.#connect();
     }
@@ -157,8 +201,17 @@ export class HostPool {
     if (i !== -1) this.idle.splice(i, 1);
   }
 
-  /** Close idle connections (shutdown). */
-  drain(): void {
+  drainConnections(): void {
+    this.draining = true;
+    this.closeIdle();
+  }
+
+  /** Close idle connections (test and shutdown cleanup; busy ones keep serving). */
+  closeIdle(): void {
     for (const conn of this.idle.splice(0)) conn.destroy();
+  }
+
+  hasActiveConnections(): boolean {
+    return this.total > 0;
   }
 }

@@ -369,7 +369,7 @@ describe('ServerStats through the admin', () => {
       configDump: () => ({}), onQuit: () => {}, onReload: async () => ({ ok: true, version: 1 }), isReady: () => true,
     });
     try {
-      const res = await fetch(`http://127.0.0.1:${a.address.port}/stats?filter=^server\\.(live|state|concurrency|uptime|total_connections|legate)`,
+      const res = await fetch(`http://127.0.0.1:${a.address.port}/stats?filter=^server\\.(live|state|concurrency|uptime|total_connections|legate\\.worker)`,
         { signal: AbortSignal.timeout(10_000) });
       assert.equal(await res.text(), [
         'server.concurrency: 4',

@@ -55,6 +55,16 @@ test('/stats has the request-time histograms with recorded samples', async () =>
   assert.doesNotMatch(text, /upstream_rq_time: No recorded values/);
 });
 
+test('membership stats: counted once for the process, not once per worker', async () => {
+  const { text } = await admin('/stats?filter=cluster\\.upstream\\.(membership|max_host_weight)');
+  assert.match(text, /^cluster\.upstream\.membership_total: 1$/m);
+  assert.match(text, /^cluster\.upstream\.membership_healthy: 1$/m);
+  assert.match(text, /^cluster\.upstream\.membership_degraded: 0$/m);
+  assert.match(text, /^cluster\.upstream\.max_host_weight: 1$/m);
+  // Envoy counts the initial host set as a change.
+  assert.match(text, /^cluster\.upstream\.membership_change: 1$/m);
+});
+
 test('/quitquitquit: GET is refused, POST drains and the process exits 0', async () => {
   assert.equal((await admin('/quitquitquit')).status, 405);
   const exited = new Promise<number | null>((resolve) => legate.proc.once('exit', (code) => resolve(code)));

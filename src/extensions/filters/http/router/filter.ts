@@ -1,6 +1,8 @@
 // envoy.filters.http.router: the terminal HTTP filter. Takes the route the connection manager
-// picked, answers direct responses, otherwise picks a host (cluster LB), gets a connection from
-// the host's pool, forwards the request and streams the response back with flow control both ways.
+// picked, answers direct responses, otherwise looks its cluster up by name, picks a host (the
+// cluster's load balancer), asks the host's connection pool for a stream, forwards the request and
+// streams the response back with flow control both ways. It speaks only the codec-neutral
+// upstream interface (upstream/conn-pool.ts); the pool holds the circuit breakers.
 import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../../../common/clock.ts';
 import { cancel, schedule, type Expirable } from '../../../../common/timer-wheel.ts';
@@ -9,9 +11,13 @@ import {
   type ResponseHeaders, type DownstreamWatermarkCallbacks,
 } from '../../../../http/types.ts';
 import type { StreamDecoderFilter, StreamDecoderFilterCallbacks } from '../../../../http/filter.ts';
-import type { ClusterManager, ClusterRuntime } from '../../../../upstream/cluster-manager.ts';
-import type { HostPool, PoolCallbacks } from '../../../../upstream/conn-pool-http1.ts';
-import type { Http1ClientConnection, UpstreamResponseDecoder } from '../../../../upstream/codec-client-http1.ts';
+import type { ClusterManager, ThreadLocalCluster } from '../../../../upstream/cluster-manager.ts';
+import {
+  Protocol, type Cancellable, type PoolCallbacks, type PoolFailureReason, type RequestEncoder,
+  type ResponseDecoder, type Stream, type StreamCallbacks, type StreamResetReason,
+} from '../../../../upstream/conn-pool.ts';
+import type { Host } from '../../../../upstream/host.ts';
+import type { LoadBalancerContext } from '../../../../upstream/load-balancer.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import { retain } from '../../../../network/socket-owner.ts';
 
@@ -26,14 +32,48 @@ const EMPTY = Buffer.alloc(0);
 /** Until setDecoderFilterCallbacks (the filter manager calls it right after construction). */
 const NO_CALLBACKS = { hcmStats: null } as unknown as StreamDecoderFilterCallbacks;
 
-export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, UpstreamResponseDecoder, DownstreamWatermarkCallbacks, Expirable {
+/** The upstream side of a request (Envoy's UpstreamRequest): receives the pool's, the response's
+ *  and the stream's callbacks and hands them to its router under names that do not collide with
+ *  the router's own decoder-filter and downstream-watermark methods. */
+class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks {
+  readonly router: RouterFilter;
+  constructor(router: RouterFilter) {
+    this.router = router;
+  }
+  onPoolReady(encoder: RequestEncoder, host: Host): void {
+    this.router.onPoolReady(encoder, host);
+  }
+  onPoolFailure(reason: PoolFailureReason, _host: Host): void {
+    this.router.onPoolFailure(reason);
+  }
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.router.onUpstreamHeaders(headers, endStream);
+  }
+  decodeData(data: Buffer, endStream: boolean): void {
+    this.router.onUpstreamData(data, endStream);
+  }
+  onResetStream(reason: StreamResetReason): void {
+    this.router.onUpstreamReset(reason);
+  }
+  onAboveWriteBufferHighWatermark(): void {
+    this.router.cb.readDisable(true);
+  }
+  onBelowWriteBufferLowWatermark(): void {
+    this.router.cb.readDisable(false);
+  }
+}
+
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, Expirable, LoadBalancerContext {
   cb: StreamDecoderFilterCallbacks;
   readonly cm: ClusterManager;
   hcmStats: HcmStats;
-  cluster: ClusterRuntime | null;
-  host: HostPool | null;
-  conn: Http1ClientConnection | null;
-  queued: boolean;
+  cluster: ThreadLocalCluster | null;
+  host: Host | null;
+  upstream: UpstreamRequest | null;
+  /** The request waiting in the pool's queue. */
+  cancellable: Cancellable | null;
+  encoder: RequestEncoder | null;
+  stream: Stream | null;
   headers: RequestHeaders | null;
   headersEnd: boolean;
   buffered: Buffer[] | null;
@@ -44,10 +84,7 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
   upstreamStart: number;
   done: boolean;
   responseStarted: boolean;
-  /** Holds one of the cluster's max_requests slots. */
-  reserved: boolean;
-  /** Counted in upstream_rq_active (a connection is serving it). */
-  counted: boolean;
+  status: number;
 
   constructor(cm: ClusterManager) {
     this.cb = NO_CALLBACKS;
@@ -55,8 +92,10 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     this.hcmStats = NO_CALLBACKS.hcmStats;
     this.cluster = null;
     this.host = null;
-    this.conn = null;
-    this.queued = false;
+    this.upstream = null;
+    this.cancellable = null;
+    this.encoder = null;
+    this.stream = null;
     this.headers = null;
     this.headersEnd = false;
     this.buffered = null;
@@ -67,8 +106,15 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     this.upstreamStart = 0;
     this.done = false;
     this.responseStarted = false;
-    this.reserved = false;
-    this.counted = false;
+    this.status = 0;
+  }
+
+  // LoadBalancerContext.
+  downstreamHeaders(): RequestHeaders | null {
+    return this.headers;
+  }
+  computeHashKey(): number | null {
+    return null;
   }
 
   setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
@@ -91,53 +137,47 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
       cb.sendLocalReply(action.status, action.body ?? '', '', 'direct_response');
       return FilterHeadersStatus.StopIteration;
     }
-    const cluster = this.cm.get(action.clusterIndex);
+    const cluster = this.cm.getThreadLocalCluster(action.cluster);
     if (cluster === undefined) {
       cb.stats.v[this.hcmStats.no_cluster]++;
       cb.sendLocalReply(503, '', ResponseFlag.NoClusterFound, 'cluster_not_found');
       return FilterHeadersStatus.StopIteration;
     }
     this.cluster = cluster;
-    cb.streamInfo.upstreamCluster = cluster.name;
-    const host = cluster.lb.chooseHost();
-    if (host === null) {
-      cluster.stats.v[cluster.s.upstream_cx_none_healthy]++;
+    const info = cluster.info;
+    cb.streamInfo.upstreamCluster = info.name;
+    this.headers = headers;
+    const host = cluster.loadBalancer.chooseHost(this);
+    const pool = host === null ? null : cluster.httpConnPool(host, Protocol.Http11);
+    if (pool === null) {
+      info.stats.v[info.s.upstream_cx_none_healthy]++;
       cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return FilterHeadersStatus.StopIteration;
     }
-    if (cluster.activeRequests >= cluster.maxRequests) {
-      // Envoy's max_requests circuit breaker: upstream_rq_pending_overflow counts it too.
-      cluster.stats.v[cluster.s.upstream_rq_pending_overflow]++;
-      cb.sendLocalReply(503, BODY_OVERFLOW, ResponseFlag.UpstreamOverflow, 'overflow');
-      return FilterHeadersStatus.StopIteration;
-    }
-    // The max_requests slot is taken now, not when a connection is ready, so a burst that queues
-    // behind connection setup cannot overshoot the breaker.
-    cluster.activeRequests++;
-    this.reserved = true;
     this.host = host;
-    cb.streamInfo.upstreamHost = host.hostString;
+    cb.streamInfo.upstreamHost = pool.host.hostString;
     if (action.prefixRewrite !== null) {
       const m = route.value;
       headers.set('x-envoy-original-path', headers.path);
       headers.path = action.prefixRewrite + headers.path.slice(m.length);
     }
     if (action.hostRewrite !== null) headers.authority = action.hostRewrite;
-    this.headers = headers;
     this.headersEnd = endStream;
     this.timeoutMs = action.timeoutMs;
     cb.setDownstreamWatermarkCallbacks(this);
     if (endStream) this.#startTimer();
-    this.queued = host.newStream(this);
+    const up = new UpstreamRequest(this);
+    this.upstream = up;
+    this.cancellable = pool.newStream(up, up);
     return FilterHeadersStatus.StopIteration;
   }
 
   decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
     if (this.done) return FilterDataStatus.StopIterationNoBuffer;
     if (endStream) this.#startTimer();
-    const conn = this.conn;
-    if (conn !== null) {
-      conn.encodeData(data, endStream);
+    const enc = this.encoder;
+    if (enc !== null) {
+      enc.encodeData(data, endStream);
     } else {
       // Waiting for a connection: hold the body, and stop reading more (bounded buffering).
       if (this.buffered === null) {
@@ -162,40 +202,32 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     if (this.timerTick === -1 && this.timeoutMs > 0 && !this.done) schedule(this, this.timeoutMs);
   }
 
-  onPoolReady(conn: Http1ClientConnection, host: HostPool): void {
-    this.queued = false;
+  onPoolReady(encoder: RequestEncoder, _host: Host): void {
+    this.cancellable = null;
+    const stream = encoder.getStream();
     if (this.done) {
-      host.release(conn);
+      // Cannot happen (a destroyed router cancels its wait): give the stream up.
+      stream.resetStream();
       return;
     }
-    this.conn = conn;
-    const c = this.cluster!;
-    const v = c.stats.v;
-    v[c.s.upstream_rq_total]++;
-    v[c.s.upstream_rq_active]++;
-    v[host.hs.rq_total]++;
-    v[host.hs.rq_active]++;
-    this.counted = true;
+    this.encoder = encoder;
+    this.stream = stream;
+    stream.addCallbacks(this.upstream!);
     this.upstreamStart = monotonicNow();
-    const h = this.headers!;
-    const cl = h.get('content-length');
-    const contentLength = cl === undefined ? -1 : Number(cl);
-    const chunked = !this.headersEnd && contentLength < 0;
     const buffered = this.buffered;
-    const end = this.headersEnd;
-    conn.encodeHeaders(this, h, end, contentLength, chunked);
+    encoder.encodeHeaders(this.headers!, this.headersEnd);
     if (buffered !== null) {
       this.buffered = null;
       for (let i = 0; i < buffered.length; i++) {
-        conn.encodeData(buffered[i], this.bufferedEnd && i === buffered.length - 1);
+        encoder.encodeData(buffered[i], this.bufferedEnd && i === buffered.length - 1);
       }
-      if (this.bufferedEnd && buffered.length === 0) conn.encodeData(Buffer.alloc(0), true);
+      if (this.bufferedEnd && buffered.length === 0) encoder.encodeData(EMPTY, true);
       this.cb.readDisable(false);
     }
   }
 
-  onPoolFailure(reason: 'overflow' | 'connection_failure', _host: HostPool): void {
-    this.queued = false;
+  onPoolFailure(reason: PoolFailureReason): void {
+    this.cancellable = null;
     if (this.done) return;
     if (reason === 'overflow') {
       this.cb.sendLocalReply(503, BODY_OVERFLOW, ResponseFlag.UpstreamOverflow, 'overflow');
@@ -204,27 +236,25 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     }
   }
 
-  decodeResponseHeaders(h: ResponseHeaders, endStream: boolean): void {
+  onUpstreamHeaders(h: ResponseHeaders, endStream: boolean): void {
     const now = monotonicNow();
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
     h.set('x-envoy-upstream-service-time', String(svc));
     this.responseStarted = true;
     if (endStream) this.#upstreamDone(h.status);
-    else this.#status = h.status;
+    else this.status = h.status;
     this.cb.encodeHeaders(h, endStream);
   }
 
-  #status = 0;
-
-  decodeResponseData(b: Buffer, endStream: boolean): void {
-    if (endStream) this.#upstreamDone(this.#status);
+  onUpstreamData(b: Buffer, endStream: boolean): void {
+    if (endStream) this.#upstreamDone(this.status);
     this.cb.encodeData(b, endStream);
   }
 
   #upstreamDone(status: number): void {
     this.#clearTimer();
-    const c = this.cluster!;
+    const c = this.cluster!.info;
     const v = c.stats.v;
     const cls = (status / 100) | 0;
     if (cls === 2) v[c.s.upstream_rq_2xx]++;
@@ -237,31 +267,20 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     if (cls === 5) v[hs.rq_error]++;
     else v[hs.rq_success]++;
     c.stats.record(c.s.upstream_rq_time, monotonicNow() - this.upstreamStart);
-    this.#release();
-    this.conn = null; // the codec returns the connection to the pool itself
+    // The stream is over (the pool has its slot back; the connection returns itself).
+    this.encoder = null;
+    this.stream = null;
   }
 
-  #release(): void {
-    const c = this.cluster!;
-    if (this.reserved) {
-      this.reserved = false;
-      c.activeRequests--;
-    }
-    if (!this.counted) return;
-    this.counted = false;
-    c.stats.v[c.s.upstream_rq_active]--;
-    c.stats.v[this.host!.hs.rq_active]--;
-  }
-
-  onUpstreamReset(reason: 'remote' | 'protocol', responseStarted: boolean): void {
-    this.conn = null;
+  onUpstreamReset(reason: StreamResetReason): void {
+    this.encoder = null;
+    this.stream = null;
     this.#clearTimer();
     if (this.done) return;
-    const c = this.cluster!;
+    const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_rx_reset]++;
     c.stats.v[this.host!.hs.rq_error]++;
-    this.#release();
-    if (responseStarted || this.responseStarted) {
+    if (this.responseStarted) {
       this.cb.stats.v[this.hcmStats.rq_reset_after_downstream_response_started]++;
       // The flag says why, as Envoy derives it from the reset reason.
       this.cb.streamInfo.responseFlags = reason === 'protocol'
@@ -274,22 +293,17 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     }
   }
 
-  onUpstreamAboveWriteBufferHighWatermark(): void {
-    this.cb.readDisable(true);
-  }
-  onUpstreamBelowWriteBufferLowWatermark(): void {
-    this.cb.readDisable(false);
-  }
+  // DownstreamWatermarkCallbacks: the client reads slowly, so stop reading the response.
   onAboveWriteBufferHighWatermark(): void {
-    this.conn?.readDisable(true);
+    this.stream?.readDisable(true);
   }
   onBelowWriteBufferLowWatermark(): void {
-    this.conn?.readDisable(false);
+    this.stream?.readDisable(false);
   }
 
   onExpire(): void {
     if (this.done) return;
-    const c = this.cluster!;
+    const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_timeout]++;
     if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
     this.#abandonUpstream();
@@ -305,21 +319,22 @@ export class RouterFilter implements StreamDecoderFilter, PoolCallbacks, Upstrea
     cancel(this);
   }
 
-  /** Drop whatever we hold upstream: a queued request is cancelled, a connection in use dies
-   *  (an HTTP/1 connection mid-request cannot be reused). */
+  /** Drop whatever we hold upstream: a queued request is cancelled, a stream in progress is
+   *  reset (an HTTP/1 connection mid-request cannot be reused). */
   #abandonUpstream(): void {
-    if (this.queued && this.host !== null) {
-      this.queued = false;
-      this.host.cancel(this);
+    const waiting = this.cancellable;
+    if (waiting !== null) {
+      this.cancellable = null;
+      waiting.cancel();
     }
-    const conn = this.conn;
-    if (conn !== null) {
-      this.conn = null;
-      const c = this.cluster!;
+    const stream = this.stream;
+    if (stream !== null) {
+      this.encoder = null;
+      this.stream = null;
+      const c = this.cluster!.info;
       c.stats.v[c.s.upstream_rq_tx_reset]++;
-      conn.destroy();
+      stream.resetStream();
     }
-    this.#release();
   }
 
   onDestroy(): void {

@@ -91,7 +91,6 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
         action = {
           kind: 'cluster',
           cluster: ra.cluster ?? '',
-          clusterIndex: ctx.clusters.get(ra.cluster) ?? -1,
           timeoutMs: durationMs(ra.timeout, DEFAULT_ROUTE_TIMEOUT_MS),
           idleTimeoutMs: durationMs(ra.idle_timeout, 0),
           prefixRewrite: ra.prefix_rewrite ?? null,

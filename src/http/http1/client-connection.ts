@@ -1,40 +1,52 @@
 // HTTP/1.1 client codec: one upstream connection, requests one at a time (no pipelining upstream,
 // like Envoy), responses parsed by the thread's llhttp WASM instance (a RESPONSE parser per
 // connection). Socket handlers are module-level functions; state hangs off a symbol slot.
+// The connection is its one stream's RequestEncoder and Stream (upstream/conn-pool.ts); the pool
+// that opened it (upstream/conn-pool-http1.ts) hears about it through Http1ConnectionOwner.
 import { Buffer } from 'node:buffer';
-import { monotonicNow } from '../common/clock.ts';
+import { monotonicNow } from '../../common/clock.ts';
 import net, { type Socket } from 'node:net';
-import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../native-wasm/llhttp.ts';
-import { ResponseHeaders, type RequestHeaders } from '../http/types.ts';
-import type { HostPool } from './conn-pool-http1.ts';
-import { writeMessage } from '../http/http1/framing.ts';
-import { deferHead, type HeadHolder } from '../network/read-dispatch.ts';
-import { attachSocket, clientReadOptions, type SocketOwner } from '../network/socket-owner.ts';
-import { HeaderParsingHandler, removeConnectionTokens, trimOws } from '../http/http1/header-names.ts';
-import { RawHeaderBlock } from '../http/raw-headers.ts';
-import { flushWrites, queueWrite } from '../network/write-batch.ts';
+import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
+import { ResponseHeaders, type RequestHeaders } from '../types.ts';
+import { writeMessage } from './framing.ts';
+import { deferHead, type HeadHolder } from '../../network/read-dispatch.ts';
+import { attachSocket, clientReadOptions, type SocketOwner } from '../../network/socket-owner.ts';
+import { HeaderParsingHandler, removeConnectionTokens, trimOws } from './header-names.ts';
+import { RawHeaderBlock } from '../raw-headers.ts';
+import { flushWrites, queueWrite } from '../../network/write-batch.ts';
+import type { RequestEncoder, ResponseDecoder, Stream, StreamCallbacks } from '../../upstream/conn-pool.ts';
+import type { ClusterInfo } from '../../upstream/cluster-info.ts';
+import type { Host } from '../../upstream/host.ts';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
 
-/** The router side of an upstream request. */
-export interface UpstreamResponseDecoder {
-  decodeResponseHeaders(h: ResponseHeaders, endStream: boolean): void;
-  decodeResponseData(b: Buffer, endStream: boolean): void;
-  /** The connection failed under the request: 'remote' close, 'protocol' error. */
-  onUpstreamReset(reason: 'remote' | 'protocol', responseStarted: boolean): void;
-  onUpstreamAboveWriteBufferHighWatermark(): void;
-  onUpstreamBelowWriteBufferLowWatermark(): void;
+/** The pool side of a connection. */
+export interface Http1ConnectionOwner {
+  onConnected(conn: Http1ClientConnection): void;
+  /** The stream ended: response complete, reset, or abandoned (called once per stream, before
+   *  the decoder hears the end, so a slot it held is free when the response reaches the client). */
+  onStreamDone(conn: Http1ClientConnection): void;
+  /** A response ended cleanly: the connection can take another request. */
+  release(conn: Http1ClientConnection): void;
+  onClosed(conn: Http1ClientConnection, hadRequest: boolean): void;
+  /** The connection is going away: never hand it out again. */
+  removeIdle(conn: Http1ClientConnection): void;
 }
 
 
-export class Http1ClientConnection extends HeaderParsingHandler implements ParserHandler, HeadHolder, SocketOwner {
-  readonly pool: HostPool;
+export class Http1ClientConnection extends HeaderParsingHandler
+  implements ParserHandler, HeadHolder, SocketOwner, RequestEncoder, Stream {
+  readonly pool: Http1ConnectionOwner;
+  readonly info: ClusterInfo;
   readonly socket: Socket;
   readonly parser: HttpParser;
   connected: boolean;
   closed: boolean;
-  decoder: UpstreamResponseDecoder | null;
+  decoder: ResponseDecoder | null;
+  callbacks: StreamCallbacks | null;
+  /** A stream is attached and not yet ended (see Http1ConnectionOwner.onStreamDone). */
+  streamActive: boolean;
   connectTimer: NodeJS.Timeout | null;
   connectStart: number;
   createdAt: number;
@@ -64,12 +76,15 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   rawChunk: Buffer | null;
   rawMode: boolean;
 
-  constructor(pool: HostPool) {
+  constructor(pool: Http1ConnectionOwner, info: ClusterInfo, host: Host) {
     super();
     this.pool = pool;
+    this.info = info;
     this.connected = false;
     this.closed = false;
     this.decoder = null;
+    this.callbacks = null;
+    this.streamActive = false;
     this.connectStart = monotonicNow();
     this.createdAt = this.connectStart;
     this.chunkedRequest = false;
@@ -90,15 +105,34 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     this.rawChunk = null;
     this.rawMode = true;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
-    const s = net.connect({ host: pool.address, port: pool.port, noDelay: true, ...clientReadOptions });
+    const s = net.connect({ host: host.address, port: host.port, noDelay: true, ...clientReadOptions });
     this.socket = s;
     attachSocket(s, this);
-    this.connectTimer = setTimeout(onConnectTimeout, pool.cluster.connectTimeoutMs, this);
+    this.connectTimer = setTimeout(onConnectTimeout, info.connectTimeoutMs, this);
   }
 
-  /** Send a request head; framing follows the downstream request's. */
-  encodeHeaders(d: UpstreamResponseDecoder, req: RequestHeaders, endStream: boolean, contentLength: number, chunked: boolean): void {
-    this.decoder = d;
+  /** The pool gives this connection a stream: its response goes to `decoder`. */
+  newStream(decoder: ResponseDecoder): RequestEncoder {
+    this.decoder = decoder;
+    this.callbacks = null;
+    this.streamActive = true;
+    return this;
+  }
+
+  getStream(): Stream {
+    return this;
+  }
+
+  addCallbacks(cb: StreamCallbacks): void {
+    this.callbacks = cb;
+  }
+
+  /** Send a request head. Framing follows the downstream request's: its content-length, else
+   *  chunked when a body follows. */
+  encodeHeaders(req: RequestHeaders, endStream: boolean): void {
+    const cl = req.get('content-length');
+    const contentLength = cl === undefined ? -1 : Number(cl);
+    const chunked = !endStream && contentLength < 0;
     this.responseStarted = false;
     this.requestComplete = endStream;
     this.headRequest = req.method === 'HEAD';
@@ -115,7 +149,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       head += `content-length: 0${CRLF}`;
     }
     head += CRLF;
-    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_tx_bytes_total] += head.length;
+    this.info.stats.v[this.info.s.upstream_cx_tx_bytes_total] += head.length;
     if (endStream) {
       // Sent with the other requests of this loop iteration (network/write-batch.ts).
       queueWrite(this.socket, head);
@@ -134,12 +168,28 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     flushWrites();
     writeMessage(sock, head ?? '', b, this.chunkedRequest, endStream);
     if (endStream) this.requestComplete = true;
-    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_tx_bytes_total] += b.length;
+    this.info.stats.v[this.info.s.upstream_cx_tx_bytes_total] += b.length;
     // 'drain' comes only after a write Node could not buffer (writableNeedDrain).
-    if (!endStream && !this.aboveWatermark && sock.writableLength > this.pool.cluster.bufferLimit &&
+    if (!endStream && !this.aboveWatermark && sock.writableLength > this.info.bufferLimit &&
         sock.writableNeedDrain) {
       this.aboveWatermark = true;
-      this.decoder?.onUpstreamAboveWriteBufferHighWatermark();
+      this.callbacks?.onAboveWriteBufferHighWatermark();
+    }
+  }
+
+  /** Abandon the stream: an HTTP/1 connection mid-request cannot be reused, so it closes. */
+  resetStream(): void {
+    if (this.decoder !== null) this.activeAtClose = true;
+    this.decoder = null;
+    this.callbacks = null;
+    this.destroy();
+  }
+
+  /** The stream's end, told to the pool once. */
+  #streamDone(): void {
+    if (this.streamActive) {
+      this.streamActive = false;
+      this.pool.onStreamDone(this);
     }
   }
 
@@ -169,9 +219,11 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     if (this.closed || this.localClose) return;
     if (this.decoder !== null) this.activeAtClose = true;
     this.decoder = null;
+    this.callbacks = null;
     this.localClose = true;
+    this.#streamDone();
     this.pool.removeIdle(this);
-    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_destroy_local]++;
+    this.info.stats.v[this.info.s.upstream_cx_destroy_local]++;
     this.socket.destroy();
   }
 
@@ -285,7 +337,8 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     const noBody = this.headRequest || status === 204 || status === 304 || contentLength === 0;
     this.responseEndAtHeaders = noBody;
     this.responseStarted = true;
-    d.decodeResponseHeaders(h, noBody);
+    if (noBody) this.#streamDone();
+    d.decodeHeaders(h, noBody);
     // 1 tells llhttp the message has no body (needed for HEAD, whose headers describe one).
     return this.headRequest ? 1 : 0;
   }
@@ -303,7 +356,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
 
   onBody(chunk: Buffer, start: number, end: number): number {
     const d = this.decoder;
-    if (d !== null) d.decodeResponseData(chunk.subarray(start, end), false);
+    if (d !== null) d.decodeData(chunk.subarray(start, end), false);
     return 0;
   }
   onMessageComplete(): number {
@@ -313,11 +366,13 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
     }
     const d = this.decoder;
     this.decoder = null;
+    this.callbacks = null;
     this.responseStarted = false;
-    if (d !== null && !this.responseEndAtHeaders) d.decodeResponseData(EMPTY, true);
+    this.#streamDone();
+    if (d !== null && !this.responseEndAtHeaders) d.decodeData(EMPTY, true);
     if (!this.keepAlive) {
       // The upstream said Connection: close.
-      this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_close_notify]++;
+      this.info.stats.v[this.info.s.upstream_cx_close_notify]++;
       this.destroy();
       return 0;
     }
@@ -340,13 +395,13 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       clearTimeout(this.connectTimer);
       this.connectTimer = null;
     }
-    const c = this.pool.cluster;
+    const c = this.info;
     c.stats.record(c.s.upstream_cx_connect_ms, monotonicNow() - this.connectStart);
     this.pool.onConnected(this);
   }
 
   onData(chunk: Buffer): void {
-    this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_rx_bytes_total] += chunk.length;
+    this.info.stats.v[this.info.s.upstream_cx_rx_bytes_total] += chunk.length;
     if (this.localClose) return;
     const ret = this.parser.execute(chunk);
     this.#endOfInput();
@@ -355,7 +410,7 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       this.releaseAfterParse = false;
       if (this.parser.errorOffset < chunk.length) {
         // Bytes after a complete response with no request outstanding (Envoy: protocol error).
-        this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_protocol_error]++;
+        this.info.stats.v[this.info.s.upstream_cx_protocol_error]++;
         this.destroy();
         return;
       }
@@ -367,12 +422,11 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   }
 
   #protocolError(): void {
-    const c = this.pool.cluster;
+    const c = this.info;
     c.stats.v[c.s.upstream_cx_protocol_error]++;
-    const d = this.decoder;
-    const started = this.responseStarted;
+    const cb = this.decoder !== null ? this.callbacks : null;
     this.destroy();
-    if (d !== null) d.onUpstreamReset('protocol', started);
+    if (cb !== null) cb.onResetStream('protocol');
   }
 
   flushHead(): void {
@@ -387,14 +441,14 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
   onDrain(): void {
     if (this.aboveWatermark) {
       this.aboveWatermark = false;
-      this.decoder?.onUpstreamBelowWriteBufferLowWatermark();
+      this.callbacks?.onBelowWriteBufferLowWatermark();
     }
   }
 
   onConnectTimeout(): void {
     this.connectTimer = null;
     if (this.connected || this.closed) return;
-    const c = this.pool.cluster;
+    const c = this.info;
     c.stats.v[c.s.upstream_cx_connect_timeout]++;
     this.localClose = true;
     this.socket.destroy();
@@ -413,14 +467,16 @@ export class Http1ClientConnection extends HeaderParsingHandler implements Parse
       this.parser.finish();
     }
     const d = this.decoder;
+    const cb = d !== null ? this.callbacks : null;
     this.decoder = null;
-    const started = this.responseStarted;
+    this.callbacks = null;
     this.parser.destroy();
     if (!this.localClose && this.connected) {
-      this.pool.cluster.stats.v[this.pool.cluster.s.upstream_cx_destroy_remote]++;
+      this.info.stats.v[this.info.s.upstream_cx_destroy_remote]++;
     }
+    this.#streamDone();
     this.pool.onClosed(this, d !== null || this.activeAtClose);
-    if (d !== null) d.onUpstreamReset('remote', started);
+    if (cb !== null) cb.onResetStream('remote');
   }
 }
 

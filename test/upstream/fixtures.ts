@@ -1,0 +1,43 @@
+// Hand-built cluster snapshots and a stats sink for the upstream unit tests (no config loading).
+import {
+  CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS, HOST_COUNTERS, HOST_GAUGES,
+  type ClusterStats, type HostStats,
+} from '../../src/upstream/stats.ts';
+import type { ClusterSnap, HostSnap } from '../../src/config/snapshot.ts';
+import type { StatSink } from '../../src/common/stat-sink.ts';
+
+export class TestSink implements StatSink {
+  readonly v = new Float64Array(4096);
+  readonly samples = new Map<number, number[]>();
+  #next = 0;
+  slot(): number {
+    return this.#next++;
+  }
+  record(slot: number, value: number): void {
+    let l = this.samples.get(slot);
+    if (l === undefined) this.samples.set(slot, (l = []));
+    l.push(value);
+  }
+}
+
+export function clusterStats(sink: TestSink): ClusterStats {
+  const s = {} as ClusterStats;
+  for (const n of [...CLUSTER_COUNTERS, ...CLUSTER_GAUGES, ...CLUSTER_HISTOGRAMS]) s[n] = sink.slot();
+  return s;
+}
+
+export function hostSnap(sink: TestSink, address: string, port: number, extra: Partial<HostSnap> = {}): HostSnap {
+  const stats = {} as HostStats;
+  for (const n of [...HOST_COUNTERS, ...HOST_GAUGES]) stats[n] = sink.slot();
+  return {
+    address, port, stats, weight: 1, priority: 0, region: '', zone: '', subZone: '', healthFlags: 0, ...extra,
+  };
+}
+
+export function clusterSnap(sink: TestSink, hosts: HostSnap[], extra: Partial<ClusterSnap> = {}): ClusterSnap {
+  return {
+    name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, bufferLimit: 1 << 20,
+    maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3,
+    hosts, stats: clusterStats(sink), ...extra,
+  };
+}
