@@ -129,7 +129,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       maxConnections: th.max_connections ?? DEFAULT_MAX_CONNECTIONS,
       maxPendingRequests: th.max_pending_requests ?? DEFAULT_MAX_PENDING,
       maxRequests: th.max_requests ?? DEFAULT_MAX_REQUESTS,
-      maxRetries: th.max_retries ?? DEFAULT_MAX_RETRIES,
+      // max_retries is refused by the loader (no retries yet): Envoy's default, as /clusters shows it.
+      maxRetries: DEFAULT_MAX_RETRIES,
       hosts,
       stats,
     });

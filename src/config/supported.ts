@@ -43,7 +43,7 @@ const CORE: Record<string, readonly SupportedField[]> = {
   'envoy.config.endpoint.v3.Endpoint': ['address'],
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],
   'envoy.config.cluster.v3.CircuitBreakers.Thresholds': [
-    ['priority', { enumValues: ['DEFAULT'] }], 'max_connections', 'max_pending_requests', 'max_requests', 'max_retries',
+    ['priority', { enumValues: ['DEFAULT'] }], 'max_connections', 'max_pending_requests', 'max_requests',
   ],
 };
 

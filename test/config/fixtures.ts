@@ -104,7 +104,6 @@ static_resources:
         max_connections: 100
         max_pending_requests: 10
         max_requests: 1000
-        max_retries: 0
     load_assignment:
       cluster_name: service_a
       endpoints:
@@ -208,7 +207,7 @@ export const FULL_NORMALIZED = {
       per_connection_buffer_limit_bytes: 65536,
       circuit_breakers: {
         thresholds: [{
-          priority: 'DEFAULT', max_connections: 100, max_pending_requests: 10, max_requests: 1000, max_retries: 0,
+          priority: 'DEFAULT', max_connections: 100, max_pending_requests: 10, max_requests: 1000,
         }],
       },
       load_assignment: {

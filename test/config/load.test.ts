@@ -172,18 +172,24 @@ describe('valid configs', () => {
     rejectsWith(c, [`${C0}.connect_timeout: invalid duration 5`]);
   });
 
+  test('max_retries is refused by name: Legate does not retry, so the limit would not be acted on', () => {
+    const cfg = minimal();
+    cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ max_retries: 2 }] };
+    assert.throws(() => validateBootstrap(cfg), (e: Error) => /static_resources\.clusters\[0\]\.circuit_breakers\.thresholds\[0\]\.max_retries/.test(e.message));
+  });
+
   test('wrappers are plain scalars, present even when set to the default', () => {
     const cfg = minimal();
     cfg.static_resources.listeners[0].enable_reuse_port = false;
     cfg.static_resources.listeners[0].per_connection_buffer_limit_bytes = '0';
-    cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ max_connections: '100', max_retries: 0 }] };
+    cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ max_connections: '100', max_requests: 0 }] };
     hcmOf(cfg).generate_request_id = true;
     const { bootstrap } = validateBootstrap(cfg);
     const l = bootstrap.static_resources!.listeners![0]!;
     assert.equal(l.enable_reuse_port, false);
     assert.equal(l.per_connection_buffer_limit_bytes, 0);
     assert.deepEqual(bootstrap.static_resources!.clusters![0]!.circuit_breakers, {
-      thresholds: [{ max_connections: 100, max_retries: 0 }],
+      thresholds: [{ max_connections: 100, max_requests: 0 }],
     });
     const bad = minimal();
     bad.static_resources.listeners[0].enable_reuse_port = { value: true };

@@ -11,7 +11,7 @@ import { ResponseHeaders, type RequestHeaders } from '../types.ts';
 import { writeMessage } from './framing.ts';
 import { deferHead, type HeadHolder } from '../../network/read-dispatch.ts';
 import { attachSocket, clientReadOptions, type SocketOwner } from '../../network/socket-owner.ts';
-import { HeaderParsingHandler, removeConnectionTokens, trimOws } from './header-names.ts';
+import { HeaderParsingHandler, isHopByHop, removeConnectionTokens, trimOws } from './header-names.ts';
 import { RawHeaderBlock } from '../raw-headers.ts';
 import { flushWrites, queueWrite } from '../../network/write-batch.ts';
 import type { RequestEncoder, ResponseDecoder, Stream, StreamCallbacks } from '../../upstream/conn-pool.ts';
@@ -488,7 +488,7 @@ function onConnectTimeout(c: Http1ClientConnection): void {
 /** dropHopByHop's answer for a response whose framing Legate refuses. */
 const BAD_FRAMING = -2;
 
-/** Drop hop-by-hop lines from a raw head, and those its Connection headers name; returns its
+/** Drop hop-by-hop lines (HOP_BY_HOP_HEADERS) from a raw head, and those its Connection headers name; returns its
  *  content-length (-1: none), or BAD_FRAMING for a Transfer-Encoding other than one `chunked`
  *  (a 204 may not have one at all). Names are told apart by length first, so most lines cost
  *  one comparison. */
@@ -514,7 +514,7 @@ function dropHopByHop(h: ResponseHeaders, raw: RawHeaderBlock): number {
         if (raw.nameIs(i, 'content-length')) {
           contentLength = raw.decimalValue(i);
           raw.contentLengthLine = i;
-        }
+        } else if (raw.nameIs(i, 'http2-settings')) raw.dropAt(i);
         break;
       case 16: if (raw.nameIs(i, 'proxy-connection')) raw.dropAt(i); break;
       case 17:
@@ -568,9 +568,8 @@ function dropHopByHopList(h: ResponseHeaders): number {
       case 'content-length':
         contentLength = Number(list[i + 1]);
         break;
-      case 'keep-alive': case 'proxy-connection': case 'upgrade':
-      case 'te': case 'trailer':
-        continue;
+      default:
+        if (isHopByHop(n)) continue;
     }
     list[w] = n;
     list[w + 1] = list[i + 1];

@@ -125,6 +125,21 @@ export function trimOws(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
+/** Hop-by-hop headers (RFC 9110 7.6.1, and the ones Envoy strips besides): never forwarded, in
+ *  either direction; framing and connection management are re-derived per hop. The codecs handle
+ *  `connection`, `transfer-encoding`, `upgrade` and `te` (`te: trailers` is kept: gRPC needs it)
+ *  themselves before they drop them. The one list both HTTP/1 codecs use (the raw response path
+ *  of client-connection.ts matches the same names by length). */
+export const HOP_BY_HOP_HEADERS = [
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer',
+  'http2-settings',
+] as const;
+const HOP_BY_HOP = new Set<string>(HOP_BY_HOP_HEADERS);
+
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name);
+}
+
 /** Remove the headers a Connection header names (RFC 9110 7.6.1): they are hop-by-hop too. */
 export function removeConnectionTokens(h: HeaderMap, connection: string): void {
   if (connection === 'close' || connection === 'keep-alive') return; // the common case

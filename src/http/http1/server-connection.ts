@@ -36,7 +36,7 @@ import { COPY_LIMIT } from './framing.ts';
 import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
 import { ConnectionCloseType, type NetworkConnection } from '../../network/filter.ts';
 import type { StatSink } from '../../common/stat-sink.ts';
-import { HeaderParsingHandler, removeConnectionTokens, trimOws } from './header-names.ts';
+import { HeaderParsingHandler, isHopByHop, removeConnectionTokens, trimOws } from './header-names.ts';
 import { isValidAuthority } from '../authority.ts';
 import { HeldInput } from '../../network/held-input.ts';
 import { transferEncodingStatus } from './transfer-encoding.ts';
@@ -317,7 +317,6 @@ export class Http1ServerConnection extends HeaderParsingHandler
           authority = trimOws(value);
           continue;
         case 'upgrade': upgradeTo = value.toLowerCase(); continue;
-        case 'http2-settings': continue;
         case 'content-length': this.contentLength = Number(value); break;
         case 'transfer-encoding':
           te = te === null ? value : `${te},${value}`;
@@ -335,10 +334,9 @@ export class Http1ServerConnection extends HeaderParsingHandler
           // Envoy keeps `te: trailers` (gRPC needs it); anything else is hop-by-hop.
           if (value.toLowerCase() !== 'trailers') continue;
           break;
-        // Hop-by-hop (RFC 9110 7.6.1): never forwarded; framing is re-derived per hop.
-        case 'keep-alive': case 'proxy-connection': case 'proxy-authenticate':
-        case 'trailer':
-          continue;
+        default:
+          // Hop-by-hop (header-names.ts): never forwarded; framing is re-derived per hop.
+          if (isHopByHop(name)) continue;
       }
       out.push(name, value);
     }

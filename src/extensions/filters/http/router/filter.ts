@@ -20,6 +20,7 @@ import type { Host } from '../../../../upstream/host.ts';
 import type { LoadBalancerContext } from '../../../../upstream/load-balancer.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import { retain } from '../../../../network/socket-owner.ts';
+import { statusClass } from '../../../../http/status.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -256,12 +257,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.#clearTimer();
     const c = this.cluster!.info;
     const v = c.stats.v;
-    const cls = (status / 100) | 0;
-    if (cls === 2) v[c.s.upstream_rq_2xx]++;
-    else if (cls === 5) v[c.s.upstream_rq_5xx]++;
-    else if (cls === 4) v[c.s.upstream_rq_4xx]++;
-    else if (cls === 3) v[c.s.upstream_rq_3xx]++;
-    else v[c.s.upstream_rq_1xx]++;
+    const cls = statusClass(status);
+    switch (cls) {
+      case 1: v[c.s.upstream_rq_1xx]++; break;
+      case 2: v[c.s.upstream_rq_2xx]++; break;
+      case 3: v[c.s.upstream_rq_3xx]++; break;
+      case 4: v[c.s.upstream_rq_4xx]++; break;
+      case 5: v[c.s.upstream_rq_5xx]++; break;
+    }
     v[c.s.upstream_rq_completed]++;
     const hs = this.host!.hs;
     if (cls === 5) v[hs.rq_error]++;
