@@ -192,4 +192,6 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.ListenerFilter]: 'listener',
   [C.AccessLogger]: 'access logger',
   [C.TransportSocket]: 'transport socket',
+  [C.Cluster]: 'cluster',
+  [C.LoadBalancer]: 'load balancer',
 };

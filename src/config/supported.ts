@@ -33,14 +33,11 @@ const CORE: Record<string, readonly SupportedField[]> = {
   'envoy.config.listener.v3.Filter': ['name', 'typed_config'],
 
   // Clusters.
+  // (`type` and `lb_policy`, with the enum values Legate has, and the fields of the host list come
+  // from the cluster-type and load-balancer extensions.)
   'envoy.config.cluster.v3.Cluster': [
-    'name', ['type', { enumValues: ['STATIC'] }], 'connect_timeout', ['lb_policy', { enumValues: ['ROUND_ROBIN'] }],
-    'load_assignment', 'per_connection_buffer_limit_bytes', 'circuit_breakers',
+    'name', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'circuit_breakers',
   ],
-  'envoy.config.endpoint.v3.ClusterLoadAssignment': ['cluster_name', 'endpoints'],
-  'envoy.config.endpoint.v3.LocalityLbEndpoints': ['lb_endpoints'],
-  'envoy.config.endpoint.v3.LbEndpoint': ['endpoint'],
-  'envoy.config.endpoint.v3.Endpoint': ['address'],
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],
   'envoy.config.cluster.v3.CircuitBreakers.Thresholds': [
     ['priority', { enumValues: ['DEFAULT'] }], 'max_connections', 'max_pending_requests', 'max_requests',
@@ -53,8 +50,18 @@ function buildSupported(): Map<string, Map<string, FieldSupport>> {
     for (const [msg, fields] of Object.entries(table)) {
       let m = out.get(msg);
       if (m === undefined) out.set(msg, m = new Map());
-      // A message several extensions list gets the union of their fields.
-      for (const f of fields) m.set(typeof f === 'string' ? f : f[0], typeof f === 'string' ? {} : f[1]);
+      // A message several extensions list gets the union of their fields, and a field several
+      // list with enum values the union of the values (each cluster type adds its Cluster.type).
+      for (const f of fields) {
+        const name = typeof f === 'string' ? f : f[0];
+        const sup: FieldSupport = typeof f === 'string' ? {} : f[1];
+        const had = m.get(name);
+        if (had?.enumValues !== undefined && sup.enumValues !== undefined) {
+          m.set(name, { enumValues: [...new Set([...had.enumValues, ...sup.enumValues])] });
+        } else if (had === undefined || sup.enumValues === undefined) {
+          m.set(name, sup);
+        }
+      }
     }
   };
   add(CORE);

@@ -12,9 +12,8 @@ import headerMutation from './filters/http/header-mutation/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
-import { registerClusterType, registerLoadBalancer } from '../upstream/cluster-manager.ts';
-import { staticCluster } from './clusters/static/index.ts';
-import { roundRobin } from './load-balancers/round-robin/index.ts';
+import staticCluster from './clusters/static/index.ts';
+import roundRobin from './load-balancers/round-robin/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
 
@@ -31,6 +30,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,
+    staticCluster,
+    roundRobin,
   ];
 }
 
@@ -38,8 +39,4 @@ export function extensionModules(): readonly ExtensionModule[] {
  *  the list fails here, at startup. */
 export function registerAll(): void {
   buildRegistry();
-  // Cluster types and load balancers are chosen by enums (Cluster.type, lb_policy), not typed
-  // configs: the cluster manager keeps their lookup.
-  registerClusterType(staticCluster);
-  registerLoadBalancer(roundRobin);
 }

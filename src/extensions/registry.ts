@@ -6,9 +6,11 @@ import type { FilterFactory } from '../http/types.ts';
 import type { NetworkFilterFactory } from '../network/filter.ts';
 import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
-  type HttpFilterModule, type NetworkFilterModule, type WorkerContext,
+  type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
+  type LoadBalancerModule,
 } from './types.ts';
 import { LegateError } from '../common/errors.ts';
+import type { UpstreamFactories } from '../upstream/cluster-manager.ts';
 import { extensionModules } from './index.ts';
 
 export type { WorkerContext };
@@ -17,6 +19,9 @@ interface Registry {
   byName: Map<string, ExtensionModule>;
   /** Full message name of a typed_config -> its module. */
   byType: Map<string, ExtensionModule>;
+  /** Cluster.type -> cluster type; Cluster.lb_policy -> load balancer. */
+  clusterTypes: Map<string, ClusterTypeModule>;
+  loadBalancers: Map<string, LoadBalancerModule>;
 }
 
 let registry: Registry | null = null;
@@ -25,9 +30,13 @@ export function buildRegistry(): Registry {
   if (registry !== null) return registry;
   const byName = new Map<string, ExtensionModule>();
   const byType = new Map<string, ExtensionModule>();
+  const clusterTypes = new Map<string, ClusterTypeModule>();
+  const loadBalancers = new Map<string, LoadBalancerModule>();
   for (const m of extensionModules()) {
     if (byName.has(m.name)) throw new LegateError('LEGATE_ERR_EXTENSION', `extension "${m.name}" is listed twice`);
     byName.set(m.name, m);
+    if (m.category === ExtensionCategory.Cluster) clusterTypes.set(m.clusterType, m);
+    if (m.category === ExtensionCategory.LoadBalancer) loadBalancers.set(m.lbPolicy, m);
     for (const t of m.types) {
       const other = byType.get(t);
       if (other !== undefined) {
@@ -36,7 +45,7 @@ export function buildRegistry(): Registry {
       byType.set(t, m);
     }
   }
-  registry = { byName, byType };
+  registry = { byName, byType, clusterTypes, loadBalancers };
   return registry;
 }
 
@@ -72,3 +81,9 @@ export function accessLogger(compiled: CompiledExtension, ctx: WorkerContext): A
   return moduleOf<AccessLoggerModule>(compiled, ExtensionCategory.AccessLogger)
     .createAccessLogger(compiled.config, ctx);
 }
+
+/** Cluster types and load balancers for the cluster manager (upstream/ does not import extensions). */
+export const upstreamFactories: UpstreamFactories = {
+  clusterType: (type) => buildRegistry().clusterTypes.get(type),
+  loadBalancer: (lbPolicy) => buildRegistry().loadBalancers.get(lbPolicy),
+};

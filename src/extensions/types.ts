@@ -1,5 +1,5 @@
-// The shape of an extension module. Each extension (HTTP filter, network filter, access logger;
-// listener filters, transport sockets, cluster types and load balancers to come) is one folder
+// The shape of an extension module. Each extension (HTTP filter, network filter, access logger,
+// cluster type, load balancer; listener filters and transport sockets to come) is one folder
 // whose index.ts default-exports one of these; src/extensions/index.ts lists them, and the
 // registry (registry.ts), the config loader's extension table (config/extensions.ts), its
 // supported-field table (config/supported.ts) and its preloaded protos (config/protos.ts) are all
@@ -22,6 +22,8 @@ import type { FilterFactory } from '../http/types.ts';
 import type { LogContext } from '../http/access-log.ts';
 import type { NetworkFilterFactory } from '../network/filter.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
+import type { ClusterTypeFactory } from '../upstream/cluster-manager.ts';
+import type { LoadBalancerFactory } from '../upstream/load-balancer.ts';
 
 type Obj = Record<string, any>;
 
@@ -32,6 +34,10 @@ export const ExtensionCategory = {
   ListenerFilter: 'envoy.filters.listener',
   AccessLogger: 'envoy.access_loggers',
   TransportSocket: 'envoy.transport_sockets',
+  /** Cluster types, chosen by `Cluster.type` (STATIC ...), not by a typed_config. */
+  Cluster: 'envoy.clusters',
+  /** Load balancers, chosen by `Cluster.lb_policy` (ROUND_ROBIN ...). */
+  LoadBalancer: 'envoy.load_balancing_policies',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -112,4 +118,19 @@ export interface AccessLoggerModule<C = unknown> extends ExtensionModuleBase<C> 
   createAccessLogger(compiled: C, ctx: WorkerContext): AccessLogInstance;
 }
 
-export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>;
+/** A cluster type (Envoy's ClusterFactory), selected by the Cluster.type enum value `clusterType`:
+ *  fills a worker's PrioritySet from the snapshot and keeps it up to date. Its `fields` name the
+ *  Cluster fields it acts on (its `type` enum value included); it has no typed_config (`types` is
+ *  empty, `compile` returns null: the snapshot's cluster part carries its data). */
+export interface ClusterTypeModule extends ExtensionModuleBase<null>, ClusterTypeFactory {
+  readonly category: typeof ExtensionCategory.Cluster;
+}
+
+/** A load balancer, selected by the Cluster.lb_policy enum value `lbPolicy`: a per-worker
+ *  LoadBalancer over the cluster's PrioritySet. */
+export interface LoadBalancerModule extends ExtensionModuleBase<null>, LoadBalancerFactory {
+  readonly category: typeof ExtensionCategory.LoadBalancer;
+}
+
+export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
+  | ClusterTypeModule | LoadBalancerModule;

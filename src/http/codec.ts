@@ -1,13 +1,16 @@
-// The codec seam, Envoy's Http::ServerConnection / ServerConnectionCallbacks: a codec turns a
-// connection's bytes into streams and back, and knows everything about its protocol (framing,
-// keep-alive, pipelining, protocol errors and their stats). The HTTP connection manager sits on
-// the other side and knows nothing of HTTP/1 or HTTP/2: for each request the codec asks it for a
-// stream (`newStream(encoder) -> decoder`), feeds the decoder, and the HCM answers through the
-// encoder.
+// The codec seam, Envoy's Http::ServerConnection / ServerConnectionCallbacks and their client
+// mirror: a codec turns a connection's bytes into streams and back, and knows everything about
+// its protocol (framing, keep-alive, pipelining, protocol errors and their stats).
+// - Downstream, the HTTP connection manager sits on the other side and knows nothing of HTTP/1 or
+//   HTTP/2: for each request the codec asks it for a stream (`newStream(encoder) -> decoder`),
+//   feeds the decoder, and the HCM answers through the encoder.
+// - Upstream, a connection pool (upstream/conn-pool.ts) hands the router a RequestEncoder; the
+//   codec frames the request from its headers and feeds the router's ResponseDecoder.
 import type { Buffer } from 'node:buffer';
 import type { HeaderMap, RequestHeaders, ResponseHeaders } from './types.ts';
 
-export const Protocol = { Http10: 0, Http11: 1, Http2: 2 } as const;
+/** HTTP protocols (also the index of an upstream host's pools). */
+export const Protocol = { Http10: 0, Http11: 1, Http2: 2, Http3: 3 } as const;
 export type Protocol = (typeof Protocol)[keyof typeof Protocol];
 
 /** Why a stream ended early (Envoy's StreamResetReason). */
@@ -18,7 +21,7 @@ export const StreamResetReason = {
   LocalReset: 1,
   /** The peer reset it (HTTP/2 RST_STREAM). */
   RemoteReset: 2,
-  /** The codec could not go on (malformed input after the response started). */
+  /** The codec could not go on (malformed input, from the peer). */
   ProtocolError: 3,
 } as const;
 export type StreamResetReason = (typeof StreamResetReason)[keyof typeof StreamResetReason];
@@ -32,14 +35,18 @@ export interface StreamCallbacks {
   onBelowWriteBufferLowWatermark(): void;
 }
 
-/** One stream of a codec connection. */
+/** One stream of a codec connection, either side. */
 export interface Stream {
-  /** Abort the stream (HTTP/1: the connection is closed, there is no other way). */
+  /** Abort the stream (HTTP/1: the connection is closed, there is no other way). No callback
+   *  follows. */
   resetStream(reason: StreamResetReason): void;
-  /** Stop / restart reading the request body. Counted: n disables need n enables. */
+  /** Stop / restart reading what the peer sends on it. Downstream counted: n disables need n
+   *  enables. */
   readDisable(disable: boolean): void;
-  /** One set of callbacks per stream (the HCM's); null removes them. */
-  setCallbacks(cb: StreamCallbacks | null): void;
+  /** Register for onResetStream and the watermarks (one set of callbacks per stream: the HCM's
+   *  downstream, the router's upstream). */
+  addCallbacks(cb: StreamCallbacks): void;
+  removeCallbacks(cb: StreamCallbacks): void;
 }
 
 /** The HCM's side of a downstream stream: the codec feeds it the request. */
@@ -56,7 +63,7 @@ export interface RequestDecoder {
 
 /** The codec's side of a downstream stream: the HCM writes the response through it. */
 export interface ResponseEncoder {
-  readonly stream: Stream;
+  getStream(): Stream;
   /** The protocol the request came in (for protocol stats and the access log). */
   readonly protocol: Protocol;
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
@@ -87,4 +94,23 @@ export interface ServerConnection {
   onUnderlyingConnectionBelowWriteBufferLowWatermark(): void;
   /** The connection closed: reset what is in flight (StreamCallbacks.onResetStream). */
   onConnectionClose(): void;
+}
+
+// ---- client side ------------------------------------------------------------------------------
+
+/** The codec's side of an upstream stream: the router writes the request through it. The codec
+ *  frames the body from the headers (HTTP/1: content-length when present, else chunked when a
+ *  body follows). */
+export interface RequestEncoder {
+  getStream(): Stream;
+  encodeHeaders(headers: RequestHeaders, endStream: boolean): void;
+  encodeData(data: Buffer, endStream: boolean): void;
+  encodeTrailers?(trailers: HeaderMap): void;
+}
+
+/** The router's side of an upstream stream: the codec feeds it the response. */
+export interface ResponseDecoder {
+  decodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
+  decodeData(data: Buffer, endStream: boolean): void;
+  decodeTrailers?(trailers: HeaderMap): void;
 }

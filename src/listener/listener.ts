@@ -6,7 +6,7 @@
 // config loader); the matcher plugs in at `#chainFor`.
 import type { Server, Socket } from 'node:net';
 import { Connection, type ConnectionOwner } from '../network/connection.ts';
-import type { NetworkFilterFactory } from '../network/filter.ts';
+import { ConnectionCloseType, type NetworkFilterFactory } from '../network/filter.ts';
 import { monotonicNow } from '../common/clock.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { ListenerStats } from './stats.ts';
@@ -51,6 +51,10 @@ export class ActiveListener implements ConnectionOwner {
     this.servers.push(server);
   }
 
+  closeAll(): void {
+    for (const c of this.connections) c.close(ConnectionCloseType.NoFlush);
+  }
+
   /** An accepted socket: a connection with its filter chain, or closed. */
   onAccept(socket: Socket): Connection | null {
     if (this.draining) {
@@ -68,7 +72,11 @@ export class ActiveListener implements ConnectionOwner {
     const f = chain.factories;
     for (let i = 0; i < f.length; i++) f[i](conn, conn);
     this.observer?.onConnectionCountChange();
-    conn.start();
+    if (!conn.start()) {
+      // No read filter: closed at once (its socket never got the handlers that report a close).
+      this.onConnectionClose(conn);
+      return null;
+    }
     return conn;
   }
 
@@ -87,11 +95,12 @@ export class ActiveListener implements ConnectionOwner {
   }
 
   /** Stop accepting and tell every connection (idle HTTP connections close now, busy ones after
-   *  their response). */
-  drain(): void {
+   *  their response). With `deadlineMs`, what is still open then is closed. */
+  drain(deadlineMs = 0): void {
     this.draining = true;
     for (const s of this.servers) s.close();
     for (const c of this.connections) c.onDrainClose(true);
+    if (deadlineMs > 0 && this.connections.size > 0) setTimeout(closeAll, deadlineMs, this).unref();
   }
 
   /** New filter chains (a config update): new connections get them; the connections that run the
@@ -103,6 +112,10 @@ export class ActiveListener implements ConnectionOwner {
 }
 
 const kListener = Symbol('legate.listener');
+
+function closeAll(l: ActiveListener): void {
+  l.closeAll();
+}
 
 function onServerConnection(this: Server, socket: Socket): void {
   ((this as any)[kListener] as ActiveListener).onAccept(socket);

@@ -17,8 +17,9 @@ export interface WorkerInit {
 export type ToWorker =
   | { type: 'listen'; listener: string; server: Server }
   | { type: 'socket'; listener: string; socket: Socket }
-  /** A new config: the worker builds what changed and swaps it in (worker/runtime.ts). */
-  | { type: 'update'; snapshot: Snapshot }
+  /** A new config: the worker builds what changed and swaps it in (worker/runtime.ts); the
+   *  connections of a removed listener that are still open `drainMs` later are closed. */
+  | { type: 'update'; snapshot: Snapshot; drainMs: number }
   | { type: 'drain'; timeoutMs: number }
   | { type: 'crash' };
 

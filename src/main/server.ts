@@ -46,6 +46,8 @@ interface WorkerSlot {
   id: number;
   worker: Worker | null;
   ready: boolean;
+  /** The config version the worker was started on or last confirmed. */
+  version: number;
   restarts: number;
   startedAt: number;
   backoffMs: number;
@@ -56,6 +58,10 @@ interface BoundListener {
   /** reuse-port mode: one server per worker slot; exact_balance: one accepting server. */
   servers: (Server | null)[];
   port: number;
+  /** Workers know this listener (false while a reload that adds it waits for them). */
+  live: boolean;
+  /** exact_balance: connections accepted before the listener was live, handed over then. */
+  held: net.Socket[];
 }
 
 export function loadConfig(opts: Pick<ServeOptions, 'configPath' | 'configYaml' | 'allowUnsupportedFields'>) {
@@ -182,7 +188,7 @@ export class MainServer {
   /** Bind a listener: one accepting socket in main (exact_balance), or one reuse-port socket per
    *  worker slot, handed to the workers by #handListeners. Closes what it bound if it fails. */
   async #bind(l: ListenerSnap): Promise<BoundListener> {
-    const b: BoundListener = { snap: l, servers: [], port: l.port };
+    const b: BoundListener = { snap: l, servers: [], port: l.port, live: true, held: [] };
     try {
       if (acceptsInMain(l)) {
         const s = net.createServer({ pauseOnConnect: true });
@@ -218,8 +224,12 @@ export class MainServer {
       const before = was.get(c.name);
       recordMembership(v, c.stats, c.hosts, before === undefined ? c.hosts.length > 0 : before !== JSON.stringify(c.hosts));
     }
-    this.#serverStats!.trackConnections(snap.listeners.map((l) => l.stats.downstream_cx_active));
+    // Slots of removed listeners stay tracked: their connections drain after the reload.
+    for (const l of snap.listeners) this.#connectionSlots.add(l.stats.downstream_cx_active);
+    this.#serverStats!.trackConnections([...this.#connectionSlots]);
   }
+
+  readonly #connectionSlots = new Set<number>();
 
   async #bindReusePort(b: BoundListener): Promise<Server> {
     // The kernel starts queueing connections on this socket as soon as it listens, while the
@@ -244,9 +254,11 @@ export class MainServer {
   }
 
   #startWorker(id: number): Promise<void> {
-    const slot: WorkerSlot = this.workers[id] ?? { id, worker: null, ready: false, restarts: 0, startedAt: 0, backoffMs: 0 };
+    const slot: WorkerSlot = this.workers[id]
+      ?? { id, worker: null, ready: false, version: 0, restarts: 0, startedAt: 0, backoffMs: 0 };
     this.workers[id] = slot;
     slot.startedAt = Date.now();
+    slot.version = this.snapshot.version;
     const init: WorkerInit = {
       workerId: id,
       snapshot: this.snapshot,
@@ -260,11 +272,15 @@ export class MainServer {
       w.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
           slot.ready = true;
+          // A reload while it started: it runs an older config. It gets the new one before any
+          // socket of a listener only the new one has (messages are handled in order).
+          if (slot.version !== this.snapshot.version) this.#postUpdate(slot, this.snapshot);
           this.#handListeners(id, w);
           resolve();
         } else if (m.type === 'drained') {
           this.#drainedWaiters.get(id)?.();
         } else if (m.type === 'updated') {
+          slot.version = m.version;
           this.#updatedWaiters.get(id)?.(m.version);
         }
       });
@@ -314,8 +330,13 @@ export class MainServer {
     this.#serverStats!.workerRestarted();
     Atomics.store(this.load, id, 0);
     try {
-      for (const b of this.listeners) {
-        if (!acceptsInMain(b.snap)) b.servers[id] = await this.#bindReusePort(b);
+      // (A copy: a reload may add or remove listeners while this awaits. A listener a reload
+      // added has its sockets for every slot already.)
+      for (const b of [...this.listeners]) {
+        if (acceptsInMain(b.snap) || b.servers[id] != null) continue;
+        const s = await this.#bindReusePort(b);
+        if (this.listeners.includes(b) && b.servers[id] == null) b.servers[id] = s;
+        else s.close();
       }
       await this.#startWorker(id);
     } catch (err) {
@@ -325,6 +346,10 @@ export class MainServer {
 
   /** exact_balance: give the accepted socket to the worker with the fewest connections. */
   #balance(b: BoundListener, sock: net.Socket): void {
+    if (!b.live) {
+      b.held.push(sock);
+      return;
+    }
     let best = -1;
     let bestLoad = Infinity;
     for (const w of this.workers) {
@@ -460,7 +485,9 @@ export class MainServer {
     try {
       for (const l of snap.listeners) {
         if (old.has(l.name)) continue;
-        added.push(await this.#bind(l));
+        const b = await this.#bind(l);
+        b.live = false;
+        added.push(b);
       }
     } catch (err) {
       for (const b of added) for (const s of b.servers) s?.close();
@@ -476,8 +503,16 @@ export class MainServer {
       if (JSON.stringify(l) !== JSON.stringify(b.snap)) modified++;
       b.snap = l;
     }
-    // Main-side servers of removed listeners (exact_balance) close now; workers close theirs.
-    for (const b of removed) for (const s of b.servers) s?.close();
+    // Main-side servers of removed listeners (exact_balance, and reuse-port sockets not handed to
+    // a worker yet, with what they accepted early) close now; workers close theirs.
+    for (const b of removed) {
+      for (const s of b.servers) {
+        if (s === null) continue;
+        s.close();
+        for (const sock of ((s as any)[kEarly] as net.Socket[] | undefined) ?? []) sock.destroy();
+      }
+      for (const sock of b.held) sock.destroy();
+    }
     this.listeners.splice(0, this.listeners.length, ...this.listeners.filter((b) => names.has(b.snap.name)), ...added);
     const previous = this.snapshot;
     this.snapshot = snap;
@@ -485,8 +520,13 @@ export class MainServer {
     this.#onSnapshot(snap, previous);
 
     // Every live worker swaps in the new snapshot; new listeners' sockets follow.
-    await Promise.all(this.workers.map((slot) => this.#update(slot, snap)));
+    const acks = await Promise.all(this.workers.map((slot) => this.#update(slot, snap)));
     for (const slot of this.workers) if (slot.worker !== null && slot.ready) this.#handListeners(slot.id, slot.worker);
+    for (const b of added) {
+      b.live = true;
+      for (const sock of b.held.splice(0)) this.#balance(b, sock);
+    }
+    const late = acks.flatMap((ok, id) => (ok ? [] : [id]));
 
     srv.count('server.legate.reload_success');
     srv.count('listener_manager.listener_added', added.length);
@@ -503,25 +543,36 @@ export class MainServer {
     srv.count('cluster_manager.cluster_added', cAdded);
     srv.count('cluster_manager.cluster_modified', cModified);
     srv.count('cluster_manager.cluster_removed', prevClusters.size);
+    if (late.length > 0) {
+      // Applied in main (and by the workers that answered): not refused, but not confirmed either.
+      const errors = late.map((id) => `worker ${id} did not confirm config version ${snap.version} within 10 s`);
+      this.log.error({ errors }, 'config reload not confirmed');
+      return { ok: false, errors };
+    }
     this.log.info({ version: snap.version }, 'config reloaded');
     return { ok: true, version: snap.version };
   }
 
-  /** Send worker `slot` the new snapshot and wait (bounded) for it to say it runs it. */
-  #update(slot: WorkerSlot, snap: Snapshot): Promise<void> {
-    const w = slot.worker;
-    if (w === null || !slot.ready) return Promise.resolve(); // a starting worker gets this.snapshot
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(done, 10_000);
+  /** Send worker `slot` the new snapshot and wait (bounded) for it to say it runs it. False when
+   *  it did not answer in time. (A worker that is starting gets it when it is ready; one that dies
+   *  meanwhile is replaced on the new snapshot.) */
+  #update(slot: WorkerSlot, snap: Snapshot): Promise<boolean> {
+    if (slot.worker === null || !slot.ready) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const t = setTimeout(done, 10_000, false);
       const waiters = this.#updatedWaiters;
-      function done(): void {
+      function done(ok: boolean): void {
         clearTimeout(t);
         waiters.delete(slot.id);
-        resolve();
+        resolve(ok);
       }
-      waiters.set(slot.id, (v) => { if (v === snap.version || v === -1) done(); });
-      w.postMessage({ type: 'update', snapshot: snap } satisfies ToWorker);
+      waiters.set(slot.id, (v) => { if (v >= snap.version || v === -1) done(true); });
+      this.#postUpdate(slot, snap);
     });
+  }
+
+  #postUpdate(slot: WorkerSlot, snap: Snapshot): void {
+    slot.worker!.postMessage({ type: 'update', snapshot: snap, drainMs: this.opts.drainTimeS * 1000 } satisfies ToWorker);
   }
 
   /** Drain and exit: stop accepting, let in-flight requests finish up to --drain-time-s. */

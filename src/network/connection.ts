@@ -20,18 +20,13 @@ import { attachSocket, retain, type SocketOwner } from './socket-owner.ts';
 import { flushWrites, queueWrite } from './write-batch.ts';
 import { writeMessage } from '../http/http1/framing.ts';
 import {
-  ConnectionCloseType, ConnectionEvent, FilterStatus, type ConnectionByteStats, type ConnectionCallbacks, type DrainCloseCallback,
+  ConnectionCloseType, ConnectionEvent, DEFAULT_FLUSH_STALL_MS, DELAYED_CLOSE_MS, FilterStatus, type ConnectionByteStats, type ConnectionCallbacks, type DrainCloseCallback,
   type NetworkConnection, type NetworkFilterManager, type ReadFilter, type ReadFilterCallbacks,
   type WriteFilter, type WriteFilterCallbacks,
 } from './filter.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 
 const EMPTY = Buffer.alloc(0);
-/** How long a closing connection waits for the peer's FIN after the flush (Envoy's
- *  delayed_close_timeout default). */
-export const DELAYED_CLOSE_MS = 1000;
-/** Default allowance for a flush that makes no progress (see closeGracefully). */
-export const DEFAULT_FLUSH_STALL_MS = 300_000;
 
 /** Who is told when a connection ends (its listener). */
 export interface ConnectionOwner {

@@ -21,6 +21,13 @@ export const ConnectionCloseType = {
 } as const;
 export type ConnectionCloseType = (typeof ConnectionCloseType)[keyof typeof ConnectionCloseType];
 
+/** How long a closing connection waits for the peer's FIN after the flush (Envoy's
+ *  delayed_close_timeout default). */
+export const DELAYED_CLOSE_MS = 1000;
+/** The default allowance for a closing connection's flush that makes no progress (Envoy's
+ *  default stream idle timeout). */
+export const DEFAULT_FLUSH_STALL_MS = 300_000;
+
 /** Connection events (Envoy's ConnectionEvent). */
 export const ConnectionEvent = { RemoteClose: 0, LocalClose: 1, Connected: 2 } as const;
 export type ConnectionEvent = (typeof ConnectionEvent)[keyof typeof ConnectionEvent];

@@ -1,45 +1,38 @@
 // Per-worker cluster manager (Envoy's ThreadLocalClusterManager): the clusters of the current
 // snapshot by name, each a ThreadLocalCluster with its ClusterInfo, PrioritySet, load balancer and
 // connection pools, created on first use per host and protocol. Cluster types and load-balancing
-// policies are extensions (extensions/clusters/*, extensions/load-balancers/*) that register here
-// from extensions/index.ts; this module only looks them up.
+// policies are extensions (extensions/clusters/*, extensions/load-balancers/*) in the one list;
+// the registry finds them by Cluster.type and lb_policy.
 import type { ClusterSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
-import { LegateError } from '../common/errors.ts';
 import { ClusterInfo } from './cluster-info.ts';
 import { PrioritySet, type Host } from './host.ts';
-import type { LoadBalancer, LoadBalancerModule } from './load-balancer.ts';
+import type { LoadBalancer, LoadBalancerFactory } from './load-balancer.ts';
+import { LegateError } from '../common/errors.ts';
 import { Protocol, type HttpConnPool } from './conn-pool.ts';
 import { Http1ConnPool } from './conn-pool-http1.ts';
 import { TcpConnPool } from './tcp-conn-pool.ts';
 
 export type { ClusterInfo } from './cluster-info.ts';
 
-/** A cluster type (Envoy's ClusterFactory): fills a worker's PrioritySet from the snapshot and
- *  keeps it up to date. */
-export interface ClusterTypeModule {
-  /** Envoy's name, e.g. `envoy.cluster.static`. */
-  readonly name: string;
+/** What fills a worker's PrioritySet from the snapshot (a cluster-type extension, selected by
+ *  Cluster.type) and keeps it up to date. */
+export interface ClusterTypeFactory {
   /** The Cluster.type enum value that selects it (e.g. `STATIC`). */
   readonly clusterType: string;
   initialize(snap: ClusterSnap, prioritySet: PrioritySet): void;
 }
 
-const clusterTypes = new Map<string, ClusterTypeModule>();
-const lbPolicies = new Map<string, LoadBalancerModule>();
-
-export function registerClusterType(m: ClusterTypeModule): void {
-  clusterTypes.set(m.clusterType, m);
-}
-export function registerLoadBalancer(m: LoadBalancerModule): void {
-  lbPolicies.set(m.lbPolicy, m);
+/** Where the cluster manager finds cluster types and load balancers: the extension registry
+ *  (given by the worker; nothing here imports extensions). */
+export interface UpstreamFactories {
+  clusterType(type: string): ClusterTypeFactory | undefined;
+  loadBalancer(lbPolicy: string): LoadBalancerFactory | undefined;
 }
 
-function lookup<T>(table: Map<string, T>, key: string, what: string, cluster: string): T {
-  const m = table.get(key);
+function need<T>(m: T | undefined, what: string, key: string, cluster: string): T {
   if (m === undefined) {
-    // The config loader refuses what Legate lacks; reaching here means registerAll() did not run
-    // or the tables disagree.
+    // The config loader refuses what Legate lacks; reaching here means the tables disagree.
     throw new LegateError('LEGATE_ERR_EXTENSION', `cluster '${cluster}': ${what} ${key} is not registered`);
   }
   return m;
@@ -54,7 +47,7 @@ export class ThreadLocalCluster {
   readonly #tcpPools: Map<Host, TcpConnPool>;
   #draining: boolean;
 
-  constructor(snap: ClusterSnap, stats: StatSink, workerId: number) {
+  constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories) {
     this.info = new ClusterInfo(snap, stats);
     this.prioritySet = new PrioritySet();
     this.#httpPools = [];
@@ -64,8 +57,8 @@ export class ThreadLocalCluster {
     this.prioritySet.addMemberUpdateCb((_added, removed) => {
       for (const h of removed) this.#drainHost(h);
     });
-    lookup(clusterTypes, snap.type, 'cluster type', snap.name).initialize(snap, this.prioritySet);
-    this.loadBalancer = lookup(lbPolicies, snap.lbPolicy, 'lb_policy', snap.name)
+    need(factories.clusterType(snap.type), 'cluster type', snap.type, snap.name).initialize(snap, this.prioritySet);
+    this.loadBalancer = need(factories.loadBalancer(snap.lbPolicy), 'lb_policy', snap.lbPolicy, snap.name)
       .create(this.prioritySet, this.info, workerId);
   }
 
@@ -131,14 +124,16 @@ export class ClusterManager {
   readonly #keys: Map<string, string>;
   readonly #stats: StatSink;
   readonly #workerId: number;
+  readonly #factories: UpstreamFactories;
 
-  constructor(snaps: readonly ClusterSnap[], stats: StatSink, workerId: number) {
+  constructor(snaps: readonly ClusterSnap[], stats: StatSink, workerId: number, factories: UpstreamFactories) {
     this.#clusters = new Map();
     this.#keys = new Map();
     this.#stats = stats;
     this.#workerId = workerId;
+    this.#factories = factories;
     for (const c of snaps) {
-      this.#clusters.set(c.name, new ThreadLocalCluster(c, stats, workerId));
+      this.#clusters.set(c.name, new ThreadLocalCluster(c, stats, workerId, factories));
       this.#keys.set(c.name, JSON.stringify(c));
     }
   }
@@ -153,7 +148,7 @@ export class ClusterManager {
       const key = JSON.stringify(c);
       if (this.#keys.get(c.name) === key) continue;
       this.#clusters.get(c.name)?.startDrain();
-      this.#clusters.set(c.name, new ThreadLocalCluster(c, this.#stats, this.#workerId));
+      this.#clusters.set(c.name, new ThreadLocalCluster(c, this.#stats, this.#workerId, this.#factories));
       this.#keys.set(c.name, key);
     }
     for (const [name, c] of this.#clusters) {

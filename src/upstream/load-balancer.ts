@@ -18,9 +18,8 @@ export interface LoadBalancer {
   chooseHost(context: LoadBalancerContext | null): Host | null;
 }
 
-export interface LoadBalancerModule {
-  /** Envoy's name, e.g. `envoy.load_balancing_policies.round_robin`. */
-  readonly name: string;
+/** What makes a cluster's load balancer (a load-balancer extension, selected by lb_policy). */
+export interface LoadBalancerFactory {
   /** The Cluster.lb_policy enum value that selects it (e.g. `ROUND_ROBIN`). */
   readonly lbPolicy: string;
   create(prioritySet: PrioritySet, info: ClusterInfo, workerId: number): LoadBalancer;

@@ -75,7 +75,9 @@ parentPort!.on('message', (msg: ToWorker) => {
     }
     case 'update':
       tagServerName(msg.snapshot);
-      runtime.apply(msg.snapshot);
+      // Main grew the stats blocks for the new config's names before sending it.
+      stats.refresh();
+      runtime.apply(msg.snapshot, msg.drainMs);
       parentPort!.postMessage({ type: 'updated', version: msg.snapshot.version } satisfies FromWorker);
       break;
     case 'drain': {

@@ -10,7 +10,7 @@
 // names that stay keep their slots, and the stats blocks grow for new ones.
 import { ClusterManager } from '../upstream/cluster-manager.ts';
 import { ActiveListener, type ListenerConfig, type ListenerObserver } from '../listener/listener.ts';
-import { networkFilterFactory, type WorkerContext } from '../extensions/registry.ts';
+import { networkFilterFactory, upstreamFactories, type WorkerContext } from '../extensions/registry.ts';
 import type { Snapshot, ListenerSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 
@@ -31,7 +31,7 @@ export class WorkerRuntime {
   constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null) {
     this.ctx = {
       stats,
-      clusterManager: new ClusterManager(snapshot.clusters, stats, workerId),
+      clusterManager: new ClusterManager(snapshot.clusters, stats, workerId, upstreamFactories),
       workerId,
     };
     this.observer = observer;
@@ -57,8 +57,9 @@ export class WorkerRuntime {
     };
   }
 
-  /** Swap in a new snapshot (see the design note). */
-  apply(snapshot: Snapshot): void {
+  /** Swap in a new snapshot (see the design note). A removed listener's connections still open
+   *  `drainMs` later are closed (Envoy closes what is left when the drain time ends). */
+  apply(snapshot: Snapshot, drainMs: number): void {
     this.ctx.clusterManager.update(snapshot.clusters);
     const seen = new Set<string>();
     for (const l of snapshot.listeners) {
@@ -75,17 +76,19 @@ export class WorkerRuntime {
     for (const [name, e] of this.listeners) {
       if (seen.has(name)) continue;
       this.listeners.delete(name);
-      e.listener.drain();
-      this.retired.add(e.listener);
+      e.listener.drain(drainMs);
+      if (e.listener.connections.size > 0) this.retired.add(e.listener);
     }
-    for (const l of this.retired) if (l.connections.size === 0) this.retired.delete(l);
     this.version = snapshot.version;
   }
 
   activeConnections(): number {
     let n = 0;
     for (const e of this.listeners.values()) n += e.listener.connections.size;
-    for (const l of this.retired) n += l.connections.size;
+    for (const l of this.retired) {
+      if (l.connections.size === 0) this.retired.delete(l);
+      else n += l.connections.size;
+    }
     return n;
   }
 

@@ -182,3 +182,47 @@ test('routes changed under wrk load: every worker switches within 1 s, no reques
   assert.doesNotMatch(out, /Non-2xx or 3xx responses/, out);
   assert.match(out, /requests in/, out);
 });
+
+test('a reload that grows the stats blocks: the new listener and clusters count in every worker', async () => {
+  const blue = await upstream('blue');
+  const green = await upstream('green');
+  const one = proxyConfig([], { clusters: staticCluster('upstream', [blue.port]) });
+  const l = await start(one);
+  // 60 clusters (about 40 stats each, 3 histograms each) outgrow the first stats blocks.
+  let clusters = '';
+  for (let i = 0; i < 60; i++) clusters += staticCluster(`grown${i}`, [green.port]);
+  const listener = `
+  - name: grown
+    address:
+      socket_address: { address: 127.0.0.1, port_value: 0 }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: grown
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: { prefix: "/" }
+                route: { cluster: grown59 }
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`;
+  fs.writeFileSync(l.configPath, one.replace('  clusters:', `${listener}\n  clusters:`) + clusters);
+  const r = await reload(l);
+  assert.equal(r.status, 200, r.body);
+  await l.refreshPorts();
+  const n = 20;
+  for (let i = 0; i < n; i++) {
+    const got = await rawRequest(l.port('grown'), `GET /g${i} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`);
+    assert.equal(got.body.toString(), `green /g${i}`);
+  }
+  const stats = await waitFor(l, (s) => s.get('http.grown.downstream_rq_completed') === n);
+  assert.equal(stats.get('http.grown.downstream_rq_total'), n);
+  assert.equal(stats.get('cluster.grown59.upstream_rq_total'), n);
+  assert.equal(stats.get('cluster.grown59.membership_total'), 1);
+});

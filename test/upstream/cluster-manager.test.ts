@@ -8,6 +8,7 @@ import type net from 'node:net';
 import { Buffer } from 'node:buffer';
 import { registerAll } from '../../src/extensions/index.ts';
 import { ClusterManager } from '../../src/upstream/cluster-manager.ts';
+import { upstreamFactories } from '../../src/extensions/registry.ts';
 import {
   Protocol, type PoolCallbacks, type PoolFailureReason, type RequestEncoder, type ResponseDecoder,
 } from '../../src/upstream/conn-pool.ts';
@@ -42,7 +43,7 @@ test('clusters by name; pools created on first use per host and protocol', () =>
   const cm = new ClusterManager([
     clusterSnap(sink, [hostSnap(sink, '127.0.0.1', 1), hostSnap(sink, '127.0.0.1', 2)], { name: 'a' }),
     clusterSnap(sink, [], { name: 'b' }),
-  ], sink, 0);
+  ], sink, 0, upstreamFactories);
   assert.equal(cm.getThreadLocalCluster('nope'), undefined);
   const a = cm.getThreadLocalCluster('a')!;
   assert.equal(a.info.name, 'a');
@@ -69,9 +70,9 @@ test('clusters by name; pools created on first use per host and protocol', () =>
 
 test('an unknown cluster type or lb_policy is a clear error', () => {
   const sink = new TestSink();
-  assert.throws(() => new ClusterManager([clusterSnap(sink, [], { lbPolicy: 'MAGLEV' })], sink, 0),
+  assert.throws(() => new ClusterManager([clusterSnap(sink, [], { lbPolicy: 'MAGLEV' })], sink, 0, upstreamFactories),
     /lb_policy MAGLEV is not registered/);
-  assert.throws(() => new ClusterManager([clusterSnap(sink, [], { type: 'EDS' })], sink, 0),
+  assert.throws(() => new ClusterManager([clusterSnap(sink, [], { type: 'EDS' })], sink, 0, upstreamFactories),
     /cluster type EDS is not registered/);
 });
 
@@ -112,7 +113,7 @@ test('HTTP/1 pool: framing from the headers, connection reuse, max_requests held
   const srv = await httpServer();
   const sink = new TestSink();
   const snap = clusterSnap(sink, [hostSnap(sink, '127.0.0.1', srv.port)], { maxRequests: 1 });
-  const cm = new ClusterManager([snap], sink, 0);
+  const cm = new ClusterManager([snap], sink, 0, upstreamFactories);
   const c = cm.getThreadLocalCluster('c')!;
   const pool = c.httpConnPool(c.loadBalancer.chooseHost(null)!, Protocol.Http11)!;
   const s = snap.stats;
@@ -147,7 +148,7 @@ test('update: an unchanged cluster is kept, a changed one replaced, a removed on
   const sink = new TestSink();
   const a = clusterSnap(sink, [hostSnap(sink, '127.0.0.1', 1)], { name: 'a' });
   const b = clusterSnap(sink, [hostSnap(sink, '127.0.0.1', 2)], { name: 'b' });
-  const cm = new ClusterManager([a, b], sink, 0);
+  const cm = new ClusterManager([a, b], sink, 0, upstreamFactories);
   const a0 = cm.getThreadLocalCluster('a')!;
   const b0 = cm.getThreadLocalCluster('b')!;
   const b2 = { ...b, connectTimeoutMs: 2500 };

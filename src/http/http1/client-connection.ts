@@ -1,7 +1,7 @@
 // HTTP/1.1 client codec: one upstream connection, requests one at a time (no pipelining upstream,
 // like Envoy), responses parsed by the thread's llhttp WASM instance (a RESPONSE parser per
 // connection). Socket handlers are module-level functions; state hangs off a symbol slot.
-// The connection is its one stream's RequestEncoder and Stream (upstream/conn-pool.ts); the pool
+// The connection is its one stream's RequestEncoder and Stream (http/codec.ts); the pool
 // that opened it (upstream/conn-pool-http1.ts) hears about it through Http1ConnectionOwner.
 import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../common/clock.ts';
@@ -14,7 +14,9 @@ import { attachSocket, clientReadOptions, type SocketOwner } from '../../network
 import { HeaderParsingHandler, isHopByHop, removeConnectionTokens, trimOws } from './header-names.ts';
 import { RawHeaderBlock } from '../raw-headers.ts';
 import { flushWrites, queueWrite } from '../../network/write-batch.ts';
-import type { RequestEncoder, ResponseDecoder, Stream, StreamCallbacks } from '../../upstream/conn-pool.ts';
+import {
+  StreamResetReason, type RequestEncoder, type ResponseDecoder, type Stream, type StreamCallbacks,
+} from '../codec.ts';
 import type { ClusterInfo } from '../../upstream/cluster-info.ts';
 import type { Host } from '../../upstream/host.ts';
 
@@ -60,7 +62,8 @@ export class Http1ClientConnection extends HeaderParsingHandler
   skipInterim: boolean;
   keepAlive: boolean;
   aboveWatermark: boolean;
-  readDisabled: boolean;
+  /** readDisable(true) calls not yet undone. */
+  readDisabled: number;
   pendingHead: string | null;
   /** The response is complete; release to the pool once the read it came in is checked. */
   releaseAfterParse: boolean;
@@ -95,7 +98,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.skipInterim = false;
     this.keepAlive = true;
     this.aboveWatermark = false;
-    this.readDisabled = false;
+    this.readDisabled = 0;
     this.pendingHead = null;
     this.releaseAfterParse = false;
     this.localClose = false;
@@ -125,6 +128,10 @@ export class Http1ClientConnection extends HeaderParsingHandler
 
   addCallbacks(cb: StreamCallbacks): void {
     this.callbacks = cb;
+  }
+
+  removeCallbacks(cb: StreamCallbacks): void {
+    if (this.callbacks === cb) this.callbacks = null;
   }
 
   /** Send a request head. Framing follows the downstream request's: its content-length, else
@@ -178,7 +185,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
   }
 
   /** Abandon the stream: an HTTP/1 connection mid-request cannot be reused, so it closes. */
-  resetStream(): void {
+  resetStream(_reason: StreamResetReason): void {
     if (this.decoder !== null) this.activeAtClose = true;
     this.decoder = null;
     this.callbacks = null;
@@ -193,12 +200,15 @@ export class Http1ClientConnection extends HeaderParsingHandler
     }
   }
 
-  /** Flow control from the downstream side: stop/start reading the response. */
+  /** Flow control from the downstream side: stop/start reading the response. Counted (the
+   *  downstream can be above its watermark for more than one reason): n disables need n enables. */
   readDisable(disable: boolean): void {
-    if (disable === this.readDisabled || this.closed) return;
-    this.readDisabled = disable;
-    if (disable) this.socket.pause();
-    else this.socket.resume();
+    if (this.closed) return;
+    if (disable) {
+      if (this.readDisabled++ === 0) this.socket.pause();
+    } else if (this.readDisabled > 0 && --this.readDisabled === 0) {
+      this.socket.resume();
+    }
   }
 
   /** Usable for a new request: not closed, closing, or half-closed by the upstream. */
@@ -229,8 +239,8 @@ export class Http1ClientConnection extends HeaderParsingHandler
 
   /** Back to the pool: flow-control state belongs to the request that just ended. */
   #release(): void {
-    if (this.readDisabled) {
-      this.readDisabled = false;
+    if (this.readDisabled > 0) {
+      this.readDisabled = 0;
       this.socket.resume();
     }
     this.aboveWatermark = false;
@@ -426,7 +436,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
     c.stats.v[c.s.upstream_cx_protocol_error]++;
     const cb = this.decoder !== null ? this.callbacks : null;
     this.destroy();
-    if (cb !== null) cb.onResetStream('protocol');
+    if (cb !== null) cb.onResetStream(StreamResetReason.ProtocolError);
   }
 
   flushHead(): void {
@@ -476,7 +486,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
     }
     this.#streamDone();
     this.pool.onClosed(this, d !== null || this.activeAtClose);
-    if (cb !== null) cb.onResetStream('remote');
+    if (cb !== null) cb.onResetStream(StreamResetReason.ConnectionTermination);
   }
 }
 

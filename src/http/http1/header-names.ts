@@ -6,6 +6,7 @@
 // so the common case allocates nothing and later comparisons are against the same string.
 import { Buffer } from 'node:buffer';
 import type { HeaderMap } from '../types.ts';
+import { trimOws } from '../whitespace.ts';
 
 const KNOWN = [
   'accept', 'accept-charset', 'accept-encoding', 'accept-language', 'accept-ranges',
@@ -114,16 +115,7 @@ export class HeaderCollector {
   }
 }
 
-/** `s` without leading and trailing OWS (SP and HTAB only, RFC 9110 5.6.3). String.prototype.trim
- *  also strips other whitespace, NBSP (0xA0) among it, which llhttp treats as part of a value:
- *  trimming it would make a value mean one thing here and another to the parser. */
-export function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
+export { trimOws };
 
 /** Hop-by-hop headers (RFC 9110 7.6.1, and the ones Envoy strips besides): never forwarded, in
  *  either direction; framing and connection management are re-derived per hop. The codecs handle

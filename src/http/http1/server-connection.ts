@@ -166,7 +166,7 @@ export class Http1ServerConnection extends HeaderParsingHandler
     v[settings.slots.downstream_cx_http1_active]++;
   }
 
-  get stream(): Stream {
+  getStream(): Stream {
     return this;
   }
 
@@ -624,8 +624,12 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   // ---- the stream (Stream) ------------------------------------------------------------------
 
-  setCallbacks(cb: StreamCallbacks | null): void {
+  addCallbacks(cb: StreamCallbacks): void {
     this.streamCallbacks = cb;
+  }
+
+  removeCallbacks(cb: StreamCallbacks): void {
+    if (this.streamCallbacks === cb) this.streamCallbacks = null;
   }
 
   readDisable(disable: boolean): void {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { staticCluster, NAME } from '../../../src/extensions/clusters/static/index.ts';
+import staticCluster, { NAME } from '../../../src/extensions/clusters/static/index.ts';
 import { HealthFlag, PrioritySet } from '../../../src/upstream/host.ts';
 import { TestSink, clusterSnap, hostSnap } from '../../upstream/fixtures.ts';
 

@@ -62,3 +62,28 @@ test('connections and their streams are collected after they close', async () =>
   assert.equal(proxy.counter('http.ingress.downstream_cx_active'), 0);
   assert.equal(proxy.counter('http.ingress.downstream_rq_active'), 0);
 });
+
+test('connections whose client leaves mid-request are collected too (no timer keeps them)', async () => {
+  let created = 0;
+  let collected = 0;
+  const registry = new FinalizationRegistry(() => { collected++; });
+  proxy.onConnection = (c) => { created++; registry.register(c, null); };
+  const N = 100;
+  const aborts = Array.from({ length: N }, (_, i) => new Promise<void>((resolve) => {
+    const s = net.connect(proxy.port, '127.0.0.1');
+    s.on('error', () => {});
+    s.on('close', () => resolve());
+    // Half a head (a stream exists from the first byte), or a whole head with half its body.
+    s.write(i % 2 === 0 ? 'GET /a HTTP/1.1\r\nHo' : 'POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc',
+      () => setTimeout(() => s.destroy(), 20));
+  }));
+  await Promise.all(aborts);
+  for (let i = 0; i < 40 && (created < N || proxy.counter('http.ingress.downstream_cx_active') > 0); i++) await sleep(25);
+  assert.equal(created, N);
+  for (let i = 0; i < 20 && collected < N; i++) {
+    gc();
+    await sleep(50);
+  }
+  assert.ok(collected >= N - 5, `only ${collected} of ${N} aborted connections were collected`);
+  assert.equal(proxy.counter('http.ingress.downstream_rq_active'), 0);
+});

@@ -5,9 +5,8 @@
 // path: an index and a compare. The host list is re-derived whenever the priority set changes,
 // so the next pick sees an update.
 import type { Host, PrioritySet } from '../../../upstream/host.ts';
-import {
-  hostsToPick, type LoadBalancer, type LoadBalancerContext, type LoadBalancerModule,
-} from '../../../upstream/load-balancer.ts';
+import { hostsToPick, type LoadBalancer, type LoadBalancerContext } from '../../../upstream/load-balancer.ts';
+import { ExtensionCategory, type LoadBalancerModule } from '../../types.ts';
 import type { ClusterInfo } from '../../../upstream/cluster-info.ts';
 
 export const NAME = 'envoy.load_balancing_policies.round_robin';
@@ -75,10 +74,17 @@ export class RoundRobinLoadBalancer implements LoadBalancer {
   }
 }
 
-export const roundRobin: LoadBalancerModule = {
+const roundRobin: LoadBalancerModule = {
   name: NAME,
+  category: ExtensionCategory.LoadBalancer,
+  // Selected by lb_policy; its load_balancing_policy typed_config is not supported yet.
+  types: [],
+  fields: { 'envoy.config.cluster.v3.Cluster': [['lb_policy', { enumValues: ['ROUND_ROBIN'] }]] },
+  protos: [],
+  compile: () => null,
   lbPolicy: 'ROUND_ROBIN',
   create(prioritySet: PrioritySet, _info: ClusterInfo, workerId: number): LoadBalancer {
     return new RoundRobinLoadBalancer(prioritySet, workerId);
   },
 };
+export default roundRobin;

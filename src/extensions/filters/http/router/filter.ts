@@ -13,8 +13,8 @@ import {
 import type { StreamDecoderFilter, StreamDecoderFilterCallbacks } from '../../../../http/filter.ts';
 import type { ClusterManager, ThreadLocalCluster } from '../../../../upstream/cluster-manager.ts';
 import {
-  Protocol, type Cancellable, type PoolCallbacks, type PoolFailureReason, type RequestEncoder,
-  type ResponseDecoder, type Stream, type StreamCallbacks, type StreamResetReason,
+  Protocol, StreamResetReason, type Cancellable, type PoolCallbacks, type PoolFailureReason, type RequestEncoder,
+  type ResponseDecoder, type Stream, type StreamCallbacks,
 } from '../../../../upstream/conn-pool.ts';
 import type { Host } from '../../../../upstream/host.ts';
 import type { LoadBalancerContext } from '../../../../upstream/load-balancer.ts';
@@ -208,7 +208,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const stream = encoder.getStream();
     if (this.done) {
       // Cannot happen (a destroyed router cancels its wait): give the stream up.
-      stream.resetStream();
+      stream.resetStream(StreamResetReason.LocalReset);
       return;
     }
     this.encoder = encoder;
@@ -286,10 +286,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.responseStarted) {
       this.cb.stats.v[this.hcmStats.rq_reset_after_downstream_response_started]++;
       // The flag says why, as Envoy derives it from the reset reason.
-      this.cb.streamInfo.responseFlags = reason === 'protocol'
+      this.cb.streamInfo.responseFlags = reason === StreamResetReason.ProtocolError
         ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
       this.cb.resetStream();
-    } else if (reason === 'protocol') {
+    } else if (reason === StreamResetReason.ProtocolError) {
       this.cb.sendLocalReply(502, BODY_PROTOCOL, ResponseFlag.UpstreamProtocolError, 'upstream_protocol_error');
     } else {
       this.cb.sendLocalReply(503, BODY_TERMINATION, ResponseFlag.UpstreamConnectionTermination, 'upstream_reset');
@@ -336,7 +336,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       this.stream = null;
       const c = this.cluster!.info;
       c.stats.v[c.s.upstream_rq_tx_reset]++;
-      stream.resetStream();
+      stream.resetStream(StreamResetReason.LocalReset);
     }
   }
 

@@ -6,7 +6,7 @@
 // watermarks through StreamCallbacks.
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
-import { trimOws } from '../../../../http/http1/header-names.ts';
+import { trimOws } from '../../../../http/whitespace.ts';
 import { monotonicNow } from '../../../../common/clock.ts';
 import type { HcmConfig } from './config.ts';
 import type { HttpConnectionManager } from './filter.ts';
@@ -85,7 +85,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.timerIndex = -1;
     const at = this.nextDeadline();
     if (at !== Infinity) schedule(this, at - now);
-    encoder.stream.setCallbacks(this);
+    encoder.getStream().addCallbacks(this);
     const v = config.stats.v;
     const s = config.s;
     v[s.downstream_rq_total]++;
@@ -235,10 +235,10 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     if (this.destroyed) return;
     if (disable) {
       this.readDisables++;
-      this.encoder.stream.readDisable(true);
+      this.encoder.getStream().readDisable(true);
     } else if (this.readDisables > 0) {
       this.readDisables--;
-      this.encoder.stream.readDisable(false);
+      this.encoder.getStream().readDisable(false);
     }
   }
 
@@ -299,7 +299,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const v = this.config.stats.v;
     v[this.config.s.downstream_rq_tx_reset]++;
     this.#finish();
-    this.encoder.stream.resetStream(StreamResetReason.LocalReset);
+    this.encoder.getStream().resetStream(StreamResetReason.LocalReset);
   }
 
   /** The codec lost the stream (the client went away, or a protocol error after the response
@@ -330,10 +330,10 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     if (this.destroyed) return;
     this.destroyed = true;
     cancel(this);
-    this.encoder.stream.setCallbacks(null);
+    this.encoder.getStream().removeCallbacks(this);
     while (this.readDisables > 0) {
       this.readDisables--;
-      this.encoder.stream.readDisable(false);
+      this.encoder.getStream().readDisable(false);
     }
     const c = this.config;
     const v = c.stats.v;

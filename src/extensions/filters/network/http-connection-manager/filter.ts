@@ -7,10 +7,9 @@ import type { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../../../common/clock.ts';
 import { schedule, cancel, TICK_MS, type Expirable } from '../../../../common/timer-wheel.ts';
 import {
-  ConnectionCloseType, ConnectionEvent, FilterStatus, type ConnectionCallbacks, type DrainCloseCallback,
+  ConnectionCloseType, ConnectionEvent, DEFAULT_FLUSH_STALL_MS, DELAYED_CLOSE_MS, FilterStatus, type ConnectionCallbacks, type DrainCloseCallback,
   type NetworkConnection, type NetworkFilterFactory, type ReadFilter, type ReadFilterCallbacks,
 } from '../../../../network/filter.ts';
-import { DELAYED_CLOSE_MS, DEFAULT_FLUSH_STALL_MS } from '../../../../network/connection.ts';
 import type { RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from '../../../../http/codec.ts';
 import { Http1ServerConnection, type Http1ServerSettings } from '../../../../http/http1/server-connection.ts';
 import { ActiveStream } from './active-stream.ts';
@@ -34,6 +33,8 @@ export class HttpConnectionManager
   connection: NetworkConnection | null;
   codec: ServerConnection | null;
   activeStreams: number;
+  /** A drain came before the first bytes (see onDrainClose). */
+  drainPending: boolean;
   /** When the last stream ended (monotonic ms); 0 while a stream is active. */
   idleSince: number;
   startHr: number;
@@ -46,6 +47,7 @@ export class HttpConnectionManager
     this.connection = null;
     this.codec = null;
     this.activeStreams = 0;
+    this.drainPending = false;
     this.idleSince = 0;
     this.startHr = 0;
     this.timerTick = -1;
@@ -85,6 +87,11 @@ export class HttpConnectionManager
     if (codec === null) codec = this.codec = new Http1ServerConnection(this.connection!, this, this.settings);
     if (data.length > 0) codec.dispatch(data);
     if (endStream) codec.onRemoteEnd();
+    if (this.drainPending) {
+      // Drained before its first bytes: this request's response closes the connection.
+      this.drainPending = false;
+      codec.shutdownNotice(this.config.snap.drainTimeoutMs);
+    }
     return FilterStatus.StopIteration;
   }
 
@@ -96,7 +103,9 @@ export class HttpConnectionManager
 
   /** An ActiveStream ended (completed or reset). */
   onStreamDestroyed(): void {
-    if (--this.activeStreams > 0) return;
+    // (A stream reset by the connection's close must not put a closed connection back on the
+    // timer wheel: that would keep it reachable for the idle timeout.)
+    if (--this.activeStreams > 0 || this.connection!.closing) return;
     const now = monotonicNow();
     this.idleSince = now;
     const t = this.config.snap.idleTimeoutMs;
@@ -125,14 +134,16 @@ export class HttpConnectionManager
 
   onEvent(event: number): void {
     if (event === ConnectionEvent.Connected) return;
+    // The streams first (they may end on it), then the timer.
+    this.codec?.onConnectionClose();
     cancel(this);
+    if (this.startHr === 0) return; // never started (a filter before it held the chain)
     const c = this.config;
     const v = c.stats.v;
     v[c.s.downstream_cx_active]--;
     v[c.s.downstream_cx_destroy]++;
     v[event === ConnectionEvent.LocalClose ? c.s.downstream_cx_destroy_local : c.s.downstream_cx_destroy_remote]++;
     c.stats.record(c.s.downstream_cx_length_ms, monotonicNow() - this.startHr);
-    this.codec?.onConnectionClose();
   }
 
   onAboveWriteBufferHighWatermark(): void {
@@ -147,14 +158,27 @@ export class HttpConnectionManager
    *  shutdown, after drain_timeout when a config update drains them (Envoy's grace between the
    *  shutdown notice and the close, for a request that races with it). */
   onDrainClose(immediate: boolean): void {
-    let codec = this.codec;
-    if (codec === null) {
-      if (immediate) {
-        this.connection!.close(ConnectionCloseType.FlushWrite);
-        return;
-      }
-      codec = this.codec = new Http1ServerConnection(this.connection!, this, this.settings);
+    const codec = this.codec;
+    if (codec !== null) {
+      codec.shutdownNotice(immediate ? 0 : this.config.snap.drainTimeoutMs);
+      return;
     }
-    codec.shutdownNotice(immediate ? 0 : this.config.snap.drainTimeoutMs);
+    // Nothing read yet.
+    const grace = this.config.snap.drainTimeoutMs;
+    if (immediate || grace <= 0) {
+      this.connection!.close(ConnectionCloseType.FlushWrite);
+      return;
+    }
+    this.drainPending = true;
+    setTimeout(closeIfSilent, grace, this).unref();
   }
+
+  /** The drain grace ended: a connection that never sent a byte is closed. */
+  onDrainGraceEnd(): void {
+    if (this.codec === null && !this.connection!.closing) this.connection!.close(ConnectionCloseType.FlushWrite);
+  }
+}
+
+function closeIfSilent(hcm: HttpConnectionManager): void {
+  hcm.onDrainGraceEnd();
 }
