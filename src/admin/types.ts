@@ -126,7 +126,9 @@ export interface AdminRequest {
   readonly query: URLSearchParams;
 }
 
-export type ReloadResult = { ok: true; version: number } | { ok: false; errors: string[] };
+/** A reload's outcome: applied; refused (the running config kept); or applied in main but not
+ *  confirmed by every worker in time (`applied`). */
+export type ReloadResult = { ok: true; version: number } | { ok: false; errors: string[]; applied?: boolean };
 
 export interface AdminResponse {
   status: number;

@@ -8,6 +8,7 @@
 //   codec frames the request from its headers and feeds the router's ResponseDecoder.
 import type { Buffer } from 'node:buffer';
 import type { HeaderMap, RequestHeaders, ResponseHeaders } from './types.ts';
+import type { NetworkConnection } from '../network/filter.ts';
 
 /** HTTP protocols (also the index of an upstream host's pools). */
 export const Protocol = { Http10: 0, Http11: 1, Http2: 2, Http3: 3 } as const;
@@ -76,6 +77,9 @@ export interface ServerConnectionCallbacks {
   /** A request begins: return the decoder its parts go to. */
   newStream(encoder: ResponseEncoder): RequestDecoder;
 }
+
+/** Makes a connection's server codec (the HCM's createCodec: HTTP/1 today; AUTO will sniff). */
+export type ServerCodecFactory = (connection: NetworkConnection, callbacks: ServerConnectionCallbacks) => ServerConnection;
 
 /** A server codec, as the HCM drives it. */
 export interface ServerConnection {

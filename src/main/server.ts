@@ -547,7 +547,7 @@ export class MainServer {
       // Applied in main (and by the workers that answered): not refused, but not confirmed either.
       const errors = late.map((id) => `worker ${id} did not confirm config version ${snap.version} within 10 s`);
       this.log.error({ errors }, 'config reload not confirmed');
-      return { ok: false, errors };
+      return { ok: false, errors, applied: true };
     }
     this.log.info({ version: snap.version }, 'config reloaded');
     return { ok: true, version: snap.version };

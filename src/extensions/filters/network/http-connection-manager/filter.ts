@@ -10,12 +10,15 @@ import {
   ConnectionCloseType, ConnectionEvent, DEFAULT_FLUSH_STALL_MS, DELAYED_CLOSE_MS, FilterStatus, type ConnectionCallbacks, type DrainCloseCallback,
   type NetworkConnection, type NetworkFilterFactory, type ReadFilter, type ReadFilterCallbacks,
 } from '../../../../network/filter.ts';
-import type { RequestDecoder, ResponseEncoder, ServerConnection, ServerConnectionCallbacks } from '../../../../http/codec.ts';
+import type {
+  RequestDecoder, ResponseEncoder, ServerCodecFactory, ServerConnection, ServerConnectionCallbacks,
+} from '../../../../http/codec.ts';
 import { Http1ServerConnection, type Http1ServerSettings } from '../../../../http/http1/server-connection.ts';
 import { ActiveStream } from './active-stream.ts';
 import type { HcmConfig } from './config.ts';
 
-/** One factory per filter chain; one HttpConnectionManager per connection. */
+/** One factory per filter chain; one HttpConnectionManager per connection. The codec is chosen
+ *  here, once (codec_type AUTO and HTTP1 are HTTP/1 today). */
 export function createHcmFilterFactory(config: HcmConfig): NetworkFilterFactory {
   const settings: Http1ServerSettings = {
     maxRequestHeadersBytes: config.snap.maxRequestHeadersBytes,
@@ -23,13 +26,14 @@ export function createHcmFilterFactory(config: HcmConfig): NetworkFilterFactory 
     stats: config.stats,
     slots: config.s,
   };
-  return (fm) => fm.addReadFilter(new HttpConnectionManager(config, settings));
+  const createCodec: ServerCodecFactory = (conn, callbacks) => new Http1ServerConnection(conn, callbacks, settings);
+  return (fm) => fm.addReadFilter(new HttpConnectionManager(config, createCodec));
 }
 
 export class HttpConnectionManager
   implements ReadFilter, ServerConnectionCallbacks, ConnectionCallbacks, DrainCloseCallback, Expirable {
   readonly config: HcmConfig;
-  readonly settings: Http1ServerSettings;
+  readonly createCodec: ServerCodecFactory;
   connection: NetworkConnection | null;
   codec: ServerConnection | null;
   activeStreams: number;
@@ -41,9 +45,9 @@ export class HttpConnectionManager
   timerTick: number;
   timerIndex: number;
 
-  constructor(config: HcmConfig, settings: Http1ServerSettings) {
+  constructor(config: HcmConfig, createCodec: ServerCodecFactory) {
     this.config = config;
-    this.settings = settings;
+    this.createCodec = createCodec;
     this.connection = null;
     this.codec = null;
     this.activeStreams = 0;
@@ -84,7 +88,7 @@ export class HttpConnectionManager
 
   onData(data: Buffer, endStream: boolean): FilterStatus {
     let codec = this.codec;
-    if (codec === null) codec = this.codec = new Http1ServerConnection(this.connection!, this, this.settings);
+    if (codec === null) codec = this.codec = this.createCodec(this.connection!, this);
     if (data.length > 0) codec.dispatch(data);
     if (endStream) codec.onRemoteEnd();
     if (this.drainPending) {
