@@ -1,5 +1,6 @@
-// A downstream connection: the socket, its network filter chain, and everything about moving
-// bytes that is not a protocol's business (Envoy's Network::ConnectionImpl). It owns:
+// A connection, downstream (accepted) or upstream (Connection.client: Envoy's ClientConnection):
+// the socket, its network filter chain, and everything about moving bytes that is not a
+// protocol's business (Envoy's Network::ConnectionImpl). It owns:
 // - read dispatch: the socket's reads go to the read filters in order (network/filter.ts);
 // - writes: through the write filters (reverse order) to the socket; whole messages are batched
 //   per loop iteration (network/write-batch.ts), others written directly, the queue first;
@@ -10,13 +11,15 @@
 //   the peer's FIN is seen, and gives the peer DELAYED_CLOSE_MS after the flush to close its side
 //   (Envoy's delayed_close_timeout) and `flushStallMs` of no progress while flushing;
 // - byte counters (setConnectionStats) and the close event (LocalClose / RemoteClose).
-// The transport socket is raw today: TLS plugs in between the socket and this class.
+// The transport socket is raw today: TLS plugs in between the socket and this class, for both
+// sides. An upstream codec (http/http1/client-connection.ts) is its connection's read filter and
+// connection callbacks, as Envoy's CodecClient is.
 //
 // Hot path: a connection whose chain is one read filter with no write filters (the HCM) costs
 // one call per read and one branch per write over writing the socket itself.
 import { Buffer } from 'node:buffer';
-import type { Socket } from 'node:net';
-import { attachSocket, retain, type SocketOwner } from './socket-owner.ts';
+import net, { type Socket } from 'node:net';
+import { attachSocket, clientReadOptions, retain, type SocketOwner } from './socket-owner.ts';
 import { flushWrites, queueWrite } from './write-batch.ts';
 import { writeMessage } from '../http/http1/framing.ts';
 import {
@@ -73,7 +76,9 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   readonly id: number;
   readonly socket: Socket;
   readonly bufferLimit: number;
-  readonly owner: ConnectionOwner;
+  /** Told when it ends (its listener); null for an upstream connection (its codec hears the
+   *  close event). */
+  readonly owner: ConnectionOwner | null;
   readonly stats: StatSink;
   readonly startHr: number;
   readFilters: ActiveReadFilter[];
@@ -101,7 +106,7 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   flushStallMs: number;
   #remoteIp: string | null;
 
-  constructor(socket: Socket, owner: ConnectionOwner, bufferLimit: number, stats: StatSink, now: number) {
+  constructor(socket: Socket, owner: ConnectionOwner | null, bufferLimit: number, stats: StatSink, now: number) {
     this.id = nextId++;
     this.socket = socket;
     this.bufferLimit = bufferLimit;
@@ -128,6 +133,26 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     this.flushStallMs = DEFAULT_FLUSH_STALL_MS;
     this.#remoteIp = null;
     socket.setNoDelay(true);
+  }
+
+  /** An upstream connection to host:port, reading into the thread's shared buffer. The caller adds
+   *  its filters and callbacks, then calls startClient(); ConnectionEvent.Connected says when the
+   *  connect completed (a connect timeout is the caller's: it closes the connection). */
+  static client(host: string, port: number, bufferLimit: number, stats: StatSink, now: number): Connection {
+    const s = net.connect({ host, port, noDelay: true, ...clientReadOptions });
+    const c = new Connection(s, null, bufferLimit, stats, now);
+    attachSocket(s, c);
+    return c;
+  }
+
+  /** An upstream connection's filters are in place: tell them (onNewConnection). */
+  startClient(): void {
+    this.continueReading(0);
+  }
+
+  onConnect(): void {
+    const cbs = this.callbacks;
+    for (let i = 0; i < cbs.length; i++) cbs[i].onEvent(ConnectionEvent.Connected);
   }
 
   get remoteIp(): string {
@@ -219,7 +244,9 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
       }
       if (this.closing) return;
     }
-    if (stop < rf.length && !this.closing) {
+    // (An upstream connection whose owner has not started it yet, or not added its filters, holds
+    // what comes for them too.)
+    if ((stop < rf.length || rf.length === 0) && !this.closing) {
       if (data.length > 0) this.held = this.held === null ? Buffer.from(data) : Buffer.concat([this.held, data]);
       if (endStream) this.heldEnd = true;
     }
@@ -281,12 +308,12 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
       clearTimeout(this.closeTimer);
       this.closeTimer = null;
     }
+    // (What is held stays: filters that have not started yet still get it, then the close.)
     this.closing = true;
-    this.held = null;
     const ev = this.localClose ? ConnectionEvent.LocalClose : ConnectionEvent.RemoteClose;
     const cbs = this.callbacks;
     for (let i = 0; i < cbs.length; i++) cbs[i].onEvent(ev);
-    this.owner.onConnectionClose(this);
+    this.owner?.onConnectionClose(this);
   }
 
   // ---- writing ------------------------------------------------------------------------------

@@ -1,27 +1,30 @@
 // TCP connection pool for one host (Envoy's Tcp::ConnectionPool, as tcp_proxy uses it): each
 // request gets a fresh connection of its own, subject to the cluster's max_connections (beyond it a
-// request waits, up to max_pending_requests, for one of this pool's connections to close). The
-// caller owns the socket from onPoolReady on; the pool keeps the upstream_cx_* stats to its close.
-// Socket handlers are module-level functions; the connection hangs off a symbol slot.
-import net, { type Socket } from 'node:net';
+// request waits, up to max_pending_requests, for one of this pool's connections to close). Each is
+// a network/connection.ts Connection (Connection.client), the same type as a downstream
+// connection: the caller owns it from onPoolReady on, adds its read filters and calls
+// startClient() (bytes that arrive before that wait for it); the pool keeps the upstream_cx_*
+// stats to its close.
+import type { Socket } from 'node:net';
 import { monotonicNow } from '../common/clock.ts';
+import { Connection } from '../network/connection.ts';
+import { ConnectionCloseType, ConnectionEvent, type ConnectionCallbacks } from '../network/filter.ts';
 import { RingQueue } from '../common/ring-queue.ts';
 import type { ClusterInfo } from './cluster-info.ts';
 import type { Host } from './host.ts';
 import type { Cancellable, PoolFailureReason } from './conn-pool.ts';
 
 export interface TcpPoolCallbacks {
-  /** Connected: the connection (and its socket) is the caller's now. */
+  /** Connected: the connection is the caller's now (conn.connection: add read filters, then
+   *  startClient()). */
   onPoolReady(conn: TcpConnection, host: Host): void;
   onPoolFailure(reason: PoolFailureReason, host: Host): void;
 }
 
-const kConn = Symbol('legate.tcpConn');
-
 /** One upstream TCP connection. Its Cancellable side cancels the attempt before it connects. */
-export class TcpConnection implements Cancellable {
+export class TcpConnection implements Cancellable, ConnectionCallbacks {
   readonly pool: TcpConnPool;
-  readonly socket: Socket;
+  readonly connection: Connection;
   callbacks: TcpPoolCallbacks | null;
   connected: boolean;
   closed: boolean;
@@ -38,13 +41,44 @@ export class TcpConnection implements Cancellable {
     this.timedOut = false;
     this.localClose = false;
     this.createdAt = monotonicNow();
-    const s = net.connect({ host: pool.host.address, port: pool.host.port, noDelay: true });
-    (s as any)[kConn] = this;
-    s.on('connect', onSocketConnect);
-    s.on('error', onSocketError);
-    s.on('close', onSocketClose);
-    this.socket = s;
-    this.connectTimer = setTimeout(onConnectTimeout, pool.info.connectTimeoutMs, this);
+    const info = pool.info;
+    const c = Connection.client(pool.host.address, pool.host.port, info.bufferLimit, info.stats, this.createdAt);
+    c.setConnectionStats({ rxBytes: info.s.upstream_cx_rx_bytes_total, txBytes: info.s.upstream_cx_tx_bytes_total });
+    c.addConnectionCallbacks(this);
+    this.connection = c;
+    this.connectTimer = setTimeout(onConnectTimeout, info.connectTimeoutMs, this);
+  }
+
+  get socket(): Socket {
+    return this.connection.socket;
+  }
+
+  onEvent(event: ConnectionEvent): void {
+    if (event === ConnectionEvent.Connected) this.#onConnect();
+    else this.#onClose();
+  }
+
+  // The caller registers its own callbacks for the write side's watermarks.
+  onAboveWriteBufferHighWatermark(): void {}
+  onBelowWriteBufferLowWatermark(): void {}
+
+  #onConnect(): void {
+    this.connected = true;
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+    this.pool.onConnected(this);
+  }
+
+  #onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.connectTimer !== null) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+    this.pool.onClosed(this);
   }
 
   /** Give up on a connection attempt (the request went away). */
@@ -55,37 +89,12 @@ export class TcpConnection implements Cancellable {
     this.close();
   }
 
-  /** Close the connection (ours: destroy_local). */
+  /** Close the connection now (ours: destroy_local). */
   close(): void {
     if (this.closed || this.localClose) return;
     this.localClose = true;
-    this.socket.destroy();
+    this.connection.close(ConnectionCloseType.NoFlush);
   }
-}
-
-function onSocketConnect(this: Socket): void {
-  const c = (this as any)[kConn] as TcpConnection;
-  c.connected = true;
-  if (c.connectTimer !== null) {
-    clearTimeout(c.connectTimer);
-    c.connectTimer = null;
-  }
-  c.pool.onConnected(c);
-}
-
-function onSocketError(this: Socket): void {
-  // 'close' follows and says what it means for the pool.
-}
-
-function onSocketClose(this: Socket): void {
-  const c = (this as any)[kConn] as TcpConnection;
-  if (c.closed) return;
-  c.closed = true;
-  if (c.connectTimer !== null) {
-    clearTimeout(c.connectTimer);
-    c.connectTimer = null;
-  }
-  c.pool.onClosed(c);
 }
 
 function onConnectTimeout(c: TcpConnection): void {
@@ -193,8 +202,6 @@ export class TcpConnPool {
     v[hs.cx_active]--;
     v[info.s.upstream_cx_destroy]++;
     v[c.localClose ? info.s.upstream_cx_destroy_local : info.s.upstream_cx_destroy_remote]++;
-    v[info.s.upstream_cx_rx_bytes_total] += c.socket.bytesRead;
-    v[info.s.upstream_cx_tx_bytes_total] += c.socket.bytesWritten;
     info.stats.record(info.s.upstream_cx_length_ms, monotonicNow() - c.createdAt);
     if (!c.connected) {
       v[info.s.upstream_cx_connect_fail]++;

@@ -4,6 +4,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
+import { Buffer } from 'node:buffer';
+import { FilterStatus } from '../../src/network/filter.ts';
 import { TcpConnPool, type TcpConnection, type TcpPoolCallbacks } from '../../src/upstream/tcp-conn-pool.ts';
 import { ClusterInfo } from '../../src/upstream/cluster-info.ts';
 import { Host } from '../../src/upstream/host.ts';
@@ -45,7 +47,7 @@ function request(pool: TcpConnPool): { result: Promise<Outcome>; handle: ReturnT
 
 const closed = (c: TcpConnection) => new Promise<void>((r) => (c.closed ? r() : c.socket.once('close', () => r())));
 
-test('connects to a real server; the caller owns the socket; close is counted', async () => {
+test('connects to a real server; the caller owns the connection (its read filters); close is counted', async () => {
   const { pool, stat, sink, hs } = setup(await echoServer());
   const o = await request(pool).result;
   assert.ok('ready' in o);
@@ -53,9 +55,17 @@ test('connects to a real server; the caller owns the socket; close is counted', 
   assert.equal(stat('upstream_cx_total'), 1);
   assert.equal(stat('upstream_cx_active'), 1);
   assert.equal(sink.v[hs.stats.cx_active], 1);
-  conn.socket.write('ping');
-  const echo = await new Promise<string>((r) => conn.socket.once('data', (d) => r(String(d))));
-  assert.equal(echo, 'ping');
+  // The caller's read filter on the connection (as tcp_proxy's will be), then the start.
+  const echo = new Promise<string>((r) => {
+    conn.connection.addReadFilter({
+      initializeReadFilterCallbacks: () => {},
+      onNewConnection: () => FilterStatus.Continue,
+      onData: (d) => { r(String(d)); return FilterStatus.StopIteration; },
+    });
+  });
+  conn.connection.startClient();
+  conn.connection.write(Buffer.from('ping'), false);
+  assert.equal(await echo, 'ping');
   conn.close();
   await closed(conn);
   assert.equal(stat('upstream_cx_active'), 0);
@@ -150,4 +160,33 @@ test('an attempt cancelled before it connects is closed, and no callback comes',
   assert.equal(called, false);
   assert.equal(stat('upstream_rq_cancelled'), 1);
   assert.equal(stat('upstream_cx_active'), 0);
+});
+
+test('bytes the upstream sends before the caller starts the connection wait for its filters', async () => {
+  const s = net.createServer((sock) => sock.end('hello first'));
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { pool } = setup((s.address() as net.AddressInfo).port);
+  const o = await request(pool).result;
+  assert.ok('ready' in o);
+  const conn = o.ready;
+  // Let the greeting (and the FIN) arrive before any filter exists.
+  await new Promise((r) => setTimeout(r, 100));
+  const got: string[] = [];
+  const ended = new Promise<void>((r) => {
+    conn.connection.addReadFilter({
+      initializeReadFilterCallbacks: () => {},
+      onNewConnection: () => FilterStatus.Continue,
+      onData: (d, end) => {
+        if (d.length > 0) got.push(String(d));
+        if (end) r();
+        return FilterStatus.StopIteration;
+      },
+    });
+  });
+  conn.connection.startClient();
+  await ended;
+  assert.deepEqual(got, ['hello first']);
+  conn.close();
+  await closed(conn);
 });

@@ -1,19 +1,22 @@
 // HTTP/1.1 client codec: one upstream connection, requests one at a time (no pipelining upstream,
 // like Envoy), responses parsed by the thread's llhttp WASM instance (a RESPONSE parser per
-// connection). Socket handlers are module-level functions; state hangs off a symbol slot.
-// The connection is its one stream's RequestEncoder and Stream (http/codec.ts); the pool
-// that opened it (upstream/conn-pool-http1.ts) hears about it through Http1ConnectionOwner.
+// connection). The bytes move over a network/connection.ts Connection (Connection.client), whose
+// read filter and connection callbacks this codec is (Envoy's CodecClient): write batching,
+// watermarks, byte counters and the close event are the connection's.
+// The codec is its one stream's RequestEncoder and Stream (http/codec.ts); the pool that opened it
+// (upstream/conn-pool-http1.ts) hears about it through Http1ConnectionOwner.
 import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../common/clock.ts';
-import net, { type Socket } from 'node:net';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
 import { ResponseHeaders, type RequestHeaders } from '../types.ts';
-import { writeMessage } from './framing.ts';
 import { deferHead, type HeadHolder } from '../../network/read-dispatch.ts';
-import { attachSocket, clientReadOptions, type SocketOwner } from '../../network/socket-owner.ts';
+import { Connection } from '../../network/connection.ts';
+import {
+  ConnectionCloseType, ConnectionEvent, FilterStatus, type ConnectionCallbacks, type ReadFilter,
+} from '../../network/filter.ts';
 import { HeaderParsingHandler, isHopByHop, removeConnectionTokens, trimOws } from './header-names.ts';
 import { RawHeaderBlock } from '../raw-headers.ts';
-import { flushWrites, queueWrite } from '../../network/write-batch.ts';
+import { flushWrites } from '../../network/write-batch.ts';
 import {
   StreamResetReason, type RequestEncoder, type ResponseDecoder, type Stream, type StreamCallbacks,
 } from '../codec.ts';
@@ -38,10 +41,10 @@ export interface Http1ConnectionOwner {
 
 
 export class Http1ClientConnection extends HeaderParsingHandler
-  implements ParserHandler, HeadHolder, SocketOwner, RequestEncoder, Stream {
+  implements ParserHandler, HeadHolder, ReadFilter, ConnectionCallbacks, RequestEncoder, Stream {
   readonly pool: Http1ConnectionOwner;
   readonly info: ClusterInfo;
-  readonly socket: Socket;
+  readonly connection: Connection;
   readonly parser: HttpParser;
   connected: boolean;
   closed: boolean;
@@ -108,9 +111,12 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.rawChunk = null;
     this.rawMode = true;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
-    const s = net.connect({ host: host.address, port: host.port, noDelay: true, ...clientReadOptions });
-    this.socket = s;
-    attachSocket(s, this);
+    const conn = Connection.client(host.address, host.port, info.bufferLimit, info.stats, this.connectStart);
+    this.connection = conn;
+    conn.setConnectionStats({ rxBytes: info.s.upstream_cx_rx_bytes_total, txBytes: info.s.upstream_cx_tx_bytes_total });
+    conn.addReadFilter(this);
+    conn.addConnectionCallbacks(this);
+    conn.startClient();
     this.connectTimer = setTimeout(onConnectTimeout, info.connectTimeoutMs, this);
   }
 
@@ -156,10 +162,9 @@ export class Http1ClientConnection extends HeaderParsingHandler
       head += `content-length: 0${CRLF}`;
     }
     head += CRLF;
-    this.info.stats.v[this.info.s.upstream_cx_tx_bytes_total] += head.length;
     if (endStream) {
       // Sent with the other requests of this loop iteration (network/write-batch.ts).
-      queueWrite(this.socket, head);
+      this.connection.queueWrite(head);
     } else {
       // Held until the first body bytes of this read: head and body leave in one write.
       this.pendingHead = head;
@@ -168,20 +173,11 @@ export class Http1ClientConnection extends HeaderParsingHandler
   }
 
   encodeData(b: Buffer, endStream: boolean): void {
-    const sock = this.socket;
     const head = this.pendingHead;
     this.pendingHead = null;
-    // Direct writes: what is queued goes first (network/write-batch.ts).
-    flushWrites();
-    writeMessage(sock, head ?? '', b, this.chunkedRequest, endStream);
+    // (Before the write: its watermark check must know the request is all out.)
     if (endStream) this.requestComplete = true;
-    this.info.stats.v[this.info.s.upstream_cx_tx_bytes_total] += b.length;
-    // 'drain' comes only after a write Node could not buffer (writableNeedDrain).
-    if (!endStream && !this.aboveWatermark && sock.writableLength > this.info.bufferLimit &&
-        sock.writableNeedDrain) {
-      this.aboveWatermark = true;
-      this.callbacks?.onAboveWriteBufferHighWatermark();
-    }
+    this.connection.writeFramed(head ?? '', b, this.chunkedRequest, endStream);
   }
 
   /** Abandon the stream: an HTTP/1 connection mid-request cannot be reused, so it closes. */
@@ -205,9 +201,9 @@ export class Http1ClientConnection extends HeaderParsingHandler
   readDisable(disable: boolean): void {
     if (this.closed) return;
     if (disable) {
-      if (this.readDisabled++ === 0) this.socket.pause();
+      if (this.readDisabled++ === 0) this.connection.readDisable(true);
     } else if (this.readDisabled > 0 && --this.readDisabled === 0) {
-      this.socket.resume();
+      this.connection.readDisable(false);
     }
   }
 
@@ -234,14 +230,14 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.#streamDone();
     this.pool.removeIdle(this);
     this.info.stats.v[this.info.s.upstream_cx_destroy_local]++;
-    this.socket.destroy();
+    this.connection.close(ConnectionCloseType.NoFlush);
   }
 
   /** Back to the pool: flow-control state belongs to the request that just ended. */
   #release(): void {
     if (this.readDisabled > 0) {
       this.readDisabled = 0;
-      this.socket.resume();
+      this.connection.readDisable(false);
     }
     this.aboveWatermark = false;
     this.pool.release(this);
@@ -397,7 +393,31 @@ export class Http1ClientConnection extends HeaderParsingHandler
     return ERROR.PAUSED;
   }
 
-  // ---- socket events ------------------------------------------------------------------------
+  // ---- connection events (ReadFilter, ConnectionCallbacks) ----------------------------------
+
+  initializeReadFilterCallbacks(): void {}
+
+  onNewConnection(): FilterStatus {
+    return FilterStatus.Continue;
+  }
+
+  onEvent(event: ConnectionEvent): void {
+    if (event === ConnectionEvent.Connected) this.onConnect();
+    else this.onClose();
+  }
+
+  onAboveWriteBufferHighWatermark(): void {
+    // Only a request still sending its body has something to stop.
+    if (this.aboveWatermark || this.requestComplete || this.decoder === null) return;
+    this.aboveWatermark = true;
+    this.callbacks?.onAboveWriteBufferHighWatermark();
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    if (!this.aboveWatermark) return;
+    this.aboveWatermark = false;
+    this.callbacks?.onBelowWriteBufferLowWatermark();
+  }
 
   onConnect(): void {
     this.connected = true;
@@ -410,9 +430,13 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.pool.onConnected(this);
   }
 
-  onData(chunk: Buffer): void {
-    this.info.stats.v[this.info.s.upstream_cx_rx_bytes_total] += chunk.length;
-    if (this.localClose) return;
+  onData(chunk: Buffer, endStream: boolean): FilterStatus {
+    if (endStream) this.onEnd();
+    else if (!this.localClose) this.#parse(chunk);
+    return FilterStatus.StopIteration;
+  }
+
+  #parse(chunk: Buffer): void {
     const ret = this.parser.execute(chunk);
     this.#endOfInput();
     if (ret === 0) return;
@@ -443,15 +467,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
     const head = this.pendingHead;
     if (head !== null) {
       this.pendingHead = null;
-      flushWrites();
-      if (!this.socket.destroyed) this.socket.write(head, 'latin1');
-    }
-  }
-
-  onDrain(): void {
-    if (this.aboveWatermark) {
-      this.aboveWatermark = false;
-      this.callbacks?.onBelowWriteBufferLowWatermark();
+      this.connection.writeFramed(head, EMPTY, false, false);
     }
   }
 
@@ -461,7 +477,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
     const c = this.info;
     c.stats.v[c.s.upstream_cx_connect_timeout]++;
     this.localClose = true;
-    this.socket.destroy();
+    this.connection.close(ConnectionCloseType.NoFlush);
   }
 
   onClose(): void {
