@@ -160,8 +160,15 @@ class ActiveStreamDecoderFilter implements StreamDecoderFilterCallbacks {
   endStream: boolean;
   /** Continuing from StopAll*: the resumed body and trailers start with this filter. */
   iterateFromCurrent: boolean;
+  // The stream's, fixed for its life: fields, not getters (the router reads them per request).
+  readonly streamInfo: StreamInfo;
+  readonly hcmStats: HcmStats;
+  readonly stats: StatSink;
   constructor(parent: FilterManager, filter: StreamDecoderFilter) {
     this.parent = parent;
+    this.streamInfo = parent.owner.streamInfo;
+    this.hcmStats = parent.owner.hcmStats;
+    this.stats = parent.owner.stats;
     this.filter = filter;
     this.next = null;
     this.nextToDestroy = null;
@@ -170,10 +177,7 @@ class ActiveStreamDecoderFilter implements StreamDecoderFilterCallbacks {
     this.endStream = false;
     this.iterateFromCurrent = false;
   }
-  get streamInfo(): StreamInfo { return this.parent.owner.streamInfo; }
   get route(): CompiledRoute | null { return this.parent.owner.route; }
-  get hcmStats(): HcmStats { return this.parent.owner.hcmStats; }
-  get stats(): StatSink { return this.parent.owner.stats; }
   get requestHeaders(): RequestHeaders { return this.parent.owner.requestHeaders; }
   get requestTrailers(): HeaderMap | null { return this.parent.requestTrailers; }
   get responseHeaders(): ResponseHeaders | null { return this.parent.responseHeaders; }
@@ -212,8 +216,15 @@ class ActiveStreamEncoderFilter implements StreamEncoderFilterCallbacks {
   headersContinued: boolean;
   endStream: boolean;
   iterateFromCurrent: boolean;
+  // The stream's, fixed for its life: fields, not getters (the router reads them per request).
+  readonly streamInfo: StreamInfo;
+  readonly hcmStats: HcmStats;
+  readonly stats: StatSink;
   constructor(parent: FilterManager, filter: StreamEncoderFilter) {
     this.parent = parent;
+    this.streamInfo = parent.owner.streamInfo;
+    this.hcmStats = parent.owner.hcmStats;
+    this.stats = parent.owner.stats;
     this.filter = filter;
     this.next = null;
     this.nextToDestroy = null;
@@ -222,10 +233,7 @@ class ActiveStreamEncoderFilter implements StreamEncoderFilterCallbacks {
     this.endStream = false;
     this.iterateFromCurrent = false;
   }
-  get streamInfo(): StreamInfo { return this.parent.owner.streamInfo; }
   get route(): CompiledRoute | null { return this.parent.owner.route; }
-  get hcmStats(): HcmStats { return this.parent.owner.hcmStats; }
-  get stats(): StatSink { return this.parent.owner.stats; }
   get requestHeaders(): RequestHeaders { return this.parent.owner.requestHeaders; }
   get requestTrailers(): HeaderMap | null { return this.parent.requestTrailers; }
   get responseHeaders(): ResponseHeaders | null { return this.parent.responseHeaders; }

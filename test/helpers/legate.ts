@@ -145,16 +145,13 @@ export function staticCluster(name: string, ports: number[], extra = ''): string
       - lb_endpoints:${endpoints}`;
 }
 
-/** A minimal bootstrap: listener "proxy" -> cluster "upstream" at the given ports (`clusters`
- *  replaces that cluster with entries of one's own, see staticCluster). */
-export function proxyConfig(upstreamPorts: number[], extra: { routeTimeout?: string; hcmExtra?: string; clusterExtra?: string; listenerExtra?: string; routes?: string; clusters?: string } = {}): string {
-  const routes = extra.routes ?? `
-              - match: { prefix: "/" }
-                route: { cluster: upstream${extra.routeTimeout ? `, timeout: ${extra.routeTimeout}` : ''} }`;
+/** A listener entry (for a `listeners:` list) on 127.0.0.1, port 0, whose one network filter is an
+ *  HTTP connection manager: `httpFilters` (entries, indented as below) before the router, and one
+ *  virtual host `*` with `routes`. */
+export function hcmListener(name: string, statPrefix: string, routes: string,
+  extra: { listenerExtra?: string; hcmExtra?: string; httpFilters?: string } = {}): string {
   return `
-static_resources:
-  listeners:
-  - name: proxy
+  - name: ${name}
     address:
       socket_address: { address: 127.0.0.1, port_value: 0 }${extra.listenerExtra ?? ''}
     filter_chains:
@@ -162,8 +159,8 @@ static_resources:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress${extra.hcmExtra ?? ''}
-          http_filters:
+          stat_prefix: ${statPrefix}${extra.hcmExtra ?? ''}
+          http_filters:${extra.httpFilters ?? ''}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
@@ -172,7 +169,23 @@ static_resources:
             virtual_hosts:
             - name: all
               domains: ["*"]
-              routes:${routes}
+              routes:${routes}`;
+}
+
+/** A route entry (for hcmListener's `routes`): every path to `cluster`. */
+export function routeAll(cluster: string, routeExtra = ''): string {
+  return `
+              - match: { prefix: "/" }
+                route: { cluster: ${cluster}${routeExtra} }`;
+}
+
+/** A minimal bootstrap: listener "proxy" -> cluster "upstream" at the given ports (`clusters`
+ *  replaces that cluster with entries of one's own, see staticCluster). */
+export function proxyConfig(upstreamPorts: number[], extra: { routeTimeout?: string; hcmExtra?: string; clusterExtra?: string; listenerExtra?: string; routes?: string; clusters?: string; httpFilters?: string } = {}): string {
+  const routes = extra.routes ?? routeAll('upstream', extra.routeTimeout ? `, timeout: ${extra.routeTimeout}` : '');
+  return `
+static_resources:
+  listeners:${hcmListener('proxy', 'ingress', routes, extra)}
   clusters:${extra.clusters ?? staticCluster('upstream', upstreamPorts, extra.clusterExtra ?? '')}
 `;
 }

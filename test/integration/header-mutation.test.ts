@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Buffer } from 'node:buffer';
-import { staticCluster } from '../helpers/legate.ts';
+import { proxyConfig } from '../helpers/legate.ts';
 import { httpUp, legateFor } from './fixtures/tracked.ts';
 
 const TYPE = 'type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation';
@@ -27,35 +27,15 @@ function mutations(p: string): string {
 }
 
 function config(upstreamPort: number): string {
-  return `
-static_resources:
-  listeners:
-  - name: proxy
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          http_filters:
+  return proxyConfig([upstreamPort], {
+    httpFilters: `
           - name: mutate
             typed_config:
               "@type": ${TYPE}
               mutations:
                 request_mutations:${mutations('x-mq')}
-                response_mutations:${mutations('x-mr')}
-          - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: upstream }
-  clusters:${staticCluster('upstream', [upstreamPort])}
-`;
+                response_mutations:${mutations('x-mr')}`,
+  });
 }
 
 /** Headers each side starts with: present for the mutations that act on an existing header. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { proxyConfig, staticCluster, startLegate, type Legate } from '../helpers/legate.ts';
+import { hcmListener, proxyConfig, routeAll, staticCluster, startLegate, type Legate } from '../helpers/legate.ts';
 import { httpUpstream, type HttpUpstream } from './fixtures/upstreams.ts';
 import { RawClient, rawRequest } from './fixtures/clients.ts';
 
@@ -103,27 +103,7 @@ test('clusters and listeners are added and removed by name; SIGHUP reloads too',
   const one = proxyConfig([], { clusters: staticCluster('upstream', [blue.port]) });
   const l = await start(one);
   // A second listener and a new cluster it routes to.
-  const extra = `
-  - name: second
-    address:
-      socket_address: { address: 127.0.0.1, port_value: 0 }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: second
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: added }
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`;
+  const extra = hcmListener('second', 'second', routeAll('added'));
   const two = one.replace('  clusters:', `${extra}\n  clusters:`) + staticCluster('added', [green.port]);
   fs.writeFileSync(l.configPath, two);
   process.kill(l.proc.pid!, 'SIGHUP');
@@ -191,27 +171,7 @@ test('a reload that grows the stats blocks: the new listener and clusters count 
   // 60 clusters (about 40 stats each, 3 histograms each) outgrow the first stats blocks.
   let clusters = '';
   for (let i = 0; i < 60; i++) clusters += staticCluster(`grown${i}`, [green.port]);
-  const listener = `
-  - name: grown
-    address:
-      socket_address: { address: 127.0.0.1, port_value: 0 }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: grown
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: { prefix: "/" }
-                route: { cluster: grown59 }
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router`;
+  const listener = hcmListener('grown', 'grown', routeAll('grown59'));
   fs.writeFileSync(l.configPath, one.replace('  clusters:', `${listener}\n  clusters:`) + clusters);
   const r = await reload(l);
   assert.equal(r.status, 200, r.body);

@@ -37,6 +37,8 @@ export class HttpConnectionManager
   connection: NetworkConnection | null;
   codec: ServerConnection | null;
   activeStreams: number;
+  /** The streams in progress (one at a time for HTTP/1), whose timeouts this entry wakes. */
+  readonly streams: ActiveStream[];
   /** A drain came before the first bytes (see onDrainClose). */
   drainPending: boolean;
   /** When the last stream ended (monotonic ms); 0 while a stream is active. */
@@ -51,6 +53,7 @@ export class HttpConnectionManager
     this.connection = null;
     this.codec = null;
     this.activeStreams = 0;
+    this.streams = [];
     this.drainPending = false;
     this.idleSince = 0;
     this.startHr = 0;
@@ -102,11 +105,28 @@ export class HttpConnectionManager
   newStream(encoder: ResponseEncoder): RequestDecoder {
     this.activeStreams++;
     this.idleSince = 0;
-    return new ActiveStream(this, encoder);
+    const s = new ActiveStream(this, encoder);
+    s.index = this.streams.length;
+    this.streams.push(s);
+    this.armBy(s.nextDeadline());
+    return s;
+  }
+
+  /** Make sure the wheel entry fires by `at` (monotonic ms): moved earlier only, never per
+   *  request otherwise (onExpire re-arms for what is really due). */
+  armBy(at: number): void {
+    if (at === Infinity) return;
+    if (this.timerTick === -1 || this.timerTick * TICK_MS > at + TICK_MS) schedule(this, Math.max(0, at - monotonicNow()));
   }
 
   /** An ActiveStream ended (completed or reset). */
-  onStreamDestroyed(): void {
+  onStreamDestroyed(s: ActiveStream): void {
+    const list = this.streams;
+    const last = list.pop()!;
+    if (last !== s) {
+      list[s.index] = last;
+      last.index = s.index;
+    }
     // (A stream reset by the connection's close must not put a closed connection back on the
     // timer wheel: that would keep it reachable for the idle timeout.)
     if (--this.activeStreams > 0 || this.connection!.closing) return;
@@ -122,6 +142,20 @@ export class HttpConnectionManager
     if (conn.closing) return;
     const t = this.config.snap.idleTimeoutMs;
     const now = monotonicNow();
+    const list = this.streams;
+    if (list.length > 0) {
+      // Each stream fires its own timeouts (a local reply or a reset may end it: from the end).
+      for (let i = list.length - 1; i >= 0; i--) if (i < list.length) list[i].checkTimeouts(now);
+      if (conn.closing) return;
+      let at = Infinity;
+      for (let i = 0; i < list.length; i++) at = Math.min(at, list[i].nextDeadline());
+      if (list.length > 0) {
+        if (at === Infinity && t > 0) at = now + t;
+        if (at !== Infinity) schedule(this, Math.max(0, at - now));
+        return;
+      }
+    }
+    if (t <= 0) return;
     if (this.activeStreams === 0 && this.idleSince > 0) {
       const left = this.idleSince + t - now;
       if (left <= 0) {
