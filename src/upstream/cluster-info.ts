@@ -4,6 +4,8 @@ import type { ClusterSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { ClusterStats } from './stats.ts';
 import { ResourceManager } from './resource-manager.ts';
+import type { Host } from './host.ts';
+import { monotonicNow } from '../common/clock.ts';
 
 export class ClusterInfo {
   readonly name: string;
@@ -24,5 +26,30 @@ export class ClusterInfo {
     this.connectTimeoutMs = snap.connectTimeoutMs;
     this.bufferLimit = snap.bufferLimit;
     this.resourceManager = new ResourceManager(snap, counts, offset);
+  }
+}
+
+/** A pool opens a connection to `host`: its max_connections slot, and the cx counters. */
+export function countConnectionOpened(info: ClusterInfo, host: Host): void {
+  const v = info.stats.v;
+  info.resourceManager.connections.inc();
+  v[info.s.upstream_cx_total]++;
+  v[info.s.upstream_cx_active]++;
+  v[host.hs.cx_total]++;
+  v[host.hs.cx_active]++;
+}
+
+/** A pool's connection to `host` closed: the slot back, the cx counters, and a connect failure
+ *  when it never connected. */
+export function countConnectionClosed(info: ClusterInfo, host: Host, createdAt: number, connected: boolean): void {
+  const v = info.stats.v;
+  info.resourceManager.connections.dec();
+  v[info.s.upstream_cx_active]--;
+  v[host.hs.cx_active]--;
+  v[info.s.upstream_cx_destroy]++;
+  info.stats.record(info.s.upstream_cx_length_ms, monotonicNow() - createdAt);
+  if (!connected) {
+    v[info.s.upstream_cx_connect_fail]++;
+    v[host.hs.cx_connect_fail]++;
   }
 }

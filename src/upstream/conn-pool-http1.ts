@@ -4,10 +4,9 @@
 // cluster's max_connections is reached, up to max_pending_requests. The circuit breakers are the
 // cluster's ResourceManager (per worker today, see docs/differences.md); max_requests is taken
 // when the stream is asked for and held until it ends.
-import { monotonicNow } from '../common/clock.ts';
 import { RingQueue } from '../common/ring-queue.ts';
 import { Http1ClientConnection, type Http1ConnectionOwner } from '../http/http1/client-connection.ts';
-import type { ClusterInfo } from './cluster-info.ts';
+import { countConnectionClosed, countConnectionOpened, type ClusterInfo } from './cluster-info.ts';
 import type { Host } from './host.ts';
 import {
   Protocol, type Cancellable, type HttpConnPool, type PoolCallbacks, type ResponseDecoder,
@@ -125,16 +124,10 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
 
   #connect(): void {
     const info = this.info;
-    const v = info.stats.v;
-    const hs = this.host.hs;
-    info.resourceManager.connections.inc();
+    countConnectionOpened(info, this.host);
+    info.stats.v[info.s.upstream_cx_http1_total]++;
     this.total++;
     this.connecting++;
-    v[info.s.upstream_cx_total]++;
-    v[info.s.upstream_cx_http1_total]++;
-    v[info.s.upstream_cx_active]++;
-    v[hs.cx_total]++;
-    v[hs.cx_active]++;
     // The connection registers its own socket handlers; the pool hears back via onConnected/onClosed.
     new Http1ClientConnection(this, info, this.host);
   }
@@ -169,19 +162,12 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
   onClosed(conn: Http1ClientConnection, hadRequest: boolean): void {
     const info = this.info;
     const v = info.stats.v;
-    const hs = this.host.hs;
-    info.resourceManager.connections.dec();
+    countConnectionClosed(info, this.host, conn.createdAt, conn.connected);
     this.total--;
-    v[info.s.upstream_cx_active]--;
-    v[hs.cx_active]--;
-    v[info.s.upstream_cx_destroy]++;
     if (hadRequest) v[info.s.upstream_cx_destroy_with_active_rq]++;
-    info.stats.record(info.s.upstream_cx_length_ms, monotonicNow() - conn.createdAt);
     this.removeIdle(conn);
     if (!conn.connected) {
       this.connecting--;
-      v[info.s.upstream_cx_connect_fail]++;
-      v[hs.cx_connect_fail]++;
       // Envoy purges pending requests that no remaining connection attempt can serve.
       while (this.pending.length > this.connecting + this.idle.length) {
         const p = this.#takePending()!;

@@ -10,7 +10,7 @@ import { monotonicNow } from '../common/clock.ts';
 import { Connection } from '../network/connection.ts';
 import { ConnectionCloseType, ConnectionEvent, type ConnectionCallbacks } from '../network/filter.ts';
 import { RingQueue } from '../common/ring-queue.ts';
-import type { ClusterInfo } from './cluster-info.ts';
+import { countConnectionClosed, countConnectionOpened, type ClusterInfo } from './cluster-info.ts';
 import type { Host } from './host.ts';
 import type { Cancellable, PoolFailureReason } from './conn-pool.ts';
 
@@ -172,14 +172,8 @@ export class TcpConnPool {
   }
 
   #connect(callbacks: TcpPoolCallbacks): TcpConnection {
-    const info = this.info;
-    const v = info.stats.v;
-    info.resourceManager.connections.inc();
+    countConnectionOpened(this.info, this.host);
     this.total++;
-    v[info.s.upstream_cx_total]++;
-    v[info.s.upstream_cx_active]++;
-    v[this.host.hs.cx_total]++;
-    v[this.host.hs.cx_active]++;
     return new TcpConnection(this, callbacks);
   }
 
@@ -195,17 +189,10 @@ export class TcpConnPool {
   onClosed(c: TcpConnection): void {
     const info = this.info;
     const v = info.stats.v;
-    const hs = this.host.hs;
-    info.resourceManager.connections.dec();
+    countConnectionClosed(info, this.host, c.createdAt, c.connected);
     this.total--;
-    v[info.s.upstream_cx_active]--;
-    v[hs.cx_active]--;
-    v[info.s.upstream_cx_destroy]++;
     v[c.localClose ? info.s.upstream_cx_destroy_local : info.s.upstream_cx_destroy_remote]++;
-    info.stats.record(info.s.upstream_cx_length_ms, monotonicNow() - c.createdAt);
     if (!c.connected) {
-      v[info.s.upstream_cx_connect_fail]++;
-      v[hs.cx_connect_fail]++;
       const cb = c.callbacks;
       c.callbacks = null;
       if (cb !== null) cb.onPoolFailure(c.timedOut ? 'timeout' : 'connection_failure', this.host);
