@@ -145,12 +145,10 @@ class BodyBuffer implements BufferedBody {
   }
 }
 
-/** Wraps one decoder filter: its place in the chain, its iteration state, and its callbacks. */
-class ActiveStreamDecoderFilter implements StreamDecoderFilterCallbacks {
+/** What both wrappers hold (Envoy's ActiveStreamFilterBase): the filter's place and iteration state
+ *  in its chain, and the callbacks both sides share. */
+abstract class ActiveStreamFilterBase {
   readonly parent: FilterManager;
-  readonly filter: StreamDecoderFilter;
-  /** The next decoder filter (in order of addition). */
-  next: ActiveStreamDecoderFilter | null;
   /** The next filter to destroy (order of addition; a dual filter is listed once). */
   nextToDestroy: ActiveStreamDecoderFilter | ActiveStreamEncoderFilter | null;
   iterationState: number;
@@ -164,30 +162,40 @@ class ActiveStreamDecoderFilter implements StreamDecoderFilterCallbacks {
   readonly streamInfo: StreamInfo;
   readonly hcmStats: HcmStats;
   readonly stats: StatSink;
-  constructor(parent: FilterManager, filter: StreamDecoderFilter) {
+  constructor(parent: FilterManager) {
     this.parent = parent;
-    this.streamInfo = parent.owner.streamInfo;
-    this.hcmStats = parent.owner.hcmStats;
-    this.stats = parent.owner.stats;
-    this.filter = filter;
-    this.next = null;
     this.nextToDestroy = null;
     this.iterationState = CONTINUE;
     this.headersContinued = false;
     this.endStream = false;
     this.iterateFromCurrent = false;
+    this.streamInfo = parent.owner.streamInfo;
+    this.hcmStats = parent.owner.hcmStats;
+    this.stats = parent.owner.stats;
   }
   get route(): CompiledRoute | null { return this.parent.owner.route; }
   get requestHeaders(): RequestHeaders { return this.parent.owner.requestHeaders; }
   get requestTrailers(): HeaderMap | null { return this.parent.requestTrailers; }
   get responseHeaders(): ResponseHeaders | null { return this.parent.responseHeaders; }
   get responseTrailers(): HeaderMap | null { return this.parent.responseTrailers; }
-  get decoderBufferLimit(): number { return this.parent.bufferLimit; }
   perFilterConfig(name: string): object | null { return this.parent.owner.perFilterConfig(name); }
   sendLocalReply(status: number, body: string, flag: string, details: string): void {
     this.parent.sendLocalReply(status, body, flag, details);
   }
   resetStream(): void { this.parent.resetStream(); }
+}
+
+/** Wraps one decoder filter: its place in the chain, its iteration state, and its callbacks. */
+class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements StreamDecoderFilterCallbacks {
+  readonly filter: StreamDecoderFilter;
+  /** The next decoder filter (in order of addition). */
+  next: ActiveStreamDecoderFilter | null;
+  constructor(parent: FilterManager, filter: StreamDecoderFilter) {
+    super(parent);
+    this.filter = filter;
+    this.next = null;
+  }
+  get decoderBufferLimit(): number { return this.parent.bufferLimit; }
   continueDecoding(): void { this.parent.continueDecodingFrom(this); }
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void { this.parent.encodeHeadersFromFilter(headers, endStream); }
   encodeData(data: Buffer, endStream: boolean): void { this.parent.encodeDataFromFilter(data, endStream); }
@@ -206,44 +214,16 @@ class ActiveStreamDecoderFilter implements StreamDecoderFilterCallbacks {
 }
 
 /** Wraps one encoder filter (the encoder list runs in reverse order of addition). */
-class ActiveStreamEncoderFilter implements StreamEncoderFilterCallbacks {
-  readonly parent: FilterManager;
+class ActiveStreamEncoderFilter extends ActiveStreamFilterBase implements StreamEncoderFilterCallbacks {
   readonly filter: StreamEncoderFilter;
   /** The next encoder filter (reverse order of addition). */
   next: ActiveStreamEncoderFilter | null;
-  nextToDestroy: ActiveStreamDecoderFilter | ActiveStreamEncoderFilter | null;
-  iterationState: number;
-  headersContinued: boolean;
-  endStream: boolean;
-  iterateFromCurrent: boolean;
-  // The stream's, fixed for its life: fields, not getters (the router reads them per request).
-  readonly streamInfo: StreamInfo;
-  readonly hcmStats: HcmStats;
-  readonly stats: StatSink;
   constructor(parent: FilterManager, filter: StreamEncoderFilter) {
-    this.parent = parent;
-    this.streamInfo = parent.owner.streamInfo;
-    this.hcmStats = parent.owner.hcmStats;
-    this.stats = parent.owner.stats;
+    super(parent);
     this.filter = filter;
     this.next = null;
-    this.nextToDestroy = null;
-    this.iterationState = CONTINUE;
-    this.headersContinued = false;
-    this.endStream = false;
-    this.iterateFromCurrent = false;
   }
-  get route(): CompiledRoute | null { return this.parent.owner.route; }
-  get requestHeaders(): RequestHeaders { return this.parent.owner.requestHeaders; }
-  get requestTrailers(): HeaderMap | null { return this.parent.requestTrailers; }
-  get responseHeaders(): ResponseHeaders | null { return this.parent.responseHeaders; }
-  get responseTrailers(): HeaderMap | null { return this.parent.responseTrailers; }
   get encoderBufferLimit(): number { return this.parent.bufferLimit; }
-  perFilterConfig(name: string): object | null { return this.parent.owner.perFilterConfig(name); }
-  sendLocalReply(status: number, body: string, flag: string, details: string): void {
-    this.parent.sendLocalReply(status, body, flag, details);
-  }
-  resetStream(): void { this.parent.resetStream(); }
   continueEncoding(): void { this.parent.continueEncodingFrom(this); }
   addEncodedData(data: Buffer, streaming: boolean): void { this.parent.addEncodedDataFrom(this, data, streaming); }
   encodingBuffer(): BufferedBody | null { return this.parent.encodingBuffer(); }
