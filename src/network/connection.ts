@@ -91,6 +91,8 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   barrier: number;
   held: Buffer | null;
   heldEnd: boolean;
+  /** Reading is disabled because `held` passed the buffer limit (until the filters continue). */
+  heldPaused: boolean;
   rxSlot: number;
   txSlot: number;
   closing: boolean;
@@ -98,7 +100,7 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   localClose: boolean;
   readDisableCount: number;
   aboveWatermark: boolean;
-  /** Bytes queued since the socket's write buffer was last looked at (queueMessage). */
+  /** Bytes queued since the socket's write buffer was last looked at (queueWrite). */
   unchecked: number;
   closeTimer: NodeJS.Timeout | null;
   closeLeft: number;
@@ -120,6 +122,7 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     this.barrier = 0;
     this.held = null;
     this.heldEnd = false;
+    this.heldPaused = false;
     this.rxSlot = -1;
     this.txSlot = -1;
     this.closing = false;
@@ -228,6 +231,10 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
       this.heldEnd = false;
       this.runReadFilters(from, held ?? EMPTY, end);
     }
+    if (this.heldPaused && this.held === null) {
+      this.heldPaused = false;
+      this.readDisable(false);
+    }
   }
 
   /** Give `data` to the read filters from `from` on. A filter that stops (StopIteration) keeps
@@ -249,6 +256,11 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     if ((stop < rf.length || rf.length === 0) && !this.closing) {
       if (data.length > 0) this.held = this.held === null ? Buffer.from(data) : Buffer.concat([this.held, data]);
       if (endStream) this.heldEnd = true;
+      // Bounded like every buffer: past the limit, stop reading until the filters take it.
+      if (!this.heldPaused && this.held !== null && this.held.length > this.bufferLimit) {
+        this.heldPaused = true;
+        this.readDisable(true);
+      }
     }
   }
 

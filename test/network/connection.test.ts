@@ -36,10 +36,10 @@ function statsFor(): { stats: WorkerStats; slots: { downstream_cx_total: number;
   return { stats, slots, value: (slot) => store.value(slot) };
 }
 
-async function start(factories: NetworkFilterFactory[]): Promise<{ listener: ActiveListener; port: number;
+async function start(factories: NetworkFilterFactory[], bufferLimit = 1 << 20): Promise<{ listener: ActiveListener; port: number;
   conns: Connection[]; value(slot: number): number; slots: ReturnType<typeof statsFor>['slots'] }> {
   const s = statsFor();
-  const listener = new ActiveListener({ name: 'test', bufferLimit: 1 << 20, stats: s.slots, chains: [{ factories }] },
+  const listener = new ActiveListener({ name: 'test', bufferLimit, stats: s.slots, chains: [{ factories }] },
     s.stats, null);
   const conns: Connection[] = [];
   const server = net.createServer((sock) => {
@@ -190,4 +190,45 @@ test('a connection with no read filter is closed; drain tells every connection',
   listener.drain();
   await withTimeout(closed, 3000, 'closed by the drain');
   assert.equal(drained, 1);
+});
+
+test('held data is bounded: past the buffer limit the connection stops reading until the filter continues', async () => {
+  let gate: ReadFilterCallbacks | null = null;
+  let open = false;
+  let seen = 0;
+  const { port, conns } = await start([(fm) => {
+    fm.addReadFilter({
+      initializeReadFilterCallbacks: (cb) => { gate = cb; },
+      onNewConnection: () => FilterStatus.Continue,
+      // Holds everything back until it opens.
+      onData: () => (open ? FilterStatus.Continue : FilterStatus.StopIteration),
+    });
+    fm.addReadFilter({
+      initializeReadFilterCallbacks: () => {},
+      onNewConnection: () => FilterStatus.Continue,
+      onData: (d) => { seen += d.length; return FilterStatus.StopIteration; },
+    });
+  }], 4096);
+  const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await withTimeout(new Promise((r) => sock.on('connect', r)), 3000, 'connect');
+  const total = 1024 * 1024;
+  sock.write(Buffer.alloc(total, 0x61));
+  await withTimeout(new Promise<void>((r) => {
+    const check = (): void => { if (conns.length === 1 && !conns[0].readEnabled) r(); else setTimeout(check, 5); };
+    check();
+  }), 3000, 'reading disabled past the limit');
+  // Let more arrive if it would: reading stays off, so what is held stays within a read of the limit.
+  await new Promise((r) => setTimeout(r, 100));
+  const held = conns[0].held?.length ?? 0;
+  assert.ok(held > 4096 && held <= 4096 + 64 * 1024, `held ${held} bytes`);
+  assert.equal(seen, 0);
+  open = true;
+  gate!.continueReading();
+  await withTimeout(new Promise<void>((r) => {
+    const check = (): void => { if (seen === total) r(); else setTimeout(check, 5); };
+    check();
+  }), 3000, `all bytes through (seen ${seen})`);
+  assert.ok(conns[0].readEnabled);
+  sock.destroy();
 });
