@@ -1,5 +1,5 @@
 // The shape of an extension module. Each extension (HTTP filter, network filter, access logger,
-// cluster type, load balancer; listener filters and transport sockets to come) is one folder
+// cluster type, load balancer; listener filters and transport sockets have no kind yet) is one folder
 // whose index.ts default-exports one of these; src/extensions/index.ts lists them, and the
 // registry (registry.ts), the config loader's extension table (config/extensions.ts), its
 // supported-field table (config/supported.ts) and its preloaded protos (config/protos.ts) are all
