@@ -92,8 +92,6 @@ export interface ServerConnection {
    *  or next response; HTTP/2: GOAWAY). An idle connection closes after `graceMs` if no request
    *  came meanwhile (0: now); the grace covers a request already on its way. */
   shutdownNotice(graceMs: number): void;
-  /** Whether a request is in progress (for the HCM's idle timeout and drain). */
-  readonly busy: boolean;
   onUnderlyingConnectionAboveWriteBufferHighWatermark(): void;
   onUnderlyingConnectionBelowWriteBufferLowWatermark(): void;
   /** The connection closed: reset what is in flight (StreamCallbacks.onResetStream). */

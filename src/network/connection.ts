@@ -21,7 +21,7 @@ import { Buffer } from 'node:buffer';
 import net, { type Socket } from 'node:net';
 import { attachSocket, clientReadOptions, retain, type SocketOwner } from './socket-owner.ts';
 import { flushWrites, queueWrite } from './write-batch.ts';
-import { writeMessage } from '../http/http1/framing.ts';
+import { framedBytes, writeMessage } from '../http/http1/framing.ts';
 import {
   ConnectionCloseType, ConnectionEvent, DEFAULT_FLUSH_STALL_MS, DELAYED_CLOSE_MS, FilterStatus, type ConnectionByteStats, type ConnectionCallbacks, type DrainCloseCallback,
   type NetworkConnection, type NetworkFilterManager, type ReadFilter, type ReadFilterCallbacks,
@@ -381,7 +381,7 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   writeFramed(head: string | Buffer, body: Buffer, chunked: boolean, end: boolean): void {
     if (this.socket.destroyed) return;
     if (this.writeFilters !== null) {
-      const b = framedBuffer(head, body, chunked, end);
+      const b = framedBytes(head, body, chunked, end);
       if (b.length > 0) this.write(b, false);
       return;
     }
@@ -493,20 +493,4 @@ function onCloseTimer(conn: Connection): void {
 function unflushed(sock: Socket): number {
   const handle = (sock as unknown as { _handle: { writeQueueSize?: number } | null })._handle;
   return sock.writableLength + (handle?.writeQueueSize ?? 0);
-}
-
-const CRLF = Buffer.from('\r\n', 'latin1');
-const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
-
-/** What writeMessage would write, as one Buffer (for write filters). */
-function framedBuffer(head: string | Buffer, body: Buffer, chunked: boolean, end: boolean): Buffer {
-  const parts: Buffer[] = [];
-  if (head.length > 0) parts.push(typeof head === 'string' ? Buffer.from(head, 'latin1') : head);
-  if (chunked && body.length > 0) parts.push(Buffer.from(body.length.toString(16) + '\r\n', 'latin1'));
-  if (body.length > 0) parts.push(body);
-  if (chunked) {
-    if (body.length > 0) parts.push(CRLF);
-    if (end) parts.push(LAST_CHUNK);
-  }
-  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }

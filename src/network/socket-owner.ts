@@ -88,7 +88,8 @@ export function attachSocket(s: Socket, owner: SocketOwner): void {
   s.on('error', onError);
   s.on('close', onClose);
   if (owner.onEnd !== undefined) s.on('end', onEnd);
-  if (owner.onConnect !== undefined) s.on('connect', onConnect);
+  // (Only a socket still connecting will say so: not an accepted one.)
+  if (owner.onConnect !== undefined && s.connecting) s.on('connect', onConnect);
 }
 
 function onRead(this: Socket, nread: number, buf: Buffer): void {

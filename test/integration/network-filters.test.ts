@@ -11,31 +11,25 @@ import { legateFor } from './fixtures/tracked.ts';
 
 const RESPONSE_FILE = tmpFile('banner.txt', 'banner from a file\r\n');
 
+/** A listener whose one network filter is `filter` (its name and typed_config, as YAML flow). */
+function listener(name: string, filter: string, typedConfig: string): string {
+  return `
+  - name: ${name}
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - filters:
+      - name: ${filter}
+        typed_config: ${typedConfig}`;
+}
+
+const DIRECT = 'envoy.filters.network.direct_response';
+const DIRECT_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.direct_response.v3.Config';
 const CONFIG = `
 static_resources:
-  listeners:
-  - name: echo
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.echo
-        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo }
-  - name: direct
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.direct_response
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.direct_response.v3.Config
-          response: { inline_string: "go away\\n" }
-  - name: direct-file
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.direct_response
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.direct_response.v3.Config
-          response: { filename: ${RESPONSE_FILE} }
+  listeners:${listener('echo', 'envoy.filters.network.echo',
+    '{ "@type": type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo }')}${
+  listener('direct', DIRECT, `{ "@type": ${DIRECT_TYPE}, response: { inline_string: "go away\\n" } }`)}${
+  listener('direct-file', DIRECT, `{ "@type": ${DIRECT_TYPE}, response: { filename: ${RESPONSE_FILE} } }`)}
 `;
 
 /** Connects, sends `send` (then FIN when `end`), and collects everything until the peer closes. */

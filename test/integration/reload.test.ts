@@ -38,12 +38,11 @@ async function reload(l: Legate): Promise<{ status: number; body: string }> {
 }
 
 /** Two clusters; the route sends `/` to `target`. */
-function twoClusters(a: number, b: number, target: string, extraRoutes = ''): string {
+function twoClusters(a: number, b: number, target: string, hcmExtra = ''): string {
   return proxyConfig([], {
-    routes: `${extraRoutes}
-              - match: { prefix: "/" }
-                route: { cluster: ${target} }`,
+    routes: routeAll(target),
     clusters: staticCluster('blue', [a]) + staticCluster('green', [b]),
+    hcmExtra,
   });
 }
 
@@ -185,4 +184,28 @@ test('a reload that grows the stats blocks: the new listener and clusters count 
   assert.equal(stats.get('http.grown.downstream_rq_total'), n);
   assert.equal(stats.get('cluster.grown59.upstream_rq_total'), n);
   assert.equal(stats.get('cluster.grown59.membership_total'), 1);
+});
+
+test('drain_timeout: a keep-alive connection idle at a reload closes after the grace, not at once', async () => {
+  const blue = await upstream('blue');
+  const green = await upstream('green');
+  const grace = '\n          drain_timeout: 0.6s';
+  const l = await start(twoClusters(blue.port, green.port, 'blue', grace), 1);
+  const idle = await RawClient.connect(l.port('proxy'));
+  cleanup.push(async () => idle.destroy());
+  await idle.write('GET /i HTTP/1.1\r\nHost: h\r\n\r\n');
+  assert.equal((await idle.readResponse()).body.toString(), 'blue /i');
+  const had = idle.buf.length;
+  fs.writeFileSync(l.configPath, twoClusters(blue.port, green.port, 'green', grace));
+  const t0 = Date.now();
+  assert.equal((await reload(l)).status, 200);
+  // Still open well inside the grace (a request racing with the reload would still be answered)...
+  await sleep(250);
+  assert.equal(idle.closed, false, 'closed before drain_timeout');
+  // ...and closed by the end of it, without a byte more.
+  for (let i = 0; i < 60 && !idle.closed; i++) await sleep(50);
+  assert.equal(idle.closed, true, 'not closed after drain_timeout');
+  const took = Date.now() - t0;
+  assert.ok(took >= 550 && took < 2500, `closed ${took} ms after the reload`);
+  assert.equal(idle.buf.length, had, 'bytes arrived after the reload');
 });

@@ -21,29 +21,16 @@ export const COPY_LIMIT = 16 * 1024;
  */
 export function writeMessage(sock: Socket, head: string | Buffer, body: Buffer, chunked: boolean, end: boolean): number {
   const blen = body.length;
-  let prefix = '';
-  if (chunked && blen > 0) prefix = blen.toString(16) + '\r\n';
-  const headLen = head.length + prefix.length;
-  const tailLen = chunked ? (blen > 0 ? 2 : 0) + (end ? 5 : 0) : 0;
-  const total = headLen + blen + tailLen;
-  if (total === 0) return 0;
   if (blen <= COPY_LIMIT) {
-    if (blen === 0 && tailLen === 0 && prefix === '') {
-      sock.write(head as string, 'latin1');
-      return total;
+    if (blen === 0 && !chunked) {
+      if (head.length > 0) sock.write(head as string, 'latin1');
+      return head.length;
     }
-    const buf = Buffer.allocUnsafe(total);
-    let off = 0;
-    if (head.length > 0) off += typeof head === 'string' ? buf.latin1Write(head, off) : head.copy(buf, off);
-    if (prefix.length > 0) off += buf.latin1Write(prefix, off);
-    if (blen > 0) off += body.copy(buf, off);
-    if (chunked) {
-      if (blen > 0) { buf[off++] = 13; buf[off++] = 10; }
-      if (end) off += LAST_CHUNK.copy(buf, off);
-    }
-    sock.write(buf);
-    return total;
+    const buf = framedBytes(head, body, chunked, end);
+    if (buf.length > 0) sock.write(buf);
+    return buf.length;
   }
+  const prefix = chunked ? blen.toString(16) + '\r\n' : '';
   const corked = sock.writableCorked > 0;
   if (!corked) sock.cork();
   if (head.length > 0) sock.write(head as string, 'latin1');
@@ -55,5 +42,22 @@ export function writeMessage(sock: Socket, head: string | Buffer, body: Buffer, 
     if (end) sock.write(LAST_CHUNK);
   }
   if (!corked) sock.uncork();
-  return total;
+  return head.length + prefix.length + blen + (chunked ? 2 + (end ? 5 : 0) : 0);
+}
+
+/** What writeMessage writes, as one Buffer (also what a connection's write filters are given). */
+export function framedBytes(head: string | Buffer, body: Buffer, chunked: boolean, end: boolean): Buffer {
+  const blen = body.length;
+  const prefix = chunked && blen > 0 ? blen.toString(16) + '\r\n' : '';
+  const tailLen = chunked ? (blen > 0 ? 2 : 0) + (end ? 5 : 0) : 0;
+  const buf = Buffer.allocUnsafe(head.length + prefix.length + blen + tailLen);
+  let off = 0;
+  if (head.length > 0) off += typeof head === 'string' ? buf.latin1Write(head, off) : head.copy(buf, off);
+  if (prefix.length > 0) off += buf.latin1Write(prefix, off);
+  if (blen > 0) off += body.copy(buf, off);
+  if (chunked) {
+    if (blen > 0) { buf[off++] = 13; buf[off++] = 10; }
+    if (end) LAST_CHUNK.copy(buf, off);
+  }
+  return buf;
 }

@@ -170,10 +170,6 @@ export class Http1ServerConnection extends HeaderParsingHandler
     return this;
   }
 
-  get busy(): boolean {
-    return this.decoder !== null || this.waitingForResponse;
-  }
-
   // ---- reading ------------------------------------------------------------------------------
 
   dispatch(chunk: Buffer): void {
