@@ -42,8 +42,9 @@ export interface ListenerSnap {
   exactBalance: boolean;
   reusePort: boolean;
   bufferLimit: number;
-  /** Every network filter of every filter chain, compiled by its module, in order. */
-  filterChains: { filters: CompiledExtension[] }[];
+  /** Every network filter of every filter chain, compiled by its module, in order, and the
+   *  chain's transport socket (null: raw_buffer). */
+  filterChains: { filters: CompiledExtension[]; transportSocket: CompiledExtension | null }[];
   stats: ListenerStats;
 }
 export interface HostSnap {
@@ -145,6 +146,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     const filterChains = ((l.filter_chains ?? []) as Obj[]).map((fc, j) => ({
       filters: ((fc.filters ?? []) as Obj[]).map((f, k) => ctx.compileNested(
         ExtensionCategory.NetworkFilter, f, `${lpath}.filter_chains[${j}].filters[${k}]`)),
+      transportSocket: fc.transport_socket === undefined ? null : ctx.compileNested(ExtensionCategory.TransportSocket,
+        fc.transport_socket, `${lpath}.filter_chains[${j}].transport_socket`, `listener.${statName}.`),
     }));
     listeners.push({
       name: l.name ?? statName,
@@ -167,8 +170,8 @@ function fail(path: string, message: string): never {
  *  typed_config @type, else by name, as the loader does) and compiles it at its path. */
 function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>): CompileContext {
   const base: CompileContext = {
-    layout, path: '', bufferLimit: opts.bufferLimit, clusters, fail,
-    compileNested(category, entry, path): CompiledExtension {
+    layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, fail,
+    compileNested(category, entry, path, scope = ''): CompiledExtension {
       const tc: Obj | undefined = entry.typed_config;
       const type = tc?.['@type'];
       const name = String(entry.name ?? '');
@@ -176,7 +179,7 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
       // The loader refuses unknown, unsupported and misplaced extensions first.
       if (m === undefined) fail(path, `extension "${name}" is not supported by Legate`);
       if (m.category !== category) fail(path, `extension "${m.name}" (${m.category}) cannot be used as a ${category} extension`);
-      return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config` }) };
+      return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config`, scope }) };
     },
   };
   return base;

@@ -29,7 +29,8 @@ const CORE: Record<string, readonly SupportedField[]> = {
   ],
   'envoy.config.listener.v3.Listener.ConnectionBalanceConfig': ['exact_balance'],
   'envoy.config.listener.v3.Listener.ConnectionBalanceConfig.ExactBalance': [],
-  'envoy.config.listener.v3.FilterChain': ['filters'],
+  'envoy.config.listener.v3.FilterChain': ['filters', 'transport_socket'],
+  'envoy.config.core.v3.TransportSocket': ['name', 'typed_config'],
   'envoy.config.listener.v3.Filter': ['name', 'typed_config'],
 
   // Clusters.

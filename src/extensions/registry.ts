@@ -7,8 +7,10 @@ import type { NetworkFilterFactory } from '../network/filter.ts';
 import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
-  type LoadBalancerModule,
+  type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule,
 } from './types.ts';
+import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
+import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import { LegateError } from '../common/errors.ts';
 import type { UpstreamFactories } from '../upstream/cluster-manager.ts';
 import { extensionModules } from './index.ts';
@@ -80,6 +82,27 @@ export function networkFilterFactory(compiled: CompiledExtension, ctx: WorkerCon
 export function accessLogger(compiled: CompiledExtension, ctx: WorkerContext): AccessLogInstance {
   return moduleOf<AccessLoggerModule>(compiled, ExtensionCategory.AccessLogger)
     .createAccessLogger(compiled.config, ctx);
+}
+
+export function listenerFilterFactory(compiled: CompiledExtension, ctx: WorkerContext): ListenerFilterFactory {
+  return moduleOf<ListenerFilterModule>(compiled, ExtensionCategory.ListenerFilter)
+    .createListenerFilterFactory(compiled.config, ctx);
+}
+
+function transportSocketModule(compiled: CompiledExtension): TransportSocketModule {
+  return moduleOf<TransportSocketModule>(compiled, ExtensionCategory.TransportSocket);
+}
+
+export function downstreamTransportSocketFactory(compiled: CompiledExtension, ctx: WorkerContext): DownstreamTransportSocketFactory {
+  const f = transportSocketModule(compiled).createDownstreamFactory(compiled.config, ctx);
+  if (f === null) throw new LegateError('LEGATE_ERR_EXTENSION', `transport socket "${compiled.name}" is not a downstream one`);
+  return f;
+}
+
+export function upstreamTransportSocketFactory(compiled: CompiledExtension, ctx: WorkerContext): UpstreamTransportSocketFactory {
+  const f = transportSocketModule(compiled).createUpstreamFactory(compiled.config, ctx);
+  if (f === null) throw new LegateError('LEGATE_ERR_EXTENSION', `transport socket "${compiled.name}" is not an upstream one`);
+  return f;
 }
 
 /** Cluster types and load balancers for the cluster manager (upstream/ does not import extensions). */

@@ -1,5 +1,5 @@
 // The shape of an extension module. Each extension (HTTP filter, network filter, access logger,
-// cluster type, load balancer; listener filters and transport sockets have no kind yet) is one folder
+// listener filter, transport socket, cluster type, load balancer) is one folder
 // whose index.ts default-exports one of these; src/extensions/index.ts lists them, and the
 // registry (registry.ts), the config loader's extension table (config/extensions.ts), its
 // supported-field table (config/supported.ts) and its preloaded protos (config/protos.ts) are all
@@ -21,6 +21,8 @@ import type { StatSink } from '../common/stat-sink.ts';
 import type { FilterFactory } from '../http/types.ts';
 import type { LogContext } from '../http/access-log.ts';
 import type { NetworkFilterFactory } from '../network/filter.ts';
+import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
+import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { ClusterTypeFactory } from '../upstream/cluster-manager.ts';
 import type { LoadBalancerFactory } from '../upstream/load-balancer.ts';
@@ -58,14 +60,19 @@ export interface CompileContext {
   path: string;
   /** --buffer-size: the default per-connection buffer limit. */
   bufferLimit: number;
+  /** The stat scope of what the extension sits on: `listener.<address>.` for a listener's filters
+   *  and transport sockets (`listener.<address>.ssl.handshake`), `cluster.<name>.` for a
+   *  cluster's transport socket; '' elsewhere. */
+  scope: string;
   /** The names of the clusters the config defines (routes and tcp_proxy name them). */
   clusters: ReadonlySet<string>;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;
   /** Compile a nested extension entry ({ name, typed_config }) of `category` at `path` (the
-   *  entry's own path), e.g. the HCM's http_filters[i] or access_log[i]. */
-  compileNested(category: ExtensionCategory, entry: Obj, path: string): CompiledExtension;
+   *  entry's own path), e.g. the HCM's http_filters[i] or access_log[i]; `scope` is its stat
+   *  scope (CompileContext.scope, '' when not given). */
+  compileNested(category: ExtensionCategory, entry: Obj, path: string, scope?: string): CompiledExtension;
 }
 
 /** A compiled extension as the snapshot carries it. */
@@ -108,6 +115,22 @@ export interface NetworkFilterModule<C = unknown> extends ExtensionModuleBase<C>
   createFilterFactory(compiled: C, ctx: WorkerContext): NetworkFilterFactory;
 }
 
+export interface ListenerFilterModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.ListenerFilter;
+  createListenerFilterFactory(compiled: C, ctx: WorkerContext): ListenerFilterFactory;
+}
+
+/** A transport socket (`transport_socket`): a filter chain's (downstream) or a cluster's
+ *  (upstream). One module may serve both sides (TLS: DownstreamTlsContext / UpstreamTlsContext),
+ *  told apart by the typed_config's type in compile(). */
+export interface TransportSocketModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.TransportSocket;
+  /** null when the compiled config is not a downstream one. */
+  createDownstreamFactory(compiled: C, ctx: WorkerContext): DownstreamTransportSocketFactory | null;
+  /** null when the compiled config is not an upstream one. */
+  createUpstreamFactory(compiled: C, ctx: WorkerContext): UpstreamTransportSocketFactory | null;
+}
+
 /** One access log instance (Envoy's AccessLog::Instance): called once per finished stream. */
 export interface AccessLogInstance {
   log(c: LogContext): void;
@@ -133,4 +156,4 @@ export interface LoadBalancerModule extends ExtensionModuleBase<null>, LoadBalan
 }
 
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
-  | ClusterTypeModule | LoadBalancerModule;
+  | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule | LoadBalancerModule;

@@ -9,10 +9,13 @@ import { Connection, type ConnectionOwner } from '../network/connection.ts';
 import { ConnectionCloseType, type NetworkFilterFactory } from '../network/filter.ts';
 import { monotonicNow } from '../common/clock.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { DownstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import type { ListenerStats } from './stats.ts';
 
 export interface FilterChain {
   readonly factories: readonly NetworkFilterFactory[];
+  /** null: raw_buffer (the accepted socket itself). */
+  readonly transportSocket: DownstreamTransportSocketFactory | null;
 }
 
 export interface ListenerConfig {
@@ -63,7 +66,9 @@ export class ActiveListener implements ConnectionOwner {
     }
     const cfg = this.config;
     const chain = this.#chainFor(socket);
-    const conn = new Connection(socket, this, cfg.bufferLimit, this.stats, monotonicNow());
+    const ts = chain.transportSocket;
+    const conn = new Connection(ts === null ? socket : ts.createTransportSocket(socket, null), this, cfg.bufferLimit,
+      this.stats, monotonicNow());
     const v = this.stats.v;
     const ls = cfg.stats;
     v[ls.downstream_cx_total]++;

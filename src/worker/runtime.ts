@@ -10,7 +10,9 @@
 // names that stay keep their slots, and the stats blocks grow for new ones.
 import { ClusterManager } from '../upstream/cluster-manager.ts';
 import { ActiveListener, type ListenerConfig, type ListenerObserver } from '../listener/listener.ts';
-import { networkFilterFactory, upstreamFactories, type WorkerContext } from '../extensions/registry.ts';
+import {
+  downstreamTransportSocketFactory, networkFilterFactory, upstreamFactories, type WorkerContext,
+} from '../extensions/registry.ts';
 import type { Snapshot, ListenerSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 
@@ -53,7 +55,10 @@ export class WorkerRuntime {
       name: l.name,
       bufferLimit: l.bufferLimit,
       stats: l.stats,
-      chains: l.filterChains.map((fc) => ({ factories: fc.filters.map((f) => networkFilterFactory(f, ctx)) })),
+      chains: l.filterChains.map((fc) => ({
+        factories: fc.filters.map((f) => networkFilterFactory(f, ctx)),
+        transportSocket: fc.transportSocket === null ? null : downstreamTransportSocketFactory(fc.transportSocket, ctx),
+      })),
     };
   }
 

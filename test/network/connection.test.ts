@@ -39,7 +39,7 @@ function statsFor(): { stats: WorkerStats; slots: { downstream_cx_total: number;
 async function start(factories: NetworkFilterFactory[], bufferLimit = 1 << 20): Promise<{ listener: ActiveListener; port: number;
   conns: Connection[]; value(slot: number): number; slots: ReturnType<typeof statsFor>['slots'] }> {
   const s = statsFor();
-  const listener = new ActiveListener({ name: 'test', bufferLimit, stats: s.slots, chains: [{ factories }] },
+  const listener = new ActiveListener({ name: 'test', bufferLimit, stats: s.slots, chains: [{ factories, transportSocket: null }] },
     s.stats, null);
   const conns: Connection[] = [];
   const server = net.createServer((sock) => {
