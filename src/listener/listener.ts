@@ -111,6 +111,8 @@ export class ActiveListener implements ConnectionOwner {
    *  closed and counted). */
   chainFor(facts: AcceptedSocket): FilterChain | null {
     const cfg = this.config;
+    // No listener filter said otherwise: raw_buffer (Envoy's ActiveTcpListener::newConnection).
+    if (facts.detectedTransportProtocol === '') facts.detectedTransportProtocol = 'raw_buffer';
     const chain = cfg.matcher === null ? cfg.chains[0] : cfg.matcher.find(facts) ?? cfg.defaultChain;
     if (chain === null) {
       const slot = cfg.optStats.no_filter_chain_match;
