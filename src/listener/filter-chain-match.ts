@@ -252,9 +252,15 @@ export class FilterChainMatcher<T> {
     }
   }
 
-  /** The chain for a connection, or null (the caller falls back to the default chain). */
+  /** The chain for a connection, or null (the caller falls back to the default chain). Reads
+   *  only the facts some chain's rules need (an address costs a getsockname/getpeername). */
   find(f: MatchFacts): T | null {
-    const specific = this.#ports.get(f.localPort);
+    const ports = this.#ports;
+    if (ports.size === 1) {
+      const only = ports.get(0);
+      if (only !== undefined) return this.#fromDestination(only, f);
+    }
+    const specific = ports.get(f.localPort);
     if (specific !== undefined) return this.#fromDestination(specific, f);
     const any = this.#ports.get(0);
     return any === undefined ? null : this.#fromDestination(any, f);
@@ -281,6 +287,7 @@ export class FilterChainMatcher<T> {
     if (src === null) return null;
     const ports = src.lookup(src.entries.length === 1 && src.entries[0].len < 0 ? null : ipBytes(f.remoteIp));
     if (ports === undefined) return null;
+    if (ports.size === 1 && ports.has(0)) return ports.get(0)!;
     return ports.get(f.remotePort) ?? ports.get(0) ?? null;
   }
 }
