@@ -89,6 +89,13 @@ static_resources:
   })}${listener('silent-continue', '127.0.0.8', {
     filters: HTTP_INSPECTOR, chains: chain('continued', null),
     extra: '\n    listener_filters_timeout: 0.3s\n    continue_on_listener_filters_timeout: true',
+  })}${listener('balanced', '127.0.0.9', {
+    filters: HTTP_INSPECTOR + TLS_INSPECTOR,
+    chains: `
+    - filters:
+      - name: envoy.filters.network.echo
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.echo.v3.Echo }`,
+    extra: '\n    connection_balance_config: { exact_balance: {} }',
   })}
   clusters:${staticCluster('upstream', [upstreamPort])}
 `;
@@ -267,6 +274,22 @@ test('filter chains and listener filters', async (t) => {
     assert.equal(await exchange('127.0.0.8', port('silent-continue'), []), 'continued');
     assert.equal(await pollStat(legate, 'listener.127.0.0.8_0.downstream_pre_cx_timeout', (v) => v === 1), 1);
     assert.equal((await legate.stats()).get('listener.127.0.0.7_0.downstream_pre_cx_active'), 0);
+  });
+
+  await t.test('sockets accepted in main (exact_balance) run their listener filters on a worker; the bytes read come back first', async () => {
+    for (let i = 0; i < 4; i++) {
+      const s = net.connect(port('balanced'), '127.0.0.9');
+      await new Promise<void>((r) => s.once('connect', r));
+      let got = '';
+      s.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      s.write('GET / HTTP/1.1\r\n');
+      s.write('Host: x\r\n\r\n');
+      for (let k = 0; k < 200 && got.length < 27; k++) await sleep(10);
+      s.write('tail');
+      for (let k = 0; k < 200 && !got.endsWith('tail'); k++) await sleep(10);
+      assert.equal(got, 'GET / HTTP/1.1\r\nHost: x\r\n\r\ntail');
+      s.destroy();
+    }
   });
 
   await t.test('/listeners?format=json shows the filter chains', async () => {

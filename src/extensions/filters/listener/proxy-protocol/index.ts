@@ -31,15 +31,22 @@ const proxyProtocol: ListenerFilterModule<ProxyProtocolSnap> = {
     const versioned = (name: string): [number, number] =>
       [l.counter(`${prefix}versions.v1.${name}`), l.counter(`${prefix}versions.v2.${name}`)];
     const disallowed = ((tc.disallowed_versions ?? []) as unknown[]).map(String);
+    const allowed: [boolean, boolean] = [!disallowed.includes('V1'), !disallowed.includes('V2')];
+    const allowWithout = tc.allow_requests_without_proxy_protocol === true;
+    // A stat that cannot be counted under this config is absent (-1), not a constant zero.
     return {
-      allowWithout: tc.allow_requests_without_proxy_protocol === true,
-      allowed: [!disallowed.includes('V1') && !disallowed.includes('0'), !disallowed.includes('V2') && !disallowed.includes('1')],
+      allowWithout,
+      allowed,
       stats: {
         error: l.counter('downstream_cx_proxy_proto_error'),
-        notFoundAllowed: l.counter(`${prefix}not_found_allowed`),
+        notFoundAllowed: allowWithout ? l.counter(`${prefix}not_found_allowed`) : -1,
+        // (Even with allow_requests_without_proxy_protocol: a "PROXY " line that never ends.)
         notFoundDisallowed: l.counter(`${prefix}not_found_disallowed`),
         found: versioned('found'),
-        disallowed: versioned('disallowed'),
+        disallowed: [
+          allowed[0] ? -1 : l.counter(`${prefix}versions.v1.disallowed`),
+          allowed[1] ? -1 : l.counter(`${prefix}versions.v2.disallowed`),
+        ],
         versionError: versioned('error'),
       },
     };
