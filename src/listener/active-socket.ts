@@ -126,6 +126,7 @@ export class ActiveTcpSocket extends AcceptedSocket implements ListenerFilterCal
             const st = f[i].onData(this);
             if (this.done) return;
             if (st === ListenerFilterStatus.Continue) continue;
+            this.maxRead = f[i].maxReadBytes();
           }
           this.#read();
         }
