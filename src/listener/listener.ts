@@ -4,7 +4,8 @@
 //
 // Three accept paths, cheapest first:
 // - no listener filters and one chain without filter_chain_match (`matcher` null): the accepted
-//   socket becomes a Connection on that chain at once (nothing else is allocated or called);
+//   socket becomes a Connection on that chain at once (nothing is allocated or looked up but the
+//   Connection and its filters);
 // - no listener filters, several chains: the chain is looked up (filter-chain-match.ts) from the
 //   socket's addresses, then the same;
 // - listener filters: an ActiveTcpSocket (active-socket.ts) reads the first bytes and runs the
