@@ -89,11 +89,21 @@ export interface ClusterStatus {
   hosts: HostStatus[];
 }
 
+/** A filter chain as /listeners?format=json shows it: Envoy's FilterChain JSON (`name`,
+ *  `filter_chain_match` as configured). */
+export interface FilterChainStatus {
+  name: string;
+  /** null when the chain has no filter_chain_match. */
+  filterChainMatch: Record<string, unknown> | null;
+}
+
 export interface ListenerStatus {
   name: string;
   /** The bound address (after port 0 was resolved). */
   address: string;
   port: number;
+  filterChains?: FilterChainStatus[];
+  defaultFilterChain?: FilterChainStatus | null;
 }
 
 export interface AdminOptions {

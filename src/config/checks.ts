@@ -3,6 +3,7 @@
 // by Legate reads the same as when Envoy rejects it.
 import net from 'node:net';
 import { CHAIN_NAMES, ExtensionCategory, extensionByName, extensionByType, type ExtensionInfo } from './extensions.ts';
+import { ChainMatchConflict, FilterChainMatcher, chainMatchOf, cidrError } from '../listener/filter-chain-match.ts';
 
 type Obj = Record<string, any>;
 
@@ -97,6 +98,29 @@ function checkHcm(hcm: Obj, path: string, clusters: Set<string>, c: CheckCtx): v
   if (hcm.route_config !== undefined) checkRouteConfig(hcm.route_config, `${path}.route_config`, clusters, c.errors);
 }
 
+/** A filter_chain_match's own checks (Envoy's setupFilterChainMatcher): CIDR ranges, and
+ *  server_names wildcards only as a leading `*.`. False when it has an error. */
+function checkChainMatch(m: Obj | undefined, path: string, listener: string, errors: string[]): boolean {
+  if (m === undefined) return true;
+  let ok = true;
+  for (const field of ['prefix_ranges', 'source_prefix_ranges']) {
+    list(m[field]).forEach((r, k) => {
+      const e = cidrError(`${String(r.address_prefix ?? '')}/${r.prefix_len ?? 0}`);
+      if (e !== null) {
+        errors.push(`${path}.${field}[${k}]: ${e}`);
+        ok = false;
+      }
+    });
+  }
+  (Array.isArray(m.server_names) ? (m.server_names as string[]) : []).forEach((sn, k) => {
+    if (sn.includes('*') && !sn.startsWith('*.')) {
+      errors.push(`${path}.server_names[${k}]: error adding listener '${listener}': partial wildcards are not supported in "server_names"`);
+      ok = false;
+    }
+  });
+  return ok;
+}
+
 interface CheckCtx {
   errors: string[];
   broken: WeakSet<object>;
@@ -160,11 +184,7 @@ export function crossCheck(bootstrap: Obj, errors: string[], broken: WeakSet<obj
     if (chains.length === 0) {
       errors.push(`${path}.filter_chains: error adding listener '${name}': no filter chains specified`);
     }
-    chains.forEach((fc, j) => {
-      const cpath = `${path}.filter_chains[${j}]`;
-      if (j > 0 && fc.filter_chain_match === undefined && chains[0]!.filter_chain_match === undefined) {
-        errors.push(`${cpath}: error adding listener '${name}': multiple filter chains with the same matching rules are defined`);
-      }
+    const checkChain = (fc: Obj, cpath: string): void => {
       const filters = list(fc.filters);
       terminalFilters(filters, ExtensionCategory.NetworkFilter, `${cpath}.filters`, c);
       filters.forEach((f, k) => {
@@ -173,6 +193,24 @@ export function crossCheck(bootstrap: Obj, errors: string[], broken: WeakSet<obj
           checkHcm(tc, `${cpath}.filters[${k}].typed_config`, clusters, c);
         }
       });
+    };
+    let matchesOk = true;
+    chains.forEach((fc, j) => {
+      const cpath = `${path}.filter_chains[${j}]`;
+      if (!checkChainMatch(fc.filter_chain_match, `${cpath}.filter_chain_match`, name, errors)) matchesOk = false;
+      checkChain(fc, cpath);
     });
+    if (l.default_filter_chain !== undefined) checkChain(l.default_filter_chain, `${path}.default_filter_chain`);
+    if (matchesOk && chains.length > 1) {
+      // Envoy's FilterChainManagerImpl: the index is built here as the worker builds it, and a
+      // chain whose rules repeat or overlap an earlier one's is refused.
+      try {
+        new FilterChainMatcher(chains.map((fc) => chainMatchOf(fc.filter_chain_match)), chains);
+      } catch (err) {
+        if (!(err instanceof ChainMatchConflict)) throw err;
+        errors.push(`${path}.filter_chains[${err.index}]: error adding listener '${name}': ${err.message}`
+          + ` (as static_resources.listeners[${i}].filter_chains[${err.other}])`);
+      }
+    }
   });
 }

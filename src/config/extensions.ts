@@ -109,11 +109,8 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.http.upstream_codec', C.HttpFilter, [HTTP + 'upstream_codec.v3.UpstreamCodec'], true],
 
   // Listener filters.
-  ['envoy.filters.listener.tls_inspector', C.ListenerFilter, [LIS + 'tls_inspector.v3.TlsInspector']],
-  ['envoy.filters.listener.http_inspector', C.ListenerFilter, [LIS + 'http_inspector.v3.HttpInspector']],
   ['envoy.filters.listener.original_dst', C.ListenerFilter, [LIS + 'original_dst.v3.OriginalDst']],
   ['envoy.filters.listener.original_src', C.ListenerFilter, [LIS + 'original_src.v3.OriginalSrc']],
-  ['envoy.filters.listener.proxy_protocol', C.ListenerFilter, [LIS + 'proxy_protocol.v3.ProxyProtocol']],
   ['envoy.filters.listener.local_ratelimit', C.ListenerFilter, [LIS + 'local_ratelimit.v3.LocalRateLimit']],
 
   // Access loggers.

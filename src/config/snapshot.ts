@@ -12,8 +12,9 @@ import {
 } from '../upstream/stats.ts';
 import { edsHealthFlags } from '../upstream/host.ts';
 import {
-  LISTENER_COUNTERS, LISTENER_GAUGES, LISTENER_HISTOGRAMS, type ListenerStats,
+  LISTENER_COUNTERS, LISTENER_GAUGES, LISTENER_HISTOGRAMS, type ListenerOptionalStats, type ListenerStats,
 } from '../listener/stats.ts';
+import { chainMatchOf, isEmptyMatch, type ChainMatchSnap } from '../listener/filter-chain-match.ts';
 import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
 import { extensionModule, extensionModuleByType } from '../extensions/registry.ts';
@@ -32,6 +33,19 @@ const DEFAULT_MAX_CONNECTIONS = 1024;
 const DEFAULT_MAX_PENDING = 1024;
 const DEFAULT_MAX_REQUESTS = 1024;
 const DEFAULT_MAX_RETRIES = 3;
+const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
+
+/** A filter chain: its network filters compiled by their modules, in order, and its transport
+ *  socket (null: raw_buffer). */
+export interface FilterChainSnap {
+  /** FilterChain.name ('' when unnamed). */
+  name: string;
+  match: ChainMatchSnap;
+  /** filter_chain_match as configured (normalized JSON), for /listeners; null when absent. */
+  matchJson: Record<string, unknown> | null;
+  filters: CompiledExtension[];
+  transportSocket: CompiledExtension | null;
+}
 
 export interface ListenerSnap {
   name: string;
@@ -42,10 +56,16 @@ export interface ListenerSnap {
   exactBalance: boolean;
   reusePort: boolean;
   bufferLimit: number;
-  /** Every network filter of every filter chain, compiled by its module, in order, and the
-   *  chain's transport socket (null: raw_buffer). */
-  filterChains: { filters: CompiledExtension[]; transportSocket: CompiledExtension | null }[];
+  filterChains: FilterChainSnap[];
+  /** Listener.default_filter_chain. */
+  defaultFilterChain: FilterChainSnap | null;
+  /** False when every connection takes filterChains[0] (one chain without filter_chain_match). */
+  matchChains: boolean;
+  listenerFilters: CompiledExtension[];
+  listenerFiltersTimeoutMs: number;
+  continueOnListenerFiltersTimeout: boolean;
   stats: ListenerStats;
+  optStats: ListenerOptionalStats;
 }
 export interface HostSnap {
   address: string;
@@ -143,12 +163,23 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     const lpath = `static_resources.listeners[${i}]`;
     const { host, port } = addressOf(l.address);
     const statName = `${host}_${port}`;
-    const filterChains = ((l.filter_chains ?? []) as Obj[]).map((fc, j) => ({
+    const scope = `listener.${statName}.`;
+    const chain = (fc: Obj, cpath: string): FilterChainSnap => ({
+      name: typeof fc.name === 'string' ? fc.name : '',
+      match: chainMatchOf(fc.filter_chain_match),
+      matchJson: fc.filter_chain_match === undefined ? null : structuredClone(fc.filter_chain_match),
       filters: ((fc.filters ?? []) as Obj[]).map((f, k) => ctx.compileNested(
-        ExtensionCategory.NetworkFilter, f, `${lpath}.filter_chains[${j}].filters[${k}]`)),
+        ExtensionCategory.NetworkFilter, f, `${cpath}.filters[${k}]`)),
       transportSocket: fc.transport_socket === undefined ? null : ctx.compileNested(ExtensionCategory.TransportSocket,
-        fc.transport_socket, `${lpath}.filter_chains[${j}].transport_socket`, `listener.${statName}.`),
-    }));
+        fc.transport_socket, `${cpath}.transport_socket`, scope),
+    });
+    const filterChains = ((l.filter_chains ?? []) as Obj[]).map((fc, j) => chain(fc, `${lpath}.filter_chains[${j}]`));
+    const defaultFilterChain = l.default_filter_chain === undefined ? null
+      : chain(l.default_filter_chain, `${lpath}.default_filter_chain`);
+    const matchChains = !(filterChains.length === 1 && isEmptyMatch(filterChains[0].match));
+    const listenerFilters = ((l.listener_filters ?? []) as Obj[]).map((f, k) => ctx.compileNested(
+      ExtensionCategory.ListenerFilter, f, `${lpath}.listener_filters[${k}]`, scope));
+    const hasFilters = listenerFilters.length > 0;
     listeners.push({
       name: l.name ?? statName,
       host, port, statName,
@@ -156,7 +187,17 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       reusePort: l.enable_reuse_port !== false,
       bufferLimit: l.per_connection_buffer_limit_bytes ?? opts.bufferLimit,
       filterChains,
-      stats: slots(layout, `listener.${statName}.`, LISTENER_COUNTERS, LISTENER_GAUGES, LISTENER_HISTOGRAMS),
+      defaultFilterChain,
+      matchChains,
+      listenerFilters,
+      listenerFiltersTimeoutMs: durationMs(l.listener_filters_timeout, DEFAULT_LISTENER_FILTERS_TIMEOUT_MS),
+      continueOnListenerFiltersTimeout: l.continue_on_listener_filters_timeout === true,
+      stats: slots(layout, scope, LISTENER_COUNTERS, LISTENER_GAUGES, LISTENER_HISTOGRAMS),
+      optStats: {
+        no_filter_chain_match: matchChains && defaultFilterChain === null ? layout.counter(`${scope}no_filter_chain_match`) : -1,
+        downstream_pre_cx_timeout: hasFilters ? layout.counter(`${scope}downstream_pre_cx_timeout`) : -1,
+        downstream_pre_cx_active: hasFilters ? layout.gauge(`${scope}downstream_pre_cx_active`) : -1,
+      },
     });
   });
   return { version: opts.version, listeners, clusters };

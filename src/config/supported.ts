@@ -25,11 +25,21 @@ const CORE: Record<string, readonly SupportedField[]> = {
   // Listeners.
   'envoy.config.listener.v3.Listener': [
     'name', 'address', 'filter_chains', 'per_connection_buffer_limit_bytes', 'connection_balance_config',
-    'enable_reuse_port',
+    'enable_reuse_port', 'default_filter_chain', 'listener_filters', 'listener_filters_timeout',
+    'continue_on_listener_filters_timeout',
   ],
   'envoy.config.listener.v3.Listener.ConnectionBalanceConfig': ['exact_balance'],
   'envoy.config.listener.v3.Listener.ConnectionBalanceConfig.ExactBalance': [],
-  'envoy.config.listener.v3.FilterChain': ['filters', 'transport_socket'],
+  'envoy.config.listener.v3.FilterChain': ['filters', 'transport_socket', 'filter_chain_match', 'name'],
+  // (src/listener/filter-chain-match.ts; direct_source_prefix_ranges, address_suffix and suffix_len
+  // are refused.)
+  'envoy.config.listener.v3.FilterChainMatch': [
+    'destination_port', 'prefix_ranges', 'server_names', 'transport_protocol', 'application_protocols',
+    'source_type', 'source_prefix_ranges', 'source_ports',
+  ],
+  'envoy.config.core.v3.CidrRange': ['address_prefix', 'prefix_len'],
+  // (filter_disabled is refused.)
+  'envoy.config.listener.v3.ListenerFilter': ['name', 'typed_config'],
   'envoy.config.core.v3.TransportSocket': ['name', 'typed_config'],
   'envoy.config.listener.v3.Filter': ['name', 'typed_config'],
 

@@ -7,6 +7,9 @@ import { buildRegistry } from './registry.ts';
 import httpConnectionManager from './filters/network/http-connection-manager/index.ts';
 import echo from './filters/network/echo/index.ts';
 import directResponse from './filters/network/direct-response/index.ts';
+import tlsInspector from './filters/listener/tls-inspector/index.ts';
+import proxyProtocol from './filters/listener/proxy-protocol/index.ts';
+import httpInspector from './filters/listener/http-inspector/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
@@ -25,6 +28,9 @@ export function extensionModules(): readonly ExtensionModule[] {
     httpConnectionManager,
     echo,
     directResponse,
+    tlsInspector,
+    proxyProtocol,
+    httpInspector,
     router,
     headerMutation,
     fileAccessLog,

@@ -59,6 +59,9 @@ function command(cmd: string, arg: string | null, maxLen: number): (c: LogContex
     case 'DOWNSTREAM_REMOTE_ADDRESS': return (c) => cut(c.info.downstreamRemoteAddress);
     case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
       return (c) => cut(c.info.downstreamRemoteAddress.replace(/:\d+$/, ''));
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS': return (c) => cut(c.info.downstreamDirectRemoteAddress);
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT':
+      return (c) => cut(c.info.downstreamDirectRemoteAddress.replace(/:\d+$/, ''));
     case 'REQ':
     case 'RESP': {
       const [main, alt] = (arg ?? '').toLowerCase().split('?');

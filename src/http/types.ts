@@ -150,5 +150,8 @@ export interface StreamInfo {
   upstreamCluster: string;
   upstreamServiceTimeMs: number;
   downstreamRemoteAddress: string;
+  /** The socket's peer (%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%): downstreamRemoteAddress unless a PROXY
+   *  protocol header or x-forwarded-for gave that one. */
+  downstreamDirectRemoteAddress: string;
   routeName: string;
 }

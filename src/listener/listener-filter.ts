@@ -37,7 +37,8 @@ export interface ListenerFilterBuffer {
 }
 
 export interface ListenerFilterCallbacks {
-  readonly socket: ConnectionSocket;
+  /** Envoy's cb.socket(): what filters read and set. */
+  readonly connectionSocket: ConnectionSocket;
   /** A filter that stopped (onAccept / onData returned StopIteration) is done: go on with the
    *  next filter, or (success false) close the connection. */
   continueFilterChain(success: boolean): void;

@@ -149,6 +149,9 @@ export class MainServer {
       clusters: () => this.#clusterStatus(),
       listeners: () => this.listeners.map((b) => ({
         name: b.snap.name, address: b.snap.host, port: b.port,
+        filterChains: b.snap.filterChains.map((fc) => ({ name: fc.name, filterChainMatch: fc.matchJson })),
+        defaultFilterChain: b.snap.defaultFilterChain === null ? null
+          : { name: b.snap.defaultFilterChain.name, filterChainMatch: b.snap.defaultFilterChain.matchJson },
       })),
       configDump: () => this.#configDump(),
       onQuit: () => { void this.stop(); },

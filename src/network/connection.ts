@@ -19,7 +19,7 @@
 // one call per read and one branch per write over writing the socket itself.
 import { Buffer } from 'node:buffer';
 import net, { type Socket } from 'node:net';
-import { attachSocket, clientReadOptions, retain, type SocketOwner } from './socket-owner.ts';
+import { attachSocket, clientReadOptions, dispatchRead, retain, type SocketOwner } from './socket-owner.ts';
 import { flushWrites, queueWrite } from './write-batch.ts';
 import { framedBytes, writeMessage } from '../http/http1/framing.ts';
 import {
@@ -28,8 +28,10 @@ import {
   type WriteFilter, type WriteFilterCallbacks,
 } from './filter.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { ConnectionSocket } from '../listener/listener-filter.ts';
 
 const EMPTY = Buffer.alloc(0);
+const NO_PROTOCOLS: readonly string[] = [];
 
 /** Who is told when a connection ends (its listener). */
 export interface ConnectionOwner {
@@ -106,7 +108,13 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   closeLeft: number;
   delayedCloseMs: number;
   flushStallMs: number;
+  /** What listener filters learnt (ConnectionSocket), '' / [] without them. */
+  requestedServerName: string;
+  applicationProtocols: readonly string[];
   #remoteIp: string | null;
+  /** A PROXY protocol header's source port (-1: the socket's). */
+  #remotePort: number;
+  #remoteAddress: string | null;
 
   constructor(socket: Socket, owner: ConnectionOwner | null, bufferLimit: number, stats: StatSink, now: number) {
     this.id = nextId++;
@@ -134,7 +142,11 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     this.closeLeft = 0;
     this.delayedCloseMs = DELAYED_CLOSE_MS;
     this.flushStallMs = DEFAULT_FLUSH_STALL_MS;
+    this.requestedServerName = '';
+    this.applicationProtocols = NO_PROTOCOLS;
     this.#remoteIp = null;
+    this.#remotePort = -1;
+    this.#remoteAddress = null;
     socket.setNoDelay(true);
   }
 
@@ -158,12 +170,40 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     for (let i = 0; i < cbs.length; i++) cbs[i].onEvent(ConnectionEvent.Connected);
   }
 
+  /** What the listener (and its listener filters) learnt of the socket, before start(): SNI,
+   *  ALPN, and a PROXY protocol header's source, which becomes the remote address. */
+  setSocketInfo(cs: ConnectionSocket): void {
+    this.requestedServerName = cs.requestedServerName;
+    this.applicationProtocols = cs.applicationProtocols;
+    if (cs.remoteIpOverride !== null) {
+      this.#remoteIp = cs.remoteIpOverride;
+      this.#remotePort = cs.remotePortOverride;
+    }
+  }
+
+  /** Bytes read off the socket before the connection existed (by listener filters): they go
+   *  through the read filters as the first read. */
+  deliverPreread(data: Buffer): void {
+    dispatchRead(this, data);
+  }
+
   get remoteIp(): string {
     return (this.#remoteIp ??= this.socket.remoteAddress ?? '');
   }
 
   get remoteAddress(): string {
+    if (this.#remoteAddress !== null) return this.#remoteAddress;
     const ip = this.remoteIp;
+    if (ip === '') return '';
+    const port = this.#remotePort >= 0 ? this.#remotePort : this.socket.remotePort;
+    return (this.#remoteAddress = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+  }
+
+  /** The socket's peer (Envoy's directRemoteAddress): remoteAddress unless a PROXY protocol
+   *  header gave another. */
+  get directRemoteAddress(): string {
+    if (this.#remotePort < 0) return this.remoteAddress;
+    const ip = this.socket.remoteAddress ?? '';
     if (ip === '') return '';
     return ip.includes(':') ? `[${ip}]:${this.socket.remotePort}` : `${ip}:${this.socket.remotePort}`;
   }

@@ -56,8 +56,16 @@ export interface NetworkConnection {
   readonly bufferLimit: number;
   /** "ip:port" ("[ip]:port" for IPv6) of the peer. Computed on first use (a getpeername(2)). */
   readonly remoteAddress: string;
-  /** The peer's bare IP. Computed on first use. */
+  /** The peer's bare IP. Computed on first use. With a PROXY protocol header (listener filter
+   *  envoy.filters.listener.proxy_protocol) these two are the header's source. */
   readonly remoteIp: string;
+  /** The socket's own peer, "ip:port" (Envoy's directRemoteAddress): remoteAddress unless a PROXY
+   *  protocol header gave another. */
+  readonly directRemoteAddress: string;
+  /** SNI a listener filter read (tls_inspector), '' when none. */
+  readonly requestedServerName: string;
+  /** ALPN protocols the client offered (tls_inspector) or the HTTP version http_inspector saw. */
+  readonly applicationProtocols: readonly string[];
   /** Closing or closed: no more data goes either way. */
   readonly closing: boolean;
   /** Through the write filter chain to the socket. Data is copied when needed (retain). */

@@ -92,6 +92,14 @@ export function attachSocket(s: Socket, owner: SocketOwner): void {
   if (owner.onConnect !== undefined && s.connecting) s.on('connect', onConnect);
 }
 
+/** Give `owner` bytes read outside its socket's handlers (listener filters read them first), as
+ *  one read dispatch. */
+export function dispatchRead(owner: SocketOwner, chunk: Buffer): void {
+  enterRead();
+  owner.onData(chunk);
+  leaveRead();
+}
+
 function onRead(this: Socket, nread: number, buf: Buffer): void {
   enterRead();
   ((this as any)[kOwner] as SocketOwner).onData(buf.subarray(0, nread));

@@ -9,11 +9,12 @@
 // a new thread-local cluster; the old one's connections drain). Stat slots come with the snapshot:
 // names that stay keep their slots, and the stats blocks grow for new ones.
 import { ClusterManager } from '../upstream/cluster-manager.ts';
-import { ActiveListener, type ListenerConfig, type ListenerObserver } from '../listener/listener.ts';
+import { ActiveListener, type FilterChain, type ListenerConfig, type ListenerObserver } from '../listener/listener.ts';
+import { FilterChainMatcher } from '../listener/filter-chain-match.ts';
 import {
-  downstreamTransportSocketFactory, networkFilterFactory, upstreamFactories, type WorkerContext,
+  downstreamTransportSocketFactory, listenerFilterFactory, networkFilterFactory, upstreamFactories, type WorkerContext,
 } from '../extensions/registry.ts';
-import type { Snapshot, ListenerSnap } from '../config/snapshot.ts';
+import type { Snapshot, ListenerSnap, FilterChainSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 
 interface ListenerEntry {
@@ -51,14 +52,24 @@ export class WorkerRuntime {
 
   #config(l: ListenerSnap): ListenerConfig {
     const ctx = this.ctx;
+    const chain = (fc: FilterChainSnap): FilterChain => ({
+      name: fc.name,
+      factories: fc.filters.map((f) => networkFilterFactory(f, ctx)),
+      transportSocket: fc.transportSocket === null ? null : downstreamTransportSocketFactory(fc.transportSocket, ctx),
+    });
+    const chains = l.filterChains.map(chain);
     return {
       name: l.name,
       bufferLimit: l.bufferLimit,
       stats: l.stats,
-      chains: l.filterChains.map((fc) => ({
-        factories: fc.filters.map((f) => networkFilterFactory(f, ctx)),
-        transportSocket: fc.transportSocket === null ? null : downstreamTransportSocketFactory(fc.transportSocket, ctx),
-      })),
+      optStats: l.optStats,
+      chains,
+      // (The main thread built the same index when it checked the config: no conflict here.)
+      matcher: l.matchChains ? new FilterChainMatcher(l.filterChains.map((fc) => fc.match), chains) : null,
+      defaultChain: l.defaultFilterChain === null ? null : chain(l.defaultFilterChain),
+      listenerFilters: l.listenerFilters.length === 0 ? null : l.listenerFilters.map((f) => listenerFilterFactory(f, ctx)),
+      listenerFiltersTimeoutMs: l.listenerFiltersTimeoutMs,
+      continueOnListenerFiltersTimeout: l.continueOnListenerFiltersTimeout,
     };
   }
 

@@ -634,7 +634,8 @@ describe('cross-field checks', () => {
     const l = cfg.static_resources.listeners[0];
     l.filter_chains.push(structuredClone(l.filter_chains[0]));
     rejectsWith(cfg, [
-      `${L0}.filter_chains[1]: error adding listener 'l0': multiple filter chains with the same matching rules are defined`,
+      `${L0}.filter_chains[1]: error adding listener 'l0': multiple filter chains with the same matching rules are defined`
+        + ` (as ${L0}.filter_chains[0])`,
     ]);
     l.filter_chains = [];
     rejectsWith(cfg, [`${L0}.filter_chains: error adding listener 'l0': no filter chains specified`]);

@@ -28,7 +28,7 @@ class Owner implements FilterManagerCallbacks {
     this.requestHeaders = new RequestHeaders(method, '/', 'example.com', 'http', 'HTTP/1.1', ['x-a', '1']);
     this.streamInfo = {
       startHr: 0, responseCode: 0, responseFlags: '', bytesReceived: 0, bytesSent: 0, upstreamHost: '',
-      upstreamCluster: '', upstreamServiceTimeMs: -1, downstreamRemoteAddress: '', routeName: '',
+      upstreamCluster: '', upstreamServiceTimeMs: -1, downstreamRemoteAddress: '', downstreamDirectRemoteAddress: '', routeName: '',
     };
   }
   perFilterConfig(name: string): object | null {

@@ -39,8 +39,12 @@ function statsFor(): { stats: WorkerStats; slots: { downstream_cx_total: number;
 async function start(factories: NetworkFilterFactory[], bufferLimit = 1 << 20): Promise<{ listener: ActiveListener; port: number;
   conns: Connection[]; value(slot: number): number; slots: ReturnType<typeof statsFor>['slots'] }> {
   const s = statsFor();
-  const listener = new ActiveListener({ name: 'test', bufferLimit, stats: s.slots, chains: [{ factories, transportSocket: null }] },
-    s.stats, null);
+  const listener = new ActiveListener({
+    name: 'test', bufferLimit, stats: s.slots, chains: [{ name: '', factories, transportSocket: null }],
+    optStats: { no_filter_chain_match: -1, downstream_pre_cx_timeout: -1, downstream_pre_cx_active: -1 },
+    matcher: null, defaultChain: null, listenerFilters: null, listenerFiltersTimeoutMs: 0,
+    continueOnListenerFiltersTimeout: false,
+  }, s.stats, null);
   const conns: Connection[] = [];
   const server = net.createServer((sock) => {
     const c = listener.onAccept(sock);

@@ -11,6 +11,9 @@ export class FakeConnection implements NetworkConnection {
   readonly bufferLimit = 1 << 20;
   readonly remoteAddress = '127.0.0.1:40000';
   readonly remoteIp = '127.0.0.1';
+  readonly directRemoteAddress = '127.0.0.1:40000';
+  readonly requestedServerName = '';
+  readonly applicationProtocols: readonly string[] = [];
   closing = false;
   readEnabled = true;
   /** Every write: a copy of its bytes and its end_stream flag. */

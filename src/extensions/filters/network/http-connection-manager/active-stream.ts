@@ -66,6 +66,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       upstreamServiceTimeMs: -1,
       // getpeername(2) only when something reads the address (x-forwarded-for, access logs).
       downstreamRemoteAddress: config.needsRemoteAddress ? hcm.connection!.remoteAddress : '',
+      downstreamDirectRemoteAddress: config.needsRemoteAddress ? hcm.connection!.directRemoteAddress : '',
       routeName: '',
     };
     this.hcmStats = config.s;
