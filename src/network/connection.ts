@@ -28,6 +28,7 @@ import {
   type WriteFilter, type WriteFilterCallbacks,
 } from './filter.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { SslConnectionInfo } from './transport-socket.ts';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -166,6 +167,10 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     const ip = this.remoteIp;
     if (ip === '') return '';
     return ip.includes(':') ? `[${ip}]:${this.socket.remotePort}` : `${ip}:${this.socket.remotePort}`;
+  }
+
+  ssl(): SslConnectionInfo | null {
+    return null;
   }
 
   get readEnabled(): boolean {

@@ -12,6 +12,9 @@ export class FakeConnection implements NetworkConnection {
   readonly remoteAddress = '127.0.0.1:40000';
   readonly remoteIp = '127.0.0.1';
   closing = false;
+  ssl(): null {
+    return null;
+  }
   readEnabled = true;
   /** Every write: a copy of its bytes and its end_stream flag. */
   writes: { data: Buffer; endStream: boolean }[] = [];
