@@ -49,7 +49,6 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.network.zookeeper_proxy', C.NetworkFilter, [NET + 'zookeeper_proxy.v3.ZooKeeperProxy']],
   ['envoy.filters.network.set_filter_state', C.NetworkFilter, [NET + 'set_filter_state.v3.Config']],
   ['envoy.filters.network.wasm', C.NetworkFilter, [NET + 'wasm.v3.Wasm']],
-  ['envoy.filters.network.client_ssl_auth', C.NetworkFilter, [NET + 'client_ssl_auth.v3.ClientSSLAuth']],
   ['envoy.filters.network.mysql_proxy', C.NetworkFilter, [NET + 'mysql_proxy.v3.MySQLProxy']],
   ['envoy.filters.network.postgres_proxy', C.NetworkFilter, [NET + 'postgres_proxy.v3alpha.PostgresProxy']],
   ['envoy.filters.network.kafka_broker', C.NetworkFilter, [NET + 'kafka_broker.v3.KafkaBroker']],

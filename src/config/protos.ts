@@ -31,9 +31,10 @@ function includeDirs(): string[] {
   const pbjs = path.dirname(require.resolve('protobufjs/package.json'));
   const deps = path.join(xds, 'deps');
   // protobufjs bundles google/protobuf/descriptor.proto, which the annotation protos import.
+  // contrib-protos: Envoy contrib extensions' messages the package does not ship, declared here.
   return [
-    path.join(deps, 'envoy-api'), path.join(deps, 'xds'), path.join(deps, 'googleapis'),
-    path.join(deps, 'protoc-gen-validate'), pbjs,
+    path.join(deps, 'envoy-api'), path.join(import.meta.dirname, 'contrib-protos'), path.join(deps, 'xds'),
+    path.join(deps, 'googleapis'), path.join(deps, 'protoc-gen-validate'), pbjs,
   ];
 }
 

@@ -10,6 +10,7 @@ import directResponse from './filters/network/direct-response/index.ts';
 import tlsInspector from './filters/listener/tls-inspector/index.ts';
 import proxyProtocol from './filters/listener/proxy-protocol/index.ts';
 import httpInspector from './filters/listener/http-inspector/index.ts';
+import clientSslAuth from './filters/network/client-ssl-auth/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
@@ -31,6 +32,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     tlsInspector,
     proxyProtocol,
     httpInspector,
+    clientSslAuth,
     router,
     headerMutation,
     fileAccessLog,

@@ -87,6 +87,37 @@ export interface WorkerContext {
   stats: StatSink;
   clusterManager: ClusterManager;
   workerId: number;
+  /** The latest value a main-thread service published under `key` (undefined until it has): the
+   *  same object for a key for the worker's whole life, its `value` replaced in place. */
+  shared(key: string): SharedValue;
+}
+
+export interface SharedValue {
+  value: unknown;
+}
+
+/** What an extension's main-thread service gets (src/main/services.ts). */
+export interface MainServiceContext {
+  /** Main's own stats block: main is the one writer of what its services count. */
+  stats: StatSink;
+  /** A cluster's hosts by cluster name (undefined: no such cluster in the running config). */
+  clusterHosts(name: string): readonly { address: string; port: number }[] | undefined;
+  /** Hand `value` (structured-cloneable) to every worker (WorkerContext.shared(key)). */
+  publish(value: unknown): void;
+  warn(message: string, detail: Record<string, unknown>): void;
+}
+
+export interface MainService {
+  stop(): void;
+}
+
+/** Work an extension does on the main thread for all workers (Envoy runs such work, a REST
+ *  fetcher or a health checker, on its main dispatcher and shares the result with the workers
+ *  through thread-local slots). One service runs per distinct `key` across the config: a config
+ *  update that keeps a key with the same compiled config keeps its service running. */
+export interface MainServiceSpec<C> {
+  key(compiled: C): string;
+  start(compiled: C, ctx: MainServiceContext): MainService;
 }
 
 interface ExtensionModuleBase<C> {
@@ -113,6 +144,7 @@ export interface HttpFilterModule<C = unknown> extends ExtensionModuleBase<C> {
 export interface NetworkFilterModule<C = unknown> extends ExtensionModuleBase<C> {
   readonly category: typeof ExtensionCategory.NetworkFilter;
   createFilterFactory(compiled: C, ctx: WorkerContext): NetworkFilterFactory;
+  readonly mainService?: MainServiceSpec<C>;
 }
 
 export interface ListenerFilterModule<C = unknown> extends ExtensionModuleBase<C> {

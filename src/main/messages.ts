@@ -10,6 +10,8 @@ export interface WorkerInit {
   stats: WorkerStatsTransfer;
   /** Int32Array(concurrency): each worker's active downstream connections. */
   loadSab: SharedArrayBuffer;
+  /** What main-thread services published so far (main/services.ts), as [key, value]. */
+  shared: [string, unknown][];
 }
 
 /** Listeners are named by their `name` (unique in a config), never by position: a config update
@@ -21,6 +23,8 @@ export type ToWorker =
    *  connections of a removed listener that are still open `drainMs` later are closed. */
   | { type: 'update'; snapshot: Snapshot; drainMs: number }
   | { type: 'drain'; timeoutMs: number }
+  /** A main-thread service's latest result (WorkerContext.shared(key)). */
+  | { type: 'shared'; key: string; value: unknown }
   | { type: 'crash' };
 
 export type FromWorker = { type: 'ready' } | { type: 'drained' } | { type: 'updated'; version: number };

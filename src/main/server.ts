@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ConfigError, loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
+import { MainServices } from './services.ts';
 import { buildSnapshot, type Snapshot, type ListenerSnap } from '../config/snapshot.ts';
 import { StatsLayout } from '../stats/layout.ts';
 import { StatsStore } from '../stats/store.ts';
@@ -95,6 +96,8 @@ export class MainServer {
   readonly loadSab: SharedArrayBuffer;
   readonly load: Int32Array;
   admin: AdminServer | null;
+  /** Extensions' main-thread services (client_ssl_auth's fetcher). */
+  readonly services: MainServices;
   state: 'INITIALIZING' | 'LIVE' | 'DRAINING';
   startedAt: number;
   #stopping: Promise<void> | null;
@@ -119,6 +122,13 @@ export class MainServer {
     this.loadSab = new SharedArrayBuffer(4 * opts.concurrency);
     this.load = new Int32Array(this.loadSab);
     this.admin = null;
+    this.services = new MainServices({
+      stats: this.store.main,
+      broadcast: (key, value) => {
+        for (const slot of this.workers) slot.worker?.postMessage({ type: 'shared', key, value } satisfies ToWorker);
+      },
+      warn: (message, detail) => this.log.warn(detail, message),
+    });
     this.state = 'INITIALIZING';
     this.startedAt = Date.now();
     this.#stopping = null;
@@ -130,6 +140,7 @@ export class MainServer {
   async start(): Promise<void> {
     const n = this.opts.concurrency;
     this.#initServerStats();
+    this.services.sync(this.snapshot);
     // Bind everything before starting workers: a bind error fails fast, naming the listener.
     for (const l of this.snapshot.listeners) {
       try {
@@ -267,6 +278,7 @@ export class MainServer {
       snapshot: this.snapshot,
       stats: this.store.attachWorker(id),
       loadSab: this.loadSab,
+      shared: this.services.latest(),
     };
     const w = new Worker(new URL('../worker/index.ts', import.meta.url), { workerData: init });
     slot.worker = w;
@@ -521,6 +533,7 @@ export class MainServer {
     this.snapshot = snap;
     this.bootstrap = bootstrap;
     this.#onSnapshot(snap, previous);
+    this.services.sync(snap);
 
     // Every live worker swaps in the new snapshot; new listeners' sockets follow.
     const acks = await Promise.all(this.workers.map((slot) => this.#update(slot, snap)));
@@ -585,6 +598,7 @@ export class MainServer {
       this.state = 'DRAINING';
       this.#serverStats!.setState('DRAINING');
       this.log.info('draining');
+      this.services.stopAll();
       for (const b of this.listeners) for (const s of b.servers) s?.close();
       const timeoutMs = this.opts.drainTimeS * 1000;
       const waits = this.workers.map((slot) => new Promise<void>((resolve) => {

@@ -29,6 +29,7 @@ import {
 } from './filter.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { ConnectionSocket } from '../listener/listener-filter.ts';
+import type { SslConnectionInfo } from './transport-socket.ts';
 
 const EMPTY = Buffer.alloc(0);
 const NO_PROTOCOLS: readonly string[] = [];
@@ -206,6 +207,10 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     const ip = this.socket.remoteAddress ?? '';
     if (ip === '') return '';
     return ip.includes(':') ? `[${ip}]:${this.socket.remotePort}` : `${ip}:${this.socket.remotePort}`;
+  }
+
+  ssl(): SslConnectionInfo | null {
+    return null;
   }
 
   get readEnabled(): boolean {

@@ -8,6 +8,7 @@
 // only during the call (network/socket-owner.ts). A filter that keeps bytes past the call keeps
 // `retain(data)`.
 import type { Buffer } from 'node:buffer';
+import type { SslConnectionInfo } from './transport-socket.ts';
 
 export const FilterStatus = { Continue: 0, StopIteration: 1 } as const;
 export type FilterStatus = (typeof FilterStatus)[keyof typeof FilterStatus];
@@ -66,6 +67,8 @@ export interface NetworkConnection {
   readonly requestedServerName: string;
   /** ALPN protocols the client offered (tls_inspector) or the HTTP version http_inspector saw. */
   readonly applicationProtocols: readonly string[];
+  /** The TLS details of a TLS connection; null on a raw one. */
+  ssl(): SslConnectionInfo | null;
   /** Closing or closed: no more data goes either way. */
   readonly closing: boolean;
   /** Through the write filter chain to the socket. Data is copied when needed (retain). */

@@ -41,7 +41,7 @@ const observer: ListenerObserver = {
   },
 };
 
-const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer);
+const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer, init.shared);
 const ctx = runtime.ctx;
 
 function activeConnections(): number {
@@ -79,6 +79,9 @@ parentPort!.on('message', (msg: ToWorker) => {
       stats.refresh();
       runtime.apply(msg.snapshot, msg.drainMs);
       parentPort!.postMessage({ type: 'updated', version: msg.snapshot.version } satisfies FromWorker);
+      break;
+    case 'shared':
+      runtime.setShared(msg.key, msg.value);
       break;
     case 'drain': {
       draining = true;

@@ -16,6 +16,7 @@ import {
 } from '../extensions/registry.ts';
 import type { Snapshot, ListenerSnap, FilterChainSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { SharedValue } from '../extensions/types.ts';
 
 interface ListenerEntry {
   listener: ActiveListener;
@@ -29,13 +30,23 @@ export class WorkerRuntime {
   readonly listeners: Map<string, ListenerEntry>;
   /** Listeners a config update removed, until their last connection is gone. */
   readonly retired: Set<ActiveListener>;
+  /** What main-thread services published, by key (WorkerContext.shared). */
+  readonly sharedValues: Map<string, SharedValue>;
   version: number;
 
-  constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null) {
+  constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null,
+    shared: readonly (readonly [string, unknown])[] = []) {
+    const sharedValues = new Map<string, SharedValue>(shared.map(([k, value]) => [k, { value }]));
+    this.sharedValues = sharedValues;
     this.ctx = {
       stats,
       clusterManager: new ClusterManager(snapshot.clusters, stats, workerId, upstreamFactories),
       workerId,
+      shared(key: string): SharedValue {
+        let v = sharedValues.get(key);
+        if (v === undefined) sharedValues.set(key, v = { value: undefined });
+        return v;
+      },
     };
     this.observer = observer;
     this.listeners = new Map();
@@ -96,6 +107,11 @@ export class WorkerRuntime {
       if (e.listener.connections.size > 0) this.retired.add(e.listener);
     }
     this.version = snapshot.version;
+  }
+
+  /** A main-thread service published `value` under `key`. */
+  setShared(key: string, value: unknown): void {
+    this.ctx.shared(key).value = value;
   }
 
   activeConnections(): number {

@@ -15,6 +15,9 @@ export class FakeConnection implements NetworkConnection {
   readonly requestedServerName = '';
   readonly applicationProtocols: readonly string[] = [];
   closing = false;
+  ssl(): null {
+    return null;
+  }
   readEnabled = true;
   /** Every write: a copy of its bytes and its end_stream flag. */
   writes: { data: Buffer; endStream: boolean }[] = [];

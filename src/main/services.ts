@@ -1,0 +1,99 @@
+// Extensions' main-thread services (extensions/types.ts MainServiceSpec): work done once for all
+// workers, such as client_ssl_auth's fetch of its principal list. Each distinct key of the running
+// config has one service; what it publishes goes to every worker (a 'shared' message) and is kept
+// for workers started later (WorkerInit.shared). A config update keeps a service whose key and
+// compiled config are unchanged, starts the new ones and stops the ones it no longer has; a
+// worker keeps the last value of a key until a new one comes.
+import { extensionModule } from '../extensions/registry.ts';
+import {
+  ExtensionCategory, type MainService, type MainServiceContext, type NetworkFilterModule,
+} from '../extensions/types.ts';
+import type { Snapshot } from '../config/snapshot.ts';
+import type { StatSink } from '../common/stat-sink.ts';
+
+interface Running {
+  config: string;
+  service: MainService;
+  stopped: boolean;
+}
+
+export interface ServicesHost {
+  stats: StatSink;
+  /** Send a published value to every live worker. */
+  broadcast(key: string, value: unknown): void;
+  warn(message: string, detail: Record<string, unknown>): void;
+}
+
+export class MainServices {
+  readonly #host: ServicesHost;
+  readonly #running = new Map<string, Running>();
+  readonly #latest = new Map<string, unknown>();
+  #snapshot: Snapshot | null = null;
+
+  constructor(host: ServicesHost) {
+    this.#host = host;
+  }
+
+  /** What was published so far, for a worker that starts now. */
+  latest(): [string, unknown][] {
+    return [...this.#latest];
+  }
+
+  /** Run the services `snap` needs (see the design note). */
+  sync(snap: Snapshot): void {
+    this.#snapshot = snap;
+    const wanted = new Map<string, { config: string; start: (r: Running) => MainService }>();
+    for (const l of snap.listeners) {
+      for (const fc of l.filterChains) {
+        for (const f of fc.filters) {
+          const m = extensionModule(f.name);
+          if (m?.category !== ExtensionCategory.NetworkFilter) continue;
+          const spec = (m as NetworkFilterModule).mainService;
+          if (spec === undefined) continue;
+          const key = spec.key(f.config);
+          if (wanted.has(key)) continue;
+          const config = f.config;
+          wanted.set(key, { config: JSON.stringify(config), start: (r) => spec.start(config, this.#context(key, r)) });
+        }
+      }
+    }
+    for (const [key, r] of this.#running) {
+      if (wanted.get(key)?.config === r.config) continue;
+      stop(r);
+      this.#running.delete(key);
+    }
+    for (const [key, w] of wanted) {
+      if (this.#running.has(key)) continue;
+      const r: Running = { config: w.config, service: NOOP, stopped: false };
+      this.#running.set(key, r);
+      r.service = w.start(r);
+    }
+  }
+
+  stopAll(): void {
+    for (const r of this.#running.values()) stop(r);
+    this.#running.clear();
+  }
+
+  #context(key: string, r: Running): MainServiceContext {
+    const host = this.#host;
+    return {
+      stats: host.stats,
+      clusterHosts: (name) => this.#snapshot?.clusters.find((c) => c.name === name)?.hosts,
+      publish: (value) => {
+        // A stopped service's late answer is dropped.
+        if (r.stopped) return;
+        this.#latest.set(key, value);
+        host.broadcast(key, value);
+      },
+      warn: (message, detail) => host.warn(message, detail),
+    };
+  }
+}
+
+const NOOP: MainService = { stop(): void {} };
+
+function stop(r: Running): void {
+  r.stopped = true;
+  r.service.stop();
+}
