@@ -1,75 +1,98 @@
-// CIDR ranges (envoy.config.core.v3.CidrRange) and the test of an address against a list of them
-// (Envoy's Network::Address::IpList). Ranges are parsed once, at config time, into plain data that
-// crosses to the workers; an IPv4-mapped IPv6 peer (::ffff:a.b.c.d, what a dual-stack socket
-// reports) is tested as the IPv4 address it carries.
+// IP addresses as bytes and CIDR ranges (envoy.config.core.v3.CidrRange): the one implementation
+// behind filter_chain_match's prefix levels (listener/filter-chain-match.ts) and allow lists
+// (client_ssl_auth's ip_white_list, Envoy's Network::Address::IpList). An IPv4-mapped IPv6
+// address (`::ffff:10.0.0.1`, what a dual-stack socket reports) is matched as the IPv4 address
+// it carries, and an IPv4-mapped range as the IPv4 range.
 import net from 'node:net';
 
-export interface CidrSnap {
-  /** 4 or 16 bytes, the bits past the prefix zeroed. */
-  bytes: number[];
-  prefixLen: number;
-}
-
-/** Parse `address_prefix`/`prefix_len`; a message for the config error when malformed. */
-export function parseCidr(address: string, prefixLen: number): CidrSnap | string {
-  const bytes = ipBytes(address);
-  if (bytes === null) return `malformed IP address: ${address}`;
-  const max = bytes.length * 8;
-  if (prefixLen > max) return `invalid prefix length ${prefixLen} for ${address}`;
-  for (let i = 0; i < bytes.length; i++) {
-    const keep = Math.max(0, Math.min(8, prefixLen - i * 8));
-    bytes[i] &= (0xff << (8 - keep)) & 0xff;
+/** The bytes of an IP (4 for IPv4 and IPv4-mapped IPv6, 16 for IPv6); null when not an IP. */
+export function ipBytes(ip: string): Uint8Array | null {
+  if (net.isIPv4(ip)) return v4(ip);
+  if (!net.isIPv6(ip)) return null;
+  const zone = ip.indexOf('%');
+  let s = zone >= 0 ? ip.slice(0, zone) : ip;
+  const out = new Uint8Array(16);
+  // A trailing dotted quad (::ffff:1.2.3.4) is two hextets.
+  const lastColon = s.lastIndexOf(':');
+  let tail: Uint8Array | null = null;
+  if (s.indexOf('.', lastColon) >= 0) {
+    tail = v4(s.slice(lastColon + 1));
+    s = `${s.slice(0, lastColon + 1)}0:0`;
   }
-  return { bytes, prefixLen };
+  const dbl = s.indexOf('::');
+  const head = dbl >= 0 ? s.slice(0, dbl) : s;
+  const rest = dbl >= 0 ? s.slice(dbl + 2) : '';
+  const h = head === '' ? [] : head.split(':');
+  const r = rest === '' ? [] : rest.split(':');
+  const groups = dbl >= 0 ? [...h, ...new Array<string>(8 - h.length - r.length).fill('0'), ...r] : h;
+  for (let i = 0; i < 8; i++) {
+    const g = parseInt(groups[i] ?? '0', 16);
+    out[i * 2] = g >> 8;
+    out[i * 2 + 1] = g & 0xff;
+  }
+  if (tail !== null) out.set(tail, 12);
+  // IPv4-mapped: ::ffff:a.b.c.d
+  let mapped = out[10] === 0xff && out[11] === 0xff;
+  for (let i = 0; i < 10 && mapped; i++) if (out[i] !== 0) mapped = false;
+  return mapped ? out.slice(12) : out;
 }
 
-/** Whether `ip` (as a socket reports it) is in one of `ranges`. */
-export function cidrContains(ranges: readonly CidrSnap[], ip: string): boolean {
+function v4(ip: string): Uint8Array {
+  const p = ip.split('.');
+  return Uint8Array.of(Number(p[0]), Number(p[1]), Number(p[2]), Number(p[3]));
+}
+
+/** Why a CIDR range (`address/len`) is refused, or null when it is valid. Envoy's wording. */
+export function cidrError(cidr: string): string | null {
+  const slash = cidr.lastIndexOf('/');
+  const addr = cidr.slice(0, slash);
+  const len = Number(cidr.slice(slash + 1));
+  const fam = net.isIP(addr);
+  if (fam === 0) return `malformed IP address: ${addr}`;
+  if (len > (fam === 4 ? 32 : 128)) return `invalid prefix length ${len} for ${addr}`;
+  return null;
+}
+
+/** A valid range (`address/len`, see cidrError) as matched: an IPv4-mapped range as IPv4. */
+export interface CidrRange {
+  bytes: Uint8Array;
+  /** Prefix length in bits. */
+  len: number;
+}
+
+export function cidrRange(cidr: string): CidrRange {
+  const slash = cidr.lastIndexOf('/');
+  const addr = cidr.slice(0, slash);
+  const bytes = ipBytes(addr)!;
+  let len = Number(cidr.slice(slash + 1));
+  // An IPv4-mapped range: its length less the 96 bits of the mapping.
+  if (bytes.length === 4 && net.isIPv6(addr)) len = Math.max(0, len - 96);
+  return { bytes, len };
+}
+
+/** Whether `ip` (from ipBytes) is in the range `net`/`len` of the same family. */
+export function prefixMatches(ip: Uint8Array, net: Uint8Array, len: number): boolean {
+  const full = len >> 3;
+  for (let i = 0; i < full; i++) if (ip[i] !== net[i]) return false;
+  const bits = len & 7;
+  if (bits === 0) return true;
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return (ip[full] & mask) === (net[full] & mask);
+}
+
+/** A CidrRange message's `address_prefix` and `prefix_len` as a range, or why it is refused. */
+export function parseCidr(address: string, prefixLen: number): CidrRange | string {
+  const cidr = `${address}/${prefixLen}`;
+  return cidrError(cidr) ?? cidrRange(cidr);
+}
+
+/** Whether `ip` (as a socket reports it) is in one of `ranges` (Envoy's IpList::contains). */
+export function cidrContains(ranges: readonly CidrRange[], ip: string): boolean {
   if (ranges.length === 0) return false;
-  let b = ipBytes(ip);
+  const b = ipBytes(ip);
   if (b === null) return false;
-  if (b.length === 16 && isV4Mapped(b)) b = b.slice(12);
   for (const r of ranges) {
-    if (r.bytes.length !== b.length) continue;
-    let ok = true;
-    for (let i = 0, left = r.prefixLen; left > 0; i++, left -= 8) {
-      const mask = left >= 8 ? 0xff : (0xff << (8 - left)) & 0xff;
-      if ((b[i]! & mask) !== r.bytes[i]) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return true;
+    if (r.bytes.length === b.length && prefixMatches(b, r.bytes, r.len)) return true;
   }
   return false;
-}
-
-function isV4Mapped(b: number[]): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 0xff && b[11] === 0xff;
-}
-
-/** The address's bytes (4 for IPv4, 16 for IPv6), or null when it is not an IP address. */
-export function ipBytes(ip: string): number[] | null {
-  const kind = net.isIP(ip);
-  if (kind === 4) return ip.split('.').map(Number);
-  if (kind !== 6) return null;
-  let s = ip;
-  const pct = s.indexOf('%');
-  if (pct >= 0) s = s.slice(0, pct);
-  let tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  if (s.includes('.', lastColon)) {
-    tail = s.slice(lastColon + 1).split('.').map(Number);
-    s = s.slice(0, lastColon + 1) + '0:0';
-  }
-  const [head, rest] = s.includes('::') ? s.split('::') as [string, string] : [s, null];
-  const groups = (x: string): number[] => (x === '' ? [] : x.split(':').map((g) => parseInt(g, 16)));
-  const h = groups(head);
-  const r = rest === null ? [] : groups(rest);
-  const all = rest === null ? h : [...h, ...new Array<number>(8 - h.length - r.length).fill(0), ...r];
-  const out: number[] = [];
-  for (const g of all) out.push(g >> 8, g & 0xff);
-  if (tail.length === 4) out.splice(12, 4, ...tail);
-  return out;
 }

@@ -7,7 +7,7 @@
 // update_failure and total_principals by main.
 import { ExtensionCategory, type NetworkFilterModule } from '../../../types.ts';
 import { durationMs } from '../../../../config/duration.ts';
-import { parseCidr, type CidrSnap } from '../../../../common/cidr.ts';
+import { parseCidr, type CidrRange } from '../../../../common/cidr.ts';
 import { slots } from '../../../../stats/slots.ts';
 import { ClientSslAuthFilter, Principals } from './filter.ts';
 import { startFetcher } from './fetcher.ts';
@@ -29,7 +29,7 @@ export interface ClientSslAuthSnap {
   cluster: string;
   statPrefix: string;
   refreshMs: number;
-  allow: CidrSnap[];
+  allow: CidrRange[];
   stats: Record<StatName, number>;
 }
 
@@ -49,7 +49,7 @@ const clientSslAuth: NetworkFilterModule<ClientSslAuthSnap> = {
     if (!ctx.clusters.has(cluster)) {
       ctx.fail(`${ctx.path}.auth_api_cluster`, `unknown cluster '${cluster}' in client ssl auth config`);
     }
-    const allow = ((tc.ip_white_list ?? []) as Obj[]).map((r, i): CidrSnap => {
+    const allow = ((tc.ip_white_list ?? []) as Obj[]).map((r, i): CidrRange => {
       const c = parseCidr(String(r.address_prefix ?? ''), r.prefix_len ?? 0);
       return typeof c === 'string' ? ctx.fail(`${ctx.path}.ip_white_list[${i}]`, c) : c;
     });
