@@ -55,6 +55,8 @@ interface RoundResult {
   readonly p99Ms: number | null;
   /** tls-new: the fraction of handshakes that resumed a session. */
   readonly reused?: number | null;
+  /** tls-new: CPU-seconds the load client used. */
+  readonly clientCpuS?: number;
   /** CPU-seconds used by the proxy's process group during the measurement (null: direct, or no /proc). */
   readonly proxyCpuS: number | null;
   readonly upstreamCpuS: number | null;
@@ -351,6 +353,7 @@ async function main(): Promise<number> {
               round, ...(m.name !== '' ? { mode: m.name } : {}), startedAt, requests: l.requests,
               badStatus: l.badStatus, socketErrors: l.socketErrors, durationS: l.durationS, rps: l.rps,
               p50Ms: l.p50Ms, p99Ms: l.p99Ms, ...(m.reused ? { reused: l.reused ?? null } : {}),
+              ...(l.clientCpuS !== undefined ? { clientCpuS: l.clientCpuS } : {}),
               proxyCpuS: r.proxyCpuS, upstreamCpuS: r.upstreamCpuS, raw: l.raw,
             });
             const errs = l.badStatus + l.socketErrors;
@@ -358,6 +361,7 @@ async function main(): Promise<number> {
               (m.latency ? `  p50 ${fmtNum(l.p50Ms, 2)} ms  p99 ${fmtNum(l.p99Ms, 2)} ms` : '') +
               (m.reused ? `  resumed ${fmtPercent(l.reused ?? null)}` : '') +
               (r.proxyCpuS !== null ? `  cpu ${r.proxyCpuS.toFixed(2)} s` : '') +
+              (l.clientCpuS !== undefined ? `  client cpu ${l.clientCpuS.toFixed(2)} s` : '') +
               (errs > 0 ? `  ERRORS ${errs} (status ${l.badStatus}, socket ${l.socketErrors})` : ''));
           } catch (err) {
             if (interrupted) break;

@@ -14,7 +14,7 @@ export interface BenchTls {
   readonly pemPath: string;
   /** 80 random bytes: nginx `ssl_session_ticket_key`, Envoy `session_ticket_keys`. */
   readonly ticketKeyPath: string;
-  /** The same key base64-encoded on one line: HAProxy `tls-ticket-keys`. */
+  /** The same key base64-encoded, three times (HAProxy `tls-ticket-keys` wants at least 3 lines). */
   readonly ticketKeyB64Path: string;
 }
 
@@ -30,7 +30,7 @@ export function makeBenchTls(dir: string): BenchTls {
   const ticketKeyPath = join(dir, 'ticket.key');
   writeFileSync(ticketKeyPath, key);
   const ticketKeyB64Path = join(dir, 'ticket.key.b64');
-  writeFileSync(ticketKeyB64Path, `${key.toString('base64')}\n`);
+  writeFileSync(ticketKeyB64Path, `${key.toString('base64')}\n`.repeat(3));
   return { certPath, keyPath, pemPath, ticketKeyPath, ticketKeyB64Path };
 }
 

@@ -94,6 +94,7 @@ function report(): void {
     reused,
     attempts: started,
     duration_us: Math.round(durationUs),
+    client_cpu_s: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     latency_us: { p50: percentile(latenciesUs, 50), p99: percentile(latenciesUs, 99) },
   })}\n`);
   process.exit(0);

@@ -22,6 +22,7 @@ interface ClientJson {
   reused: number;
   attempts: number;
   duration_us: number;
+  client_cpu_s: number;
   latency_us: { p50: number; p99: number };
 }
 
@@ -83,6 +84,7 @@ export function tlsConnClient(dir: string, nodeBin: string): TlsConnClient {
         p50Ms: pct((j) => j.latency_us.p50),
         p99Ms: pct((j) => j.latency_us.p99),
         reused: attempts === 0 ? null : sum((j) => j.reused) / attempts,
+        clientCpuS: sum((j) => j.client_cpu_s),
         raw: js.length === 1 ? js[0] : js,
       };
     },

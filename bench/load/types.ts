@@ -21,6 +21,8 @@ export interface LoadResult {
   readonly p99Ms: number | null;
   /** tls-new: the fraction of handshakes that resumed a session (absent elsewhere). */
   readonly reused?: number | null;
+  /** CPU-seconds the load client itself used, when it reports them (tls-conn). */
+  readonly clientCpuS?: number;
   /** What the tool reported, parsed, for the JSON file. */
   readonly raw: unknown;
 }
