@@ -56,7 +56,7 @@ proxy CPU-seconds per 10k requests and rps ratios to nginx and to the direct pat
                           tcp-echo    small HTTP requests on 50 connections through each L4 proxy (wrk)
   --duration <s>        seconds per measurement (default 5, tls-new 4; "5s" also accepted)
   --connections <n>     concurrent client connections (default 50)
-  --threads <n>         load generator threads (default 1)
+  --threads <n>         load generator threads (default 1; tls-new: client processes)
   --rounds <n>          rounds per target (default 3, tcp-stream 5)
   --warmup <s>          unrecorded load per target before round 1 (default 2, tls-new and tcp-stream 1;
                         0 disables)
