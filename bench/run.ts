@@ -8,14 +8,18 @@
 //   then the median over rounds is reported: a paired comparison, steadier than a ratio of medians;
 // - CPU is read from /proc around each measurement, so "CPU-seconds per 10k requests" says what a proxy
 //   costs even when the client, not the proxy, was the bottleneck.
-// See docs/bench.md for how to read the table.
+// --scenario picks what is measured (bench/scenarios.ts): HTTP keep-alive (the default), HTTPS, new TLS
+// connections (two modes, full and resumed, each measured per target and round), or an L4 proxy. See
+// docs/bench.md for how to read the tables.
 
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, tmpdir, loadavg, release } from 'node:os';
 import { join } from 'node:path';
-import { parseBenchArgs, USAGE } from './lib/args.ts';
+import { isTls, parseBenchArgs, USAGE } from './lib/args.ts';
 import type { BenchArgs } from './lib/args.ts';
+import { makeBenchTls, writeClientOpensslConf } from './lib/certs.ts';
+import type { BenchTls } from './lib/certs.ts';
 import { groupCpuSeconds } from './lib/cpu.ts';
 import { freePorts } from './lib/net.ts';
 import { stopAll } from './lib/procs.ts';
@@ -26,10 +30,12 @@ import { which } from './lib/which.ts';
 import { autocannon } from './load/autocannon.ts';
 import { wrk } from './load/wrk.ts';
 import type { LoadResult, LoadTool } from './load/types.ts';
+import { scenarioModes } from './scenarios.ts';
+import type { Mode } from './scenarios.ts';
 import { selectTargets } from './targets/index.ts';
 import { legate, REPO_ROOT } from './targets/legate.ts';
 import { nginxVersion } from './targets/nginx.ts';
-import { PAYLOAD_PATH } from './targets/payload.ts';
+import { PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './targets/payload.ts';
 import { condensedOutput, headline } from './targets/common.ts';
 import { SkipTarget } from './targets/types.ts';
 import type { RunningTarget, TargetSpec, Upstream } from './targets/types.ts';
@@ -37,6 +43,8 @@ import { startUpstream } from './targets/upstream.ts';
 
 interface RoundResult {
   readonly round: number;
+  /** The mode's name when the scenario has several (tls-new: full, resumed). */
+  readonly mode?: string;
   readonly startedAt: string;
   readonly requests: number;
   readonly badStatus: number;
@@ -45,6 +53,10 @@ interface RoundResult {
   readonly rps: number;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
+  /** tls-new: the fraction of handshakes that resumed a session. */
+  readonly reused?: number | null;
+  /** tls-new: CPU-seconds the load client used. */
+  readonly clientCpuS?: number;
   /** CPU-seconds used by the proxy's process group during the measurement (null: direct, or no /proc). */
   readonly proxyCpuS: number | null;
   readonly upstreamCpuS: number | null;
@@ -63,9 +75,11 @@ interface Summary {
   readonly rps: number | null;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
+  /** CPU-seconds per Mode.cpuUnits (10k requests, or a GiB in tcp-stream). */
   readonly cpuPer10k: number | null;
   readonly vsNginx: number | null;
   readonly vsDirect: number | null;
+  readonly reused?: number | null;
   readonly errors: number;
 }
 
@@ -118,27 +132,57 @@ function fmtRatio(n: number | null): string {
   return n === null ? '-' : `${n.toFixed(2)}x`;
 }
 
-/** Median over rounds of rps(target) / rps(reference) in the same round. */
-function pairedRatio(t: TargetState, ref: TargetState | undefined): number | null {
+function fmtPercent(n: number | null): string {
+  return n === null ? '-' : `${(n * 100).toFixed(0)}%`;
+}
+
+const RATE_NOTES: Readonly<Record<BenchArgs['scenario'], string>> = {
+  'http': 'rps counts responses with status < 400.',
+  'https': 'rps counts responses with status < 400, over TLS 1.3 (TLS_AES_128_GCM_SHA256, P-256).',
+  'tls-new': 'conn/s counts connections that completed a handshake and a 200 response; "resumed" is the ' +
+    'share of handshakes that resumed a session (the resumed mode should show ~100%, full 0%).',
+  'tcp-stream': 'MB/s is 10^6 bytes a second of one 1 GiB download, connect to last byte.',
+  'tcp-echo': 'rps counts responses with status < 400, small HTTP exchanges through an L4 proxy.',
+};
+
+const CPU_NOTES: Readonly<Record<BenchArgs['scenario'], string>> = {
+  'http': 'CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 requests.',
+  'https': 'CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 requests.',
+  'tls-new': 'CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 connections.',
+  'tcp-stream': 'CPU s/GiB: CPU-seconds the proxy (all its processes and threads) spent per GiB carried.',
+  'tcp-echo': 'CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 requests.',
+};
+
+function roundsOf(t: TargetState, mode: Mode): RoundResult[] {
+  return t.rounds.filter((r) => (r.mode ?? '') === mode.name);
+}
+
+/** Median over rounds of rps(target) / rps(reference) in the same round and mode. */
+function pairedRatio(t: TargetState, ref: TargetState | undefined, mode: Mode): number | null {
   if (ref === undefined || ref.status !== 'running') return null;
+  const refRounds = roundsOf(ref, mode);
   const ratios: number[] = [];
-  for (const r of t.rounds) {
-    const rr = ref.rounds.find((x) => x.round === r.round);
+  for (const r of roundsOf(t, mode)) {
+    const rr = refRounds.find((x) => x.round === r.round);
     if (rr !== undefined && rr.rps > 0) ratios.push(r.rps / rr.rps);
   }
   return median(ratios);
 }
 
-function summarize(t: TargetState, all: readonly TargetState[]): Summary {
+function summarize(t: TargetState, all: readonly TargetState[], mode: Mode): Summary {
+  const rounds = roundsOf(t, mode);
+  const ref = (name: string): number | null => mode.refs.includes(name)
+    ? pairedRatio(t, all.find((x) => x.spec.name === name), mode) : null;
   return {
-    rps: median(t.rounds.map((r) => r.rps)),
-    p50Ms: median(t.rounds.map((r) => r.p50Ms)),
-    p99Ms: median(t.rounds.map((r) => r.p99Ms)),
-    cpuPer10k: median(t.rounds.map((r) =>
-      r.proxyCpuS === null || r.requests === 0 ? null : (r.proxyCpuS / r.requests) * 10_000)),
-    vsNginx: pairedRatio(t, all.find((x) => x.spec.name === 'nginx')),
-    vsDirect: pairedRatio(t, all.find((x) => x.spec.name === 'direct')),
-    errors: t.rounds.reduce((n, r) => n + r.badStatus + r.socketErrors, 0),
+    rps: median(rounds.map((r) => r.rps)),
+    p50Ms: median(rounds.map((r) => r.p50Ms)),
+    p99Ms: median(rounds.map((r) => r.p99Ms)),
+    cpuPer10k: median(rounds.map((r) =>
+      r.proxyCpuS === null || r.requests === 0 ? null : (r.proxyCpuS / r.requests) * mode.cpuUnits)),
+    vsNginx: ref('nginx'),
+    vsDirect: ref('direct'),
+    ...(mode.reused ? { reused: median(rounds.map((r) => r.reused ?? null)) } : {}),
+    errors: rounds.reduce((n, r) => n + r.badStatus + r.socketErrors, 0),
   };
 }
 
@@ -151,19 +195,13 @@ function toolVersion(bin: string | null, args: string[]): string | null {
   }
 }
 
-async function measure(tool: LoadTool, args: BenchArgs, t: TargetState, upstream: Upstream,
+async function measure(mode: Mode, t: TargetState, upstream: Upstream,
     durationS: number): Promise<{ load: LoadResult; proxyCpuS: number | null; upstreamCpuS: number | null }> {
   const running = t.running;
   if (running === null) throw new Error('bug: measuring a target that is not running');
   const proxyBefore = cpuOf(running.proc);
   const upstreamBefore = cpuOf(upstream.proc);
-  const load = await tool.run({
-    url: `http://127.0.0.1:${running.port}${PAYLOAD_PATH}`,
-    connections: args.connections,
-    threads: args.threads,
-    durationS,
-    newConn: args.newConn,
-  });
+  const load = await mode.run(running.port, durationS);
   return {
     load,
     proxyCpuS: delta(proxyBefore, cpuOf(running.proc)),
@@ -203,7 +241,9 @@ async function main(): Promise<number> {
     log(USAGE);
     return 0;
   }
-  const specs = selectTargets(args.only);
+  const scenario = args.scenario;
+  const specs = selectTargets(args.only, scenario);
+  if (specs.length === 0) throw new Error(`--only: none of these targets takes part in --scenario ${scenario}`);
   const nodeBin = nodeRuntime();
   const tool = chooseTool(args, nodeBin);
   const upstreamKind = args.upstream ?? (which('nginx') !== null ? 'nginx' : 'node');
@@ -212,6 +252,13 @@ async function main(): Promise<number> {
 
   const tmp = mkdtempSync(join(tmpdir(), 'legate-bench-'));
   const against = args.against === null ? null : addAgainst(specs, args.against, join(tmp, 'against'));
+  let tls: BenchTls | null = null;
+  let opensslConf: string | null = null;
+  if (isTls(scenario)) {
+    mkdirSync(join(tmp, 'tls'));
+    tls = makeBenchTls(join(tmp, 'tls'));
+    opensslConf = writeClientOpensslConf(join(tmp, 'tls'));
+  }
 
   let cleaningUp = false;
   const cleanup = async (): Promise<void> => {
@@ -231,9 +278,12 @@ async function main(): Promise<number> {
   }
 
   try {
+    const modes = scenarioModes(scenario, { args, tool, tmp, opensslConf, nodeBin, log });
     const [upstreamPort, ...ports] = await freePorts(1 + specs.length);
-    const upstream = await startUpstream(upstreamKind, join(tmp, 'upstream'), upstreamPort, nodeBin);
-    log(`upstream: ${upstreamKind} on 127.0.0.1:${upstream.port}, ${PAYLOAD_PATH} (100 bytes)`);
+    const stream = scenario === 'tcp-stream';
+    const upstream = await startUpstream(upstreamKind, join(tmp, 'upstream'), upstreamPort, nodeBin, stream);
+    log(`upstream: ${upstreamKind} on 127.0.0.1:${upstream.port}, ${PAYLOAD_PATH} (100 bytes)` +
+      (stream ? `, ${STREAM_PATH} (${STREAM_BYTES} bytes)` : ''));
 
     const targets: TargetState[] = specs.map((spec) =>
       ({ spec, status: 'running', note: '', running: null, rounds: [] }));
@@ -241,13 +291,14 @@ async function main(): Promise<number> {
     const started = await Promise.allSettled(specs.map((spec, i) => {
       const dir = join(tmp, spec.name);
       mkdirSync(dir);
-      return spec.start({ dir, port: ports[i], upstream, nodeBin, legateNodeFlags: [], legateExtraArgs: [] });
+      return spec.start({ dir, port: ports[i], scenario, tls, upstream, nodeBin, legateNodeFlags: [],
+        legateExtraArgs: [] });
     }));
     started.forEach((s, i) => {
       const t = targets[i];
       if (s.status === 'fulfilled') {
         t.running = s.value;
-        log(`  ${t.spec.name.padEnd(11)} ready on 127.0.0.1:${s.value.port}  (${t.spec.description})`);
+        log(`  ${t.spec.name.padEnd(11)} ready on 127.0.0.1:${s.value.port}  (${t.spec.describe(scenario)})`);
       } else if (s.reason instanceof SkipTarget) {
         t.status = 'skipped';
         t.note = s.reason.message;
@@ -263,69 +314,89 @@ async function main(): Promise<number> {
     const active = (): TargetState[] => targets.filter((t) => t.status === 'running');
     if (active().length === 0) throw new Error('no target could be started');
 
-    const mode = args.newConn ? 'new connection per request' : 'keep-alive';
-    log(`\n${tool.name}: ${args.connections} connections, ${args.threads} thread(s), ${args.durationS} s x ` +
-      `${args.rounds} rounds, ${mode}; ${cpus().length} CPUs`);
+    if (scenario === 'http') {
+      const mode = args.newConn ? 'new connection per request' : 'keep-alive';
+      log(`\n${tool.name}: ${args.connections} connections, ${args.threads} thread(s), ${args.durationS} s x ` +
+        `${args.rounds} rounds, ${mode}; ${cpus().length} CPUs`);
+    } else {
+      log(`\nscenario ${scenario}, ${args.rounds} rounds; ${cpus().length} CPUs`);
+      for (const m of modes) log(`  ${m.name !== '' ? `${m.name}: ` : ''}${m.tool}, ${m.how}`);
+    }
 
     if (args.warmupS > 0) {
-      log(`warmup: ${args.warmupS} s per target`);
+      log(`warmup: ${scenario === 'tcp-stream' ? 'one stream' : `${args.warmupS} s`} per target`);
       for (const t of active()) {
-        if (interrupted) break;
-        try {
-          await measure(tool, args, t, upstream, args.warmupS);
-        } catch (err) {
+        for (const m of modes) {
           if (interrupted) break;
-          log(`  ${t.spec.name}: warmup failed: ${(err as Error).message}`);
+          try {
+            await measure(m, t, upstream, args.warmupS);
+          } catch (err) {
+            if (interrupted) break;
+            log(`  ${t.spec.name}${m.name !== '' ? ` ${m.name}` : ''}: warmup failed: ${(err as Error).message}`);
+          }
+          if (!checkAlive(t)) break;
+          await sleep(PAUSE_MS);
         }
-        checkAlive(t);
-        await sleep(PAUSE_MS);
       }
     }
 
     for (let round = 1; round <= args.rounds; round++) {
       for (const t of active()) {
-        if (interrupted) break;
-        const startedAt = new Date().toISOString();
-        try {
-          const m = await measure(tool, args, t, upstream, args.durationS);
-          const l = m.load;
-          t.rounds.push({
-            round, startedAt, requests: l.requests, badStatus: l.badStatus, socketErrors: l.socketErrors,
-            durationS: l.durationS, rps: l.rps, p50Ms: l.p50Ms, p99Ms: l.p99Ms,
-            proxyCpuS: m.proxyCpuS, upstreamCpuS: m.upstreamCpuS, raw: l.raw,
-          });
-          const errs = l.badStatus + l.socketErrors;
-          log(`round ${round}/${args.rounds}  ${t.spec.name.padEnd(11)} ${fmtNum(l.rps).padStart(8)} rps  ` +
-            `p50 ${fmtNum(l.p50Ms, 2)} ms  p99 ${fmtNum(l.p99Ms, 2)} ms` +
-            (m.proxyCpuS !== null ? `  cpu ${m.proxyCpuS.toFixed(2)} s` : '') +
-            (errs > 0 ? `  ERRORS ${errs} (status ${l.badStatus}, socket ${l.socketErrors})` : ''));
-        } catch (err) {
+        for (const m of modes) {
           if (interrupted) break;
-          log(`round ${round}/${args.rounds}  ${t.spec.name.padEnd(11)} measurement failed: ${(err as Error).message}`);
+          const startedAt = new Date().toISOString();
+          const label = `${t.spec.name.padEnd(11)}${m.name !== '' ? ` ${m.name.padEnd(7)}` : ''}`;
+          try {
+            const r = await measure(m, t, upstream, args.durationS);
+            const l = r.load;
+            t.rounds.push({
+              round, ...(m.name !== '' ? { mode: m.name } : {}), startedAt, requests: l.requests,
+              badStatus: l.badStatus, socketErrors: l.socketErrors, durationS: l.durationS, rps: l.rps,
+              p50Ms: l.p50Ms, p99Ms: l.p99Ms, ...(m.reused ? { reused: l.reused ?? null } : {}),
+              ...(l.clientCpuS !== undefined ? { clientCpuS: l.clientCpuS } : {}),
+              proxyCpuS: r.proxyCpuS, upstreamCpuS: r.upstreamCpuS, raw: l.raw,
+            });
+            const errs = l.badStatus + l.socketErrors;
+            log(`round ${round}/${args.rounds}  ${label} ${fmtNum(l.rps).padStart(8)} ${m.rate}` +
+              (m.latency ? `  p50 ${fmtNum(l.p50Ms, 2)} ms  p99 ${fmtNum(l.p99Ms, 2)} ms` : '') +
+              (m.reused ? `  resumed ${fmtPercent(l.reused ?? null)}` : '') +
+              (r.proxyCpuS !== null ? `  cpu ${r.proxyCpuS.toFixed(2)} s` : '') +
+              (l.clientCpuS !== undefined ? `  client cpu ${l.clientCpuS.toFixed(2)} s` : '') +
+              (errs > 0 ? `  ERRORS ${errs} (status ${l.badStatus}, socket ${l.socketErrors})` : ''));
+          } catch (err) {
+            if (interrupted) break;
+            log(`round ${round}/${args.rounds}  ${label} measurement failed: ${(err as Error).message}`);
+          }
+          if (!checkAlive(t)) break;
+          await sleep(PAUSE_MS);
         }
-        checkAlive(t);
-        await sleep(PAUSE_MS);
       }
     }
 
     if (interrupted) return 130;
-    const summaries = targets.map((t) => summarize(t, targets));
-    const rows = targets.map((t, i) => {
-      const s = summaries[i];
-      if (t.status !== 'running' && t.rounds.length === 0) {
-        return [t.spec.name, t.status, '', '', '', '', '', ''];
-      }
-      return [t.spec.name, fmtNum(s.rps), fmtNum(s.p50Ms, 2), fmtNum(s.p99Ms, 2), fmtNum(s.cpuPer10k, 3),
-        fmtRatio(s.vsNginx), fmtRatio(s.vsDirect), String(s.errors)];
+    const summaries = modes.map((m) => targets.map((t) => summarize(t, targets, m)));
+    modes.forEach((m, mi) => {
+      const header = ['target', m.rate, ...(m.latency ? ['p50 ms', 'p99 ms'] : []), m.cpu,
+        ...m.refs.map((r) => `vs ${r}`), ...(m.reused ? ['resumed'] : []), 'errors'];
+      const rows = targets.map((t, i) => {
+        const s = summaries[mi][i];
+        if (t.status !== 'running' && t.rounds.length === 0) {
+          return [t.spec.name, t.status, ...header.slice(2).map(() => '')];
+        }
+        return [t.spec.name, fmtNum(s.rps), ...(m.latency ? [fmtNum(s.p50Ms, 2), fmtNum(s.p99Ms, 2)] : []),
+          fmtNum(s.cpuPer10k, 3), ...m.refs.map((r) => fmtRatio(r === 'nginx' ? s.vsNginx : s.vsDirect)),
+          ...(m.reused ? [fmtPercent(s.reused ?? null)] : []), String(s.errors)];
+      });
+      const what = scenario === 'http' ? '' : `, ${scenario}${m.name !== '' ? ` ${m.name}` : ''}`;
+      log(`\nmedians over ${args.rounds} rounds${what} (${m.tool}, ${m.how}):\n`);
+      log(formatTable(header, rows));
     });
-    log(`\nmedians over ${args.rounds} rounds (${tool.name}, -c ${args.connections}, ${args.durationS} s, ${mode}):\n`);
-    log(formatTable(['target', 'rps', 'p50 ms', 'p99 ms', 'CPU s/10k', 'vs nginx', 'vs direct', 'errors'], rows));
     log('');
     for (const t of targets) {
-      log(`  ${t.spec.name.padEnd(11)} ${t.spec.description}${t.note !== '' ? `  [${t.status}: ${t.note}]` : ''}`);
+      log(`  ${t.spec.name.padEnd(11)} ${t.spec.describe(scenario)}${t.note !== '' ? `  [${t.status}: ${t.note}]` : ''}`);
     }
-    log('\nrps counts responses with status < 400. "vs" columns: median over rounds of the same-round rps ratio.');
-    log('CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 requests.');
+    log(`\n${RATE_NOTES[scenario]} "vs" columns: median over rounds of the same-round ${modes[0].rate} ratio.`);
+    log(CPU_NOTES[scenario]);
 
     const resultsDir = join(REPO_ROOT, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
@@ -335,23 +406,28 @@ async function main(): Promise<number> {
         date: new Date().toISOString(),
         argv: process.argv.slice(2),
         args,
-        tool: tool.name,
+        scenario,
+        tool: modes.map((m) => m.tool).filter((x, i, a) => a.indexOf(x) === i).join(','),
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model ?? null,
         kernel: release(),
         loadavg: loadavg(),
         node: toolVersion(nodeBin, ['--version']),
-        wrk: tool.name === 'wrk' ? toolVersion(which('wrk'), ['-v']) : null,
+        wrk: modes.some((m) => m.tool === 'wrk') ? toolVersion(which('wrk'), ['-v']) : null,
         upstream: { kind: upstream.kind, nginx: upstream.kind === 'nginx' ? nginxVersion(which('nginx')!) : null },
         payloadBytes: 100,
+        ...(stream ? { streamBytes: STREAM_BYTES } : {}),
+        ...(scenario !== 'http' ? { units: Object.fromEntries(modes.map((m) => [m.name, { rate: m.rate, cpu: m.cpu }])) } : {}),
       },
       targets: targets.map((t, i) => ({
         name: t.spec.name,
-        description: t.spec.description,
+        description: t.spec.describe(scenario),
         status: t.status,
         note: t.note,
         version: t.running?.version ?? null,
-        summary: summaries[i],
+        ...(modes.length === 1
+          ? { summary: summaries[0][i] }
+          : { summaries: Object.fromEntries(modes.map((m, mi) => [m.name, summaries[mi][i]])) }),
         rounds: t.rounds,
       })),
     }, null, 2)}\n`);

@@ -95,7 +95,7 @@ async function main(): Promise<number> {
       what = `Legate --concurrency ${concurrency}`;
       const running = await legate(concurrency).start(
         // The load has ended by the time we stop it: no need for the default 10 s drain.
-        { dir: out, port, upstream, nodeBin, legateNodeFlags: nodeFlags,
+        { dir: out, port, scenario: 'http', tls: null, upstream, nodeBin, legateNodeFlags: nodeFlags,
           legateExtraArgs: ['--drain-time-s', '1'] });
       if (running.proc === null) throw new Error('bug: Legate target without a process');
       proc = running.proc;

@@ -3,6 +3,7 @@
 import { createServer, connect } from 'node:net';
 import type { Server } from 'node:net';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 /**
  * `n` distinct free ports. All are held open until the last is bound, so one call never returns the same
@@ -39,10 +40,12 @@ function tcpConnects(port: number, timeoutMs: number): Promise<boolean> {
   });
 }
 
-/** Status code of one GET on a fresh connection, or an error message. */
-export function httpGet(port: number, path: string, timeoutMs: number): Promise<number | string> {
+/** Status code of one GET on a fresh connection (over TLS, not verified, if `tls`), or an error message. */
+export function httpGet(port: number, path: string, timeoutMs: number, tls = false): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+    const opts = { host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs };
+    const send = tls ? httpsRequest : request;
+    const req = send(tls ? { ...opts, rejectUnauthorized: false } : opts, (res) => {
       res.resume();
       res.once('end', () => resolve(res.statusCode ?? 0));
       res.once('error', (err) => resolve(err.message));
@@ -56,6 +59,8 @@ export function httpGet(port: number, path: string, timeoutMs: number): Promise<
 export interface ReadyOptions {
   readonly path: string;
   readonly timeoutMs: number;
+  /** The GET goes over TLS. */
+  readonly tls?: boolean;
   /** Returns a reason to give up early (the process died), or null to keep polling. */
   readonly giveUp?: () => string | null;
 }
@@ -68,7 +73,7 @@ export async function waitReady(port: number, opts: ReadyOptions): Promise<void>
     const reason = opts.giveUp?.() ?? null;
     if (reason !== null) throw new Error(reason);
     if (await tcpConnects(port, 500)) {
-      const status = await httpGet(port, opts.path, 1000);
+      const status = await httpGet(port, opts.path, 1000, opts.tls === true);
       if (status === 200) return;
       last = typeof status === 'number' ? `GET ${opts.path} answered ${status}` : `GET ${opts.path}: ${status}`;
     }

@@ -3,8 +3,8 @@
 import { spawnManaged, stop } from '../lib/procs.ts';
 
 export async function runTool(name: string, file: string, args: readonly string[],
-    durationS: number): Promise<string> {
-  const proc = spawnManaged(name, file, args);
+    durationS: number, env?: NodeJS.ProcessEnv): Promise<string> {
+  const proc = spawnManaged(name, file, args, env === undefined ? {} : { env });
   let out = '';
   proc.child.stdout?.on('data', (chunk: Buffer) => { out += chunk.toString('utf8'); });
   // A generator that hangs past its duration (a peer that stopped answering and a tool that waits on it)

@@ -8,17 +8,21 @@ export interface LoadOptions {
 }
 
 export interface LoadResult {
-  /** Responses received, whatever their status. */
+  /** Responses received, whatever their status (tcp-stream: bytes received). */
   readonly requests: number;
   /** Responses with a status >= 400 (wrk counts >= 400 as "status errors"; autocannon counts non-2xx). */
   readonly badStatus: number;
   /** Socket-level failures: connect, read, write errors and timeouts. */
   readonly socketErrors: number;
   readonly durationS: number;
-  /** Good responses (requests - badStatus) per second. */
+  /** Good responses (requests - badStatus) per second (tcp-stream: MB/s, 10^6 bytes a second). */
   readonly rps: number;
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
+  /** tls-new: the fraction of handshakes that resumed a session (absent elsewhere). */
+  readonly reused?: number | null;
+  /** CPU-seconds the load client itself used, when it reports them (tls-conn). */
+  readonly clientCpuS?: number;
   /** What the tool reported, parsed, for the JSON file. */
   readonly raw: unknown;
 }

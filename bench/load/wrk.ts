@@ -14,7 +14,8 @@ interface WrkJson {
     p999: number };
 }
 
-export function wrk(bin: string): LoadTool {
+/** `env`: the environment wrk runs in (the TLS scenarios set OPENSSL_CONF there). */
+export function wrk(bin: string, env?: NodeJS.ProcessEnv): LoadTool {
   return {
     name: 'wrk',
     async run(opts: LoadOptions): Promise<LoadResult> {
@@ -25,7 +26,7 @@ export function wrk(bin: string): LoadTool {
       // wrk 4 reconnects after a response that does not keep the connection alive.
       if (opts.newConn) args.push('-H', 'Connection: close');
       args.push(opts.url);
-      const out = await runTool('wrk', bin, args, opts.durationS);
+      const out = await runTool('wrk', bin, args, opts.durationS, env);
       const line = out.split('\n').find((l) => l.startsWith(MARKER));
       if (line === undefined) throw new Error(`wrk printed no result line:\n${out.slice(-1000)}`);
       const j = JSON.parse(line.slice(MARKER.length)) as WrkJson;

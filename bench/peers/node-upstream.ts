@@ -1,13 +1,32 @@
-// Upstream used when nginx is not installed: 100 bytes for every request.
+// Upstream used when nginx is not installed: 100 bytes for every request, STREAM_BYTES at STREAM_PATH.
 // Usage: node bench/peers/node-upstream.ts <port>
 
 import { createServer } from 'node:http';
-import { PAYLOAD } from '../targets/payload.ts';
+import type { ServerResponse } from 'node:http';
+import { PAYLOAD, STREAM_BYTES, STREAM_PATH } from '../targets/payload.ts';
 
 const port = Number(process.argv[2]);
 const body = Buffer.from(PAYLOAD);
+const chunk = Buffer.alloc(1024 * 1024, 0);
+
+/** Writes the rest of the stream, pausing on backpressure. */
+function pump(this: ServerResponse & { left?: number }): void {
+  while (this.left! > 0) {
+    this.left! -= chunk.length;
+    if (!this.write(chunk)) return;
+  }
+  this.end();
+}
 
 const server = createServer((req, res) => {
+  if (req.url === STREAM_PATH) {
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': STREAM_BYTES });
+    const r = res as ServerResponse & { left?: number };
+    r.left = STREAM_BYTES;
+    res.on('drain', pump);
+    pump.call(r);
+    return;
+  }
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
 });

@@ -37,11 +37,15 @@ export function headline(output: string): string {
   return (line ?? '').trim().slice(0, 300);
 }
 
-/** Waits for `port` to answer GET PAYLOAD_PATH with 200; fails early, with the output, if `proc` exits. */
-export async function waitProcReady(proc: ManagedProcess, port: number): Promise<void> {
+/**
+ * Waits for `port` to answer GET PAYLOAD_PATH with 200 (over TLS if `tls`); fails early, with the output,
+ * if `proc` exits. An L4 proxy answers it too: the GET goes through to the HTTP upstream.
+ */
+export async function waitProcReady(proc: ManagedProcess, port: number, tls = false): Promise<void> {
   try {
     await waitReady(port, {
       path: PAYLOAD_PATH,
+      tls,
       timeoutMs: READY_TIMEOUT_MS,
       giveUp: () => (proc.hasExited ? `${proc.name} ${proc.exitDescription()}` : null),
     });

@@ -2,7 +2,9 @@ import type { RunningTarget, StartContext, TargetSpec } from './types.ts';
 
 export const direct: TargetSpec = {
   name: 'direct',
-  description: 'client -> upstream, no proxy (the ceiling)',
+  // The ceiling of a scenario whose client speaks to the upstream as it is: not of the TLS ones.
+  scenarios: ['http', 'tcp-stream', 'tcp-echo'],
+  describe: () => 'client -> upstream, no proxy (the ceiling)',
   async start(ctx: StartContext): Promise<RunningTarget> {
     return { port: ctx.upstream.port, proc: null, version: null };
   },

@@ -9,7 +9,8 @@ const PEER = fileURLToPath(new URL('../peers/node-http-proxy.ts', import.meta.ur
 
 export const httpProxy: TargetSpec = {
   name: 'http-proxy',
-  description: 'node-http-proxy (http-proxy package), keep-alive agent, 1 process',
+  scenarios: ['http'],
+  describe: () => 'node-http-proxy (http-proxy package), keep-alive agent, 1 process',
   async start(ctx: StartContext): Promise<RunningTarget> {
     let version: string;
     try {

@@ -1,3 +1,5 @@
+import type { Scenario } from '../lib/args.ts';
+import type { BenchTls } from '../lib/certs.ts';
 import type { ManagedProcess } from '../lib/procs.ts';
 
 /** The upstream every target ends at. */
@@ -11,6 +13,10 @@ export interface StartContext {
   /** Private scratch directory for this target's config and logs. */
   readonly dir: string;
   readonly port: number;
+  /** The scenario decides what the target is: an HTTP proxy, one terminating TLS, or an L4 proxy. */
+  readonly scenario: Scenario;
+  /** The certificate, key and ticket key every TLS target uses; null in scenarios without TLS. */
+  readonly tls: BenchTls | null;
   readonly upstream: Upstream;
   /** The Node runtime for Node children (Legate, node-http-proxy). */
   readonly nodeBin: string;
@@ -31,8 +37,10 @@ export interface RunningTarget {
 export interface TargetSpec {
   /** Short name for --only and the JSON file. */
   readonly name: string;
+  /** The scenarios it takes part in. */
+  readonly scenarios: readonly Scenario[];
   /** One line for the table legend. */
-  readonly description: string;
+  describe(scenario: Scenario): string;
   start(ctx: StartContext): Promise<RunningTarget>;
 }
 

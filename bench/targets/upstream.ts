@@ -4,21 +4,23 @@
 // Keep-alive limits are lifted on purpose: with nginx's defaults (keepalive_requests 1000, timeout 75 s)
 // the upstream would close pooled connections mid-run or between a target's rounds, and each proxy would
 // be measured partly on how it reconnects rather than on how it proxies.
+//
+// With `stream` (the tcp-stream scenario) it also serves STREAM_BYTES at STREAM_PATH, nginx with sendfile.
 
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnManaged } from '../lib/procs.ts';
 import { which } from '../lib/which.ts';
 import { waitProcReady } from './common.ts';
-import { PAYLOAD, PAYLOAD_PATH } from './payload.ts';
+import { PAYLOAD, PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './payload.ts';
 import { nginxCommonHttp, nginxMain } from './nginx-conf.ts';
 import type { Upstream } from './types.ts';
 
 const NODE_UPSTREAM = fileURLToPath(new URL('../peers/node-upstream.ts', import.meta.url));
 
 export async function startUpstream(kind: 'nginx' | 'node', dir: string, port: number,
-    nodeBin: string): Promise<Upstream> {
+    nodeBin: string, stream = false): Promise<Upstream> {
   mkdirSync(dir, { recursive: true });
   if (kind === 'node') {
     const proc = spawnManaged('upstream (node)', nodeBin, [NODE_UPSTREAM, String(port)]);
@@ -30,6 +32,15 @@ export async function startUpstream(kind: 'nginx' | 'node', dir: string, port: n
   const www = join(dir, 'www');
   mkdirSync(www);
   writeFileSync(join(www, PAYLOAD_PATH), PAYLOAD);
+  let streamLocation = '';
+  if (stream) {
+    writeFileSync(join(www, STREAM_PATH), '');
+    truncateSync(join(www, STREAM_PATH), STREAM_BYTES);
+    streamLocation = `
+        location = ${STREAM_PATH} {
+            sendfile on;
+        }`;
+  }
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, `${nginxMain(dir, 1)}
 http {
@@ -37,7 +48,7 @@ ${nginxCommonHttp(dir)}
     default_type text/plain;
     server {
         listen 127.0.0.1:${port};
-        root ${www};
+        root ${www};${streamLocation}
     }
 }
 `);
