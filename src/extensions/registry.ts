@@ -7,7 +7,7 @@ import type { NetworkFilterFactory } from '../network/filter.ts';
 import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
-  type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule,
+  type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule, type CertificateDetails,
 } from './types.ts';
 import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
@@ -105,8 +105,20 @@ export function upstreamTransportSocketFactory(compiled: CompiledExtension, ctx:
   return f;
 }
 
+/** The certificates of a compiled transport socket (main thread: admin /certs); null for one
+ *  without certificates. */
+export function transportSocketCertificates(compiled: CompiledExtension):
+  { caCert: CertificateDetails[]; certChain: CertificateDetails[] } | null {
+  const m = transportSocketModule(compiled);
+  return m.certificates === undefined ? null : m.certificates(compiled.config);
+}
+
 /** Cluster types and load balancers for the cluster manager (upstream/ does not import extensions). */
 export const upstreamFactories: UpstreamFactories = {
   clusterType: (type) => buildRegistry().clusterTypes.get(type),
   loadBalancer: (lbPolicy) => buildRegistry().loadBalancers.get(lbPolicy),
+  // An upstream transport socket gets the worker's stats and id; it has no use for the cluster
+  // manager (which is still being built when clusters make their transport sockets).
+  transportSocket: (compiled, stats, workerId) => upstreamTransportSocketFactory(compiled,
+    { stats, workerId, clusterManager: null as unknown as WorkerContext['clusterManager'] }),
 };

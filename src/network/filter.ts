@@ -8,6 +8,7 @@
 // only during the call (network/socket-owner.ts). A filter that keeps bytes past the call keeps
 // `retain(data)`.
 import type { Buffer } from 'node:buffer';
+import type { SslConnectionInfo } from './transport-socket.ts';
 
 export const FilterStatus = { Continue: 0, StopIteration: 1 } as const;
 export type FilterStatus = (typeof FilterStatus)[keyof typeof FilterStatus];
@@ -60,6 +61,9 @@ export interface NetworkConnection {
   readonly remoteIp: string;
   /** Closing or closed: no more data goes either way. */
   readonly closing: boolean;
+  /** What the TLS transport says of the connection (Envoy's Connection::ssl()); null on a raw
+   *  one. A property read, no allocation. */
+  ssl(): SslConnectionInfo | null;
   /** Through the write filter chain to the socket. Data is copied when needed (retain). */
   write(data: Buffer, endStream: boolean): void;
   /** A whole message (latin1 text or bytes), written with the loop iteration's others

@@ -42,7 +42,8 @@ export class TcpConnection implements Cancellable, ConnectionCallbacks {
     this.localClose = false;
     this.createdAt = monotonicNow();
     const info = pool.info;
-    const c = Connection.client(pool.host.address, pool.host.port, info.bufferLimit, info.stats, this.createdAt);
+    const c = Connection.client(pool.host.address, pool.host.port, info.bufferLimit, info.stats, this.createdAt,
+      info.transportSocket);
     c.setConnectionStats({ rxBytes: info.s.upstream_cx_rx_bytes_total, txBytes: info.s.upstream_cx_tx_bytes_total });
     c.addConnectionCallbacks(this);
     this.connection = c;

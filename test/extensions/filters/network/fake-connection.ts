@@ -38,6 +38,9 @@ export class FakeConnection implements NetworkConnection {
     if (chunked) throw new Error('no HTTP/1 framing in these tests');
     this.write(Buffer.concat([typeof head === 'string' ? Buffer.from(head, 'latin1') : head, body]), false);
   }
+  ssl(): null {
+    return null;
+  }
   addConnectionCallbacks(_cb: ConnectionCallbacks): void {}
   setConnectionStats(_stats: ConnectionByteStats): void {}
   addOnDrainCloseCb(_cb: DrainCloseCallback): void {}

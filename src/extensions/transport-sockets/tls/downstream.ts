@@ -1,0 +1,152 @@
+// The downstream half (Envoy's ServerSslSocketFactory): a filter chain's TLS, built once per chain
+// in each worker. Certificates are grouped into SecureContexts by the names they serve: an SNI
+// picks the context of its exact name, else of its wildcard (`*.example.com`, one label), else the
+// first certificate's (Envoy's selection rules). A context holds at most one certificate per key
+// type, so OpenSSL picks RSA or ECDSA by the signature algorithms the client offers.
+// Every worker's contexts share the session ticket keys compiled in main, so a ticket one worker
+// issued resumes on another.
+//
+// Node has no certificate verify callback: the client certificate is requested without failing
+// the handshake, OpenSSL verifies its chain against trusted_ca / crl, and the handshake handler
+// (onSecure) applies the rest (SAN matchers, hash and SPKI pins) and closes a connection that
+// fails, counting Envoy's stat. The connection's ConnectionEvent.Connected comes after that.
+import tls, { type SecureContext, type TLSSocket } from 'node:tls';
+import type { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import type { StatSink } from '../../../common/stat-sink.ts';
+import { kConnectEvent, kSslInfo, type DownstreamTransportSocketFactory } from '../../../network/transport-socket.ts';
+import { secureContextOptions, type CertSnap, type TlsSnap } from './config.ts';
+import { TlsConnectionInfo } from './connection-info.ts';
+import { PeerValidator } from './verify.ts';
+
+const kFactory = Symbol('legate.tlsFactory');
+
+type SniCallback = (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
+
+export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
+  readonly snap: TlsSnap;
+  readonly stats: StatSink;
+  readonly validator: PeerValidator | null;
+  /** A client certificate is asked for (a validation context, or require_client_certificate). */
+  readonly requestCert: boolean;
+  readonly defaultContext: SecureContext;
+  readonly exact: Map<string, SecureContext>;
+  /** `example.com` for `*.example.com`. */
+  readonly wildcard: Map<string, SecureContext>;
+  /** The TLSSocket options every connection of the chain gets (one object). */
+  readonly options: tls.TLSSocketOptions;
+
+  constructor(snap: TlsSnap, stats: StatSink) {
+    this.snap = snap;
+    this.stats = stats;
+    this.validator = snap.validation === null ? null : new PeerValidator(snap.validation, snap.stats);
+    this.requestCert = snap.validation !== null || snap.requireClientCertificate;
+    this.exact = new Map();
+    this.wildcard = new Map();
+    // One context per set of certificates serving a name (shared by the names with the same set).
+    const bySet = new Map<string, SecureContext>();
+    const contextFor = (certs: CertSnap[]): SecureContext => {
+      const key = certs.map((c) => snap.certs.indexOf(c)).join(',');
+      let ctx = bySet.get(key);
+      if (ctx === undefined) bySet.set(key, ctx = tls.createSecureContext(secureContextOptions(snap, certs)));
+      return ctx;
+    };
+    const names = new Set(snap.certs.flatMap((c) => c.names));
+    for (const n of names) {
+      const ctx = contextFor(snap.certs.filter((c) => c.names.includes(n)));
+      if (n.startsWith('*.')) this.wildcard.set(n.slice(2), ctx);
+      else this.exact.set(n, ctx);
+    }
+    const first = snap.certs[0];
+    this.defaultContext = first.names.length > 0
+      ? (this.exact.get(first.names[0]) ?? this.wildcard.get(first.names[0].slice(2)))!
+      : contextFor([first]);
+    const sni: SniCallback | undefined = bySet.size > 1 ? (name, cb) => cb(null, this.contextForName(name)) : undefined;
+    this.options = {
+      isServer: true,
+      secureContext: this.defaultContext,
+      SNICallback: sni,
+      ALPNProtocols: snap.alpn.length > 0 ? snap.alpn : undefined,
+      requestCert: this.requestCert,
+      // Verified after the handshake (onSecure): a failure is counted by its cause.
+      rejectUnauthorized: false,
+    };
+  }
+
+  contextForName(name: string): SecureContext {
+    const n = name.toLowerCase();
+    const e = this.exact.get(n);
+    if (e !== undefined) return e;
+    const dot = n.indexOf('.');
+    if (dot > 0) {
+      const w = this.wildcard.get(n.slice(dot + 1));
+      if (w !== undefined) return w;
+    }
+    return this.defaultContext;
+  }
+
+  createTransportSocket(socket: Socket, preread: Buffer | null): Socket {
+    // Bytes a listener filter read (the ClientHello) go back in front of what is still unread.
+    if (preread !== null && preread.length > 0) socket.unshift(preread);
+    const s = new tls.TLSSocket(socket, this.options);
+    const a = s as any;
+    a[kFactory] = this;
+    a[kSslInfo] = new TlsConnectionInfo(s);
+    a[kConnectEvent] = 'secure';
+    s.on('secure', onSecure);
+    s.on('error', onError);
+    return s;
+  }
+
+  /** The handshake is done: verify the client certificate, count the handshake. False: the
+   *  connection failed verification and is closed. */
+  onHandshake(s: TLSSocket): boolean {
+    const snap = this.snap;
+    const st = snap.stats;
+    const v = this.stats.v;
+    const info = (s as any)[kSslInfo] as TlsConnectionInfo;
+    const peer = this.requestCert ? (s.getPeerX509Certificate() ?? null) : null;
+    info.peer = peer;
+    if (this.requestCert) {
+      let fail = -1;
+      if (peer === null) {
+        if (snap.requireClientCertificate) fail = st.fail_verify_no_cert;
+      } else if (this.validator !== null) {
+        const r = this.validator.verify(peer, (s.authorizationError as unknown as string | null) ?? null);
+        if (r !== null) fail = r.slot;
+      }
+      if (fail >= 0) {
+        // Envoy fails the handshake, which counts connection_error too.
+        v[fail]++;
+        v[st.connection_error]++;
+        (s as any)[kFailed] = true;
+        s.destroy();
+        return false;
+      }
+      info.peerCertificateValidated = peer !== null && this.validator !== null;
+    }
+    v[st.handshake]++;
+    if (peer === null) v[st.no_certificate]++;
+    if (s.isSessionReused()) v[st.session_reused]++;
+    const vs = snap.versionSlots[s.getProtocol() ?? ''];
+    if (vs !== undefined) v[vs]++;
+    const cs = snap.cipherSlots[s.getCipher()?.name ?? ''];
+    if (cs !== undefined) v[cs]++;
+    return true;
+  }
+}
+
+const kFailed = Symbol('legate.tlsFailed');
+
+function onSecure(this: TLSSocket): void {
+  ((this as any)[kFactory] as DownstreamTlsFactory).onHandshake(this);
+}
+
+function onError(this: TLSSocket): void {
+  // A handshake that failed (a client that does not speak TLS, no shared cipher ...); 'close'
+  // follows and the connection reports it. Errors after the handshake are the connection's.
+  if ((this as any)._secureEstablished !== true && !(this as any)[kFailed]) {
+    const f = (this as any)[kFactory] as DownstreamTlsFactory;
+    f.stats.v[f.snap.stats.connection_error]++;
+  }
+}
