@@ -82,7 +82,7 @@ function command(cmd: string, arg: string | null, maxLen: number): (c: LogContex
 /** Compile an Envoy format string; unknown commands render "-" (Envoy rejects them at load). */
 export function compileFormat(format: string): Part[] {
   const parts: Part[] = [];
-  const re = /%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
+  const re = /%([A-Z0-9_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
   let last = 0;
   for (let m = re.exec(format); m !== null; m = re.exec(format)) {
     if (m.index > last) parts.push(format.slice(last, m.index));

@@ -385,9 +385,11 @@ export function compileTls(c: Obj, ctx: CompileContext): TlsSnap {
     certChain,
   };
 
-  // What OpenSSL alone can say (an unknown curve, a CRL it cannot parse ...).
+  // What OpenSSL alone can say (an unknown curve, a CRL it cannot parse ...), one certificate at a
+  // time (several of one key type cannot share a context).
   try {
-    tls.createSecureContext(secureContextOptions(snap));
+    if (certs.length === 0) tls.createSecureContext(secureContextOptions(snap));
+    for (const cert of certs) tls.createSecureContext(secureContextOptions(snap, [cert]));
   } catch (e) {
     const msg = (e as Error).message;
     if (/curve|group/i.test(msg)) ctx.fail(`${tpath}.ecdh_curves`, `Failed to initialize ECDH curves ${snap.curves}: ${msg}`);

@@ -112,7 +112,10 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
       if (peer === null) {
         if (snap.requireClientCertificate) fail = st.fail_verify_no_cert;
       } else if (this.validator !== null) {
-        const r = this.validator.verify(peer, (s.authorizationError as unknown as string | null) ?? null);
+        // (A bare TLSSocket leaves authorizationError unset: OpenSSL's verdict on the chain is
+        // asked for here, as tls.Server does.)
+        const err = (s as any)._handle?.verifyError() as (Error & { code?: string }) | null | undefined;
+        const r = this.validator.verify(peer, err == null ? null : (err.code ?? err.message));
         if (r !== null) fail = r.slot;
       }
       if (fail >= 0) {
