@@ -9,10 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { makeCa, type Cert } from '../helpers/certs.ts';
-import { fileAccessLog } from '../helpers/legate.ts';
+import { fileAccessLog, runLegate, tmpFile } from '../helpers/legate.ts';
 import { curl, pollLog, pollStat } from './fixtures/clients.ts';
 import { httpUp, legateFor } from './fixtures/tracked.ts';
-import { downstreamTls, tlsGet, tlsProxyConfig } from './fixtures/tls.ts';
+import { downstreamTls, tlsGet, tlsProxyConfig, type TlsResult } from './fixtures/tls.ts';
 
 const ca = makeCa();
 const other = makeCa('other');
@@ -25,8 +25,9 @@ const wrongSan = ca.issue('wrong.test', { client: true });
 const untrusted = other.issue('client.test', { client: true });
 const L = 'listener.127.0.0.1_0.ssl.';
 
-function cn(r: { peer: { subject?: { CN?: string } } | null }): string | undefined {
-  return r.peer?.subject?.CN;
+function cn(r: TlsResult): string | undefined {
+  const c = r.peer?.subject?.CN;
+  return Array.isArray(c) ? c[0] : c;
 }
 
 test('HTTPS through Legate: curl --cacert --resolve, x-forwarded-proto https, the handshake stats', async () => {
@@ -127,6 +128,14 @@ test('mTLS: a missing, an untrusted and a wrong-SAN client certificate are refus
   assert.equal(await pollStat(l, `${L}handshake`, (v) => v === 1), 1);
   const log = await pollLog(logPath, (t) => t.endsWith('\n'));
   assert.equal(log, `TLSv1.3 ${client.sha256} a.test\n`);
+
+  // A resumed session is verified again, with the certificate that comes with it.
+  assert.ok(ok.session !== null);
+  const again = await tlsGet(port, { ...base, cert: client.cert, key: client.key, session: ok.session! });
+  assert.equal(again.status, 200);
+  assert.equal(again.reused, true);
+  assert.equal(up.requests.at(-1)!.headers['x-forwarded-client-cert'], xfcc);
+  assert.equal(await pollStat(l, `${L}session_reused`, (v) => v === 1), 1);
 });
 
 test('forward_client_cert_details: SANITIZE (the default) drops the header, APPEND_FORWARD appends, FORWARD_ONLY keeps it', async () => {
@@ -193,6 +202,29 @@ test('a session resumes on later connections whichever worker takes them (--conc
   assert.equal(reused, N);
   assert.equal(await pollStat(l, `${L}session_reused`, (v) => v === N), N);
   assert.equal((await l.stats()).get(`${L}handshake`), N + 1);
+});
+
+test('session_ticket_keys: a ticket from one Legate resumes on another with the same key; a key that is not 80 bytes is refused', async () => {
+  const up = await httpUp();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'legate-tls-keys-'));
+  const keyPath = path.join(dir, 'ticket.key');
+  fs.writeFileSync(keyPath, (await import('node:crypto')).randomBytes(80));
+  const cfg = tlsProxyConfig(downstreamTls([a], '', `
+          session_ticket_keys:
+            keys: [{ filename: ${keyPath} }]`), [up.port]);
+  const l1 = await legateFor(cfg);
+  const l2 = await legateFor(cfg);
+  const first = await tlsGet(l1.port('proxy'), { ca: ca.cert, servername: 'a.test' });
+  assert.ok(first.session !== null);
+  const r = await tlsGet(l2.port('proxy'), { ca: ca.cert, servername: 'a.test', session: first.session! });
+  assert.equal(r.status, 200);
+  assert.equal(r.reused, true);
+  assert.equal(await pollStat(l2, `${L}session_reused`, (v) => v === 1), 1);
+
+  fs.writeFileSync(keyPath, Buffer.alloc(48));
+  const v = await runLegate(['--mode', 'validate', '-c', tmpFile('bad.yaml', cfg)]);
+  assert.notEqual(v.code, 0);
+  assert.match(v.stderr + v.stdout, /static_resources\.listeners\[0\]\.filter_chains\[0\]\.transport_socket\.typed_config\.session_ticket_keys\.keys\[0\]: Incorrect TLS session ticket key length\. Length 48, expected length 80\./);
 });
 
 test('admin /certs lists the certificates in use with days until expiry; server.days_until_first_cert_expiring follows the soonest', async () => {

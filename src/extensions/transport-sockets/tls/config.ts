@@ -73,6 +73,9 @@ export interface TlsSnap {
   validation: ValidationSnap | null;
   /** 48 bytes, base64, shared by every worker (Node's ticketKeys); null: stateless resumption off. */
   ticketKeys: string | null;
+  /** OpenSSL's session id context, the same in every worker (resumption with a client
+   *  certificate requested needs one). */
+  sessionIdContext: string;
   /** session_timeout in seconds (0: OpenSSL's default). */
   sessionTimeoutS: number;
   /** UpstreamTlsContext.sni ('' when unset). */
@@ -375,6 +378,7 @@ export function compileTls(c: Obj, ctx: CompileContext): TlsSnap {
     requireClientCertificate: c.require_client_certificate === true,
     validation: vc === null ? null : vc.snap,
     ticketKeys,
+    sessionIdContext: crypto.createHash('sha256').update(path).digest('hex').slice(0, 32),
     sessionTimeoutS: Math.floor(durationMs(c.session_timeout, 0) / 1000),
     sni: upstream ? String(c.sni ?? '') : '',
     maxSessionKeys: upstream ? (c.max_session_keys ?? 1) : 0,

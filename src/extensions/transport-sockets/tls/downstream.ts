@@ -48,7 +48,13 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
     const contextFor = (certs: CertSnap[]): SecureContext => {
       const key = certs.map((c) => snap.certs.indexOf(c)).join(',');
       let ctx = bySet.get(key);
-      if (ctx === undefined) bySet.set(key, ctx = tls.createSecureContext(secureContextOptions(snap, certs)));
+      if (ctx === undefined) {
+        ctx = tls.createSecureContext(secureContextOptions(snap, certs));
+        // (tls.Server sets one too: OpenSSL refuses to resume a session without it once a client
+        // certificate is requested.)
+        (ctx as any).context.setSessionIdContext(snap.sessionIdContext);
+        bySet.set(key, ctx);
+      }
       return ctx;
     };
     const names = new Set(snap.certs.flatMap((c) => c.names));

@@ -9,6 +9,7 @@
 // after the handshake) is offered on the next connection to it; max_session_keys 0 turns it off.
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
 import type { Buffer } from 'node:buffer';
+import type { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { StatSink } from '../../../common/stat-sink.ts';
 import { clientReadOptions } from '../../../network/socket-owner.ts';
@@ -36,8 +37,9 @@ export class UpstreamTlsFactory implements UpstreamTransportSocketFactory {
   readonly stats: StatSink;
   readonly context: SecureContext;
   readonly validator: PeerValidator | null;
-  /** host:port -> the last session it gave. */
-  readonly sessions: Map<string, Buffer>;
+  /** host:port -> the last session it gave, with the certificate it was verified with (a
+   *  resumed session does not show the peer's certificate again). */
+  readonly sessions: Map<string, { session: Buffer; peer: X509Certificate | null }>;
   readonly alpn: string[] | undefined;
 
   constructor(snap: TlsSnap, stats: StatSink) {
@@ -52,12 +54,13 @@ export class UpstreamTlsFactory implements UpstreamTransportSocketFactory {
   connect(host: string, port: number): Socket {
     const key = `${host}:${port}`;
     const resume = this.snap.maxSessionKeys > 0;
+    const cached = resume ? this.sessions.get(key) : undefined;
     const s = tls.connect({
       host, port, noDelay: true,
       secureContext: this.context,
       servername: this.snap.sni === '' ? undefined : this.snap.sni,
       ALPNProtocols: this.alpn,
-      session: resume ? this.sessions.get(key) : undefined,
+      session: cached?.session,
       // Verified after the handshake (onSecureConnect), as Envoy verifies: no hostname check.
       rejectUnauthorized: false,
       checkServerIdentity: noHostnameCheck,
@@ -66,7 +69,10 @@ export class UpstreamTlsFactory implements UpstreamTransportSocketFactory {
     const a = s as any;
     a[kFactory] = this;
     a[kSessionKey] = key;
-    a[kSslInfo] = new TlsConnectionInfo(s);
+    const info = new TlsConnectionInfo(s);
+    // The certificate of the session offered, should the server resume it.
+    if (cached !== undefined) info.peer = cached.peer;
+    a[kSslInfo] = info;
     a[kConnectEvent] = 'secureConnect';
     s.on('secureConnect', onSecureConnect);
     s.on('error', onError);
@@ -79,7 +85,7 @@ export class UpstreamTlsFactory implements UpstreamTransportSocketFactory {
     const st = snap.stats;
     const v = this.stats.v;
     const info = (s as any)[kSslInfo] as TlsConnectionInfo;
-    const peer = s.getPeerX509Certificate() ?? null;
+    const peer = s.getPeerX509Certificate() ?? (s.isSessionReused() ? info.peer : null);
     info.peer = peer;
     if (this.validator !== null) {
       const r = peer === null ? { slot: st.fail_verify_no_cert, reason: 'no certificate' }
@@ -112,7 +118,8 @@ function onSecureConnect(this: TLSSocket): void {
 function onSession(this: TLSSocket, session: Buffer): void {
   if (this.destroyed) return;
   const f = (this as any)[kFactory] as UpstreamTlsFactory;
-  f.sessions.set((this as any)[kSessionKey], session);
+  const info = (this as any)[kSslInfo] as TlsConnectionInfo;
+  f.sessions.set((this as any)[kSessionKey], { session, peer: this.getPeerX509Certificate() ?? info.peer });
 }
 
 function onError(this: TLSSocket, err: NodeJS.ErrnoException & { library?: string; reason?: string }): void {
