@@ -3,6 +3,8 @@
 // says what it knows (Connection.ssl()); a raw connection has no SslConnectionInfo. Plus the
 // pieces with rules of their own: Node's subjectAltName text, the RFC 2253 subject.
 import { test, after } from 'node:test';
+import net, { type AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import assert from 'node:assert/strict';
 import { makeCa } from '../../helpers/certs.ts';
 import { startInProcess } from '../../helpers/in-process.ts';
@@ -14,6 +16,12 @@ import { ConnectionEvent, type ConnectionCallbacks } from '../../../src/network/
 import type { Connection } from '../../../src/network/connection.ts';
 import { parseSans } from '../../../src/extensions/transport-sockets/tls/config.ts';
 import { rawRequest } from '../../integration/fixtures/clients.ts';
+import { buildSnapshot } from '../../../src/config/snapshot.ts';
+import { loadBootstrapText } from '../../../src/config/load.ts';
+import { registerAll } from '../../../src/extensions/index.ts';
+import { downstreamTransportSocketFactory } from '../../../src/extensions/registry.ts';
+import { StatsLayout } from '../../../src/stats/layout.ts';
+import { StatsStore, WorkerStats } from '../../../src/stats/store.ts';
 
 const ca = makeCa();
 const a = ca.issue('a.test');
@@ -72,4 +80,38 @@ test('subjectAltName text: types, quoted values with commas', () => {
     [['DNS', 'a.test'], ['URI', 'spiffe://x/y'], ['IP Address', '127.0.0.1'], ['email', 'a@b']]);
   assert.deepEqual(parseSans('DNS:a, URI:"http://x/a,b", DNS:c'), [['DNS', 'a'], ['URI', 'http://x/a,b'], ['DNS', 'c']]);
   assert.deepEqual(parseSans(undefined), []);
+});
+
+test('bytes a listener filter already read (the ClientHello) go to the TLS socket first', async () => {
+  registerAll();
+  const { bootstrap } = loadBootstrapText(tlsProxyConfig(downstreamTls([a]), [up.port]), 'yaml');
+  const layout = new StatsLayout();
+  const snap = buildSnapshot(bootstrap as Record<string, unknown>, layout, { bufferLimit: 1 << 20, version: 1 });
+  const stats = new WorkerStats(new StatsStore(layout, 1).attachWorker(0));
+  const factory = downstreamTransportSocketFactory(snap.listeners[0].filterChains[0].transportSocket!,
+    { stats, workerId: 0, clusterManager: null as never });
+  let prereadBytes = 0;
+  const server = net.createServer((raw) => {
+    // As a listener filter does: take the first read off the socket, stop reading, hand it over.
+    raw.once('data', (first: Buffer) => {
+      raw.pause();
+      prereadBytes = first.length;
+      const s = factory.createTransportSocket(raw, first);
+      s.on('data', (d: Buffer) => s.end(`echo:${d.toString()}`));
+      s.on('error', () => {});
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  after(() => server.close());
+  const got = await new Promise<string>((resolve, reject) => {
+    const c = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ca: ca.cert, servername: 'a.test' });
+    let out = '';
+    c.on('secureConnect', () => c.write('ping'));
+    c.on('data', (d: Buffer) => { out += d.toString(); });
+    c.on('end', () => resolve(out));
+    c.on('error', reject);
+    setTimeout(() => reject(new Error('timeout')), 5000).unref();
+  });
+  assert.ok(prereadBytes > 0);
+  assert.equal(got, 'echo:ping');
 });
