@@ -5,7 +5,9 @@
 // resumption across workers, and admin /certs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { makeCa, type Cert } from '../helpers/certs.ts';
@@ -138,6 +140,40 @@ test('mTLS: a missing, an untrusted and a wrong-SAN client certificate are refus
   assert.equal(await pollStat(l, `${L}session_reused`, (v) => v === 1), 1);
 });
 
+test('curl with a client certificate (--cert --key) through mTLS', async () => {
+  const up = await httpUp();
+  const l = await legateFor(tlsProxyConfig(mtlsContext(), [up.port],
+    { hcmExtra: '\n          forward_client_cert_details: SANITIZE_SET' }));
+  const port = l.port('proxy');
+  const base = ['--cacert', ca.certPath, '--resolve', `a.test:${port}:127.0.0.1`];
+  const ok = await curl([...base, '--cert', client.certPath, '--key', client.keyPath, `https://a.test:${port}/m`]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(up.requests.at(-1)!.headers['x-forwarded-client-cert'], `Hash=${client.sha256}`);
+  const none = await curl([...base, `https://a.test:${port}/m`]);
+  assert.notEqual(none.code, 0);
+  assert.equal(up.requests.length, 1);
+  assert.equal(await pollStat(l, `${L}fail_verify_no_cert`, (v) => v === 1), 1);
+});
+
+test('a client that resets mid-handshake, or sends garbage, loses nothing else', async () => {
+  const up = await httpUp();
+  const l = await legateFor(tlsProxyConfig(downstreamTls([a]), [up.port]), { concurrency: 1 });
+  const port = l.port('proxy');
+  for (const bytes of [Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]), Buffer.alloc(4096, 0x41)]) {
+    await new Promise<void>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(bytes, () => setTimeout(() => { s.resetAndDestroy(); resolve(); }, 50));
+      });
+      s.on('error', () => {});
+    });
+  }
+  const r = await tlsGet(port, { ca: ca.cert, servername: 'a.test' });
+  assert.equal(r.status, 200);
+  assert.ok(l.proc.exitCode === null);
+  assert.equal((await l.stats()).get('server.legate.worker_restarts'), 0);
+  assert.equal(await pollStat(l, `${L}connection_error`, (v) => v === 1), 1);
+});
+
 test('forward_client_cert_details: SANITIZE (the default) drops the header, APPEND_FORWARD appends, FORWARD_ONLY keeps it', async () => {
   const up = await httpUp();
   const modes: [string, (v: string | undefined) => void][] = [
@@ -208,7 +244,7 @@ test('session_ticket_keys: a ticket from one Legate resumes on another with the 
   const up = await httpUp();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'legate-tls-keys-'));
   const keyPath = path.join(dir, 'ticket.key');
-  fs.writeFileSync(keyPath, (await import('node:crypto')).randomBytes(80));
+  fs.writeFileSync(keyPath, crypto.randomBytes(80));
   const cfg = tlsProxyConfig(downstreamTls([a], '', `
           session_ticket_keys:
             keys: [{ filename: ${keyPath} }]`), [up.port]);
@@ -241,7 +277,7 @@ test('admin /certs lists the certificates in use with days until expiry; server.
   assert.equal(c.ca_cert[0].path, ca.certPath);
   assert.deepEqual(c.cert_chain.map((d) => d.path), [soon.certPath, a.certPath]);
   const leaf = c.cert_chain[1];
-  assert.equal(leaf.serial_number, new (await import('node:crypto')).X509Certificate(a.cert).serialNumber.toLowerCase());
+  assert.equal(leaf.serial_number, new crypto.X509Certificate(a.cert).serialNumber.toLowerCase());
   assert.deepEqual(leaf.subject_alt_names, [{ dns: 'a.test' }]);
   assert.equal(leaf.days_until_expiration, '29');
   assert.equal(c.cert_chain[0].days_until_expiration, '2');

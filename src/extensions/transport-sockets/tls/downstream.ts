@@ -151,10 +151,12 @@ function onSecure(this: TLSSocket): void {
   ((this as any)[kFactory] as DownstreamTlsFactory).onHandshake(this);
 }
 
-function onError(this: TLSSocket): void {
+function onError(this: TLSSocket, err: NodeJS.ErrnoException & { library?: string }): void {
   // A handshake that failed (a client that does not speak TLS, no shared cipher ...); 'close'
-  // follows and the connection reports it. Errors after the handshake are the connection's.
-  if ((this as any)._secureEstablished !== true && !(this as any)[kFailed]) {
+  // follows and the connection reports it. Errors after the handshake are the connection's, and
+  // so is a reset or an EOF before its end (no TLS error: Envoy sees a remote close).
+  if ((this as any)._secureEstablished !== true && !(this as any)[kFailed]
+    && (err.library !== undefined || (err.code ?? '').startsWith('ERR_SSL'))) {
     const f = (this as any)[kFactory] as DownstreamTlsFactory;
     f.stats.v[f.snap.stats.connection_error]++;
   }
