@@ -22,6 +22,7 @@ const a = ca.issue('a.test');
 const b = ca.issue('b.test');
 const wild = ca.issue('wild', { sans: ['DNS:*.wild.test'] });
 const aRsa = ca.issue('a-rsa', { sans: ['DNS:a.test'], keyType: 'rsa' });
+const a2 = ca.issue('a2', { sans: ['DNS:a.test'] });
 const client = ca.issue('client.test', { client: true, sans: ['DNS:client.test', 'URI:spiffe://legate/client'] });
 const wrongSan = ca.issue('wrong.test', { client: true });
 const untrusted = other.issue('client.test', { client: true });
@@ -58,7 +59,8 @@ test('HTTPS through Legate: curl --cacert --resolve, x-forwarded-proto https, th
 
 test('SNI picks the certificate: exact names, a wildcard, and the first one for an unknown or no SNI', async () => {
   const up = await httpUp();
-  const l = await legateFor(tlsProxyConfig(downstreamTls([a, b, wild]), [up.port]));
+  // (a2 also names a.test, after a: the first of a key type serves a name.)
+  const l = await legateFor(tlsProxyConfig(downstreamTls([a, b, wild, a2]), [up.port]));
   const port = l.port('proxy');
   const cases: [string | undefined, string][] = [
     ['a.test', 'a.test'], ['b.test', 'b.test'], ['x.wild.test', 'wild'], ['B.TEST', 'b.test'],
@@ -83,6 +85,19 @@ test('an RSA and an ECDSA certificate for one name: the client\'s signature algo
   assert.equal(rsa.status, 200, rsa.error ?? '');
   assert.equal(cn(rsa), 'a-rsa');
   assert.equal((rsa.peer as unknown as { bits?: number }).bits, 2048);
+});
+
+test('no SNI scans every certificate by key type; an SNI that names none gets the first certificate', async () => {
+  const up = await httpUp();
+  const l = await legateFor(tlsProxyConfig(downstreamTls([aRsa, b]), [up.port]));
+  const port = l.port('proxy');
+  const any = { ca: ca.cert, checkServerIdentity: () => undefined };
+  const noSni = await tlsGet(port, { ...any, sigalgs: 'ecdsa_secp256r1_sha256:rsa_pss_rsae_sha256' });
+  assert.equal(cn(noSni), 'b.test');
+  const rsaOnly = await tlsGet(port, { ...any, sigalgs: 'rsa_pss_rsae_sha256' });
+  assert.equal(cn(rsaOnly), 'a-rsa');
+  const unknown = await tlsGet(port, { ...any, servername: 'unknown.test' });
+  assert.equal(cn(unknown), 'a-rsa');
 });
 
 function mtlsContext(extraValidation = '', certs: Cert[] = [a]): string {

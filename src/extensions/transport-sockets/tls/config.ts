@@ -29,7 +29,7 @@ export interface CertSnap {
   path: string;
   /** The names it serves for SNI, lowercase: its DNS SANs, else its subject CN (Envoy's rule). */
   names: string[];
-  /** `rsa`, `ec`, ... (KeyObject.asymmetricKeyType): one of each per name. */
+  /** `rsa`, `ec`, ... (KeyObject.asymmetricKeyType): for a name, the first of each type serves. */
   keyType: string;
 }
 
@@ -99,6 +99,7 @@ const DEFAULT_CIPHERS = [
   'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
 ];
 const DEFAULT_CURVES = ['X25519', 'P-256'];
+const SERVER_EC_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 
 const VERSION_OF: Record<string, string> = {
   TLSv1_0: 'TLSv1', TLSv1_1: 'TLSv1.1', TLSv1_2: 'TLSv1.2', TLSv1_3: 'TLSv1.3',
@@ -310,20 +311,16 @@ export function compileTls(c: Obj, ctx: CompileContext): TlsSnap {
   const tp: Obj = common.tls_params ?? {};
   const tpath = `${cpath}.tls_params`;
 
-  // Certificates: one of each key type per name (Envoy's certificate selection rules).
+  // Certificates (Envoy's loading rules: a server ECDSA key must be on P-256, P-384 or P-521).
   const certs: CertSnap[] = [];
   const certChain: CertDetailSnap[] = [];
-  const seen = new Map<string, string>();
   ((common.tls_certificates ?? []) as Obj[]).forEach((t, i) => {
     const p = `${cpath}.tls_certificates[${i}]`;
     const { snap, x } = certificate(t, p, ctx);
-    for (const n of snap.names) {
-      const k = `${snap.keyType}/${n}`;
-      if (seen.has(k)) {
-        ctx.fail(`${p}.certificate_chain`, `Failed to load certificate chain from ${snap.path}, at most one certificate `
-          + `of a given type may be specified for each DNS SAN entry or Subject CN: ${n}`);
-      }
-      seen.set(k, snap.path);
+    const curve = x.publicKey.asymmetricKeyDetails?.namedCurve;
+    if (!upstream && snap.keyType === 'ec' && !SERVER_EC_CURVES.has(curve ?? '')) {
+      ctx.fail(`${p}.certificate_chain`, `Failed to load certificate chain from ${snap.path}, only P-256, P-384 or `
+        + `P-521 ECDSA certificates are supported (${curve})`);
     }
     certs.push(snap);
     certChain.push(detail(x, snap.path));

@@ -1,8 +1,13 @@
 // The downstream half (Envoy's ServerSslSocketFactory): a filter chain's TLS, built once per chain
-// in each worker. Certificates are grouped into SecureContexts by the names they serve: an SNI
-// picks the context of its exact name, else of its wildcard (`*.example.com`, one label), else the
-// first certificate's (Envoy's selection rules). A context holds at most one certificate per key
-// type, so OpenSSL picks RSA or ECDSA by the signature algorithms the client offers.
+// in each worker. Certificates are grouped into SecureContexts by the names they serve (DNS SANs,
+// else the subject CN), with the first certificate of each key type for a name. Envoy's selection
+// rules: an SNI picks the context of its exact name, else of its wildcard (`*.example.com`, one
+// label), else the first certificate alone; no SNI scans every certificate (the first of each key
+// type). A context holds at most one certificate per key type, so OpenSSL picks RSA or ECDSA by
+// the signature algorithms the client offers -- in the context a connection starts with (the
+// no-SNI one). Node's SNI switch installs only a context's current certificate (the last one set),
+// so an SNI that picks another context never switches to an equal one, and a switched-to context
+// with both key types serves its ECDSA certificate (Envoy prefers ECDSA too).
 // Every worker's contexts share the session ticket keys compiled in main, so a ticket one worker
 // issued resumes on another.
 //
@@ -29,7 +34,10 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
   readonly validator: PeerValidator | null;
   /** A client certificate is asked for (a validation context, or require_client_certificate). */
   readonly requestCert: boolean;
+  /** No SNI: the first certificate of each key type. */
   readonly defaultContext: SecureContext;
+  /** An SNI that names no certificate: the first certificate. */
+  readonly mismatchContext: SecureContext;
   readonly exact: Map<string, SecureContext>;
   /** `example.com` for `*.example.com`. */
   readonly wildcard: Map<string, SecureContext>;
@@ -45,8 +53,10 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
     this.wildcard = new Map();
     // One context per set of certificates serving a name (shared by the names with the same set).
     const bySet = new Map<string, SecureContext>();
-    const contextFor = (certs: CertSnap[]): SecureContext => {
-      const key = certs.map((c) => snap.certs.indexOf(c)).join(',');
+    const contextFor = (group: CertSnap[]): SecureContext => {
+      // ECDSA last: the one an SNI switch installs.
+      const certs = [...group.filter((c) => c.keyType !== 'ec'), ...group.filter((c) => c.keyType === 'ec')];
+      const key = certs.map((c) => snap.certs.indexOf(c)).sort().join(',');
       let ctx = bySet.get(key);
       if (ctx === undefined) {
         ctx = tls.createSecureContext(secureContextOptions(snap, certs));
@@ -59,15 +69,17 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
     };
     const names = new Set(snap.certs.flatMap((c) => c.names));
     for (const n of names) {
-      const ctx = contextFor(snap.certs.filter((c) => c.names.includes(n)));
+      const ctx = contextFor(firstOfEachType(snap.certs.filter((c) => c.names.includes(n))));
       if (n.startsWith('*.')) this.wildcard.set(n.slice(2), ctx);
       else this.exact.set(n, ctx);
     }
-    const first = snap.certs[0];
-    this.defaultContext = first.names.length > 0
-      ? (this.exact.get(first.names[0]) ?? this.wildcard.get(first.names[0].slice(2)))!
-      : contextFor([first]);
-    const sni: SniCallback | undefined = bySet.size > 1 ? (name, cb) => cb(null, this.contextForName(name)) : undefined;
+    this.defaultContext = contextFor(firstOfEachType(snap.certs));
+    this.mismatchContext = contextFor([snap.certs[0]]);
+    const sni: SniCallback | undefined = bySet.size > 1 ? (name, cb) => {
+      // (undefined: stay on the context the connection started with, every certificate of it.)
+      const c = this.contextForName(name);
+      cb(null, c === this.defaultContext ? undefined : c);
+    } : undefined;
     this.options = {
       isServer: true,
       secureContext: this.defaultContext,
@@ -88,7 +100,7 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
       const w = this.wildcard.get(n.slice(dot + 1));
       if (w !== undefined) return w;
     }
-    return this.defaultContext;
+    return this.mismatchContext;
   }
 
   createTransportSocket(socket: Socket, preread: Buffer | null): Socket {
@@ -146,6 +158,12 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
 }
 
 const kFailed = Symbol('legate.tlsFailed');
+
+/** The first certificate of each key type, in config order. */
+function firstOfEachType(certs: CertSnap[]): CertSnap[] {
+  const seen = new Set<string>();
+  return certs.filter((c) => !seen.has(c.keyType) && seen.add(c.keyType) !== undefined);
+}
 
 function onSecure(this: TLSSocket): void {
   ((this as any)[kFactory] as DownstreamTlsFactory).onHandshake(this);
