@@ -5,6 +5,7 @@
 // resumption across workers, and admin /certs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -206,6 +207,36 @@ test('forward_client_cert_details: SANITIZE (the default) drops the header, APPE
   }
 });
 
+/** A CRL from `ca` revoking `revoked` (the openssl CLI's `ca` command over a scratch database). */
+function crlRevoking(revoked: Cert): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'legate-crl-'));
+  fs.writeFileSync(path.join(dir, 'index.txt'), '');
+  fs.writeFileSync(path.join(dir, 'crlnumber'), '01\n');
+  fs.writeFileSync(path.join(dir, 'ca.cnf'), `[ca]\ndefault_ca = d\n[d]\ndatabase = ${dir}/index.txt\n`
+    + `crlnumber = ${dir}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n`);
+  const run = (args: string[]): void => {
+    execFileSync('openssl', ['ca', '-config', path.join(dir, 'ca.cnf'), '-keyfile', ca.keyPath, '-cert', ca.certPath, ...args],
+      { stdio: ['ignore', 'ignore', 'pipe'] });
+  };
+  run(['-revoke', revoked.certPath]);
+  const out = path.join(dir, 'crl.pem');
+  run(['-gencrl', '-out', out]);
+  return out;
+}
+
+test('crl: a revoked client certificate is refused (fail_verify_error), another from the CA accepted', async () => {
+  const up = await httpUp();
+  const crl = crlRevoking(wrongSan);
+  const l = await legateFor(tlsProxyConfig(mtlsContext(`
+              crl: { filename: ${crl} }`), [up.port]));
+  const port = l.port('proxy');
+  const revoked = await tlsGet(port, { ca: ca.cert, servername: 'a.test', cert: wrongSan.cert, key: wrongSan.key });
+  assert.equal(revoked.status, 0);
+  assert.equal(await pollStat(l, `${L}fail_verify_error`, (v) => v === 1), 1);
+  const ok = await tlsGet(port, { ca: ca.cert, servername: 'a.test', cert: client.cert, key: client.key });
+  assert.equal(ok.status, 200, ok.error ?? '');
+});
+
 test('verify_certificate_hash and verify_certificate_spki pin client certificates', async () => {
   const up = await httpUp();
   const colons = client.sha256.toUpperCase().match(/../g)!.join(':');
@@ -253,6 +284,16 @@ test('a session resumes on later connections whichever worker takes them (--conc
   assert.equal(reused, N);
   assert.equal(await pollStat(l, `${L}session_reused`, (v) => v === N), N);
   assert.equal((await l.stats()).get(`${L}handshake`), N + 1);
+  // TLS 1.2 tickets too.
+  const v12 = { ca: ca.cert, servername: 'a.test', maxVersion: 'TLSv1.2' as const };
+  const first12 = await tlsGet(port, v12);
+  assert.equal(first12.protocol, 'TLSv1.2');
+  for (let i = 0; i < 4; i++) {
+    const r = await tlsGet(port, { ...v12, session: first12.session! });
+    assert.equal(r.reused, true);
+  }
+  assert.equal(await pollStat(l, `${L}session_reused`, (v) => v === N + 4), N + 4);
+  assert.equal((await l.stats()).get(`${L}versions.TLSv1.2`), 5);
 });
 
 test('session_ticket_keys: a ticket from one Legate resumes on another with the same key; a key that is not 80 bytes is refused', async () => {
