@@ -34,14 +34,17 @@ function cn(r: TlsResult): string | undefined {
   return Array.isArray(c) ? c[0] : c;
 }
 
-test('HTTPS through Legate: curl --cacert --resolve, x-forwarded-proto https, the handshake stats', async () => {
+test('HTTPS through Legate: curl --cacert --resolve, x-forwarded-proto https, x-forwarded-for, the handshake stats', async () => {
   const up = await httpUp();
-  const l = await legateFor(tlsProxyConfig(downstreamTls([a]), [up.port]));
+  const l = await legateFor(tlsProxyConfig(downstreamTls([a]), [up.port],
+    { hcmExtra: '\n          use_remote_address: true' }));
   const port = l.port('proxy');
   const r = await curl(['--cacert', ca.certPath, '--resolve', `a.test:${port}:127.0.0.1`, `https://a.test:${port}/hello`]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(up.requests.at(-1)!.url, '/hello');
   assert.equal(up.requests.at(-1)!.headers['x-forwarded-proto'], 'https');
+  // The peer's address through the TLS socket.
+  assert.equal(up.requests.at(-1)!.headers['x-forwarded-for'], '127.0.0.1');
   assert.equal(await pollStat(l, `${L}handshake`, (v) => v === 1), 1);
   const st = await l.stats();
   assert.equal(st.get(`${L}versions.TLSv1.3`), 1);
