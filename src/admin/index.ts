@@ -4,6 +4,7 @@
 // get the parsed request and return status, body and content type.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { certsHandler } from './certs.ts';
 import { clustersHandler } from './clusters.ts';
 import { configDumpHandler } from './config-dump.ts';
 import { listenersHandler } from './listeners.ts';
@@ -36,7 +37,7 @@ const homeHandler: AdminHandler = {
 
 /** Every handler, sorted by path as Envoy lists them. */
 export const HANDLERS: readonly AdminHandler[] = [
-  homeHandler, clustersHandler, configDumpHandler, helpHandler, listenersHandler, quitHandler,
+  homeHandler, certsHandler, clustersHandler, configDumpHandler, helpHandler, listenersHandler, quitHandler,
   readyHandler, reloadHandler, serverInfoHandler, statsHandler, prometheusHandler,
 ].sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
 

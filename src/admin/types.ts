@@ -106,6 +106,24 @@ export interface ListenerStatus {
   defaultFilterChain?: FilterChainStatus | null;
 }
 
+/** One certificate in use (Envoy's admin.v3.CertificateDetails, less the day count). */
+export interface CertificateDetail {
+  /** The file, or `<inline>`. */
+  path: string;
+  serialNumber: string;
+  /** `{ dns }`, `{ uri }` or `{ ip_address }` each. */
+  subjectAltNames: Record<string, string>[];
+  /** ISO 8601. */
+  validFrom: string;
+  expirationTime: string;
+}
+
+/** One TLS context's certificates (Envoy's admin.v3.Certificate). */
+export interface CertificateStatus {
+  caCert: CertificateDetail[];
+  certChain: CertificateDetail[];
+}
+
 export interface AdminOptions {
   host: string;
   port: number;
@@ -113,6 +131,8 @@ export interface AdminOptions {
   serverInfo(): ServerInfo;
   clusters(): ClusterStatus[];
   listeners(): ListenerStatus[];
+  /** The certificates of every TLS context of the running config (GET /certs). */
+  certs(): CertificateStatus[];
   /** Rendered as JSON (Envoy's envoy.admin.v3.ConfigDump shape is up to the caller). */
   configDump(): unknown;
   /** POST /quitquitquit, called after the "OK" response went out. */

@@ -121,8 +121,6 @@ const UNSUPPORTED: Row[] = [
   ['envoy.access_loggers.wasm', C.AccessLogger, [LOG + 'wasm.v3.WasmAccessLog']],
 
   // Transport sockets.
-  ['envoy.transport_sockets.tls', C.TransportSocket,
-    [TS + 'tls.v3.UpstreamTlsContext', TS + 'tls.v3.DownstreamTlsContext']],
   ['envoy.transport_sockets.raw_buffer', C.TransportSocket, [TS + 'raw_buffer.v3.RawBuffer']],
   ['envoy.transport_sockets.alts', C.TransportSocket, [TS + 'alts.v3.Alts']],
   ['envoy.transport_sockets.upstream_proxy_protocol', C.TransportSocket,

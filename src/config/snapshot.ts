@@ -95,6 +95,8 @@ export interface ClusterSnap {
   maxRetries: number;
   hosts: HostSnap[];
   stats: ClusterStats;
+  /** Its transport_socket (an UpstreamTlsContext), compiled by its module; null: raw TCP. */
+  transportSocket: CompiledExtension | null;
 }
 export interface Snapshot {
   version: number;
@@ -154,10 +156,17 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       maxRetries: DEFAULT_MAX_RETRIES,
       hosts,
       stats,
+      transportSocket: null,
     });
   }
 
   const ctx = compileContext(layout, opts, clusterNames);
+  // Cluster transport sockets (their stats under cluster.<name>.ssl.).
+  ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
+    if (c.transport_socket === undefined) return;
+    clusters[i].transportSocket = ctx.compileNested(ExtensionCategory.TransportSocket, c.transport_socket,
+      `static_resources.clusters[${i}].transport_socket`, `cluster.${c.name}.`);
+  });
   const listeners: ListenerSnap[] = [];
   ((sr.listeners ?? []) as Obj[]).forEach((l, i) => {
     const lpath = `static_resources.listeners[${i}]`;

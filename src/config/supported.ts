@@ -47,7 +47,7 @@ const CORE: Record<string, readonly SupportedField[]> = {
   // (`type` and `lb_policy`, with the enum values Legate has, and the fields of the host list come
   // from the cluster-type and load-balancer extensions.)
   'envoy.config.cluster.v3.Cluster': [
-    'name', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'circuit_breakers',
+    'name', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'circuit_breakers', 'transport_socket',
   ],
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],
   'envoy.config.cluster.v3.CircuitBreakers.Thresholds': [

@@ -18,6 +18,7 @@ import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
 import staticCluster from './clusters/static/index.ts';
 import roundRobin from './load-balancers/round-robin/index.ts';
+import tlsTransportSocket from './transport-sockets/tls/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
 
@@ -40,6 +41,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     stderrAccessLog,
     staticCluster,
     roundRobin,
+    tlsTransportSocket,
   ];
 }
 

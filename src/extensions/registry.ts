@@ -7,7 +7,7 @@ import type { NetworkFilterFactory } from '../network/filter.ts';
 import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
-  type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule,
+  type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule, type TransportSocketContext, type CertificateDetails,
 } from './types.ts';
 import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
@@ -93,20 +93,29 @@ function transportSocketModule(compiled: CompiledExtension): TransportSocketModu
   return moduleOf<TransportSocketModule>(compiled, ExtensionCategory.TransportSocket);
 }
 
-export function downstreamTransportSocketFactory(compiled: CompiledExtension, ctx: WorkerContext): DownstreamTransportSocketFactory {
+export function downstreamTransportSocketFactory(compiled: CompiledExtension, ctx: TransportSocketContext): DownstreamTransportSocketFactory {
   const f = transportSocketModule(compiled).createDownstreamFactory(compiled.config, ctx);
   if (f === null) throw new LegateError('LEGATE_ERR_EXTENSION', `transport socket "${compiled.name}" is not a downstream one`);
   return f;
 }
 
-export function upstreamTransportSocketFactory(compiled: CompiledExtension, ctx: WorkerContext): UpstreamTransportSocketFactory {
+export function upstreamTransportSocketFactory(compiled: CompiledExtension, ctx: TransportSocketContext): UpstreamTransportSocketFactory {
   const f = transportSocketModule(compiled).createUpstreamFactory(compiled.config, ctx);
   if (f === null) throw new LegateError('LEGATE_ERR_EXTENSION', `transport socket "${compiled.name}" is not an upstream one`);
   return f;
+}
+
+/** The certificates of a compiled transport socket (main thread: admin /certs); null for one
+ *  without certificates. */
+export function transportSocketCertificates(compiled: CompiledExtension):
+  { caCert: CertificateDetails[]; certChain: CertificateDetails[] } | null {
+  const m = transportSocketModule(compiled);
+  return m.certificates === undefined ? null : m.certificates(compiled.config);
 }
 
 /** Cluster types and load balancers for the cluster manager (upstream/ does not import extensions). */
 export const upstreamFactories: UpstreamFactories = {
   clusterType: (type) => buildRegistry().clusterTypes.get(type),
   loadBalancer: (lbPolicy) => buildRegistry().loadBalancers.get(lbPolicy),
+  transportSocket: (compiled, stats, workerId) => upstreamTransportSocketFactory(compiled, { stats, workerId }),
 };

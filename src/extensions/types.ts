@@ -92,6 +92,10 @@ export interface WorkerContext {
   shared(key: string): SharedValue;
 }
 
+/** What a transport socket gets in the worker: no cluster manager (clusters make their transport
+ *  sockets while it is being built). */
+export type TransportSocketContext = Pick<WorkerContext, 'stats' | 'workerId'>;
+
 export interface SharedValue {
   value: unknown;
 }
@@ -152,15 +156,32 @@ export interface ListenerFilterModule<C = unknown> extends ExtensionModuleBase<C
   createListenerFilterFactory(compiled: C, ctx: WorkerContext): ListenerFilterFactory;
 }
 
+/** One certificate a transport socket uses, as admin /certs shows it (Envoy's
+ *  admin.v3.CertificateDetails less the day count, which depends on when it is asked). */
+export interface CertificateDetails {
+  /** The file, or `<inline>`. */
+  path: string;
+  /** Lowercase hex. */
+  serialNumber: string;
+  /** `{ dns }`, `{ uri }` or `{ ip_address }` each. */
+  subjectAltNames: Record<string, string>[];
+  /** ISO 8601 (a protobuf Timestamp's JSON). */
+  validFrom: string;
+  expirationTime: string;
+}
+
 /** A transport socket (`transport_socket`): a filter chain's (downstream) or a cluster's
  *  (upstream). One module may serve both sides (TLS: DownstreamTlsContext / UpstreamTlsContext),
  *  told apart by the typed_config's type in compile(). */
 export interface TransportSocketModule<C = unknown> extends ExtensionModuleBase<C> {
   readonly category: typeof ExtensionCategory.TransportSocket;
+  /** The certificates a compiled config uses (admin /certs, server.days_until_first_cert_expiring;
+   *  main thread); absent for a transport without certificates. */
+  certificates?(compiled: C): { caCert: CertificateDetails[]; certChain: CertificateDetails[] };
   /** null when the compiled config is not a downstream one. */
-  createDownstreamFactory(compiled: C, ctx: WorkerContext): DownstreamTransportSocketFactory | null;
+  createDownstreamFactory(compiled: C, ctx: TransportSocketContext): DownstreamTransportSocketFactory | null;
   /** null when the compiled config is not an upstream one. */
-  createUpstreamFactory(compiled: C, ctx: WorkerContext): UpstreamTransportSocketFactory | null;
+  createUpstreamFactory(compiled: C, ctx: TransportSocketContext): UpstreamTransportSocketFactory | null;
 }
 
 /** One access log instance (Envoy's AccessLog::Instance): called once per finished stream. */

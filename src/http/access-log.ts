@@ -56,6 +56,12 @@ function command(cmd: string, arg: string | null, maxLen: number): (c: LogContex
     case 'UPSTREAM_HOST': return (c) => cut(c.info.upstreamHost);
     case 'UPSTREAM_CLUSTER': return (c) => cut(c.info.upstreamCluster);
     case 'ROUTE_NAME': return (c) => cut(c.info.routeName);
+    case 'UPSTREAM_TRANSPORT_FAILURE_REASON': return (c) => cut(c.info.upstreamTransportFailureReason);
+    case 'DOWNSTREAM_TLS_VERSION': return (c) => cut(c.info.downstreamSsl?.tlsVersion());
+    case 'DOWNSTREAM_TLS_CIPHER': return (c) => cut(c.info.downstreamSsl?.ciphersuiteString());
+    case 'DOWNSTREAM_PEER_FINGERPRINT_256': return (c) => cut(c.info.downstreamSsl?.sha256PeerCertificateDigest());
+    case 'DOWNSTREAM_PEER_SUBJECT': return (c) => cut(c.info.downstreamSsl?.subjectPeerCertificate());
+    case 'REQUESTED_SERVER_NAME': return (c) => cut(c.info.downstreamSsl?.requestedServerName());
     case 'DOWNSTREAM_REMOTE_ADDRESS': return (c) => cut(c.info.downstreamRemoteAddress);
     case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
       return (c) => cut(c.info.downstreamRemoteAddress.replace(/:\d+$/, ''));
@@ -79,7 +85,7 @@ function command(cmd: string, arg: string | null, maxLen: number): (c: LogContex
 /** Compile an Envoy format string; unknown commands render "-" (Envoy rejects them at load). */
 export function compileFormat(format: string): Part[] {
   const parts: Part[] = [];
-  const re = /%([A-Z_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
+  const re = /%([A-Z0-9_]+)(?:\(([^)]*)\))?(?::(\d+))?%/g;
   let last = 0;
   for (let m = re.exec(format); m !== null; m = re.exec(format)) {
     if (m.index > last) parts.push(format.slice(last, m.index));

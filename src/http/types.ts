@@ -5,6 +5,7 @@ import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { RawHeaderBlock } from './raw-headers.ts';
 import type { StreamDecoderFilterCallbacks } from './filter.ts';
+import type { SslConnectionInfo } from '../network/transport-socket.ts';
 
 /**
  * A header list with the lookups filters use; names are lowercase. A map may be backed by a raw
@@ -154,4 +155,8 @@ export interface StreamInfo {
    *  protocol header or x-forwarded-for gave that one. */
   downstreamDirectRemoteAddress: string;
   routeName: string;
+  /** The downstream connection's TLS (null on a raw one): %DOWNSTREAM_TLS_VERSION% ... */
+  downstreamSsl: SslConnectionInfo | null;
+  /** Why the upstream connection's transport failed (%UPSTREAM_TRANSPORT_FAILURE_REASON%). */
+  upstreamTransportFailureReason: string;
 }

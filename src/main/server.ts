@@ -12,7 +12,9 @@ import { StatsLayout } from '../stats/layout.ts';
 import { StatsStore } from '../stats/store.ts';
 import { ServerStats } from '../stats/server.ts';
 import { startAdmin } from '../admin/index.ts';
-import type { AdminServer, ClusterStatus, ReloadResult, ServerInfo } from '../admin/types.ts';
+import type { AdminServer, CertificateStatus, ClusterStatus, ReloadResult, ServerInfo } from '../admin/types.ts';
+import { daysUntilFirstCertExpiring } from '../admin/certs.ts';
+import { transportSocketCertificates } from '../extensions/registry.ts';
 import { LegateError } from '../common/errors.ts';
 import { healthFlagNames, recordMembership } from '../upstream/host.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
@@ -165,6 +167,7 @@ export class MainServer {
           : { name: b.snap.defaultFilterChain.name, filterChainMatch: b.snap.defaultFilterChain.matchJson },
       })),
       configDump: () => this.#configDump(),
+      certs: () => this.#certs(),
       onQuit: () => { void this.stop(); },
       onReload: () => this.reload(),
       isReady: () => this.state === 'LIVE',
@@ -195,7 +198,7 @@ export class MainServer {
     srv.setState('INITIALIZING');
     this.#serverStats = srv;
     this.#onSnapshot(this.snapshot, null);
-    this.store.addFlushHook(() => srv.refresh({}));
+    this.store.addFlushHook(() => srv.refresh({ daysUntilFirstCertExpiring: daysUntilFirstCertExpiring(this.#certs()) }));
     this.store.startFlushTimer();
   }
 
@@ -437,6 +440,19 @@ export class MainServer {
         stats: h.stats,
       })),
     }));
+  }
+
+  /** Every TLS context's certificates in the running config: listeners' chains, then clusters. */
+  #certs(): CertificateStatus[] {
+    const out: CertificateStatus[] = [];
+    const add = (ts: Snapshot['clusters'][number]['transportSocket']): void => {
+      if (ts === null) return;
+      const c = transportSocketCertificates(ts);
+      if (c !== null) out.push(c);
+    };
+    for (const l of this.snapshot.listeners) for (const fc of l.filterChains) add(fc.transportSocket);
+    for (const c of this.snapshot.clusters) add(c.transportSocket);
+    return out;
   }
 
   #configDump() {

@@ -29,7 +29,9 @@ import {
 } from './filter.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { ConnectionSocket } from '../listener/listener-filter.ts';
-import type { SslConnectionInfo } from './transport-socket.ts';
+import {
+  sslInfoOf, transportFailureReasonOf, type SslConnectionInfo, type UpstreamTransportSocketFactory,
+} from './transport-socket.ts';
 
 const EMPTY = Buffer.alloc(0);
 const NO_PROTOCOLS: readonly string[] = [];
@@ -151,11 +153,14 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     socket.setNoDelay(true);
   }
 
-  /** An upstream connection to host:port, reading into the thread's shared buffer. The caller adds
-   *  its filters and callbacks, then calls startClient(); ConnectionEvent.Connected says when the
-   *  connect completed (a connect timeout is the caller's: it closes the connection). */
-  static client(host: string, port: number, bufferLimit: number, stats: StatSink, now: number): Connection {
-    const s = net.connect({ host, port, noDelay: true, ...clientReadOptions });
+  /** An upstream connection to host:port, reading into the thread's shared buffer, over
+   *  `transport` (a cluster's transport socket; null: raw TCP). The caller adds its filters and
+   *  callbacks, then calls startClient(); ConnectionEvent.Connected says when the connect (and
+   *  the TLS handshake) completed (a connect timeout is the caller's: it closes the connection). */
+  static client(host: string, port: number, bufferLimit: number, stats: StatSink, now: number,
+    transport: UpstreamTransportSocketFactory | null = null): Connection {
+    const s = transport === null ? net.connect({ host, port, noDelay: true, ...clientReadOptions })
+      : transport.connect(host, port);
     const c = new Connection(s, null, bufferLimit, stats, now);
     attachSocket(s, c);
     return c;
@@ -188,6 +193,16 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     dispatchRead(this, data);
   }
 
+  ssl(): SslConnectionInfo | null {
+    return sslInfoOf(this.socket);
+  }
+
+  /** Why the transport failed before it was established ('' if it did not): a TLS handshake or
+   *  certificate verification error (%UPSTREAM_TRANSPORT_FAILURE_REASON%). */
+  get transportFailureReason(): string {
+    return transportFailureReasonOf(this.socket);
+  }
+
   get remoteIp(): string {
     return (this.#remoteIp ??= this.socket.remoteAddress ?? '');
   }
@@ -207,10 +222,6 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     const ip = this.socket.remoteAddress ?? '';
     if (ip === '') return '';
     return ip.includes(':') ? `[${ip}]:${this.socket.remotePort}` : `${ip}:${this.socket.remotePort}`;
-  }
-
-  ssl(): SslConnectionInfo | null {
-    return null;
   }
 
   get readEnabled(): boolean {

@@ -71,6 +71,9 @@ export interface NetworkConnection {
   ssl(): SslConnectionInfo | null;
   /** Closing or closed: no more data goes either way. */
   readonly closing: boolean;
+  /** What the TLS transport says of the connection (Envoy's Connection::ssl()); null on a raw
+   *  one. A property read, no allocation. */
+  ssl(): SslConnectionInfo | null;
   /** Through the write filter chain to the socket. Data is copied when needed (retain). */
   write(data: Buffer, endStream: boolean): void;
   /** A whole message (latin1 text or bytes), written with the loop iteration's others

@@ -17,6 +17,7 @@
 import { Buffer } from 'node:buffer';
 import net, { type Socket } from 'node:net';
 import { enterRead, leaveRead } from './read-dispatch.ts';
+import { kConnectEvent } from './transport-socket.ts';
 
 export interface SocketOwner {
   onData(chunk: Buffer): void;
@@ -88,8 +89,13 @@ export function attachSocket(s: Socket, owner: SocketOwner): void {
   s.on('error', onError);
   s.on('close', onClose);
   if (owner.onEnd !== undefined) s.on('end', onEnd);
-  // (Only a socket still connecting will say so: not an accepted one.)
-  if (owner.onConnect !== undefined && s.connecting) s.on('connect', onConnect);
+  // (Only a socket still connecting will say so: not an accepted one. A TLS socket says so when
+  // its handshake is done, on the event it names.)
+  if (owner.onConnect !== undefined) {
+    const ev = (s as any)[kConnectEvent] as string | undefined;
+    if (ev !== undefined) s.on(ev, onConnect);
+    else if (s.connecting) s.on('connect', onConnect);
+  }
 }
 
 /** Give `owner` bytes read outside its socket's handlers (listener filters read them first), as
@@ -123,5 +129,7 @@ function onEnd(this: Socket): void {
   ((this as any)[kOwner] as SocketOwner).onEnd!();
 }
 function onConnect(this: Socket): void {
+  // (A TLS socket that failed its post-handshake verification is destroyed by then.)
+  if (this.destroyed) return;
   ((this as any)[kOwner] as SocketOwner).onConnect!();
 }

@@ -26,6 +26,9 @@ export interface SslConnectionInfo {
   /** The peer certificate in PEM, URL-encoded (x-forwarded-client-cert `Cert=`). */
   urlEncodedPemEncodedPeerCertificate(): string;
   uriSanLocalCertificate(): readonly string[];
+  /** The peer's chain as it sent it (leaf first), PEM, URL-encoded (x-forwarded-client-cert
+   *  `Chain=`). */
+  urlEncodedPemEncodedPeerCertificateChain(): string;
   /** `TLSv1.3` ... */
   tlsVersion(): string;
   /** OpenSSL/IANA suite name, e.g. `TLS_AES_128_GCM_SHA256`. */
@@ -49,4 +52,25 @@ export interface UpstreamTransportSocketFactory {
   /** Open a connection to host:port over this transport (reading into the thread's shared buffer
    *  where the transport allows it). */
   connect(host: string, port: number): Socket;
+}
+
+// What a transport socket says to the connection that runs on it, through symbol slots on the
+// socket it returns (read without allocating; a raw socket has none of them):
+/** Its SslConnectionInfo. */
+export const kSslInfo = Symbol('legate.sslInfo');
+/** The event that means the transport is established (`secure` for a server TLS socket,
+ *  `secureConnect` for a client one): the connection raises ConnectionEvent.Connected on it
+ *  instead of on the TCP `connect`. */
+export const kConnectEvent = Symbol('legate.connectEvent');
+/** Why the transport failed before it was established (%UPSTREAM_TRANSPORT_FAILURE_REASON%). */
+export const kTransportFailureReason = Symbol('legate.transportFailureReason');
+
+/** The SslConnectionInfo of a transport socket, null for a raw one. */
+export function sslInfoOf(socket: Socket): SslConnectionInfo | null {
+  return (socket as any)[kSslInfo] ?? null;
+}
+
+/** Why the transport failed before it was established ('' when it did not, or it is raw). */
+export function transportFailureReasonOf(socket: Socket): string {
+  return (socket as any)[kTransportFailureReason] ?? '';
 }

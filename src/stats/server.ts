@@ -45,6 +45,8 @@ export interface ServerRefresh {
   /** Connections of this process; by default the sum of the gauges given to trackConnections(). */
   totalConnections?: number;
   parentConnections?: number;
+  /** server.days_until_first_cert_expiring (certificates in use); left as it is when absent. */
+  daysUntilFirstCertExpiring?: number;
 }
 
 export class ServerStats {
@@ -109,6 +111,9 @@ export class ServerStats {
     }
     m.set(this.slots['server.total_connections'], total);
     if (r.parentConnections !== undefined) m.set(this.slots['server.parent_connections'], r.parentConnections);
+    if (r.daysUntilFirstCertExpiring !== undefined) {
+      m.set(this.slots['server.days_until_first_cert_expiring'], r.daysUntilFirstCertExpiring);
+    }
     // The main thread's V8 heap only: every worker has its own isolate.
     const mem = process.memoryUsage();
     m.set(this.slots['server.memory_allocated'], mem.heapUsed + mem.external);

@@ -6,6 +6,7 @@ import type { ClusterStats } from './stats.ts';
 import { ResourceManager } from './resource-manager.ts';
 import type { Host } from './host.ts';
 import { monotonicNow } from '../common/clock.ts';
+import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 
 export class ClusterInfo {
   readonly name: string;
@@ -18,14 +19,18 @@ export class ClusterInfo {
   readonly bufferLimit: number;
   /** Circuit breakers of the default priority. */
   readonly resourceManager: ResourceManager;
+  /** The cluster's transport socket (`transport_socket`, e.g. TLS); null: raw TCP. */
+  readonly transportSocket: UpstreamTransportSocketFactory | null;
 
-  constructor(snap: ClusterSnap, stats: StatSink, counts?: Int32Array, offset?: number) {
+  constructor(snap: ClusterSnap, stats: StatSink, transportSocket: UpstreamTransportSocketFactory | null = null,
+    counts?: Int32Array, offset?: number) {
     this.name = snap.name;
     this.stats = stats;
     this.s = snap.stats;
     this.connectTimeoutMs = snap.connectTimeoutMs;
     this.bufferLimit = snap.bufferLimit;
     this.resourceManager = new ResourceManager(snap, counts, offset);
+    this.transportSocket = transportSocket;
   }
 }
 

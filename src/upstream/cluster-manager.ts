@@ -3,7 +3,8 @@
 // connection pools, created on first use per host and protocol. Cluster types and load-balancing
 // policies are extensions (extensions/clusters/*, extensions/load-balancers/*) in the one list;
 // the registry finds them by Cluster.type and lb_policy.
-import type { ClusterSnap } from '../config/snapshot.ts';
+import type { ClusterSnap, CompiledExtension } from '../config/snapshot.ts';
+import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import { ClusterInfo } from './cluster-info.ts';
 import { PrioritySet, type Host } from './host.ts';
@@ -28,6 +29,8 @@ export interface ClusterTypeFactory {
 export interface UpstreamFactories {
   clusterType(type: string): ClusterTypeFactory | undefined;
   loadBalancer(lbPolicy: string): LoadBalancerFactory | undefined;
+  /** A cluster's transport socket (its `transport_socket`), built for this worker. */
+  transportSocket(compiled: CompiledExtension, stats: StatSink, workerId: number): UpstreamTransportSocketFactory;
 }
 
 function need<T>(m: T | undefined, what: string, key: string, cluster: string): T {
@@ -48,7 +51,8 @@ export class ThreadLocalCluster {
   #draining: boolean;
 
   constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories) {
-    this.info = new ClusterInfo(snap, stats);
+    this.info = new ClusterInfo(snap, stats, snap.transportSocket === null ? null
+      : factories.transportSocket(snap.transportSocket, stats, workerId));
     this.prioritySet = new PrioritySet();
     this.#httpPools = [];
     this.#tcpPools = new Map();

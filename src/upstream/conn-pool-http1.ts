@@ -56,7 +56,7 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
     if (!rm.requests.canCreate()) {
       // Envoy's max_requests circuit breaker: upstream_rq_pending_overflow counts it too.
       v[info.s.upstream_rq_pending_overflow]++;
-      callbacks.onPoolFailure('overflow', this.host);
+      callbacks.onPoolFailure('overflow', this.host, '');
       return null;
     }
     // The max_requests slot is taken now, not when a connection is ready, so a burst that queues
@@ -76,14 +76,14 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
       if (this.connecting === 0 && this.total === 0) {
         // Nothing of ours will ever serve this request.
         rm.requests.dec();
-        callbacks.onPoolFailure('overflow', this.host);
+        callbacks.onPoolFailure('overflow', this.host, '');
         return null;
       }
     }
     if (!rm.pendingRequests.canCreate()) {
       v[info.s.upstream_rq_pending_overflow]++;
       rm.requests.dec();
-      callbacks.onPoolFailure('overflow', this.host);
+      callbacks.onPoolFailure('overflow', this.host, '');
       return null;
     }
     rm.pendingRequests.inc();
@@ -168,12 +168,13 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
     this.removeIdle(conn);
     if (!conn.connected) {
       this.connecting--;
+      const why = conn.connection.transportFailureReason;
       // Envoy purges pending requests that no remaining connection attempt can serve.
       while (this.pending.length > this.connecting + this.idle.length) {
         const p = this.#takePending()!;
         info.resourceManager.requests.dec();
         v[info.s.upstream_rq_pending_failure_eject]++;
-        p.callbacks.onPoolFailure('connection_failure', this.host);
+        p.callbacks.onPoolFailure('connection_failure', this.host, why);
       }
     } else if (this.pending.length > 0 && info.resourceManager.connections.canCreate()) {
       // A slot opened up: connect for the waiting requests.

@@ -22,7 +22,9 @@ export interface Cancellable {
 export interface PoolCallbacks {
   /** A stream is ready; call encodeHeaders on it now. */
   onPoolReady(encoder: RequestEncoder, host: Host): void;
-  onPoolFailure(reason: PoolFailureReason, host: Host): void;
+  /** `transportFailureReason`: why the connection's transport failed (a TLS handshake or
+   *  certificate verification), '' otherwise. */
+  onPoolFailure(reason: PoolFailureReason, host: Host, transportFailureReason: string): void;
 }
 
 /** Connections to one host for one protocol (per worker). */

@@ -18,7 +18,8 @@ export interface TcpPoolCallbacks {
   /** Connected: the connection is the caller's now (conn.connection: add read filters, then
    *  startClient()). */
   onPoolReady(conn: TcpConnection, host: Host): void;
-  onPoolFailure(reason: PoolFailureReason, host: Host): void;
+  /** `transportFailureReason`: why the connection's transport failed (TLS), '' otherwise. */
+  onPoolFailure(reason: PoolFailureReason, host: Host, transportFailureReason: string): void;
 }
 
 /** One upstream TCP connection. Its Cancellable side cancels the attempt before it connects. */
@@ -42,7 +43,8 @@ export class TcpConnection implements Cancellable, ConnectionCallbacks {
     this.localClose = false;
     this.createdAt = monotonicNow();
     const info = pool.info;
-    const c = Connection.client(pool.host.address, pool.host.port, info.bufferLimit, info.stats, this.createdAt);
+    const c = Connection.client(pool.host.address, pool.host.port, info.bufferLimit, info.stats, this.createdAt,
+      info.transportSocket);
     c.setConnectionStats({ rxBytes: info.s.upstream_cx_rx_bytes_total, txBytes: info.s.upstream_cx_tx_bytes_total });
     c.addConnectionCallbacks(this);
     this.connection = c;
@@ -148,7 +150,7 @@ export class TcpConnPool {
     if (this.total === 0 || !rm.pendingRequests.canCreate()) {
       // Nothing of ours will free a slot, or the queue is full.
       info.stats.v[info.s.upstream_rq_pending_overflow]++;
-      callbacks.onPoolFailure('overflow', this.host);
+      callbacks.onPoolFailure('overflow', this.host, '');
       return null;
     }
     rm.pendingRequests.inc();
@@ -195,7 +197,9 @@ export class TcpConnPool {
     if (!c.connected) {
       const cb = c.callbacks;
       c.callbacks = null;
-      if (cb !== null) cb.onPoolFailure(c.timedOut ? 'timeout' : 'connection_failure', this.host);
+      if (cb !== null) {
+        cb.onPoolFailure(c.timedOut ? 'timeout' : 'connection_failure', this.host, c.connection.transportFailureReason);
+      }
     }
     // A slot opened up: the next waiting request gets it.
     if (this.pending.length > 0 && info.resourceManager.connections.canCreate()) {

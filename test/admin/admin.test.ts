@@ -60,6 +60,7 @@ before(async () => {
     host: '127.0.0.1',
     port: 0,
     stats: store,
+    certs: () => [],
     serverInfo: info,
     clusters: () => clusters,
     listeners: () => [{ name: 'listener_0', address: '0.0.0.0', port: 10000 }, { name: 'v6', address: '::1', port: 443 }],
@@ -343,7 +344,7 @@ describe('/quitquitquit, index, unknown paths', () => {
     const home = await get('/');
     assert.equal(home.status, 200);
     assert.ok(home.body.startsWith('admin commands are:\n'));
-    for (const p of ['/clusters', '/config_dump', '/listeners', '/quitquitquit', '/ready', '/server_info', '/stats', '/stats/prometheus']) {
+    for (const p of ['/certs', '/clusters', '/config_dump', '/listeners', '/quitquitquit', '/ready', '/server_info', '/stats', '/stats/prometheus']) {
       assert.ok(home.body.includes(`  ${p}: `), p);
     }
     const nf = await get('/nope');
@@ -365,7 +366,7 @@ describe('ServerStats through the admin', () => {
     srv.workerRestarted();
     st.flush();
     const a = await startAdmin({
-      host: '127.0.0.1', port: 0, stats: st, serverInfo: info, clusters: () => [], listeners: () => [],
+      host: '127.0.0.1', port: 0, stats: st, serverInfo: info, clusters: () => [], listeners: () => [], certs: () => [],
       configDump: () => ({}), onQuit: () => {}, onReload: async () => ({ ok: true, version: 1 }), isReady: () => true,
     });
     try {

@@ -17,6 +17,7 @@ before(async () => {
     host: '127.0.0.1',
     port: 0,
     stats: store,
+    certs: () => [],
     serverInfo: () => { throw new TypeError('server info exploded'); },
     clusters: () => { throw new Error('clusters exploded'); },
     listeners: () => [],

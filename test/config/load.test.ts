@@ -423,16 +423,20 @@ describe('unsupported extensions', () => {
 
   test('inside an unsupported field, only the field is reported', () => {
     const cfg = minimal();
-    cfg.static_resources.clusters[0].transport_socket = {
-      name: 'envoy.transport_sockets.tls',
-      typed_config: {
-        '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', sni: 'example.com',
+    cfg.static_resources.clusters[0].transport_socket_matches = [{
+      name: 'm',
+      transport_socket: {
+        name: 'envoy.transport_sockets.tls',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+          allow_renegotiation: true,
+        },
       },
-    };
+    }];
     const errors = errorsOf(cfg);
-    assert.deepEqual(errors.slice(1), [`${C0}.transport_socket: field is not supported by Legate`]);
+    assert.deepEqual(errors.slice(1), [`${C0}.transport_socket_matches: field is not supported by Legate`]);
     const { warnings } = validateBootstrap(cfg, { allowUnsupportedFields: true });
-    assert.deepEqual(warnings, [`${C0}.transport_socket: field is not supported by Legate; ignored`]);
+    assert.deepEqual(warnings, [`${C0}.transport_socket_matches: field is not supported by Legate; ignored`]);
   });
 });
 

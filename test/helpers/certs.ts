@@ -34,6 +34,8 @@ export interface IssueOptions {
   days?: number;
   /** 'ec' (P-256, default) or 'rsa' (2048). */
   keyType?: 'ec' | 'rsa';
+  /** The curve of an 'ec' key (default P-256). */
+  curve?: string;
   /** clientAuth instead of serverAuth extended key usage. */
   client?: boolean;
 }
@@ -42,8 +44,8 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function keyArgs(keyType: 'ec' | 'rsa'): string[] {
-  return keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+function keyArgs(keyType: 'ec' | 'rsa', curve = 'P-256'): string[] {
+  return keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`];
 }
 
 function load(dir: string, name: string): Cert {
@@ -77,7 +79,7 @@ export function makeCa(name = 'ca', keyType: 'ec' | 'rsa' = 'ec'): Ca {
         `extendedKeyUsage=${opts.client === true ? 'clientAuth' : 'serverAuth'}`,
         ...(sans.length > 0 ? [`subjectAltName=${sans.join(',')}`] : []),
       ].join('\n') + '\n');
-      openssl(['req', '-new', ...keyArgs(opts.keyType ?? 'ec'), '-nodes', '-keyout', `${certName}.key`,
+      openssl(['req', '-new', ...keyArgs(opts.keyType ?? 'ec', opts.curve), '-nodes', '-keyout', `${certName}.key`,
         '-out', `${certName}.csr`, '-subj', `/CN=${opts.cn ?? certName}`], dir);
       openssl(['x509', '-req', '-in', `${certName}.csr`, '-CA', `${name}.pem`, '-CAkey', `${name}.key`,
         '-set_serial', String(++serial), '-days', String(opts.days ?? 30), '-extfile', ext,

@@ -29,6 +29,7 @@ class Owner implements FilterManagerCallbacks {
     this.streamInfo = {
       startHr: 0, responseCode: 0, responseFlags: '', bytesReceived: 0, bytesSent: 0, upstreamHost: '',
       upstreamCluster: '', upstreamServiceTimeMs: -1, downstreamRemoteAddress: '', downstreamDirectRemoteAddress: '', routeName: '',
+      downstreamSsl: null, upstreamTransportFailureReason: '',
     };
   }
   perFilterConfig(name: string): object | null {

@@ -111,7 +111,8 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.rawChunk = null;
     this.rawMode = true;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
-    const conn = Connection.client(host.address, host.port, info.bufferLimit, info.stats, this.connectStart);
+    const conn = Connection.client(host.address, host.port, info.bufferLimit, info.stats, this.connectStart,
+      info.transportSocket);
     this.connection = conn;
     conn.setConnectionStats({ rxBytes: info.s.upstream_cx_rx_bytes_total, txBytes: info.s.upstream_cx_tx_bytes_total });
     conn.addReadFilter(this);

@@ -44,8 +44,8 @@ class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks
   onPoolReady(encoder: RequestEncoder, host: Host): void {
     this.router.onPoolReady(encoder, host);
   }
-  onPoolFailure(reason: PoolFailureReason, _host: Host): void {
-    this.router.onPoolFailure(reason);
+  onPoolFailure(reason: PoolFailureReason, _host: Host, transportFailureReason: string): void {
+    this.router.onPoolFailure(reason, transportFailureReason);
   }
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     this.router.onUpstreamHeaders(headers, endStream);
@@ -227,11 +227,16 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
   }
 
-  onPoolFailure(reason: PoolFailureReason): void {
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.cancellable = null;
     if (this.done) return;
     if (reason === 'overflow') {
       this.cb.sendLocalReply(503, BODY_OVERFLOW, ResponseFlag.UpstreamOverflow, 'overflow');
+    } else if (transportFailureReason !== '') {
+      // Envoy's body names the transport's reason (a TLS handshake or verification error).
+      this.cb.streamInfo.upstreamTransportFailureReason = transportFailureReason;
+      this.cb.sendLocalReply(503, `${BODY_CONNECT_FAILURE}, transport failure reason: ${transportFailureReason}`,
+        ResponseFlag.UpstreamConnectionFailure, 'connection_failure');
     } else {
       this.cb.sendLocalReply(503, BODY_CONNECT_FAILURE, ResponseFlag.UpstreamConnectionFailure, 'connection_failure');
     }

@@ -20,6 +20,7 @@ import { FilterManager, type FilterManagerCallbacks } from '../../../../http/fil
 import type { CompiledRoute } from '../../../../http/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
+import { ForwardClientCert, mutateXfcc } from './xfcc.ts';
 
 
 export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks {
@@ -68,6 +69,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       downstreamRemoteAddress: config.needsRemoteAddress ? hcm.connection!.remoteAddress : '',
       downstreamDirectRemoteAddress: config.needsRemoteAddress ? hcm.connection!.directRemoteAddress : '',
       routeName: '',
+      downstreamSsl: hcm.ssl,
+      upstreamTransportFailureReason: '',
     };
     this.hcmStats = config.s;
     this.stats = config.stats;
@@ -108,6 +111,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     // the Nth from the right with use_remote_address (before the peer is appended), else the
     // (N+1)th; the peer's when x-forwarded-for has no valid address there.
     const hops = snap.xffNumTrustedHops;
+    const ssl = this.hcm.ssl;
+    if (ssl !== null) h.scheme = 'https';
     if (snap.useRemoteAddress) {
       const peer = this.hcm.connection!.remoteIp;
       const xff = h.get('x-forwarded-for');
@@ -119,6 +124,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       if (h.get('x-forwarded-proto') === undefined) h.set('x-forwarded-proto', h.scheme);
     }
     if (snap.generateRequestId && h.get('x-request-id') === undefined) h.set('x-request-id', uuidV4());
+    if (snap.forwardClientCert !== ForwardClientCert.AlwaysForwardOnly) mutateXfcc(h, snap, ssl);
     if (h.path.charCodeAt(0) !== 47 /* '/' */) {
       // Only origin-form paths are served (`*`, of OPTIONS * or anything else, included), as
       // Envoy answers them: 404 and downstream_rq_non_relative_path.

@@ -16,6 +16,7 @@ import type {
 import { Http1ServerConnection, type Http1ServerSettings } from '../../../../http/http1/server-connection.ts';
 import { ActiveStream } from './active-stream.ts';
 import type { HcmConfig } from './config.ts';
+import type { SslConnectionInfo } from '../../../../network/transport-socket.ts';
 
 /** One factory per filter chain; one HttpConnectionManager per connection. The codec is chosen
  *  here, once (codec_type AUTO and HTTP1 are HTTP/1 today). */
@@ -35,6 +36,8 @@ export class HttpConnectionManager
   readonly config: HcmConfig;
   readonly createCodec: ServerCodecFactory;
   connection: NetworkConnection | null;
+  /** The connection's TLS (null: raw), read once. */
+  ssl: SslConnectionInfo | null;
   codec: ServerConnection | null;
   activeStreams: number;
   /** The streams in progress (one at a time for HTTP/1), whose timeouts this entry wakes. */
@@ -51,6 +54,7 @@ export class HttpConnectionManager
     this.config = config;
     this.createCodec = createCodec;
     this.connection = null;
+    this.ssl = null;
     this.codec = null;
     this.activeStreams = 0;
     this.streams = [];
@@ -64,6 +68,7 @@ export class HttpConnectionManager
   initializeReadFilterCallbacks(cb: ReadFilterCallbacks): void {
     const conn = cb.connection;
     this.connection = conn;
+    this.ssl = conn.ssl();
     const s = this.config.s;
     conn.setConnectionStats({ rxBytes: s.downstream_cx_rx_bytes_total, txBytes: s.downstream_cx_tx_bytes_total });
     conn.addConnectionCallbacks(this);

@@ -13,6 +13,7 @@ import { readDataSource } from '../../../../common/data-source.ts';
 import { slots } from '../../../../stats/slots.ts';
 import { HcmConfig } from './config.ts';
 import { createHcmFilterFactory } from './filter.ts';
+import { clientCertDetailsOf, forwardClientCertOf } from './xfcc.ts';
 
 type Obj = Record<string, any>;
 
@@ -28,6 +29,10 @@ export interface HcmSnap {
   drainTimeoutMs: number;
   maxRequestHeadersBytes: number;
   maxHeadersCount: number;
+  /** forward_client_cert_details (xfcc.ts ForwardClientCert). */
+  forwardClientCert: number;
+  /** set_current_client_cert_details, in Envoy's order (xfcc.ts ClientCertDetail). */
+  clientCertDetails: number[];
   virtualHosts: VirtualHostSnap[];
   /** In order; each compiled by its module (registry.httpFilterFactory builds it in the worker). */
   httpFilters: CompiledExtension[];
@@ -116,7 +121,9 @@ const httpConnectionManager: HcmModule = {
       'stat_prefix', ['codec_type', { enumValues: ['AUTO', 'HTTP1'] }], 'route_config', 'http_filters', 'access_log',
       'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'stream_idle_timeout', 'request_timeout',
       'common_http_protocol_options', 'max_request_headers_kb', 'server_name', 'drain_timeout',
+      'forward_client_cert_details', 'set_current_client_cert_details',
     ],
+    [HCM + 'HttpConnectionManager.SetCurrentClientCertDetails']: ['subject', 'cert', 'chain', 'dns', 'uri'],
     'envoy.config.core.v3.HttpProtocolOptions': ['idle_timeout', 'max_headers_count'],
     [HCM + 'HttpFilter']: ['name', 'typed_config'],
     'envoy.config.accesslog.v3.AccessLog': ['name', 'typed_config'],
@@ -153,6 +160,8 @@ const httpConnectionManager: HcmModule = {
       drainTimeoutMs: durationMs(h.drain_timeout, DEFAULT_DRAIN_TIMEOUT_MS),
       maxRequestHeadersBytes: (h.max_request_headers_kb ?? DEFAULT_MAX_REQUEST_HEADERS_KB) * 1024,
       maxHeadersCount: hpo.max_headers_count ?? DEFAULT_MAX_HEADERS_COUNT,
+      forwardClientCert: forwardClientCertOf(h.forward_client_cert_details),
+      clientCertDetails: clientCertDetailsOf(h.set_current_client_cert_details),
       virtualHosts: virtualHosts(h.route_config, `${ctx.path}.route_config`, ctx),
       httpFilters,
       accessLogs: ((h.access_log ?? []) as Obj[])
