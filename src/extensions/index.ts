@@ -7,6 +7,7 @@ import { buildRegistry } from './registry.ts';
 import httpConnectionManager from './filters/network/http-connection-manager/index.ts';
 import echo from './filters/network/echo/index.ts';
 import directResponse from './filters/network/direct-response/index.ts';
+import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
@@ -25,6 +26,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     httpConnectionManager,
     echo,
     directResponse,
+    tcpProxy,
     router,
     headerMutation,
     fileAccessLog,
