@@ -25,6 +25,8 @@ import {
 } from './filter.ts';
 
 const EMPTY = Buffer.alloc(0);
+/** A side's connection until ByteRelay.start (never used: nothing reaches a side before it). */
+const NO_CONNECTION = null as unknown as NetworkConnection;
 
 /** Why a relay ended. */
 export const RelayEnd = {
@@ -60,7 +62,8 @@ export interface BufferedGauge {
 /** One connection of a relay. */
 export class RelaySide implements ReadFilter, ConnectionCallbacks {
   readonly relay: ByteRelay;
-  readonly connection: NetworkConnection;
+  /** Set by ByteRelay.start. */
+  connection: NetworkConnection;
   /** Is the downstream side. */
   readonly downstream: boolean;
   /** Bytes read from this side's connection (written to the other). */
@@ -73,9 +76,9 @@ export class RelaySide implements ReadFilter, ConnectionCallbacks {
   gauge: BufferedGauge | null;
   lastBuffered: number;
 
-  constructor(relay: ByteRelay, connection: NetworkConnection, downstream: boolean) {
+  constructor(relay: ByteRelay, downstream: boolean) {
     this.relay = relay;
-    this.connection = connection;
+    this.connection = NO_CONNECTION;
     this.downstream = downstream;
     this.bytesRead = 0;
     this.readEnded = false;
@@ -154,20 +157,28 @@ export class ByteRelay implements Expirable {
   timerTick: number;
   timerIndex: number;
 
-  /** Joins `downstream` and `upstream` (enabling half-close on both). The caller routes each
-   *  connection's reads and events to its side (RelaySide.onData, as ConnectionCallbacks). */
-  constructor(downstream: NetworkConnection, upstream: NetworkConnection, idleTimeoutMs: number, callbacks: RelayCallbacks) {
-    this.downstream = new RelaySide(this, downstream, true);
-    this.upstream = new RelaySide(this, upstream, false);
+  /** The sides exist from here (a codec may be told where its reads go before the relay
+   *  starts); start() joins the connections. */
+  constructor(idleTimeoutMs: number, callbacks: RelayCallbacks) {
+    this.downstream = new RelaySide(this, true);
+    this.upstream = new RelaySide(this, false);
     this.callbacks = callbacks;
     this.idleTimeoutMs = idleTimeoutMs;
-    this.lastActivity = monotonicNow();
+    this.lastActivity = 0;
     this.ended = false;
     this.timerTick = -1;
     this.timerIndex = -1;
+  }
+
+  /** Join `downstream` and `upstream` (enabling half-close on both). The caller routes each
+   *  connection's reads and events to its side (RelaySide.onData, as ConnectionCallbacks). */
+  start(downstream: NetworkConnection, upstream: NetworkConnection): void {
+    this.downstream.connection = downstream;
+    this.upstream.connection = upstream;
     downstream.enableHalfClose(true);
     upstream.enableHalfClose(true);
-    if (idleTimeoutMs > 0) schedule(this, idleTimeoutMs);
+    this.lastActivity = monotonicNow();
+    if (this.idleTimeoutMs > 0) schedule(this, this.idleTimeoutMs);
   }
 
   onExpire(): void {

@@ -181,7 +181,8 @@ export class TcpProxyFilter implements ReadFilter, ConnectionCallbacks, TcpPoolC
     }
     this.upstream = conn;
     const up = conn.connection;
-    const relay = new ByteRelay(down, up, this.config.snap.idleTimeoutMs, this);
+    const relay = new ByteRelay(this.config.snap.idleTimeoutMs, this);
+    relay.start(down, up);
     this.relay = relay;
     relay.downstream.gauge = { v: this.config.stats.v, slot: this.config.s.downstream_cx_tx_bytes_buffered };
     up.addReadFilter(relay.upstream);
