@@ -59,6 +59,37 @@ async function within<T>(p: Promise<T>, ms: number, what: () => string): Promise
 
 /** Opens a client; its first message (the server's hello, which may come in the same read as
  *  the 101) is in `hello`. */
+/** A raw upstream for a made-up protocol: reads a request head, answers 101 with a greeting in
+ *  the same write, then echoes every byte, and ends after the client's FIN (half-open allowed). */
+async function rawProtocolServer(): Promise<{ port: number; seen: () => string }> {
+  let seen = '';
+  const server = net.createServer({ allowHalfOpen: true }, (s) => {
+    let buf = '';
+    let upgraded = false;
+    s.on('data', (d: Buffer) => {
+      if (upgraded) {
+        seen += d.toString('latin1');
+        s.write(d);
+        return;
+      }
+      buf += d.toString('latin1');
+      const i = buf.indexOf('\r\n\r\n');
+      if (i < 0) return;
+      upgraded = true;
+      const rest = buf.slice(i + 4);
+      s.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo-proto\r\nConnection: Upgrade\r\n\r\ngreeting;');
+      if (rest !== '') {
+        seen += rest;
+        s.write(rest);
+      }
+    });
+    s.on('end', () => s.end('[eof]'));
+  });
+  const port = await listen(server);
+  track(() => new Promise<void>((r) => server.close(() => r())));
+  return { port, seen: () => seen };
+}
+
 function open(url: string): Promise<WebSocket & { hello: Promise<string> }> {
   const ws = Object.assign(new WebSocket(url), { hello: Promise.resolve('') });
   ws.hello = once(ws, 'message').then(([m]) => String(m));
@@ -110,14 +141,18 @@ test('WebSocket through Legate', async (t) => {
                   upgrade_configs: [{ upgrade_type: WebSocket }]
               - match: { prefix: "/" }
                 route: { cluster: echo }`;
+  const raw = await rawProtocolServer();
   const legate = await legateFor(`
 static_resources:
   listeners:${hcmListener('ws', 'ws', routes, {
     hcmExtra: `
           stream_idle_timeout: 1s
           upgrade_configs: [{ upgrade_type: websocket }]${fileAccessLog(LOG, '%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT%\\n')}`,
-  })}${hcmListener('plain', 'plain', routesOptIn)}
-  clusters:${staticCluster('echo', [echo])}${staticCluster('refusing', [refusing.port])}
+  })}${hcmListener('plain', 'plain', routesOptIn)}${hcmListener('raw', 'raw', `
+              - match: { prefix: "/" }
+                route: { cluster: raw }`, { hcmExtra: `
+          upgrade_configs: [{ upgrade_type: echo-proto }]` })}
+  clusters:${staticCluster('echo', [echo])}${staticCluster('refusing', [refusing.port])}${staticCluster('raw', [raw.port])}
 `);
   const port = legate.port('ws');
 
@@ -193,6 +228,29 @@ static_resources:
     const took = Date.now() - start;
     assert.ok(took >= 900 && took < 5000, `closed after ${took} ms`);
     await statsUntil(legate, (m) => (m.get('http.ws.downstream_rq_idle_timeout') ?? 0) >= 1);
+  });
+
+  await t.test('raw upgrade: bytes sent before the 101 and after it in one read both get through; half-close', async () => {
+    const s = net.connect(legate.port('raw'), '127.0.0.1');
+    s.setNoDelay(true);
+    await once(s, 'connect');
+    const chunks: Buffer[] = [];
+    s.on('data', (d: Buffer) => chunks.push(d));
+    const ended = once(s, 'end');
+    // The request and the first bytes of the new protocol in one write.
+    s.write('GET /raw HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\nearly;');
+    await sleep(100);
+    s.end('late');
+    await within(ended, 5000, () => `no end; got ${Buffer.concat(chunks).toString('latin1')}`);
+    const text = Buffer.concat(chunks).toString('latin1');
+    const [head, body] = text.split('\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.match(head, /\r\nupgrade: echo-proto\r\n/i);
+    assert.match(head, /\r\nconnection: upgrade$/);
+    // The upstream's greeting came in the same write as its 101; then the echo, then its FIN
+    // once the client's came.
+    assert.equal(body, 'greeting;early;late[eof]');
+    assert.equal(raw.seen(), 'early;late');
   });
 
   await t.test('plain requests still work on the same listener', async () => {
