@@ -138,7 +138,7 @@ test('tcp_proxy', async (t) => {
   const down = blocksOf(50);
   let bulkSeen: Promise<{ hash: string; bytes: number }> | null = null;
   const bulk = await tcpServer((s) => {
-    bulkSeen = slowRead(s, 2);
+    bulkSeen = slowRead(s, 4);
     void writeAll(s, up.blocks);
   });
   const echoOnEnd = await tcpServer((s) => {
@@ -205,7 +205,7 @@ weighted_clusters:
     const sampler = setInterval(() => { rssMax = Math.max(rssMax, vmRssBytes(pid)); }, 50);
     try {
       const c = await connect(legate.port('bulk'));
-      const got = slowRead(c, 2);
+      const got = slowRead(c, 4);
       await writeAll(c, down.blocks);
       const fromUp = await got;
       assert.equal(fromUp.bytes, 50 << 20);
