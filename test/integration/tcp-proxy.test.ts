@@ -151,6 +151,17 @@ test('tcp_proxy', async (t) => {
     afterBanner = readAll(s);
     s.end('banner');
   });
+  // Reads nothing for a while, then everything; ends when the proxy's side has.
+  let stalledGot: Promise<Buffer> | null = null;
+  const stall = await tcpServer((s) => {
+    s.pause();
+    stalledGot = new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('end', () => { s.end(); resolve(Buffer.concat(chunks)); });
+    });
+    setTimeout(() => s.resume(), 1500);
+  });
   const named = async (name: string): Promise<number> => (await tcpServer((s) => s.end(name))).port;
   const aPort = await named('a');
   const bPort = await named('b');
@@ -169,6 +180,7 @@ access_log:
       text_format_source:
         inline_string: "%UPSTREAM_CLUSTER% %UPSTREAM_HOST% %BYTES_RECEIVED% %BYTES_SENT% [%RESPONSE_FLAGS%] %RESPONSE_CODE%\\n"`) +
     tcpListener('banner', 'stat_prefix: banner\ncluster: banner') +
+    tcpListener('flush', 'stat_prefix: flush\ncluster: stall') +
     tcpListener('idle', 'stat_prefix: idle\ncluster: echo\nidle_timeout: 1s') +
     tcpListener('refused', `stat_prefix: refused\ncluster: refused\nmax_connect_attempts: 3
 access_log:
@@ -194,7 +206,7 @@ weighted_clusters:
   - { name: a, weight: 1 }
   - { name: b, weight: 3 }`),
     staticCluster('bulk', [bulk.port]) + staticCluster('echo', [echoOnEnd.port]) +
-    staticCluster('banner', [banner.port]) + staticCluster('refused', [refused]) +
+    staticCluster('banner', [banner.port]) + staticCluster('refused', [refused]) + staticCluster('stall', [stall.port]) +
     staticCluster('a', [aPort]) + staticCluster('b', [bPort]),
   ), { args: ['--buffer-size', String(256 * 1024)] });
   const pid = legate.proc.pid!;
@@ -251,6 +263,24 @@ weighted_clusters:
     const seen = await waitFor('the upstream', () => afterBanner ?? undefined);
     assert.equal((await seen).toString(), 'still here');
     await closed;
+  });
+
+  await t.test('a client that goes away leaves the upstream to flush what it sent', async () => {
+    const c = await connect(legate.port('flush'));
+    const data = randomBytes(32 << 20);
+    c.write(data);
+    // Once the upstream connection is behind, the client resets.
+    await statsUntil(legate, (m) => (m.get('tcp.flush.downstream_flow_control_paused_reading_total') ?? 0) >= 1);
+    const sent = (await legate.stats()).get('tcp.flush.downstream_cx_rx_bytes_total')!;
+    c.resetAndDestroy();
+    await statsUntil(legate, (m) => m.get('tcp.flush.upstream_flush_total') === 1);
+    const got = await waitFor('the upstream', () => stalledGot ?? undefined);
+    // Everything Legate read from the client reached the upstream, in order.
+    const b = await got;
+    assert.ok(b.length >= sent && b.length <= data.length, `upstream got ${b.length} of ${sent}`);
+    assert.ok(b.equals(data.subarray(0, b.length)));
+    await statsUntil(legate, (m) => m.get('tcp.flush.upstream_flush_active') === 0
+      && m.get('cluster.stall.upstream_cx_active') === 0);
   });
 
   await t.test('idle_timeout closes a silent connection and counts', async () => {
