@@ -62,10 +62,16 @@ async function waitFor<T>(what: string, f: () => Promise<T | undefined> | T | un
 }
 
 async function statsUntil(l: Legate, ok: (s: Map<string, number>) => boolean): Promise<Map<string, number>> {
-  return waitFor('stats', async () => {
-    const s = await l.stats();
-    return ok(s) ? s : undefined;
-  });
+  let last = new Map<string, number>();
+  try {
+    return await waitFor('stats', async () => {
+      last = await l.stats();
+      return ok(last) ? last : undefined;
+    });
+  } catch (e) {
+    const seen = [...last].filter(([k]) => k.startsWith('tcp.') || k.startsWith('cluster.')).filter(([, v]) => v !== 0);
+    throw new Error(`${(e as Error).message}; non-zero tcp/cluster stats: ${JSON.stringify(seen)}`);
+  }
 }
 
 function connect(port: number, allowHalfOpen = false): Promise<net.Socket> {
@@ -151,16 +157,17 @@ test('tcp_proxy', async (t) => {
     afterBanner = readAll(s);
     s.end('banner');
   });
-  // Reads nothing for a while, then everything; ends when the proxy's side has.
+  // Reads nothing until released; ends when the proxy's side has.
   let stalledGot: Promise<Buffer> | null = null;
+  let release: () => void = () => {};
   const stall = await tcpServer((s) => {
     s.pause();
+    release = () => s.resume();
     stalledGot = new Promise((resolve) => {
       const chunks: Buffer[] = [];
       s.on('data', (d: Buffer) => chunks.push(d));
       s.on('end', () => { s.end(); resolve(Buffer.concat(chunks)); });
     });
-    setTimeout(() => s.resume(), 1500);
   });
   const named = async (name: string): Promise<number> => (await tcpServer((s) => s.end(name))).port;
   const aPort = await named('a');
@@ -206,7 +213,10 @@ weighted_clusters:
   - { name: a, weight: 1 }
   - { name: b, weight: 3 }`),
     staticCluster('bulk', [bulk.port]) + staticCluster('echo', [echoOnEnd.port]) +
-    staticCluster('banner', [banner.port]) + staticCluster('refused', [refused]) + staticCluster('stall', [stall.port]) +
+    staticCluster('banner', [banner.port]) + staticCluster('refused', [refused]) + 
+    // (A buffer limit above what the test sends: the client is never paused, so Legate sees its
+    // reset at once; see docs/differences.md on paused connections.)
+    staticCluster('stall', [stall.port], '\n    per_connection_buffer_limit_bytes: 67108864') +
     staticCluster('a', [aPort]) + staticCluster('b', [bPort]),
   ), { args: ['--buffer-size', String(256 * 1024)] });
   const pid = legate.proc.pid!;
@@ -267,18 +277,16 @@ weighted_clusters:
 
   await t.test('a client that goes away leaves the upstream to flush what it sent', async () => {
     const c = await connect(legate.port('flush'));
-    const data = randomBytes(32 << 20);
+    const data = randomBytes(16 << 20);
     c.write(data);
-    // Once the upstream connection is behind, the client resets.
-    await statsUntil(legate, (m) => (m.get('tcp.flush.downstream_flow_control_paused_reading_total') ?? 0) >= 1);
-    const sent = (await legate.stats()).get('tcp.flush.downstream_cx_rx_bytes_total')!;
+    // Legate has read it all; the stalled upstream has not: the client resets.
+    await statsUntil(legate, (m) => m.get('tcp.flush.downstream_cx_rx_bytes_total') === data.length);
     c.resetAndDestroy();
-    await statsUntil(legate, (m) => m.get('tcp.flush.upstream_flush_total') === 1);
+    const s = await statsUntil(legate, (m) => m.get('tcp.flush.upstream_flush_total') === 1);
+    assert.equal(s.get('tcp.flush.upstream_flush_active'), 1);
+    release();
     const got = await waitFor('the upstream', () => stalledGot ?? undefined);
-    // Everything Legate read from the client reached the upstream, in order.
-    const b = await got;
-    assert.ok(b.length >= sent && b.length <= data.length, `upstream got ${b.length} of ${sent}`);
-    assert.ok(b.equals(data.subarray(0, b.length)));
+    assert.ok((await got).equals(data));
     await statsUntil(legate, (m) => m.get('tcp.flush.upstream_flush_active') === 0
       && m.get('cluster.stall.upstream_cx_active') === 0);
   });
