@@ -33,7 +33,6 @@ type Row = [name: string, category: ExtensionCategory, types: string[], terminal
 /** Well-known extensions Legate does not implement. */
 const UNSUPPORTED: Row[] = [
   // Network filters.
-  ['envoy.filters.network.tcp_proxy', C.NetworkFilter, [NET + 'tcp_proxy.v3.TcpProxy'], true],
   ['envoy.filters.network.redis_proxy', C.NetworkFilter, [NET + 'redis_proxy.v3.RedisProxy'], true],
   ['envoy.filters.network.mongo_proxy', C.NetworkFilter, [NET + 'mongo_proxy.v3.MongoProxy']],
   ['envoy.filters.network.ext_authz', C.NetworkFilter, [NET + 'ext_authz.v3.ExtAuthz']],

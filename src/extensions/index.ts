@@ -11,6 +11,7 @@ import tlsInspector from './filters/listener/tls-inspector/index.ts';
 import proxyProtocol from './filters/listener/proxy-protocol/index.ts';
 import httpInspector from './filters/listener/http-inspector/index.ts';
 import clientSslAuth from './filters/network/client-ssl-auth/index.ts';
+import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
@@ -34,6 +35,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     proxyProtocol,
     httpInspector,
     clientSslAuth,
+    tcpProxy,
     router,
     headerMutation,
     fileAccessLog,

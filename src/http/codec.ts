@@ -8,7 +8,10 @@
 //   codec frames the request from its headers and feeds the router's ResponseDecoder.
 import type { Buffer } from 'node:buffer';
 import type { HeaderMap, RequestHeaders, ResponseHeaders } from './types.ts';
-import type { NetworkConnection } from '../network/filter.ts';
+import type { ConnectionCallbacks, NetworkConnection, ReadFilter } from '../network/filter.ts';
+
+/** Where an upgraded connection's reads and events go (a network/relay.ts RelaySide). */
+export type TunnelSink = ReadFilter & ConnectionCallbacks;
 
 /** HTTP protocols (also the index of an upstream host's pools). */
 export const Protocol = { Http10: 0, Http11: 1, Http2: 2, Http3: 3 } as const;
@@ -70,6 +73,10 @@ export interface ResponseEncoder {
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void;
   encodeData(data: Buffer, endStream: boolean): void;
   encodeTrailers(trailers: HeaderMap): void;
+  /** After the 101 to an upgrade request (RequestHeaders.upgrade) went out: the connection
+   *  leaves HTTP for good and its reads and events go to `sink` (what was read past the request
+   *  first). Returns the connection. Codecs that cannot (none today) leave it out. */
+  attachTunnel?(sink: TunnelSink): NetworkConnection;
 }
 
 /** What a server codec asks of the HCM. */
@@ -94,8 +101,9 @@ export interface ServerConnection {
   shutdownNotice(graceMs: number): void;
   onUnderlyingConnectionAboveWriteBufferHighWatermark(): void;
   onUnderlyingConnectionBelowWriteBufferLowWatermark(): void;
-  /** The connection closed: reset what is in flight (StreamCallbacks.onResetStream). */
-  onConnectionClose(): void;
+  /** The connection closed (`event`: ConnectionEvent LocalClose or RemoteClose): reset what is in
+   *  flight (StreamCallbacks.onResetStream). */
+  onConnectionClose(event: number): void;
 }
 
 // ---- client side ------------------------------------------------------------------------------
@@ -108,6 +116,9 @@ export interface RequestEncoder {
   encodeHeaders(headers: RequestHeaders, endStream: boolean): void;
   encodeData(data: Buffer, endStream: boolean): void;
   encodeTrailers?(trailers: HeaderMap): void;
+  /** After the upstream's 101 to an upgrade request: as ResponseEncoder.attachTunnel (the
+   *  connection leaves its pool for good). */
+  attachTunnel?(sink: TunnelSink): NetworkConnection;
 }
 
 /** The router's side of an upstream stream: the codec feeds it the response. */

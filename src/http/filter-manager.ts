@@ -56,6 +56,7 @@ import {
 } from './filter.ts';
 import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
+import type { RequestEncoder } from './codec.ts';
 import { HeaderMap, ResponseHeaders, type RequestHeaders, type StreamInfo } from './types.ts';
 
 /** What the manager needs from its owner (Envoy's FilterManagerCallbacks). */
@@ -92,6 +93,8 @@ export interface FilterManagerCallbacks {
   /** Abort the stream toward the client (the response started, or a filter asked). The owner does
    *  its accounting and closes the codec stream; destroy() follows (the owner may call it first). */
   resetStream(): void;
+  /** See StreamDecoderFilterCallbacks.upgradeToRelay. */
+  upgradeToRelay(upstream: RequestEncoder): void;
 }
 
 // A filter wrapper's iteration state (Envoy's ActiveStreamFilterBase::IterationState).
@@ -211,6 +214,7 @@ class ActiveStreamDecoderFilter extends ActiveStreamFilterBase implements Stream
     this.parent.setDownstreamWatermarkCallbacks(cb);
   }
   setDecoderBufferLimit(limit: number): void { this.parent.bufferLimit = limit; }
+  upgradeToRelay(upstream: RequestEncoder): void { this.parent.owner.upgradeToRelay(upstream); }
 }
 
 /** Wraps one encoder filter (the encoder list runs in reverse order of addition). */

@@ -15,6 +15,7 @@ import type { Buffer } from 'node:buffer';
 import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { RequestEncoder } from './codec.ts';
 import type { HeaderMap, RequestHeaders, ResponseHeaders, StreamInfo } from './types.ts';
 
 /** What decodeHeaders / encodeHeaders return. */
@@ -139,6 +140,10 @@ export interface StreamDecoderFilterCallbacks extends StreamFilterCallbacks {
   /** The stream's buffer limit (bytes; 0: none). */
   readonly decoderBufferLimit: number;
   setDecoderBufferLimit(limit: number): void;
+  /** The upstream answered an upgrade request with 101 (already encoded downstream): join the
+   *  downstream and `upstream`'s connections in a byte relay for the rest of the stream (the
+   *  router's stream is over). */
+  upgradeToRelay(upstream: RequestEncoder): void;
 }
 
 export interface StreamEncoderFilterCallbacks extends StreamFilterCallbacks {

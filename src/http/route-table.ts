@@ -19,9 +19,14 @@ export interface RouteSnap {
   headers: HeaderMatchSnap[];
   action:
     | { kind: 'cluster'; cluster: string; timeoutMs: number;
-        idleTimeoutMs: number; prefixRewrite: string | null; hostRewrite: string | null }
+        idleTimeoutMs: number; prefixRewrite: string | null; hostRewrite: string | null;
+        /** RouteAction.upgrade_configs (null: none): they override the HCM's for their types. */
+        upgrades: UpgradeSnap[] | null }
     | { kind: 'direct'; status: number; body: string | null };
 }
+/** An upgrade_configs entry (HCM or route): the upgrade type, lowercase, and whether it is
+ *  allowed. */
+export interface UpgradeSnap { type: string; enabled: boolean }
 export interface VirtualHostSnap { name: string; domains: string[]; routes: RouteSnap[] }
 
 interface CompiledHeaderMatch {

@@ -63,6 +63,9 @@ export class RequestHeaders extends HeaderMap {
   scheme: string;
   /** 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2' */
   protocol: string;
+  /** The protocol an upgrade request asks for, lowercase (`websocket`; its Upgrade and
+   *  `Connection: upgrade` headers are kept for the upstream); '' for any other request. */
+  upgrade: string;
 
   constructor(method: string, path: string, authority: string, scheme: string, protocol: string, headers: string[]) {
     super(headers);
@@ -71,6 +74,7 @@ export class RequestHeaders extends HeaderMap {
     this.authority = authority;
     this.scheme = scheme;
     this.protocol = protocol;
+    this.upgrade = '';
   }
 }
 

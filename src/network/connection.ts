@@ -10,7 +10,12 @@
 // - close: FlushWrite closes after what is written is flushed, keeps reading (and discarding) so
 //   the peer's FIN is seen, and gives the peer DELAYED_CLOSE_MS after the flush to close its side
 //   (Envoy's delayed_close_timeout) and `flushStallMs` of no progress while flushing;
-// - byte counters (setConnectionStats) and the close event (LocalClose / RemoteClose).
+// - byte counters (setConnectionStats) and the close event (LocalClose / RemoteClose);
+// - half-close, when a filter enables it (enableHalfClose: tcp_proxy, upgraded HTTP/1): the peer's
+//   FIN is end of stream for the read filters and the connection stays open for writing; a write
+//   with end of stream shuts down our write side after what is queued (socket.end()) and reading
+//   goes on. The connection closes once both sides have ended (or either resets). Without it (the
+//   HCM's default, as Envoy's) the peer's FIN ends the connection.
 // The transport socket is raw today: TLS plugs in between the socket and this class, for both
 // sides. An upstream codec (http/http1/client-connection.ts) is its connection's read filter and
 // connection callbacks, as Envoy's CodecClient is.
@@ -114,6 +119,10 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   /** What listener filters learnt (ConnectionSocket), '' / [] without them. */
   requestedServerName: string;
   applicationProtocols: readonly string[];
+  /** Half-close enabled (enableHalfClose). */
+  halfClose: boolean;
+  /** Our write side was shut down (half-close: a write with end of stream). */
+  writeEnded: boolean;
   #remoteIp: string | null;
   /** A PROXY protocol header's source port (-1: the socket's). */
   #remotePort: number;
@@ -147,6 +156,8 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     this.flushStallMs = DEFAULT_FLUSH_STALL_MS;
     this.requestedServerName = '';
     this.applicationProtocols = NO_PROTOCOLS;
+    this.halfClose = false;
+    this.writeEnded = false;
     this.#remoteIp = null;
     this.#remotePort = -1;
     this.#remoteAddress = null;
@@ -354,12 +365,26 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   }
 
   onEnd(): void {
-    // The peer half-closed. Listening sockets do not allow half-open connections, so Node ends
-    // our side too right after this; what is queued in this loop iteration goes out first.
+    // The peer half-closed. Without half-close (sockets do not allow half-open connections by
+    // default), Node ends our side too right after this; what is queued in this loop iteration
+    // goes out first.
     flushWrites();
     if (this.closing) return;
     this.runReadFilters(0, EMPTY, true);
-    this.closing = true;
+    // With half-close our write side stays open; the socket closes once it has ended too.
+    if (!this.halfClose) this.closing = true;
+  }
+
+  /** Envoy's Connection::enableHalfClose: the peer's FIN no longer closes the connection (see the
+   *  opening note). Set before the peer's FIN can be read (Node reads allowHalfOpen then). */
+  enableHalfClose(enabled: boolean): void {
+    this.halfClose = enabled;
+    this.socket.allowHalfOpen = enabled;
+  }
+
+  /** Bytes written and not yet taken by the kernel. */
+  get bufferedWriteBytes(): number {
+    return this.socket.writableLength;
   }
 
   onDrain(): void {
@@ -411,7 +436,19 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
       if (this.txSlot >= 0) this.stats.v[this.txSlot] += data.length;
       this.checkWatermark();
     }
-    if (endStream) this.close(ConnectionCloseType.FlushWrite);
+    if (endStream) {
+      if (this.halfClose) this.#shutdownWrite();
+      else this.close(ConnectionCloseType.FlushWrite);
+    }
+  }
+
+  /** Half-close: FIN after what is queued; reading goes on (the socket closes when the peer has
+   *  ended too). */
+  #shutdownWrite(): void {
+    if (this.writeEnded || this.socket.destroyed) return;
+    this.writeEnded = true;
+    flushWrites();
+    this.socket.end();
   }
 
   /** A whole message (latin1 text or bytes), written with the loop iteration's others

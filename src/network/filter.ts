@@ -91,6 +91,12 @@ export interface NetworkConnection {
   setConnectionStats(stats: ConnectionByteStats): void;
   /** Told when the listener drains (Envoy's DrainDecision::addOnDrainCloseCb). */
   addOnDrainCloseCb(cb: DrainCloseCallback): void;
+  /** Envoy's enableHalfClose: with it the peer's FIN is only end of stream for the read filters
+   *  (the connection stays open for writing), and a write with end of stream shuts down only the
+   *  write side (FIN after what is queued). Off by default: the peer's FIN closes the connection. */
+  enableHalfClose(enabled: boolean): void;
+  /** Bytes written and not yet taken by the kernel (the write buffer's size). */
+  readonly bufferedWriteBytes: number;
   /** How long a FlushWrite close waits for the peer's FIN after the flush (Envoy's
    *  delayed_close_timeout), and how long the flush may make no progress. */
   setDelayedCloseTimeout(delayedMs: number, flushStallMs: number): void;

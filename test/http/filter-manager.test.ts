@@ -14,6 +14,7 @@ import type { StatSink } from '../../src/common/stat-sink.ts';
 // An owner that records what reaches the codec; the stream ends (destroy) on endStream and reset,
 // as the HCM does.
 class Owner implements FilterManagerCallbacks {
+  upgradeToRelay(): void {}
   readonly log: string[];
   readonly streamInfo: StreamInfo;
   readonly route: CompiledRoute | null = null;

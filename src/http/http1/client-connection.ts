@@ -5,6 +5,10 @@
 // watermarks, byte counters and the close event are the connection's.
 // The codec is its one stream's RequestEncoder and Stream (http/codec.ts); the pool that opened it
 // (upstream/conn-pool-http1.ts) hears about it through Http1ConnectionOwner.
+// An upgrade request (RequestHeaders.upgrade) goes with its upgrade headers and no framing; it
+// has no end, so whatever the answer the connection is not reused. A 101 ends the stream for the
+// pool and the connection leaves HTTP: attachTunnel() gives its reads (what followed the 101 in
+// the same read first), end and events to a byte relay; it never goes back to the pool.
 import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../common/clock.ts';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
@@ -18,7 +22,7 @@ import { HeaderParsingHandler, isHopByHop, removeConnectionTokens, trimOws } fro
 import { RawHeaderBlock } from '../raw-headers.ts';
 import { flushWrites } from '../../network/write-batch.ts';
 import {
-  StreamResetReason, type RequestEncoder, type ResponseDecoder, type Stream, type StreamCallbacks,
+  StreamResetReason, type RequestEncoder, type ResponseDecoder, type Stream, type StreamCallbacks, type TunnelSink,
 } from '../codec.ts';
 import type { ClusterInfo } from '../../upstream/cluster-info.ts';
 import type { Host } from '../../upstream/host.ts';
@@ -81,6 +85,12 @@ export class Http1ClientConnection extends HeaderParsingHandler
   rawPos: number[];
   rawChunk: Buffer | null;
   rawMode: boolean;
+  /** The request in flight is an upgrade request. */
+  upgradeRequest: boolean;
+  /** Its 101 came: the connection is a tunnel (or about to be). */
+  upgraded: boolean;
+  /** Where the upgraded connection's reads and events go. */
+  tunnel: TunnelSink | null;
 
   constructor(pool: Http1ConnectionOwner, info: ClusterInfo, host: Host) {
     super();
@@ -110,6 +120,9 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.rawPos = [];
     this.rawChunk = null;
     this.rawMode = true;
+    this.upgradeRequest = false;
+    this.upgraded = false;
+    this.tunnel = null;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
     const conn = Connection.client(host.address, host.port, info.bufferLimit, info.stats, this.connectStart,
       info.transportSocket);
@@ -144,6 +157,10 @@ export class Http1ClientConnection extends HeaderParsingHandler
   /** Send a request head. Framing follows the downstream request's: its content-length, else
    *  chunked when a body follows. */
   encodeHeaders(req: RequestHeaders, endStream: boolean): void {
+    if (req.upgrade !== '') {
+      this.#encodeUpgradeRequest(req);
+      return;
+    }
     const cl = req.get('content-length');
     const contentLength = cl === undefined ? -1 : Number(cl);
     const chunked = !endStream && contentLength < 0;
@@ -171,6 +188,59 @@ export class Http1ClientConnection extends HeaderParsingHandler
       this.pendingHead = head;
       deferHead(this);
     }
+  }
+
+  /** An upgrade request: its headers as they are (Upgrade and `Connection: upgrade` included),
+   *  no framing. It never completes (requestComplete stays false), so a response other than 101
+   *  leaves the connection unusable (onMessageComplete closes it). */
+  #encodeUpgradeRequest(req: RequestHeaders): void {
+    this.responseStarted = false;
+    this.requestComplete = false;
+    this.headRequest = false;
+    this.chunkedRequest = false;
+    this.upgradeRequest = true;
+    let head = `${req.method} ${req.path} HTTP/1.1${CRLF}host: ${req.authority}${CRLF}`;
+    const hs = req.headers;
+    for (let i = 0; i < hs.length; i += 2) head += `${hs[i]}: ${hs[i + 1]}${CRLF}`;
+    this.connection.queueWrite(head + CRLF);
+  }
+
+  /** The 101 to our upgrade request: the stream ends for the pool, the router gets the head
+   *  (Upgrade kept, framing and Connection dropped) and attaches the tunnel. */
+  #onSwitchingProtocols(): number {
+    let list: string[];
+    if (this.rawMode) {
+      const raw = this.#rawBlock();
+      list = raw === null ? [] : raw.toList();
+      if (raw !== null) raw.released = true;
+    } else {
+      list = this.hc.finish();
+    }
+    const out: string[] = [];
+    for (let i = 0; i < list.length; i += 2) {
+      const n = list[i];
+      if (n === 'connection' || n === 'keep-alive' || n === 'proxy-connection' || n === 'transfer-encoding'
+        || n === 'content-length') continue;
+      out.push(n, list[i + 1]);
+    }
+    this.upgraded = true;
+    // (onMessageComplete comes next; this makes it a no-op.)
+    this.skipInterim = true;
+    const d = this.decoder!;
+    this.#streamDone();
+    d.decodeHeaders(new ResponseHeaders(101, out), false);
+    return 0;
+  }
+
+  attachTunnel(sink: TunnelSink): Connection {
+    this.tunnel = sink;
+    this.decoder = null;
+    this.callbacks = null;
+    if (this.readDisabled > 0) {
+      this.readDisabled = 0;
+      this.connection.readDisable(false);
+    }
+    return this.connection;
   }
 
   encodeData(b: Buffer, endStream: boolean): void {
@@ -306,6 +376,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
     const d = this.decoder;
     if (d === null) return -1; // a response nobody asked for: protocol error, connection closes
     if (status < 200) {
+      if (status === 101 && this.upgradeRequest) return this.#onSwitchingProtocols();
       // 1xx interim responses (100-continue was answered by us downstream) are not forwarded.
       // They have no body (RFC 9112 6.3): as Envoy, one that announces a body (Transfer-Encoding,
       // a non-zero Content-Length) is a protocol error, and llhttp is told to read none (it
@@ -404,10 +475,15 @@ export class Http1ClientConnection extends HeaderParsingHandler
 
   onEvent(event: ConnectionEvent): void {
     if (event === ConnectionEvent.Connected) this.onConnect();
-    else this.onClose();
+    else this.onClose(event);
   }
 
   onAboveWriteBufferHighWatermark(): void {
+    const t = this.tunnel;
+    if (t !== null) {
+      t.onAboveWriteBufferHighWatermark();
+      return;
+    }
     // Only a request still sending its body has something to stop.
     if (this.aboveWatermark || this.requestComplete || this.decoder === null) return;
     this.aboveWatermark = true;
@@ -415,6 +491,11 @@ export class Http1ClientConnection extends HeaderParsingHandler
   }
 
   onBelowWriteBufferLowWatermark(): void {
+    const t = this.tunnel;
+    if (t !== null) {
+      t.onBelowWriteBufferLowWatermark();
+      return;
+    }
     if (!this.aboveWatermark) return;
     this.aboveWatermark = false;
     this.callbacks?.onBelowWriteBufferLowWatermark();
@@ -432,6 +513,8 @@ export class Http1ClientConnection extends HeaderParsingHandler
   }
 
   onData(chunk: Buffer, endStream: boolean): FilterStatus {
+    const t = this.tunnel;
+    if (t !== null) return t.onData(chunk, endStream);
     if (endStream) this.onEnd();
     else if (!this.localClose) this.#parse(chunk);
     return FilterStatus.StopIteration;
@@ -441,6 +524,18 @@ export class Http1ClientConnection extends HeaderParsingHandler
     const ret = this.parser.execute(chunk);
     this.#endOfInput();
     if (ret === 0) return;
+    if (ret === ERROR.PAUSED_UPGRADE && this.upgraded) {
+      // The bytes after the 101 are the new protocol's.
+      const t = this.tunnel;
+      if (t === null) {
+        // Nobody took the tunnel (the downstream went away meanwhile).
+        this.destroy();
+        return;
+      }
+      const rest = chunk.subarray(this.parser.errorOffset);
+      if (rest.length > 0) t.onData(rest, false);
+      return;
+    }
     if (ret === ERROR.PAUSED && this.releaseAfterParse) {
       this.releaseAfterParse = false;
       if (this.parser.errorOffset < chunk.length) {
@@ -481,7 +576,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.connection.close(ConnectionCloseType.NoFlush);
   }
 
-  onClose(): void {
+  onClose(event: ConnectionEvent = ConnectionEvent.RemoteClose): void {
     if (this.closed) return;
     this.closed = true;
     if (this.connectTimer !== null) {
@@ -499,11 +594,18 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.callbacks = null;
     this.parser.destroy();
     if (!this.localClose && this.connected) {
-      this.info.stats.v[this.info.s.upstream_cx_destroy_remote]++;
+      // (A tunnel's connection is closed by its relay, not through destroy().)
+      const s = this.info.s;
+      this.info.stats.v[event === ConnectionEvent.LocalClose ? s.upstream_cx_destroy_local : s.upstream_cx_destroy_remote]++;
     }
     this.#streamDone();
     this.pool.onClosed(this, d !== null || this.activeAtClose);
     if (cb !== null) cb.onResetStream(StreamResetReason.ConnectionTermination);
+    const t = this.tunnel;
+    if (t !== null) {
+      this.tunnel = null;
+      t.onEvent(event);
+    }
   }
 }
 

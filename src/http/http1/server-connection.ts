@@ -22,19 +22,26 @@
 //   once (a header may come in pieces across reads: pieces are appended).
 // - The connection is closed after a response when the request asked for it (or is HTTP/1.0
 //   without keep-alive), when the response is sent before the request is all in (the rest would
-//   not be read), after a protocol error, after an upgrade, and when the listener drains.
+//   not be read), after a protocol error, after an upgrade that was not answered 101, and when
+//   the listener drains.
+// - Upgrades (`Connection: upgrade` with `Upgrade: <protocol>`, RFC 9110 7.8): h2c is served as a
+//   plain HTTP/1.1 request. Any other goes to the HCM with its upgrade headers kept
+//   (RequestHeaders.upgrade; the HCM decides whether the config allows it) and without an end:
+//   what the client sends after it belongs to the new protocol and is held (parsing stops there)
+//   until the 101 goes out and attachTunnel() hands the connection to a byte relay (its reads,
+//   end and watermarks go to the tunnel from then on). Any other answer closes the connection.
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
 import { RequestHeaders, type HeaderMap, type ResponseHeaders } from '../types.ts';
 import {
   Protocol, StreamResetReason, type RequestDecoder, type ResponseEncoder, type ServerConnection,
-  type ServerConnectionCallbacks, type Stream, type StreamCallbacks,
+  type ServerConnectionCallbacks, type Stream, type StreamCallbacks, type TunnelSink,
 } from '../codec.ts';
 import { reasonPhrase } from '../status.ts';
 import { COPY_LIMIT } from './framing.ts';
 import { deferHead, enterRead, leaveRead, type HeadHolder } from '../../network/read-dispatch.ts';
-import { ConnectionCloseType, type NetworkConnection } from '../../network/filter.ts';
+import { ConnectionCloseType, type ConnectionEvent, type NetworkConnection } from '../../network/filter.ts';
 import type { StatSink } from '../../common/stat-sink.ts';
 import { HeaderParsingHandler, isHopByHop, removeConnectionTokens, trimOws } from './header-names.ts';
 import { isValidAuthority } from '../authority.ts';
@@ -87,7 +94,13 @@ export class Http1ServerConnection extends HeaderParsingHandler
   /** A head built by onHeadersComplete that llhttp has not yet accepted (see the design note). */
   headPending: RequestHeaders | null;
   upgradeTo: string;
+  /** The Upgrade header's value as sent. */
+  upgradeValue: string;
   upgrade: boolean;
+  /** An upgrade request (not h2c) waits for its answer; the connection is never reused. */
+  upgrading: boolean;
+  /** After the 101: where the connection's reads and events go. */
+  tunnel: TunnelSink | null;
   /** The pending head's Transfer-Encoding is one llhttp must refuse (see acceptHead). */
   badFraming: boolean;
   // Stream lifecycle.
@@ -141,7 +154,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.http10 = false;
     this.headPending = null;
     this.upgradeTo = '';
+    this.upgradeValue = '';
     this.upgrade = false;
+    this.upgrading = false;
+    this.tunnel = null;
     this.badFraming = false;
     this.requestComplete = false;
     this.responseStarted = false;
@@ -175,6 +191,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
   dispatch(chunk: Buffer): void {
     if (this.closing) return;
     if (this.parsePaused || this.held.bytes > 0) {
+      const t = this.tunnel;
+      if (t !== null) {
+        t.onData(chunk, false);
+        return;
+      }
       // Pipelined requests wait unparsed until the response in flight is done (and the write
       // buffer is below its limit); bytes that came after held ones wait behind them. The socket
       // keeps reading (pausing costs two epoll_ctl calls a request) unless a client piles up more
@@ -312,7 +333,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
           // (llhttp keeps trailing whitespace in a value; it is not part of it, RFC 9110 5.5.)
           authority = trimOws(value);
           continue;
-        case 'upgrade': upgradeTo = value.toLowerCase(); continue;
+        case 'upgrade':
+          upgradeTo = value.toLowerCase();
+          this.upgradeValue = value;
+          continue;
         case 'content-length': this.contentLength = Number(value); break;
         case 'transfer-encoding':
           te = te === null ? value : `${te},${value}`;
@@ -411,12 +435,19 @@ export class Http1ServerConnection extends HeaderParsingHandler
     if (this.upgrade) {
       // An upgrade leaves HTTP/1 on this connection, so it is never reused. h2c is served as a
       // plain HTTP/1.1 request (its upgrade headers dropped, as Envoy does); anything else
-      // (WebSocket...) is refused with 403 until upgrade_configs are supported, as Envoy does
-      // for upgrades it is not configured for.
+      // (WebSocket...) goes on with its upgrade headers, and no end (see the design note). One
+      // llhttp flags without an Upgrade header (CONNECT) is refused, as Envoy does unconfigured.
       this.closeAfterResponse = true;
-      if (this.upgradeTo !== 'h2c') {
+      if (this.upgradeTo === '') {
         this.requestComplete = true;
         d.sendLocalReply(403, '', '', 'upgrade_failed');
+        return true;
+      }
+      if (this.upgradeTo !== 'h2c') {
+        this.upgrading = true;
+        req.upgrade = this.upgradeTo;
+        req.list.push('upgrade', trimOws(this.upgradeValue), 'connection', 'upgrade');
+        d.decodeHeaders(req, false);
         return true;
       }
     }
@@ -439,6 +470,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   onMessageComplete(): number {
     if (this.headPending !== null && !this.acceptHead()) return -1;
+    if (this.upgrading) {
+      // What follows is the upgraded protocol's: held (see the design note).
+      this.parsePaused = true;
+      return ERROR.PAUSED;
+    }
     const hadBody = !this.requestComplete;
     this.requestComplete = true;
     const d = this.decoder;
@@ -461,6 +497,10 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   encodeHeaders(h: ResponseHeaders, endStream: boolean): void {
     const status = h.status;
+    if (status === 101 && this.upgrading) {
+      this.#encodeSwitchingProtocols(h);
+      return;
+    }
     this.responseStarted = true;
     // Answering before the request is all in means the rest of it will not be read: the
     // connection closes after this response, and says so in it.
@@ -537,6 +577,34 @@ export class Http1ServerConnection extends HeaderParsingHandler
       this.pendingHead = out;
       deferHead(this);
     }
+  }
+
+  /** The 101 to an upgrade request: its headers (Upgrade included) with `connection: upgrade`,
+   *  no framing. The tunnel follows (attachTunnel). */
+  #encodeSwitchingProtocols(h: ResponseHeaders): void {
+    this.responseStarted = true;
+    let head = statusLine(101);
+    const hs = h.headers;
+    for (let i = 0; i < hs.length; i += 2) {
+      const name = hs[i];
+      if (name === 'connection' || name === 'transfer-encoding' || name === 'content-length') continue;
+      head += `${name}: ${hs[i + 1]}${CRLF}`;
+    }
+    head += `connection: upgrade${CRLF}${CRLF}`;
+    this.connection.queueWrite(head);
+  }
+
+  attachTunnel(sink: TunnelSink): NetworkConnection {
+    this.tunnel = sink;
+    this.decoder = null;
+    this.streamCallbacks = null;
+    // What the client sent past the request, in order, then reading as usual.
+    for (let b = this.held.shift(); b !== null; b = this.held.shift()) sink.onData(b, false);
+    if (this.pipelinePaused) {
+      this.pipelinePaused = false;
+      this.connection.readDisable(false);
+    }
+    return this.connection;
   }
 
   encodeData(b: Buffer, endStream: boolean): void {
@@ -648,6 +716,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
   // ---- connection events (from the HCM) -----------------------------------------------------
 
   onUnderlyingConnectionAboveWriteBufferHighWatermark(): void {
+    const t = this.tunnel;
+    if (t !== null) {
+      t.onAboveWriteBufferHighWatermark();
+      return;
+    }
     // The stream stops its source (the router pauses the upstream) and no further pipelined
     // request is parsed, until the low watermark.
     this.aboveWatermark = true;
@@ -655,6 +728,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
   }
 
   onUnderlyingConnectionBelowWriteBufferLowWatermark(): void {
+    const t = this.tunnel;
+    if (t !== null) {
+      t.onBelowWriteBufferLowWatermark();
+      return;
+    }
     this.aboveWatermark = false;
     this.streamCallbacks?.onBelowWriteBufferLowWatermark();
     this.#resumeParsing();
@@ -670,7 +748,8 @@ export class Http1ServerConnection extends HeaderParsingHandler
 
   shutdownNotice(graceMs: number): void {
     this.draining = true;
-    if (this.closing) return;
+    // (A tunnel ends when its peers end it, or when the drain time runs out.)
+    if (this.closing || this.tunnel !== null) return;
     // Busy: close after the current response (which says `connection: close` if it has not
     // started yet). Idle: close now, or after the grace unless a request comes first (its
     // response then says `connection: close`).
@@ -689,12 +768,17 @@ export class Http1ServerConnection extends HeaderParsingHandler
   }
 
   onRemoteEnd(): void {
+    const t = this.tunnel;
+    if (t !== null) {
+      t.onData(EMPTY, true);
+      return;
+    }
     // The client half-closed: nothing more to parse. A stream still in flight is reset when the
     // connection closes (Envoy's behaviour without half-close support).
     this.closing = true;
   }
 
-  onConnectionClose(): void {
+  onConnectionClose(event: number): void {
     this.closing = true;
     if (this.drainTimer !== null) {
       clearTimeout(this.drainTimer);
@@ -707,6 +791,11 @@ export class Http1ServerConnection extends HeaderParsingHandler
     this.streamCallbacks = null;
     if (cb !== null) cb.onResetStream(StreamResetReason.ConnectionTermination);
     this.parser.destroy();
+    const t = this.tunnel;
+    if (t !== null) {
+      this.tunnel = null;
+      t.onEvent(event as ConnectionEvent);
+    }
   }
 
   #close(): void {

@@ -48,6 +48,8 @@ export class FakeConnection implements NetworkConnection {
   setConnectionStats(_stats: ConnectionByteStats): void {}
   addOnDrainCloseCb(_cb: DrainCloseCallback): void {}
   setDelayedCloseTimeout(_delayedMs: number, _flushStallMs: number): void {}
+  enableHalfClose(_enabled: boolean): void {}
+  readonly bufferedWriteBytes = 0;
 
   /** All bytes written so far. */
   written(): Buffer {

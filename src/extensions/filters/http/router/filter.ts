@@ -248,9 +248,26 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
     h.set('x-envoy-upstream-service-time', String(svc));
     this.responseStarted = true;
+    if (h.status === 101 && this.headers!.upgrade !== '') {
+      this.#onUpgraded(h);
+      return;
+    }
     if (endStream) this.#upstreamDone(h.status);
     else this.status = h.status;
     this.cb.encodeHeaders(h, endStream);
+  }
+
+  /** The upstream accepted the upgrade: the 101 goes downstream, and the connection manager joins
+   *  the two connections in a byte relay; the request is over as far as the router goes. */
+  #onUpgraded(h: ResponseHeaders): void {
+    const enc = this.encoder!;
+    this.#upstreamDone(101);
+    this.cb.encodeHeaders(h, false);
+    if (this.done) {
+      enc.getStream().resetStream(StreamResetReason.LocalReset);
+      return;
+    }
+    this.cb.upgradeToRelay(enc);
   }
 
   onUpstreamData(b: Buffer, endStream: boolean): void {

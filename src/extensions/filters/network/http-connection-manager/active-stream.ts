@@ -4,6 +4,11 @@
 // (stream idle, request) on the timer wheel, keeps stats and writes the access log.
 // Codec-neutral: it writes through the codec's ResponseEncoder and hears of resets and
 // watermarks through StreamCallbacks.
+// Upgrades (WebSocket ...): a request the codec marks as one (RequestHeaders.upgrade) is allowed
+// by the route's upgrade_configs, else the HCM's (Envoy's rule), or answered 403. When the
+// upstream's 101 has gone out, the router hands over its upstream stream (upgradeToRelay) and the
+// two connections become a network/relay.ts ByteRelay with the stream idle timeout; the stream
+// ends (access log, stats) when the relay does.
 import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { trimOws } from '../../../../http/whitespace.ts';
@@ -12,8 +17,9 @@ import type { HcmConfig } from './config.ts';
 import type { HttpConnectionManager } from './filter.ts';
 import { statusClass } from '../../../../http/status.ts';
 import {
-  StreamResetReason, type RequestDecoder, type ResponseEncoder, type StreamCallbacks,
+  StreamResetReason, type RequestDecoder, type RequestEncoder, type ResponseEncoder, type StreamCallbacks,
 } from '../../../../http/codec.ts';
+import { ByteRelay, RelayEnd, type RelayCallbacks } from '../../../../network/relay.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
 import { RequestHeaders, type HeaderMap, type ResponseHeaders, type StreamInfo } from '../../../../http/types.ts';
 import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
@@ -23,7 +29,7 @@ import type { StatSink } from '../../../../common/stat-sink.ts';
 import { ForwardClientCert, mutateXfcc } from './xfcc.ts';
 
 
-export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks {
+export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks, RelayCallbacks {
   readonly config: HcmConfig;
   readonly hcm: HttpConnectionManager;
   readonly encoder: ResponseEncoder;
@@ -48,6 +54,10 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
   readDisables: number;
   /** Its place in the HCM's list of active streams. */
   index: number;
+  /** An upgrade the config allows (downstream_cx_upgrades_active counts it until the end). */
+  upgradeAccepted: boolean;
+  /** After the 101: the relay the stream has become. */
+  relay: ByteRelay | null;
 
   constructor(hcm: HttpConnectionManager, encoder: ResponseEncoder) {
     const config = hcm.config;
@@ -85,6 +95,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.lastActivity = now;
     this.readDisables = 0;
     this.index = -1;
+    this.upgradeAccepted = false;
+    this.relay = null;
     encoder.getStream().addCallbacks(this);
     const v = config.stats.v;
     const s = config.s;
@@ -141,12 +153,76 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
         this.idleTimeoutMs = a.idleTimeoutMs;
         this.hcm.armBy(this.nextDeadline());
       }
+      if (h.upgrade !== '' && !this.#acceptUpgrade(h.upgrade)) return;
     }
 
     const fm = this.filterManager;
     fm.createFilterChain(cfg.filterFactories);
     fm.decodeHeaders(endStream);
   }
+
+  /** Whether the config allows this upgrade (Envoy's createUpgradeFilterChain): a route's entry
+   *  for the type decides; without one, the HCM's. Refused: 403, and the connection closes after
+   *  it (the codec closes after any upgrade that is not answered 101). */
+  #acceptUpgrade(type: string): boolean {
+    const c = this.config;
+    const v = c.stats.v;
+    let allowed: boolean | null = null;
+    const a = this.route!.snap.action;
+    if (a.kind === 'cluster' && a.upgrades !== null) {
+      for (const u of a.upgrades) if (u.type === type) { allowed = u.enabled; break; }
+    }
+    if (allowed === null) {
+      allowed = false;
+      for (const u of c.snap.upgrades) if (u.type === type) { allowed = u.enabled; break; }
+    }
+    if (!allowed) {
+      v[c.s.downstream_rq_ws_on_non_ws_route]++;
+      this.sendLocalReply(403, '', '', 'upgrade_failed');
+      return false;
+    }
+    this.upgradeAccepted = true;
+    v[c.s.downstream_cx_upgrades_total]++;
+    v[c.s.downstream_cx_upgrades_active]++;
+    return true;
+  }
+
+  /** The upstream's 101 went out: the stream becomes a byte relay between the two connections,
+   *  with the stream idle timeout (the stream's own timeouts stop). */
+  upgradeToRelay(up: RequestEncoder): void {
+    const down = this.encoder;
+    if (this.destroyed || !this.upgradeAccepted || this.streamInfo.responseCode !== 101
+      || down.attachTunnel === undefined || up.attachTunnel === undefined) {
+      // (An encoder filter turned the 101 into something else.)
+      up.getStream().resetStream(StreamResetReason.LocalReset);
+      this.resetStream();
+      return;
+    }
+    const relay = new ByteRelay(this.idleTimeoutMs, this);
+    this.relay = relay;
+    this.idleTimeoutMs = 0;
+    this.requestDeadline = 0;
+    // The upstream's bytes after the 101 reach its side once the relay has started.
+    const upConn = up.attachTunnel(relay.upstream);
+    relay.start(this.hcm.connection!, upConn);
+    down.attachTunnel(relay.downstream);
+  }
+
+  onDownstreamReadPaused(_paused: boolean): void {}
+
+  onRelayEnd(why: RelayEnd): void {
+    const relay = this.relay!;
+    const info = this.streamInfo;
+    info.bytesReceived += relay.downstream.bytesRead;
+    info.bytesSent += relay.upstream.bytesRead;
+    if (why === RelayEnd.IdleTimeout) {
+      this.stats.v[this.hcmStats.downstream_rq_idle_timeout]++;
+      info.responseFlags = 'SI';
+    }
+    this.#localDone();
+  }
+
+  onClosedAfterEnd(_downstream: boolean): void {}
 
   #trustXff(xff: string | undefined, skip: number): void {
     if (xff === undefined) return;
@@ -331,6 +407,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const c = this.config;
     const v = c.stats.v;
     v[c.s.downstream_rq_active]--;
+    if (this.upgradeAccepted) v[c.s.downstream_cx_upgrades_active]--;
     const dur = monotonicNow() - this.streamInfo.startHr;
     c.stats.record(c.s.downstream_rq_time, dur);
     this.filterManager.destroy();

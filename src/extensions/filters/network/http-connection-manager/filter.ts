@@ -178,7 +178,7 @@ export class HttpConnectionManager
   onEvent(event: number): void {
     if (event === ConnectionEvent.Connected) return;
     // The streams first (they may end on it), then the timer.
-    this.codec?.onConnectionClose();
+    this.codec?.onConnectionClose(event);
     cancel(this);
     if (this.startHr === 0) return; // never started (a filter before it held the chain)
     const c = this.config;

@@ -7,7 +7,7 @@ import {
   ExtensionCategory, type CompileContext, type CompiledExtension, type NetworkFilterModule,
 } from '../../../types.ts';
 import { HCM_COUNTERS, HCM_GAUGES, HCM_HISTOGRAMS, type HcmStats } from '../../../../http/stats.ts';
-import type { HeaderMatchSnap, RouteSnap, VirtualHostSnap } from '../../../../http/route-table.ts';
+import type { HeaderMatchSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from '../../../../http/route-table.ts';
 import { durationMs } from '../../../../config/duration.ts';
 import { readDataSource } from '../../../../common/data-source.ts';
 import { slots } from '../../../../stats/slots.ts';
@@ -37,6 +37,8 @@ export interface HcmSnap {
   /** In order; each compiled by its module (registry.httpFilterFactory builds it in the worker). */
   httpFilters: CompiledExtension[];
   accessLogs: CompiledExtension[];
+  /** upgrade_configs, in order. */
+  upgrades: UpgradeSnap[];
   stats: HcmStats;
 }
 
@@ -100,6 +102,7 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           idleTimeoutMs: durationMs(ra.idle_timeout, 0),
           prefixRewrite: ra.prefix_rewrite ?? null,
           hostRewrite: ra.host_rewrite_literal ?? null,
+          upgrades: ra.upgrade_configs === undefined ? null : upgradeConfigs(ra.upgrade_configs),
         };
       }
       routes.push({ name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action });
@@ -107,6 +110,12 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });
   });
   return out;
+}
+
+/** upgrade_configs (the HCM's or a route's): Envoy matches the type case-insensitively, and an
+ *  entry is enabled unless `enabled` says otherwise. */
+function upgradeConfigs(list: Obj[]): UpgradeSnap[] {
+  return list.map((u) => ({ type: String(u.upgrade_type).toLowerCase(), enabled: u.enabled !== false }));
 }
 
 type HcmModule = NetworkFilterModule<HcmSnap>;
@@ -120,10 +129,12 @@ const httpConnectionManager: HcmModule = {
     [HCM + 'HttpConnectionManager']: [
       'stat_prefix', ['codec_type', { enumValues: ['AUTO', 'HTTP1'] }], 'route_config', 'http_filters', 'access_log',
       'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'stream_idle_timeout', 'request_timeout',
-      'common_http_protocol_options', 'max_request_headers_kb', 'server_name', 'drain_timeout',
+      'common_http_protocol_options', 'max_request_headers_kb', 'server_name', 'drain_timeout', 'upgrade_configs',
       'forward_client_cert_details', 'set_current_client_cert_details',
     ],
     [HCM + 'HttpConnectionManager.SetCurrentClientCertDetails']: ['subject', 'cert', 'chain', 'dns', 'uri'],
+    [HCM + 'HttpConnectionManager.UpgradeConfig']: ['upgrade_type', 'enabled'],
+    [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
     'envoy.config.core.v3.HttpProtocolOptions': ['idle_timeout', 'max_headers_count'],
     [HCM + 'HttpFilter']: ['name', 'typed_config'],
     'envoy.config.accesslog.v3.AccessLog': ['name', 'typed_config'],
@@ -136,7 +147,9 @@ const httpConnectionManager: HcmModule = {
     'envoy.type.matcher.v3.RegexMatcher.GoogleRE2': [],
     [ROUTE + 'HeaderMatcher']: ['name', 'string_match', 'present_match', 'invert_match'],
     'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
-    [ROUTE + 'RouteAction']: ['cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout'],
+    [ROUTE + 'RouteAction']: [
+      'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
+    ],
     [ROUTE + 'DirectResponseAction']: ['status', 'body'],
     'envoy.config.core.v3.DataSource': ['inline_string', 'inline_bytes', 'filename'],
   },
@@ -164,6 +177,7 @@ const httpConnectionManager: HcmModule = {
       clientCertDetails: clientCertDetailsOf(h.set_current_client_cert_details),
       virtualHosts: virtualHosts(h.route_config, `${ctx.path}.route_config`, ctx),
       httpFilters,
+      upgrades: upgradeConfigs(h.upgrade_configs ?? []),
       accessLogs: ((h.access_log ?? []) as Obj[])
         .map((a, i) => ctx.compileNested(ExtensionCategory.AccessLogger, a, `${ctx.path}.access_log[${i}]`)),
       stats: slots(ctx.layout, `http.${statPrefix}.`, HCM_COUNTERS, HCM_GAUGES, HCM_HISTOGRAMS),
