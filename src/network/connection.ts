@@ -16,8 +16,8 @@
 //   with end of stream shuts down our write side after what is queued (socket.end()) and reading
 //   goes on. The connection closes once both sides have ended (or either resets). Without it (the
 //   HCM's default, as Envoy's) the peer's FIN ends the connection.
-// The transport socket is raw today: TLS plugs in between the socket and this class, for both
-// sides. An upstream codec (http/http1/client-connection.ts) is its connection's read filter and
+// The socket is the transport socket (network/transport-socket.ts): the TCP socket itself
+// (raw_buffer), or a TLS socket wrapping it, on both sides; `ssl()` says which. An upstream codec (http/http1/client-connection.ts) is its connection's read filter and
 // connection callbacks, as Envoy's CodecClient is.
 //
 // Hot path: a connection whose chain is one read filter with no write filters (the HCM) costs
