@@ -299,6 +299,22 @@ test('a session resumes on later connections whichever worker takes them (--conc
   assert.equal((await l.stats()).get(`${L}versions.TLSv1.2`), 5);
 });
 
+test('a resumed TLS 1.3 connection gets a fresh ticket: a client that uses each ticket once resumes every time', async () => {
+  const up = await httpUp();
+  const l = await legateFor(tlsProxyConfig(downstreamTls([a]), [up.port]), { concurrency: 2 });
+  const port = l.port('proxy');
+  let r = await tlsGet(port, { ca: ca.cert, servername: 'a.test' });
+  assert.equal(r.protocol, 'TLSv1.3');
+  for (let i = 0; i < 6; i++) {
+    assert.ok(r.session !== null, `connection ${i} got a ticket`);
+    // Only the ticket the previous connection received (RFC 8446 C.4: single use).
+    r = await tlsGet(port, { ca: ca.cert, servername: 'a.test', session: r.session });
+    assert.equal(r.status, 200);
+    assert.equal(r.reused, true, `connection ${i + 1} resumed`);
+  }
+  assert.equal(await pollStat(l, `${L}session_reused`, (v) => v === 6), 6);
+});
+
 test('session_ticket_keys: a ticket from one Legate resumes on another with the same key; a key that is not 80 bytes is refused', async () => {
   const up = await httpUp();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'legate-tls-keys-'));

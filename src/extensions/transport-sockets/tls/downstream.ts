@@ -9,14 +9,18 @@
 // so an SNI that picks another context never switches to an equal one, and a switched-to context
 // with both key types serves its ECDSA certificate (Envoy prefers ECDSA too).
 // Every worker's contexts share the session ticket keys compiled in main, so a ticket one worker
-// issued resumes on another.
+// issued resumes on another. A resumed connection gets a fresh ticket (renewTickets), as from
+// Envoy (BoringSSL) and nginx: TLS 1.3 clients use a ticket once (RFC 8446 C.4), and Node's own
+// ticket callback never renews, which made every other connection of such a client a full
+// handshake.
 //
 // Node has no certificate verify callback: the client certificate is requested without failing
 // the handshake, OpenSSL verifies its chain against trusted_ca / crl, and the handshake handler
 // (onSecure) applies the rest (SAN matchers, hash and SPKI pins) and closes a connection that
 // fails, counting Envoy's stat. The connection's ConnectionEvent.Connected comes after that.
 import tls, { type SecureContext, type TLSSocket } from 'node:tls';
-import type { Buffer } from 'node:buffer';
+import crypto from 'node:crypto';
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { StatSink } from '../../../common/stat-sink.ts';
 import { kConnectEvent, kSslInfo, type DownstreamTransportSocketFactory } from '../../../network/transport-socket.ts';
@@ -63,6 +67,7 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
         // (tls.Server sets one too: OpenSSL refuses to resume a session without it once a client
         // certificate is requested.)
         (ctx as any).context.setSessionIdContext(snap.sessionIdContext);
+        if (snap.ticketKeys !== null) renewTickets(ctx, Buffer.from(snap.ticketKeys, 'base64'));
         bySet.set(key, ctx);
       }
       return ctx;
@@ -178,4 +183,30 @@ function onError(this: TLSSocket, err: NodeJS.ErrnoException & { library?: strin
     const f = (this as any)[kFactory] as DownstreamTlsFactory;
     f.stats.v[f.snap.stats.connection_error]++;
   }
+}
+
+/**
+ * Issue a new ticket on every resumption. Node's ticket callback (installed by `ticketKeys`)
+ * decrypts with "accept, do not renew"; a SecureContext's JS ticket-key hook (Node's own tests use
+ * it) may answer "renew" (2). The keys are the same 48 bytes (name, HMAC secret, AES key), so
+ * tickets stay interchangeable with what `ticketKeys` issues. Left as Node's when this Node lacks
+ * the hook. Runs once per ticket issued or presented, not per request.
+ */
+function renewTickets(ctx: SecureContext, keys: Buffer): void {
+  const native = (ctx as unknown as { context?: TicketHook }).context;
+  if (typeof native?.enableTicketKeyCallback !== 'function') return;
+  const name = keys.subarray(0, 16);
+  const hmac = keys.subarray(16, 32);
+  const aes = keys.subarray(32, 48);
+  native.enableTicketKeyCallback();
+  native.onticketkeycallback = (keyName, _iv, encrypt) => {
+    if (encrypt) return [1, hmac, aes, name, crypto.randomBytes(16)];
+    // Not ours (another key set, or garbage): a full handshake.
+    return keyName.equals(name) ? [2, hmac, aes] : [0];
+  };
+}
+
+interface TicketHook {
+  enableTicketKeyCallback(): void;
+  onticketkeycallback: (name: Buffer, iv: Buffer, encrypt: boolean) => unknown[];
 }
