@@ -11,6 +11,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { makeBenchTls, writeClientOpensslConf } from '../bench/lib/certs.ts';
 import { freePorts } from '../bench/lib/net.ts';
 import { spawnManaged, stop, stopAll } from '../bench/lib/procs.ts';
 import type { ManagedProcess } from '../bench/lib/procs.ts';
@@ -33,6 +34,7 @@ const USAGE = `Usage: node perf/harness.ts --out <dir> [options]
   --duration <s>         seconds of load (default 10)
   --connections <n>      client connections (default 50)
   --new-conn             a new connection per request
+  --scenario <http|https>  https: TLS 1.3 terminated by Legate, as npm run bench -- --scenario https
   --upstream <nginx|node>  default nginx when installed
   --script <file>        profile this Node server instead of Legate; it is run as
                          <file> <listen-port> <upstream-port> (e.g. bench/peers/node-http-proxy.ts)
@@ -52,6 +54,7 @@ async function main(): Promise<number> {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '50' },
       'new-conn': { type: 'boolean', default: false },
+      scenario: { type: 'string', default: 'http' },
       upstream: { type: 'string' },
       script: { type: 'string' },
       'stop-timeout': { type: 'string', default: '15' },
@@ -73,7 +76,14 @@ async function main(): Promise<number> {
   const pinned = join(REPO_ROOT, 'node_modules', '.bin', 'node');
   const nodeBin = existsSync(pinned) ? pinned : process.execPath;
   const wrkBin = which('wrk');
-  const tool = wrkBin !== null ? wrk(wrkBin) : autocannon(nodeBin);
+  const https = values.scenario === 'https';
+  if (!https && values.scenario !== 'http') throw new Error(`--scenario: expected http or https, got "${values.scenario}"`);
+  if (https && wrkBin === null) throw new Error('--scenario https needs wrk');
+  // https: the bench's TLS (one ECDSA P-256 certificate; wrk offering TLS_AES_128_GCM_SHA256, P-256).
+  const tls = https ? makeBenchTls(out) : null;
+  const tool = wrkBin !== null
+    ? wrk(wrkBin, https ? { ...process.env, OPENSSL_CONF: writeClientOpensslConf(out) } : undefined)
+    : autocannon(nodeBin);
   if (tool === null) throw new Error('no load generator: install wrk (or npm install for autocannon)');
   const upstreamKind = values.upstream === 'node' || which('nginx') === null ? 'node' : 'nginx';
 
@@ -95,7 +105,7 @@ async function main(): Promise<number> {
       what = `Legate --concurrency ${concurrency}`;
       const running = await legate(concurrency).start(
         // The load has ended by the time we stop it: no need for the default 10 s drain.
-        { dir: out, port, scenario: 'http', tls: null, upstream, nodeBin, legateNodeFlags: nodeFlags,
+        { dir: out, port, scenario: https ? 'https' : 'http', tls, upstream, nodeBin, legateNodeFlags: nodeFlags,
           legateExtraArgs: ['--drain-time-s', '1'] });
       if (running.proc === null) throw new Error('bug: Legate target without a process');
       proc = running.proc;
@@ -103,7 +113,7 @@ async function main(): Promise<number> {
     log(`${what} (node ${nodeFlags.join(' ')}) on 127.0.0.1:${port} -> ${upstreamKind} upstream; ` +
       `${tool.name} ${values.connections} connections for ${durationS} s`);
     const result = await tool.run({
-      url: `http://127.0.0.1:${port}${PAYLOAD_PATH}`,
+      url: `${https ? 'https' : 'http'}://127.0.0.1:${port}${PAYLOAD_PATH}`,
       connections: Number(values.connections),
       threads: 1,
       durationS,
