@@ -34,7 +34,8 @@ const USAGE = `Usage: node perf/harness.ts --out <dir> [options]
   --duration <s>         seconds of load (default 10)
   --connections <n>      client connections (default 50)
   --new-conn             a new connection per request
-  --scenario <http|https>  https: TLS 1.3 terminated by Legate, as npm run bench -- --scenario https
+  --scenario <http|https|tcp-echo>  as npm run bench -- --scenario ...: https terminates TLS 1.3,
+                         tcp-echo proxies the same HTTP exchanges through tcp_proxy
   --upstream <nginx|node>  default nginx when installed
   --script <file>        profile this Node server instead of Legate; it is run as
                          <file> <listen-port> <upstream-port> (e.g. bench/peers/node-http-proxy.ts)
@@ -77,7 +78,10 @@ async function main(): Promise<number> {
   const nodeBin = existsSync(pinned) ? pinned : process.execPath;
   const wrkBin = which('wrk');
   const https = values.scenario === 'https';
-  if (!https && values.scenario !== 'http') throw new Error(`--scenario: expected http or https, got "${values.scenario}"`);
+  const scenario = values.scenario as 'http' | 'https' | 'tcp-echo';
+  if (!['http', 'https', 'tcp-echo'].includes(scenario)) {
+    throw new Error(`--scenario: expected http, https or tcp-echo, got "${scenario}"`);
+  }
   if (https && wrkBin === null) throw new Error('--scenario https needs wrk');
   // https: the bench's TLS (one ECDSA P-256 certificate; wrk offering TLS_AES_128_GCM_SHA256, P-256).
   const tls = https ? makeBenchTls(out) : null;
@@ -105,7 +109,7 @@ async function main(): Promise<number> {
       what = `Legate --concurrency ${concurrency}`;
       const running = await legate(concurrency).start(
         // The load has ended by the time we stop it: no need for the default 10 s drain.
-        { dir: out, port, scenario: https ? 'https' : 'http', tls, upstream, nodeBin, legateNodeFlags: nodeFlags,
+        { dir: out, port, scenario, tls, upstream, nodeBin, legateNodeFlags: nodeFlags,
           legateExtraArgs: ['--drain-time-s', '1'] });
       if (running.proc === null) throw new Error('bug: Legate target without a process');
       proc = running.proc;

@@ -164,3 +164,23 @@ export interface StreamInfo {
   /** Why the upstream connection's transport failed (%UPSTREAM_TRANSPORT_FAILURE_REASON%). */
   upstreamTransportFailureReason: string;
 }
+
+/** A stream's (or a TCP session's) info at its start: where it came from, nothing else yet. */
+export function newStreamInfo(startHr: number, remoteAddress: string, directRemoteAddress: string,
+  ssl: SslConnectionInfo | null): StreamInfo {
+  return {
+    startHr,
+    responseCode: 0,
+    responseFlags: '',
+    bytesReceived: 0,
+    bytesSent: 0,
+    upstreamHost: '',
+    upstreamCluster: '',
+    upstreamServiceTimeMs: -1,
+    downstreamRemoteAddress: remoteAddress,
+    downstreamDirectRemoteAddress: directRemoteAddress,
+    routeName: '',
+    downstreamSsl: ssl,
+    upstreamTransportFailureReason: '',
+  };
+}

@@ -6,7 +6,7 @@ import {
   FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type DownstreamWatermarkCallbacks, type FilterFactory,
   type StreamDecoderFilterCallbacks, type StreamEncoderFilterCallbacks, type StreamFilter,
 } from '../../src/http/filter.ts';
-import { HeaderMap, RequestHeaders, ResponseHeaders, type StreamInfo } from '../../src/http/types.ts';
+import { HeaderMap, RequestHeaders, ResponseHeaders, newStreamInfo, type StreamInfo } from '../../src/http/types.ts';
 import type { CompiledRoute } from '../../src/http/route-table.ts';
 import type { HcmStats } from '../../src/http/stats.ts';
 import type { StatSink } from '../../src/common/stat-sink.ts';
@@ -27,11 +27,7 @@ class Owner implements FilterManagerCallbacks {
   constructor(log: string[], method = 'GET') {
     this.log = log;
     this.requestHeaders = new RequestHeaders(method, '/', 'example.com', 'http', 'HTTP/1.1', ['x-a', '1']);
-    this.streamInfo = {
-      startHr: 0, responseCode: 0, responseFlags: '', bytesReceived: 0, bytesSent: 0, upstreamHost: '',
-      upstreamCluster: '', upstreamServiceTimeMs: -1, downstreamRemoteAddress: '', downstreamDirectRemoteAddress: '', routeName: '',
-      downstreamSsl: null, upstreamTransportFailureReason: '',
-    };
+    this.streamInfo = newStreamInfo(0, '', '', null);
   }
   perFilterConfig(name: string): object | null {
     return name === 'known' ? { per: 'route' } : null;

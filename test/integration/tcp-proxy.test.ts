@@ -174,39 +174,26 @@ test('tcp_proxy', async (t) => {
   const bPort = await named('b');
   const refused = await deadPort();
   const logPath = path.join(LOG_DIR, 'tcp.log');
+  const accessLog = `access_log:
+- name: envoy.access_loggers.file
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+    path: ${logPath}
+    log_format:
+      text_format_source:
+        inline_string: "%UPSTREAM_CLUSTER% %UPSTREAM_HOST% %BYTES_RECEIVED% %BYTES_SENT% [%RESPONSE_FLAGS%] %RESPONSE_CODE%\\n"`;
 
   const legate = await legateFor(config(
     tcpListener('bulk', 'stat_prefix: bulk\ncluster: bulk') +
     tcpListener('echo', `stat_prefix: echo\ncluster: echo
-access_log:
-- name: envoy.access_loggers.file
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-    path: ${logPath}
-    log_format:
-      text_format_source:
-        inline_string: "%UPSTREAM_CLUSTER% %UPSTREAM_HOST% %BYTES_RECEIVED% %BYTES_SENT% [%RESPONSE_FLAGS%] %RESPONSE_CODE%\\n"`) +
+${accessLog}`) +
     tcpListener('banner', 'stat_prefix: banner\ncluster: banner') +
     tcpListener('flush', 'stat_prefix: flush\ncluster: stall') +
     tcpListener('idle', 'stat_prefix: idle\ncluster: echo\nidle_timeout: 1s') +
     tcpListener('refused', `stat_prefix: refused\ncluster: refused\nmax_connect_attempts: 3
-access_log:
-- name: envoy.access_loggers.file
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-    path: ${logPath}
-    log_format:
-      text_format_source:
-        inline_string: "%UPSTREAM_CLUSTER% %UPSTREAM_HOST% %BYTES_RECEIVED% %BYTES_SENT% [%RESPONSE_FLAGS%] %RESPONSE_CODE%\\n"`) +
+${accessLog}`) +
     tcpListener('noroute', `stat_prefix: noroute\ncluster: missing
-access_log:
-- name: envoy.access_loggers.file
-  typed_config:
-    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-    path: ${logPath}
-    log_format:
-      text_format_source:
-        inline_string: "%UPSTREAM_CLUSTER% %UPSTREAM_HOST% %BYTES_RECEIVED% %BYTES_SENT% [%RESPONSE_FLAGS%] %RESPONSE_CODE%\\n"`) +
+${accessLog}`) +
     tcpListener('weighted', `stat_prefix: weighted
 weighted_clusters:
   clusters:

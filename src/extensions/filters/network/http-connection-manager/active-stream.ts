@@ -21,7 +21,7 @@ import {
 } from '../../../../http/codec.ts';
 import { ByteRelay, RelayEnd, type RelayCallbacks } from '../../../../network/relay.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
-import { RequestHeaders, type HeaderMap, type ResponseHeaders, type StreamInfo } from '../../../../http/types.ts';
+import { RequestHeaders, newStreamInfo, type HeaderMap, type ResponseHeaders, type StreamInfo } from '../../../../http/types.ts';
 import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
 import type { CompiledRoute } from '../../../../http/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
@@ -66,22 +66,10 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.encoder = encoder;
     this.requestHeaders = NO_HEADERS;
     const now = monotonicNow();
-    this.streamInfo = {
-      startHr: now,
-      responseCode: 0,
-      responseFlags: '',
-      bytesReceived: 0,
-      bytesSent: 0,
-      upstreamHost: '',
-      upstreamCluster: '',
-      upstreamServiceTimeMs: -1,
-      // getpeername(2) only when something reads the address (x-forwarded-for, access logs).
-      downstreamRemoteAddress: config.needsRemoteAddress ? hcm.connection!.remoteAddress : '',
-      downstreamDirectRemoteAddress: config.needsRemoteAddress ? hcm.connection!.directRemoteAddress : '',
-      routeName: '',
-      downstreamSsl: hcm.ssl,
-      upstreamTransportFailureReason: '',
-    };
+    // getpeername(2) only when something reads the address (x-forwarded-for, access logs).
+    const remote = config.needsRemoteAddress;
+    this.streamInfo = newStreamInfo(now, remote ? hcm.connection!.remoteAddress : '',
+      remote ? hcm.connection!.directRemoteAddress : '', hcm.ssl);
     this.hcmStats = config.s;
     this.stats = config.stats;
     this.responseHeaders = null;

@@ -25,7 +25,7 @@ import type { ClusterManager, ThreadLocalCluster } from '../../../../upstream/cl
 import type { TcpConnection, TcpPoolCallbacks } from '../../../../upstream/tcp-conn-pool.ts';
 import type { Cancellable, PoolFailureReason } from '../../../../upstream/conn-pool.ts';
 import type { Host } from '../../../../upstream/host.ts';
-import { ResponseFlag, type StreamInfo } from '../../../../http/types.ts';
+import { ResponseFlag, newStreamInfo, type StreamInfo } from '../../../../http/types.ts';
 import type { AccessLogInstance, WorkerContext } from '../../../types.ts';
 import { accessLogger } from '../../../registry.ts';
 import type { TcpProxySnap } from './index.ts';
@@ -98,21 +98,7 @@ export class TcpProxyFilter implements ReadFilter, ConnectionCallbacks, TcpPoolC
     this.waiting = false;
     this.flushing = false;
     this.logged = false;
-    this.info = {
-      startHr: monotonicNow(),
-      responseCode: 0,
-      responseFlags: '',
-      bytesReceived: 0,
-      bytesSent: 0,
-      upstreamHost: '',
-      upstreamCluster: '',
-      upstreamServiceTimeMs: -1,
-      downstreamRemoteAddress: '',
-      downstreamDirectRemoteAddress: '',
-      routeName: '',
-      downstreamSsl: null,
-      upstreamTransportFailureReason: '',
-    };
+    this.info = newStreamInfo(monotonicNow(), '', '', null);
   }
 
   initializeReadFilterCallbacks(cb: ReadFilterCallbacks): void {
