@@ -2,9 +2,9 @@
 # Makes the certificates the TLS examples use (examples/tls-edge.yaml, examples/tcp-sni-passthrough.yaml)
 # in examples/certs/: a CA (ca.pem), server certificates for a.test and b.test, and a client
 # certificate (client.pem/client.key) for the mTLS chain. ECDSA P-256, 30 days. Run from anywhere;
-# nothing it writes is committed.
+# nothing it writes is committed. An argument writes them to that directory instead (the tests do).
 set -euo pipefail
-dir="$(cd "$(dirname "$0")/.." && pwd)/examples/certs"
+dir="${1:-$(cd "$(dirname "$0")/.." && pwd)/examples/certs}"
 mkdir -p "$dir"
 cd "$dir"
 ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)

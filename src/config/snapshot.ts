@@ -160,7 +160,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     });
   }
 
-  const ctx = compileContext(layout, opts, clusterNames);
+  const withTransport = new Set(((sr.clusters ?? []) as Obj[]).filter((c) => c.transport_socket !== undefined).map((c) => String(c.name)));
+  const ctx = compileContext(layout, opts, clusterNames, withTransport);
   // Cluster transport sockets (their stats under cluster.<name>.ssl.).
   ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     if (c.transport_socket === undefined) return;
@@ -218,9 +219,10 @@ function fail(path: string, message: string): never {
 
 /** What every extension's compile() gets; compileNested resolves an entry's module (by its
  *  typed_config @type, else by name, as the loader does) and compiles it at its path. */
-function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>): CompileContext {
+function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>,
+  clustersWithTransportSocket: ReadonlySet<string>): CompileContext {
   const base: CompileContext = {
-    layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, fail,
+    layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, fail,
     compileNested(category, entry, path, scope = ''): CompiledExtension {
       const tc: Obj | undefined = entry.typed_config;
       const type = tc?.['@type'];

@@ -66,6 +66,8 @@ export interface CompileContext {
   scope: string;
   /** The names of the clusters the config defines (routes and tcp_proxy name them). */
   clusters: ReadonlySet<string>;
+  /** Those of them with a transport_socket (TLS). */
+  clustersWithTransportSocket: ReadonlySet<string>;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;

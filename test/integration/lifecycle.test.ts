@@ -3,6 +3,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import YAML from 'yaml';
 import { Agent, request } from 'undici';
@@ -47,6 +49,16 @@ test('--mode validate: a valid config exits 0', async () => {
 test('--mode validate -c examples/default.yaml exits 0', async () => {
   const r = await runLegate(['--mode', 'validate', '-c', DEFAULT_YAML]);
   assert.equal(r.code, 0, r.stderr);
+});
+
+test('the TLS, passthrough and WebSocket examples validate, with the certificates scripts/example-certs.sh makes', async () => {
+  const certs = fs.mkdtempSync(path.join(os.tmpdir(), 'legate-example-certs-'));
+  execFileSync(path.join(ROOT, 'scripts/example-certs.sh'), [certs], { stdio: 'ignore' });
+  for (const name of ['tls-edge.yaml', 'tcp-sni-passthrough.yaml', 'websocket.yaml']) {
+    const text = fs.readFileSync(path.join(ROOT, 'examples', name), 'utf8').replaceAll('examples/certs/', `${certs}/`);
+    const r = await runLegate(['--mode', 'validate', '-c', tmpFile(name, text)]);
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+  }
 });
 
 test('serve mode with an invalid config exits 1 without listening, naming the field path', async () => {

@@ -180,7 +180,11 @@ static_resources:
     assert.equal(code, 1000);
     await statsUntil(legate, (m) => m.get('http.ws.downstream_cx_upgrades_active') === 0
       && m.get('cluster.echo.upstream_cx_active') === 0 && m.get('http.ws.downstream_rq_1xx') === 1);
-    const line = fs.readFileSync(LOG, 'utf8').split('\n').find((l) => l.startsWith('/chat '));
+    // The access log is written asynchronously: wait (bounded) for the line.
+    let line: string | undefined;
+    for (const deadline = Date.now() + 5000; line === undefined && Date.now() < deadline; await sleep(20)) {
+      line = fs.readFileSync(LOG, 'utf8').split('\n').find((l) => l.startsWith('/chat '));
+    }
     assert.match(line ?? '', /^\/chat 101 - \d+ \d+$/);
     const [, , , rx, tx] = line!.split(' ');
     assert.ok(Number(rx) > 10_000 * 150 + (1 << 20), `received ${rx}`);

@@ -60,7 +60,7 @@ export function splits(b: Buffer): Buffer[][] {
 export function moduleContext(): { ctx: CompileContext; stats: WorkerStats; value(name: string): number } {
   const layout = new StatsLayout();
   const ctx = {
-    layout, path: 'x', scope: 'listener.x.', bufferLimit: 1 << 20, clusters: new Set<string>(),
+    layout, path: 'x', scope: 'listener.x.', bufferLimit: 1 << 20, clusters: new Set<string>(), clustersWithTransportSocket: new Set<string>(),
     fail(path: string, message: string): never { throw new Error(`${path}: ${message}`); },
     compileNested(): never { throw new Error('none'); },
   } as CompileContext;

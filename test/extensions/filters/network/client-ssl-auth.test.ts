@@ -210,4 +210,12 @@ static_resources:
   r = await runLegate(['-c', tmpFile('c.yaml', bad('auth', '{ address_prefix: not-an-ip, prefix_len: 8 }')), '--mode', 'validate']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /typed_config\.ip_white_list\[0\]: malformed IP address: not-an-ip/);
+  const tlsAuth = `${bad('auth', '')}    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+`;
+  r = await runLegate(['-c', tmpFile('c.yaml', tlsAuth), '--mode', 'validate']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /typed_config\.auth_api_cluster: cluster 'auth' has a transport_socket: Legate fetches the approved list over plain HTTP only/);
 });

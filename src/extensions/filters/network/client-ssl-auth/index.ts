@@ -49,6 +49,11 @@ const clientSslAuth: NetworkFilterModule<ClientSslAuthSnap> = {
     if (!ctx.clusters.has(cluster)) {
       ctx.fail(`${ctx.path}.auth_api_cluster`, `unknown cluster '${cluster}' in client ssl auth config`);
     }
+    if (ctx.clustersWithTransportSocket.has(cluster)) {
+      // (fetcher.ts asks with plain HTTP from the main thread.)
+      ctx.fail(`${ctx.path}.auth_api_cluster`, `cluster '${cluster}' has a transport_socket: `
+        + 'Legate fetches the approved list over plain HTTP only');
+    }
     const allow = ((tc.ip_white_list ?? []) as Obj[]).map((r, i): CidrRange => {
       const c = parseCidr(String(r.address_prefix ?? ''), r.prefix_len ?? 0);
       return typeof c === 'string' ? ctx.fail(`${ctx.path}.ip_white_list[${i}]`, c) : c;
