@@ -1,5 +1,26 @@
 // Shared configs for the config loader tests.
+import assert from 'node:assert/strict';
 import YAML from 'yaml';
+import { ConfigError, validateBootstrap } from '../../src/config/load.ts';
+import { buildSnapshot, type Snapshot } from '../../src/config/snapshot.ts';
+import { StatsLayout } from '../../src/stats/layout.ts';
+
+/** Validate a config object and build its snapshot (the compiled extensions). */
+export function compileConfig(cfg: unknown): Snapshot {
+  const { bootstrap } = validateBootstrap(cfg);
+  return buildSnapshot(bootstrap, new StatsLayout(), { bufferLimit: 1 << 20, version: 1 });
+}
+
+/** The ConfigError lines `fn` throws (fails the test if it throws nothing, or something else). */
+export function configErrors(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.errors;
+  }
+  assert.fail('config was accepted');
+}
 
 export const HCM_TYPE =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';

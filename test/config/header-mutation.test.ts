@@ -2,11 +2,9 @@
 // lowercased, values as written), and what Legate does not implement refused by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, validateBootstrap } from '../../src/config/load.ts';
-import { buildSnapshot } from '../../src/config/snapshot.ts';
-import { StatsLayout } from '../../src/stats/layout.ts';
+import { validateBootstrap } from '../../src/config/load.ts';
 import { MutationOp } from '../../src/extensions/filters/http/header-mutation/filter.ts';
-import { HCM, ROUTER_TYPE, hcmOf, minimal } from './fixtures.ts';
+import { HCM, ROUTER_TYPE, compileConfig, configErrors, hcmOf, minimal } from './fixtures.ts';
 
 const TYPE = 'type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation';
 const HM = `${HCM}.http_filters[0].typed_config`;
@@ -20,20 +18,9 @@ function withMutations(mutations: unknown, extra: Record<string, unknown> = {}):
   return cfg;
 }
 
-function compile(cfg: unknown): any {
-  const { bootstrap } = validateBootstrap(cfg);
-  return buildSnapshot(bootstrap, new StatsLayout(), { bufferLimit: 1 << 20, version: 1 });
-}
-
-function errorsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.errors;
-  }
-  assert.fail('config was accepted');
-}
+/** Compiled with every extension's module (the snapshot, untyped for the assertions). */
+const compile = (cfg: unknown): any => compileConfig(cfg);
+const errorsOf = configErrors;
 
 test('request and response mutations compile in order, names lowercased, values untouched', () => {
   const snap = compile(withMutations({

@@ -2,10 +2,8 @@
 // defaults, and what Legate does not implement refused by name with its path.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, validateBootstrap } from '../../src/config/load.ts';
-import { buildSnapshot } from '../../src/config/snapshot.ts';
-import { StatsLayout } from '../../src/stats/layout.ts';
-import { HCM, hcmOf, minimal } from './fixtures.ts';
+import { validateBootstrap } from '../../src/config/load.ts';
+import { HCM, compileConfig, configErrors, hcmOf, minimal } from './fixtures.ts';
 
 const TCP_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 const F0 = 'static_resources.listeners[0].filter_chains[0].filters[0]';
@@ -18,20 +16,9 @@ function withTcpProxy(typedConfig: Record<string, unknown>): any {
   return cfg;
 }
 
-function compile(cfg: unknown): any {
-  const { bootstrap } = validateBootstrap(cfg);
-  return buildSnapshot(bootstrap, new StatsLayout(), { bufferLimit: 1 << 20, version: 1 });
-}
-
-function errorsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof ConfigError, String(e));
-    return e.errors;
-  }
-  assert.fail('config was accepted');
-}
+/** Compiled with every extension's module (the snapshot, untyped for the assertions). */
+const compile = (cfg: unknown): any => compileConfig(cfg);
+const errorsOf = configErrors;
 
 test('tcp_proxy: Envoy defaults, cluster and weighted_clusters as one weighted list', () => {
   const one = compile(withTcpProxy({ stat_prefix: 'db', cluster: 'backend' }));
