@@ -70,6 +70,8 @@ export class ActiveTcpSocket extends AcceptedSocket implements ListenerFilterCal
   /** The filter running now. */
   iter: number;
   data: Buffer;
+  /** Where `data` lives once two reads were joined (see #append); null before. */
+  store: Buffer | null;
   /** What the current filter may read (its maxReadBytes). */
   maxRead: number;
   /** Reading from the socket for a filter. */
@@ -87,6 +89,7 @@ export class ActiveTcpSocket extends AcceptedSocket implements ListenerFilterCal
     for (let i = 0; i < f.length; i++) this.filters[i] = f[i]();
     this.iter = 0;
     this.data = EMPTY;
+    this.store = null;
     this.maxRead = 0;
     this.reading = false;
     this.timer = null;
@@ -120,8 +123,10 @@ export class ActiveTcpSocket extends AcceptedSocket implements ListenerFilterCal
       if (f[i].onAccept(this) === ListenerFilterStatus.StopIteration) {
         if (this.done) return;
         const max = f[i].maxReadBytes();
+        // A filter that reads nothing waits for continueFilterChain: stop reading for it.
+        if (max === 0 && this.reading) this.socket.pause();
+        this.maxRead = max;
         if (max > 0) {
-          this.maxRead = max;
           if (this.data.length > 0) {
             const st = f[i].onData(this);
             if (this.done) return;
@@ -152,7 +157,9 @@ export class ActiveTcpSocket extends AcceptedSocket implements ListenerFilterCal
 
   onSocketData(chunk: Buffer): void {
     if (this.done) return;
-    this.data = this.data.length === 0 ? chunk : Buffer.concat([this.data, chunk]);
+    this.#append(chunk);
+    // (Kept for the filters after one that reads nothing, which is not given it.)
+    if (this.maxRead === 0) return;
     const f = this.filters[this.iter];
     const st = f.onData(this);
     if (this.done) return;
@@ -163,6 +170,25 @@ export class ActiveTcpSocket extends AcceptedSocket implements ListenerFilterCal
     // The filter may want more than it said first (a PROXY v2 header with TLVs).
     this.maxRead = f.maxReadBytes();
     this.#read();
+  }
+
+  /** Add a read to `data`, in a store that grows by doubling: a peer sending a byte per segment
+   *  costs linear copying, not a copy of everything so far per read. */
+  #append(chunk: Buffer): void {
+    const have = this.data.length;
+    if (have === 0) {
+      this.data = chunk;
+      return;
+    }
+    let store = this.store;
+    let at = this.data.byteOffset - (store?.byteOffset ?? 0);
+    if (store === null || this.data.buffer !== store.buffer || at + have + chunk.length > store.length) {
+      store = this.store = Buffer.allocUnsafeSlow(Math.max(4096, 2 * (have + chunk.length)));
+      this.data.copy(store, 0);
+      at = 0;
+    }
+    chunk.copy(store, at + have);
+    this.data = store.subarray(at, at + have + chunk.length);
   }
 
   // ---- ListenerFilterBuffer -----------------------------------------------------------------
@@ -195,9 +221,7 @@ export class ActiveTcpSocket extends AcceptedSocket implements ListenerFilterCal
     // with no 'data' listener): the connection's socket must start with an empty buffer
     // (socket-owner.ts adopts only such a socket into the shared read buffer).
     if (s.readableLength > 0) {
-      for (let b = s.read() as Buffer | null; b !== null; b = s.read() as Buffer | null) {
-        this.data = this.data.length === 0 ? b : Buffer.concat([this.data, b]);
-      }
+      for (let b = s.read() as Buffer | null; b !== null; b = s.read() as Buffer | null) this.#append(b);
     }
     const data = this.data;
     this.data = EMPTY;

@@ -6,7 +6,9 @@ import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { Buffer } from 'node:buffer';
 import tlsInspector from '../../../../src/extensions/filters/listener/tls-inspector/index.ts';
-import { MAX_CLIENT_HELLO } from '../../../../src/extensions/filters/listener/tls-inspector/filter.ts';
+import {
+  ClientHelloParser, MAX_CLIENT_HELLO, NEED_MORE,
+} from '../../../../src/extensions/filters/listener/tls-inspector/filter.ts';
 import { feed, moduleContext, splits } from './harness.ts';
 
 function make() {
@@ -66,6 +68,27 @@ test('a ClientHello fragmented over two records', async () => {
   const two = Buffer.concat([rec(body.subarray(0, 40)), rec(body.subarray(40))]);
   const o = feed(make().filter(), [two]);
   assert.equal(o.socket.requestedServerName, 'a.test');
+});
+
+test('a ClientHello a byte per record, a record per read: found, each record looked at once', async () => {
+  const hello = await clientHello('bytewise.test', ['h2', 'http/1.1']);
+  const body = hello.subarray(5);
+  const records: Buffer[] = [];
+  for (let i = 0; i < body.length; i++) records.push(Buffer.from([0x16, 0x03, 0x01, 0, 1, body[i]!]));
+  // The filter gets every read as it comes (the listener's buffer grows by each).
+  const o = feed(make().filter(), records);
+  assert.equal(o.socket.requestedServerName, 'bytewise.test');
+  assert.deepEqual(o.socket.applicationProtocols, ['h2', 'http/1.1']);
+  // The parser resumes where it stopped: fed the growing prefix, it never re-reads a record.
+  const p = new ClientHelloParser();
+  let all = Buffer.alloc(0);
+  let r: ReturnType<ClientHelloParser['feed']> = NEED_MORE;
+  for (const rec of records) {
+    all = Buffer.concat([all, rec]);
+    r = p.feed(all);
+    if (r !== NEED_MORE) break;
+  }
+  assert.ok(typeof r === 'object' && r.serverName === 'bytewise.test' && r.bytes === all.length);
 });
 
 test('plain text is not TLS; a hello that never ends is too large and closes', () => {

@@ -49,30 +49,49 @@ export const NOT_TLS = 1;
 
 /** Parse the ClientHello at the start of `d` (TLS records). */
 export function parseClientHello(d: Buffer): ClientHelloInfo | typeof NEED_MORE | typeof NOT_TLS {
-  // Gather the handshake bytes from successive records.
-  let pos = 0;
-  let hs: Buffer | null = null;
-  let need = -1;
-  while (true) {
-    if (d.length - pos < 5) return d.length - pos >= 1 && d[pos] !== RECORD_HANDSHAKE ? NOT_TLS : NEED_MORE;
-    // RFC 8446 5.1: legacy_record_version 0x03xx.
-    if (d[pos] !== RECORD_HANDSHAKE || d[pos + 1] !== 3) return NOT_TLS;
-    const len = d.readUInt16BE(pos + 3);
-    if (len === 0) return NOT_TLS;
-    if (d.length - pos - 5 < len) return NEED_MORE;
-    const frag = d.subarray(pos + 5, pos + 5 + len);
-    hs = hs === null ? frag : Buffer.concat([hs, frag]);
-    pos += 5 + len;
-    if (need < 0 && hs.length >= 4) {
-      if (hs[0] !== HANDSHAKE_CLIENT_HELLO) return NOT_TLS;
-      need = 4 + hs.readUIntBE(1, 3);
+  return new ClientHelloParser().feed(d);
+}
+
+/**
+ * The ClientHello's handshake bytes gathered from successive records, resuming where the last
+ * call stopped: `feed` is given every byte read so far (the same prefix, longer each time) and
+ * looks only at the records it has not seen, and the fragments are joined once, when the hello is
+ * whole. A client sending its hello a byte per record and a record per segment costs linear time,
+ * not a re-parse (and a re-join) of everything so far per read.
+ */
+export class ClientHelloParser {
+  /** Where the next record starts. */
+  #pos = 0;
+  readonly #frags: Buffer[] = [];
+  #have = 0;
+  /** The handshake's length with its 4-byte header, once known (-1 before). */
+  #need = -1;
+
+  feed(d: Buffer): ClientHelloInfo | typeof NEED_MORE | typeof NOT_TLS {
+    let pos = this.#pos;
+    while (true) {
+      if (d.length - pos < 5) return d.length - pos >= 1 && d[pos] !== RECORD_HANDSHAKE ? NOT_TLS : NEED_MORE;
+      // RFC 8446 5.1: legacy_record_version 0x03xx.
+      if (d[pos] !== RECORD_HANDSHAKE || d[pos + 1] !== 3) return NOT_TLS;
+      const len = d.readUInt16BE(pos + 3);
+      if (len === 0) return NOT_TLS;
+      if (d.length - pos - 5 < len) return NEED_MORE;
+      this.#frags.push(d.subarray(pos + 5, pos + 5 + len));
+      this.#have += len;
+      this.#pos = pos += 5 + len;
+      if (this.#need < 0 && this.#have >= 4) {
+        const head = Buffer.concat(this.#frags, 4);
+        if (head[0] !== HANDSHAKE_CLIENT_HELLO) return NOT_TLS;
+        this.#need = 4 + head.readUIntBE(1, 3);
+      }
+      if (this.#need >= 0 && this.#have >= this.#need) break;
     }
-    if (need >= 0 && hs.length >= need) break;
+    const hs = this.#frags.length === 1 ? this.#frags[0] : Buffer.concat(this.#frags, this.#have);
+    const info = helloOffers(hs.subarray(4, this.#need));
+    if (info === null) return NOT_TLS;
+    info.bytes = pos;
+    return info;
   }
-  const info = helloOffers(hs.subarray(4, need));
-  if (info === null) return NOT_TLS;
-  info.bytes = pos;
-  return info;
 }
 
 function helloOffers(b: Buffer): ClientHelloInfo | null {
@@ -132,10 +151,12 @@ function helloOffers(b: Buffer): ClientHelloInfo | null {
 export class TlsInspectorFilter implements ListenerFilter {
   readonly #config: TlsInspectorConfig;
   #cb: ListenerFilterCallbacks | null;
+  readonly #parser: ClientHelloParser;
 
   constructor(config: TlsInspectorConfig) {
     this.#config = config;
     this.#cb = null;
+    this.#parser = new ClientHelloParser();
   }
 
   onAccept(cb: ListenerFilterCallbacks): ListenerFilterStatus {
@@ -148,7 +169,7 @@ export class TlsInspectorFilter implements ListenerFilter {
   }
 
   onData(buffer: ListenerFilterBuffer): ListenerFilterStatus {
-    const r = parseClientHello(buffer.data);
+    const r = this.#parser.feed(buffer.data);
     const c = this.#config;
     const s = c.stats;
     const v = c.sink.v;
