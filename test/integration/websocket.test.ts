@@ -257,6 +257,22 @@ static_resources:
     assert.equal(raw.seen(), 'early;late');
   });
 
+  await t.test('an upgrade request with a body (chunked or Content-Length) is refused 400: nothing reaches the upstream', async () => {
+    const before = raw.seen();
+    for (const framing of ['Transfer-Encoding: chunked\r\n\r\n2a\r\nGET /admin HTTP/1.1\r\nHost: internal\r\n\r\n\r\n0\r\n\r\n',
+      'Content-Length: 41\r\n\r\nGET /admin HTTP/1.1\r\nHost: internal\r\n\r\n']) {
+      const s = net.connect(legate.port('raw'), '127.0.0.1');
+      await once(s, 'connect');
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      const closed = once(s, 'close');
+      s.write(`GET /raw HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n${framing}`);
+      await within(closed, 5000, () => 'not closed');
+      assert.match(Buffer.concat(chunks).toString('latin1'), /^HTTP\/1\.1 400 /);
+    }
+    assert.equal(raw.seen(), before);
+  });
+
   await t.test('plain requests still work on the same listener', async () => {
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
       http.get({ host: '127.0.0.1', port, path: '/plain', agent: false }, resolve).on('error', reject);

@@ -444,6 +444,13 @@ export class Http1ServerConnection extends HeaderParsingHandler
         return true;
       }
       if (this.upgradeTo !== 'h2c') {
+        if (hasBody) {
+          // The bytes after an upgrade's head belong to the tunnel (Envoy parses no body there);
+          // a body framed by Content-Length or chunked would reach the upstream unframed, where
+          // one that refuses the upgrade reads it as requests of its own. Refused outright.
+          this.protocolError(400, 'upgrade with a body');
+          return false;
+        }
         this.upgrading = true;
         req.upgrade = this.upgradeTo;
         req.list.push('upgrade', trimOws(this.upgradeValue), 'connection', 'upgrade');
