@@ -67,6 +67,11 @@ export interface ListenerSnap {
   stats: ListenerStats;
   optStats: ListenerOptionalStats;
 }
+/** Every filter chain of a listener: its filter_chains, then its default_filter_chain. */
+export function chainsOf(l: ListenerSnap): FilterChainSnap[] {
+  return l.defaultFilterChain === null ? l.filterChains : [...l.filterChains, l.defaultFilterChain];
+}
+
 export interface HostSnap {
   address: string;
   port: number;

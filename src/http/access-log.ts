@@ -61,7 +61,8 @@ function command(cmd: string, arg: string | null, maxLen: number): (c: LogContex
     case 'DOWNSTREAM_TLS_CIPHER': return (c) => cut(c.info.downstreamSsl?.ciphersuiteString());
     case 'DOWNSTREAM_PEER_FINGERPRINT_256': return (c) => cut(c.info.downstreamSsl?.sha256PeerCertificateDigest());
     case 'DOWNSTREAM_PEER_SUBJECT': return (c) => cut(c.info.downstreamSsl?.subjectPeerCertificate());
-    case 'REQUESTED_SERVER_NAME': return (c) => cut(c.info.downstreamSsl?.requestedServerName());
+    case 'REQUESTED_SERVER_NAME':
+      return (c) => cut(c.info.requestedServerName || c.info.downstreamSsl?.requestedServerName());
     case 'DOWNSTREAM_REMOTE_ADDRESS': return (c) => cut(c.info.downstreamRemoteAddress);
     case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
       return (c) => cut(c.info.downstreamRemoteAddress.replace(/:\d+$/, ''));

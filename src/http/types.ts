@@ -161,13 +161,16 @@ export interface StreamInfo {
   routeName: string;
   /** The downstream connection's TLS (null on a raw one): %DOWNSTREAM_TLS_VERSION% ... */
   downstreamSsl: SslConnectionInfo | null;
+  /** The SNI a listener filter read (tls_inspector, TLS passthrough included); '' when none:
+   *  %REQUESTED_SERVER_NAME% then asks the TLS connection. */
+  requestedServerName: string;
   /** Why the upstream connection's transport failed (%UPSTREAM_TRANSPORT_FAILURE_REASON%). */
   upstreamTransportFailureReason: string;
 }
 
 /** A stream's (or a TCP session's) info at its start: where it came from, nothing else yet. */
 export function newStreamInfo(startHr: number, remoteAddress: string, directRemoteAddress: string,
-  ssl: SslConnectionInfo | null): StreamInfo {
+  ssl: SslConnectionInfo | null, requestedServerName = ''): StreamInfo {
   return {
     startHr,
     responseCode: 0,
@@ -181,6 +184,7 @@ export function newStreamInfo(startHr: number, remoteAddress: string, directRemo
     downstreamDirectRemoteAddress: directRemoteAddress,
     routeName: '',
     downstreamSsl: ssl,
+    requestedServerName,
     upstreamTransportFailureReason: '',
   };
 }

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ConfigError, loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
 import { MainServices } from './services.ts';
-import { buildSnapshot, type Snapshot, type ListenerSnap } from '../config/snapshot.ts';
+import { buildSnapshot, chainsOf, type Snapshot, type ListenerSnap } from '../config/snapshot.ts';
 import { StatsLayout } from '../stats/layout.ts';
 import { StatsStore } from '../stats/store.ts';
 import { ServerStats } from '../stats/server.ts';
@@ -450,7 +450,7 @@ export class MainServer {
       const c = transportSocketCertificates(ts);
       if (c !== null) out.push(c);
     };
-    for (const l of this.snapshot.listeners) for (const fc of l.filterChains) add(fc.transportSocket);
+    for (const l of this.snapshot.listeners) for (const fc of chainsOf(l)) add(fc.transportSocket);
     for (const c of this.snapshot.clusters) add(c.transportSocket);
     return out;
   }

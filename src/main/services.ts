@@ -8,7 +8,7 @@ import { extensionModule } from '../extensions/registry.ts';
 import {
   ExtensionCategory, type MainService, type MainServiceContext, type NetworkFilterModule,
 } from '../extensions/types.ts';
-import type { Snapshot } from '../config/snapshot.ts';
+import { chainsOf, type Snapshot } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 
 interface Running {
@@ -44,7 +44,7 @@ export class MainServices {
     this.#snapshot = snap;
     const wanted = new Map<string, { config: string; start: (r: Running) => MainService }>();
     for (const l of snap.listeners) {
-      for (const fc of l.filterChains) {
+      for (const fc of chainsOf(l)) {
         for (const f of fc.filters) {
           const m = extensionModule(f.name);
           if (m?.category !== ExtensionCategory.NetworkFilter) continue;

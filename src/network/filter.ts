@@ -67,8 +67,6 @@ export interface NetworkConnection {
   readonly requestedServerName: string;
   /** ALPN protocols the client offered (tls_inspector) or the HTTP version http_inspector saw. */
   readonly applicationProtocols: readonly string[];
-  /** The TLS details of a TLS connection; null on a raw one. */
-  ssl(): SslConnectionInfo | null;
   /** Closing or closed: no more data goes either way. */
   readonly closing: boolean;
   /** What the TLS transport says of the connection (Envoy's Connection::ssl()); null on a raw

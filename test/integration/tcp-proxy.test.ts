@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -350,4 +351,39 @@ test('tcp_proxy with two workers', async () => {
   }));
   assert.deepEqual(rounds, Array.from({ length: 20 }, (_, i) => `message ${i}`));
   await statsUntil(legate, (m) => m.get('tcp.two.downstream_cx_total') === 20);
+});
+
+test('TLS passthrough: the SNI tls_inspector read reaches the access log (%REQUESTED_SERVER_NAME%)', async () => {
+  // The "upstream" takes the ClientHello and closes: enough for a session to end and be logged.
+  const sink = await tcpServer((s) => s.once('data', () => s.destroy()));
+  const logPath = path.join(LOG_DIR, 'sni.log');
+  const legate = await legateFor(config(`
+  - name: pass
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    listener_filters:
+    - name: envoy.filters.listener.tls_inspector
+      typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector }
+    filter_chains:
+    - filter_chain_match: { server_names: [pass.test] }
+      filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": ${TCP_TYPE}
+          stat_prefix: pass
+          cluster: sink
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: ${logPath}
+              log_format: { text_format_source: { inline_string: "%REQUESTED_SERVER_NAME% %UPSTREAM_CLUSTER%\\n" } }`,
+  staticCluster('sink', [sink.port])));
+  const c = tls.connect({ host: '127.0.0.1', port: legate.port('pass'), servername: 'pass.test', rejectUnauthorized: false });
+  c.on('error', () => {});
+  await waitFor('the client connection to close', () => (c.destroyed ? true : undefined), 5000);
+  const line = await waitFor('the access log line', () => {
+    const text = fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
+    return text.includes('\n') ? text.trim() : undefined;
+  });
+  assert.equal(line, 'pass.test sink');
 });

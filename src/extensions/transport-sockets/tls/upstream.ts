@@ -119,7 +119,13 @@ function onSession(this: TLSSocket, session: Buffer): void {
   if (this.destroyed) return;
   const f = (this as any)[kFactory] as UpstreamTlsFactory;
   const info = (this as any)[kSslInfo] as TlsConnectionInfo;
-  f.sessions.set((this as any)[kSessionKey], { session, peer: this.getPeerX509Certificate() ?? info.peer });
+  const key = (this as any)[kSessionKey] as string;
+  const sessions = f.sessions;
+  // The newest last (Map order); at most max_session_keys kept, the oldest host's dropped, so
+  // hosts that come and go (EDS, DNS) cannot grow the cache.
+  sessions.delete(key);
+  sessions.set(key, { session, peer: this.getPeerX509Certificate() ?? info.peer });
+  if (sessions.size > f.snap.maxSessionKeys) sessions.delete(sessions.keys().next().value!);
 }
 
 function onError(this: TLSSocket, err: NodeJS.ErrnoException & { library?: string; reason?: string }): void {

@@ -23,17 +23,23 @@ export function startFetcher(snap: ClientSslAuthSnap, ctx: MainServiceContext): 
   const schedule = (): void => {
     req = null;
     if (stopped) return;
+    if (timer !== null) clearTimeout(timer);
     timer = setTimeout(fetch, snap.refreshMs + Math.floor(Math.random() * snap.refreshMs));
     timer.unref();
   };
-  const failed = (reason: string): void => {
-    if (stopped) return;
-    v[s.update_failure]++;
-    ctx.warn('client_ssl_auth: principal fetch failed', { cluster: snap.cluster, reason });
-    schedule();
-  };
   const fetch = (): void => {
     timer = null;
+    if (stopped) return;
+    // One outcome per fetch: Node may report one failure twice (the request's error, then the
+    // response's), and only the first may count and schedule the next fetch.
+    let done = false;
+    const failed = (reason: string): void => {
+      if (done || stopped) return;
+      done = true;
+      v[s.update_failure]++;
+      ctx.warn('client_ssl_auth: principal fetch failed', { cluster: snap.cluster, reason });
+      schedule();
+    };
     const hosts = ctx.clusterHosts(snap.cluster) ?? [];
     if (hosts.length === 0) {
       failed('no host in the cluster');
@@ -59,7 +65,8 @@ export function startFetcher(snap: ClientSslAuthSnap, ctx: MainServiceContext): 
           failed(list);
           return;
         }
-        if (stopped) return;
+        if (done || stopped) return;
+        done = true;
         v[s.update_success]++;
         v[s.total_principals] = list.length;
         ctx.publish(list);

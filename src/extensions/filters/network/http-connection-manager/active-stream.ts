@@ -68,8 +68,9 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const now = monotonicNow();
     // getpeername(2) only when something reads the address (x-forwarded-for, access logs).
     const remote = config.needsRemoteAddress;
-    this.streamInfo = newStreamInfo(now, remote ? hcm.connection!.remoteAddress : '',
-      remote ? hcm.connection!.directRemoteAddress : '', hcm.ssl);
+    const conn = hcm.connection!;
+    this.streamInfo = newStreamInfo(now, remote ? conn.remoteAddress : '', remote ? conn.directRemoteAddress : '',
+      hcm.ssl, conn.requestedServerName);
     this.hcmStats = config.s;
     this.stats = config.stats;
     this.responseHeaders = null;

@@ -120,6 +120,7 @@ export class TcpProxyFilter implements ReadFilter, ConnectionCallbacks, TcpPoolC
       this.info.downstreamRemoteAddress = conn.remoteAddress;
       this.info.downstreamDirectRemoteAddress = conn.directRemoteAddress;
       this.info.downstreamSsl = conn.ssl();
+      this.info.requestedServerName = conn.requestedServerName;
     }
     const name = c.pickCluster();
     this.info.upstreamCluster = name;
