@@ -332,6 +332,15 @@ test('session_ticket_keys: a ticket from one Legate resumes on another with the 
   assert.equal(r.reused, true);
   assert.equal(await pollStat(l2, `${L}session_reused`, (v) => v === 1), 1);
 
+  // A ticket from other keys (a Legate with its own): a full handshake, and the process lives on.
+  const l3 = await legateFor(tlsProxyConfig(downstreamTls([a]), [up.port]));
+  for (let i = 0; i < 2; i++) {
+    const foreign = await tlsGet(l3.port('proxy'), { ca: ca.cert, servername: 'a.test', session: first.session! });
+    assert.equal(foreign.status, 200);
+    assert.equal(foreign.reused, false);
+  }
+  assert.equal((await l3.stats()).get(`${L}session_reused`) ?? 0, 0);
+
   fs.writeFileSync(keyPath, Buffer.alloc(48));
   const v = await runLegate(['--mode', 'validate', '-c', tmpFile('bad.yaml', cfg)]);
   assert.notEqual(v.code, 0);

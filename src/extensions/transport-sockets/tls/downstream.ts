@@ -201,8 +201,9 @@ function renewTickets(ctx: SecureContext, keys: Buffer): void {
   native.enableTicketKeyCallback();
   native.onticketkeycallback = (keyName, _iv, encrypt) => {
     if (encrypt) return [1, hmac, aes, name, crypto.randomBytes(16)];
-    // Not ours (another key set, or garbage): a full handshake.
-    return keyName.equals(name) ? [2, hmac, aes] : [0];
+    // Not ours (another key set, or garbage): a full handshake. (Node reads the keys whatever
+    // the verdict: an answer without them aborts the process.)
+    return keyName.equals(name) ? [2, hmac, aes] : [0, hmac, aes];
   };
 }
 
