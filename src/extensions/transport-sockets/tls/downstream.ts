@@ -26,6 +26,7 @@ import type { StatSink } from '../../../common/stat-sink.ts';
 import { kConnectEvent, kSslInfo, type DownstreamTransportSocketFactory } from '../../../network/transport-socket.ts';
 import { secureContextOptions, type CertSnap, type TlsSnap } from './config.ts';
 import { TlsConnectionInfo } from './connection-info.ts';
+import { countHandshake } from './stats.ts';
 import { PeerValidator } from './verify.ts';
 
 const kFactory = Symbol('legate.tlsFactory');
@@ -151,13 +152,7 @@ export class DownstreamTlsFactory implements DownstreamTransportSocketFactory {
       }
       info.peerCertificateValidated = peer !== null && this.validator !== null;
     }
-    v[st.handshake]++;
-    if (peer === null) v[st.no_certificate]++;
-    if (s.isSessionReused()) v[st.session_reused]++;
-    const vs = snap.versionSlots[s.getProtocol() ?? ''];
-    if (vs !== undefined) v[vs]++;
-    const cs = snap.cipherSlots[s.getCipher()?.name ?? ''];
-    if (cs !== undefined) v[cs]++;
+    countHandshake(v, snap, s, peer !== null);
     return true;
   }
 }

@@ -3,11 +3,26 @@
 // what the context sits on + `ssl.`: `listener.<address>.ssl.handshake`,
 // `cluster.<name>.ssl.handshake`. The version and cipher counters are resolved for every version
 // the context allows and every cipher it can negotiate, at config time.
+import type { TLSSocket } from 'node:tls';
+
 export const SSL_COUNTERS = [
   'connection_error', 'handshake', 'session_reused', 'no_certificate', 'fail_verify_no_cert',
   'fail_verify_error', 'fail_verify_san', 'fail_verify_cert_hash',
 ] as const;
 export type SslStatName = (typeof SSL_COUNTERS)[number];
+
+/** Envoy's ContextImpl::logHandshake: a completed (and verified) handshake, both sides. */
+export function countHandshake(v: Float64Array, snap: { stats: SslStats; versionSlots: Record<string, number>;
+  cipherSlots: Record<string, number> }, s: TLSSocket, peerPresented: boolean): void {
+  const st = snap.stats;
+  v[st.handshake]++;
+  if (!peerPresented) v[st.no_certificate]++;
+  if (s.isSessionReused()) v[st.session_reused]++;
+  const vs = snap.versionSlots[s.getProtocol() ?? ''];
+  if (vs !== undefined) v[vs]++;
+  const cs = snap.cipherSlots[s.getCipher()?.name ?? ''];
+  if (cs !== undefined) v[cs]++;
+}
 export type SslStats = Record<SslStatName, number>;
 
 /** Node's names for the versions (TLSSocket.getProtocol()), the same as BoringSSL's. */

@@ -18,6 +18,7 @@ import {
 } from '../../../network/transport-socket.ts';
 import { secureContextOptions, type TlsSnap } from './config.ts';
 import { TlsConnectionInfo } from './connection-info.ts';
+import { countHandshake } from './stats.ts';
 import { PeerValidator } from './verify.ts';
 
 const kFactory = Symbol('legate.tlsFactory');
@@ -101,13 +102,7 @@ export class UpstreamTlsFactory implements UpstreamTransportSocketFactory {
       }
       info.peerCertificateValidated = true;
     }
-    v[st.handshake]++;
-    if (peer === null) v[st.no_certificate]++;
-    if (s.isSessionReused()) v[st.session_reused]++;
-    const vs = snap.versionSlots[s.getProtocol() ?? ''];
-    if (vs !== undefined) v[vs]++;
-    const cs = snap.cipherSlots[s.getCipher()?.name ?? ''];
-    if (cs !== undefined) v[cs]++;
+    countHandshake(v, snap, s, peer !== null);
   }
 }
 
