@@ -10,9 +10,8 @@ import { Buffer } from 'node:buffer';
 import { readDataSource } from '../../../common/data-source.ts';
 import { compileRegex, RegexError } from '../../../common/regex.ts';
 import { durationMs } from '../../../config/duration.ts';
-import { slots } from '../../../stats/slots.ts';
 import type { CertificateDetails, CompileContext } from '../../types.ts';
-import { SSL_COUNTERS, TLS13_CIPHERS, TLS_VERSIONS, type SslStats } from './stats.ts';
+import { SSL_COUNTERS, TLS13_CIPHERS, TLS_VERSIONS, type SslStatName, type SslStats } from './stats.ts';
 
 type Obj = Record<string, any>;
 
@@ -379,7 +378,8 @@ export function compileTls(c: Obj, ctx: CompileContext): TlsSnap {
     sessionTimeoutS: Math.floor(durationMs(c.session_timeout, 0) / 1000),
     sni: upstream ? String(c.sni ?? '') : '',
     maxSessionKeys: upstream ? (c.max_session_keys ?? 1) : 0,
-    stats: slots(ctx.layout, `${ctx.scope}ssl.`, SSL_COUNTERS, [], []),
+    stats: sslStats(ctx, upstream, c.require_client_certificate === true, vc?.snap ?? null, ticketKeys !== null,
+      upstream && (c.max_session_keys ?? 1) > 0),
     versionSlots: {},
     cipherSlots: {},
     caCert: vc === null ? [] : vc.ca,
@@ -408,6 +408,25 @@ export function compileTls(c: Obj, ctx: CompileContext): TlsSnap {
   if (lo <= 2) for (const name of ciphers) snap.cipherSlots[name] = ctx.layout.counter(`${ctx.scope}ssl.ciphers.${name}`);
   if (hi === 3) for (const name of TLS13_CIPHERS) snap.cipherSlots[name] = ctx.layout.counter(`${ctx.scope}ssl.ciphers.${name}`);
   return snap;
+}
+
+/** The context's ssl.* counters: those its configuration can count (the fail_verify_* ones only
+ *  with what they check, session_reused only with resumption on); the others are -1, absent. */
+function sslStats(ctx: CompileContext, upstream: boolean, requireCert: boolean, v: ValidationSnap | null,
+  tickets: boolean, upstreamResume: boolean): SslStats {
+  const can: Record<SslStatName, boolean> = {
+    connection_error: true,
+    handshake: true,
+    no_certificate: true,
+    session_reused: upstream ? upstreamResume : tickets,
+    fail_verify_no_cert: upstream ? v !== null : requireCert,
+    fail_verify_error: v !== null && v.ca !== null,
+    fail_verify_san: v !== null && v.sans.length > 0,
+    fail_verify_cert_hash: v !== null && (v.hashes.length > 0 || v.spki.length > 0),
+  };
+  const out = {} as SslStats;
+  for (const n of SSL_COUNTERS) out[n] = can[n] ? ctx.layout.counter(`${ctx.scope}ssl.${n}`) : -1;
+  return out;
 }
 
 /** The SecureContext options of a context, minus its certificates' SNI grouping (the worker adds

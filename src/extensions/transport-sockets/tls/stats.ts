@@ -1,8 +1,9 @@
 // Envoy's TLS context stats (source/common/tls/stats.h ALL_SSL_STATS, plus the per-handshake
 // `versions.<v>` and `ciphers.<name>` counters of ContextImpl::logHandshake), under the scope of
 // what the context sits on + `ssl.`: `listener.<address>.ssl.handshake`,
-// `cluster.<name>.ssl.handshake`. The version and cipher counters are resolved for every version
-// the context allows and every cipher it can negotiate, at config time.
+// `cluster.<name>.ssl.handshake`. Resolved at config time, each where the context can count it
+// (config.ts sslStats: fail_verify_san only with SAN matchers ...; -1 is absent): the version and
+// cipher counters for every version the context allows and every cipher it can negotiate.
 import type { TLSSocket } from 'node:tls';
 
 export const SSL_COUNTERS = [
