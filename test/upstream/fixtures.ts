@@ -5,6 +5,24 @@ import {
 } from '../../src/upstream/stats.ts';
 import type { ClusterSnap, HostSnap } from '../../src/config/snapshot.ts';
 import type { StatSink } from '../../src/common/stat-sink.ts';
+import { FilterStatus, type NetworkFilterManager } from '../../src/network/filter.ts';
+
+/** Add a read filter to a pooled connection (as its caller, tcp_proxy, does): what it reads, as
+ *  text, until `done(reads, endStream)` says so. */
+export function readUntil(conn: NetworkFilterManager, done: (reads: string[], end: boolean) => boolean): Promise<string[]> {
+  return new Promise((resolve) => {
+    const reads: string[] = [];
+    conn.addReadFilter({
+      initializeReadFilterCallbacks: () => {},
+      onNewConnection: () => FilterStatus.Continue,
+      onData: (d, end) => {
+        if (d.length > 0) reads.push(String(d));
+        if (done(reads, end)) resolve(reads);
+        return FilterStatus.StopIteration;
+      },
+    });
+  });
+}
 
 export class TestSink implements StatSink {
   readonly v = new Float64Array(4096);

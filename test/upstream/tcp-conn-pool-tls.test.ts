@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Buffer } from 'node:buffer';
-import { FilterStatus } from '../../src/network/filter.ts';
 import { TcpConnPool, type TcpPoolCallbacks } from '../../src/upstream/tcp-conn-pool.ts';
 import { ClusterInfo } from '../../src/upstream/cluster-info.ts';
 import { Host } from '../../src/upstream/host.ts';
@@ -15,7 +14,7 @@ import { UpstreamTlsFactory } from '../../src/extensions/transport-sockets/tls/u
 import type { CompileContext } from '../../src/extensions/types.ts';
 import type { StatsLayout } from '../../src/stats/layout.ts';
 import { makeCa } from '../helpers/certs.ts';
-import { TestSink, clusterSnap, hostSnap } from './fixtures.ts';
+import { TestSink, clusterSnap, hostSnap, readUntil } from './fixtures.ts';
 
 const ca = makeCa();
 const other = makeCa('other');
@@ -50,16 +49,10 @@ test('a TLS connection is handed over after the handshake and carries bytes both
   });
   assert.equal(conn.connection.ssl()?.tlsVersion(), 'TLSv1.2');
   assert.equal(conn.connection.ssl()?.peerCertificateValidated, true);
-  const echo = new Promise<string>((r) => {
-    conn.connection.addReadFilter({
-      initializeReadFilterCallbacks: () => {},
-      onNewConnection: () => FilterStatus.Continue,
-      onData: (d) => { r(String(d)); return FilterStatus.StopIteration; },
-    });
-  });
+  const echo = readUntil(conn.connection, (reads) => reads.length > 0);
   conn.connection.startClient();
   conn.connection.write(Buffer.from('ping'), false);
-  assert.equal(await echo, 'ping');
+  assert.deepEqual(await echo, ['ping']);
   assert.equal(stat('cluster.c.ssl.handshake'), 1);
   conn.close();
 });

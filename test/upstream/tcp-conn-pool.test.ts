@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
 import { Buffer } from 'node:buffer';
-import { FilterStatus } from '../../src/network/filter.ts';
 import { TcpConnPool, type TcpConnection, type TcpPoolCallbacks } from '../../src/upstream/tcp-conn-pool.ts';
 import { ClusterInfo } from '../../src/upstream/cluster-info.ts';
 import { Host } from '../../src/upstream/host.ts';
 import type { PoolFailureReason } from '../../src/upstream/conn-pool.ts';
-import { TestSink, clusterSnap, hostSnap } from './fixtures.ts';
+import { TestSink, clusterSnap, hostSnap, readUntil } from './fixtures.ts';
 
 const servers: net.Server[] = [];
 after(() => {
@@ -55,17 +54,11 @@ test('connects to a real server; the caller owns the connection (its read filter
   assert.equal(stat('upstream_cx_total'), 1);
   assert.equal(stat('upstream_cx_active'), 1);
   assert.equal(sink.v[hs.stats.cx_active], 1);
-  // The caller's read filter on the connection (as tcp_proxy's will be), then the start.
-  const echo = new Promise<string>((r) => {
-    conn.connection.addReadFilter({
-      initializeReadFilterCallbacks: () => {},
-      onNewConnection: () => FilterStatus.Continue,
-      onData: (d) => { r(String(d)); return FilterStatus.StopIteration; },
-    });
-  });
+  // The caller's read filter on the connection (as tcp_proxy's is), then the start.
+  const echo = readUntil(conn.connection, (reads) => reads.length > 0);
   conn.connection.startClient();
   conn.connection.write(Buffer.from('ping'), false);
-  assert.equal(await echo, 'ping');
+  assert.deepEqual(await echo, ['ping']);
   conn.close();
   await closed(conn);
   assert.equal(stat('upstream_cx_active'), 0);
@@ -172,21 +165,9 @@ test('bytes the upstream sends before the caller starts the connection wait for 
   const conn = o.ready;
   // Let the greeting (and the FIN) arrive before any filter exists.
   await new Promise((r) => setTimeout(r, 100));
-  const got: string[] = [];
-  const ended = new Promise<void>((r) => {
-    conn.connection.addReadFilter({
-      initializeReadFilterCallbacks: () => {},
-      onNewConnection: () => FilterStatus.Continue,
-      onData: (d, end) => {
-        if (d.length > 0) got.push(String(d));
-        if (end) r();
-        return FilterStatus.StopIteration;
-      },
-    });
-  });
+  const ended = readUntil(conn.connection, (_reads, end) => end);
   conn.connection.startClient();
-  await ended;
-  assert.deepEqual(got, ['hello first']);
+  assert.deepEqual(await ended, ['hello first']);
   conn.close();
   await closed(conn);
 });
