@@ -24,7 +24,9 @@
 // one call per read and one branch per write over writing the socket itself.
 import { Buffer } from 'node:buffer';
 import net, { type Socket } from 'node:net';
-import { attachSocket, clientReadOptions, dispatchRead, retain, type SocketOwner } from './socket-owner.ts';
+import {
+  attachSocket, clientReadOptions, dispatchRead, retain, setReadBufferSource, type SocketOwner,
+} from './socket-owner.ts';
 import { flushWrites, queueWrite } from './write-batch.ts';
 import { framedBytes, writeMessage } from '../http/http1/framing.ts';
 import {
@@ -428,14 +430,24 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     this.#writeRaw(data, endStream);
   }
 
-  #writeRaw(data: Buffer, endStream: boolean): void {
-    const sock = this.socket;
-    if (data.length > 0) {
-      flushWrites();
-      sock.write(retain(data));
-      if (this.txSlot >= 0) this.stats.v[this.txSlot] += data.length;
-      this.checkWatermark();
+  writeHeld(data: Buffer): void {
+    if (this.writeFilters !== null) {
+      this.write(data, false);
+      return;
     }
+    if (this.socket.destroyed || data.length === 0) return;
+    this.#writeNow(data);
+  }
+
+  #writeNow(data: Buffer): void {
+    flushWrites();
+    this.socket.write(data);
+    if (this.txSlot >= 0) this.stats.v[this.txSlot] += data.length;
+    this.checkWatermark();
+  }
+
+  #writeRaw(data: Buffer, endStream: boolean): void {
+    if (data.length > 0) this.#writeNow(retain(data));
     if (endStream) {
       if (this.halfClose) this.#shutdownWrite();
       else this.close(ConnectionCloseType.FlushWrite);
@@ -494,6 +506,10 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
       const cbs = this.callbacks;
       for (let i = 0; i < cbs.length; i++) cbs[i].onAboveWriteBufferHighWatermark();
     }
+  }
+
+  setReadBufferSource(next: (() => Buffer) | null): boolean {
+    return setReadBufferSource(this.socket, next);
   }
 
   readDisable(disable: boolean): void {

@@ -74,6 +74,10 @@ export interface NetworkConnection {
   ssl(): SslConnectionInfo | null;
   /** Through the write filter chain to the socket. Data is copied when needed (retain). */
   write(data: Buffer, endStream: boolean): void;
+  /** Write `data` as it is, no copy: the caller leaves its bytes unchanged until the socket has
+   *  taken them (bufferedWriteBytes back to 0). Copied through the write filters when there are
+   *  any. For bytes read into the reader's own buffers (setReadBufferSource). */
+  writeHeld(data: Buffer): void;
   /** A whole message (latin1 text or bytes), written with the loop iteration's others
    *  (network/write-batch.ts): the peer wakes once for several. */
   queueWrite(data: string | Buffer): void;
@@ -85,6 +89,10 @@ export interface NetworkConnection {
   /** Counted: n disables need n enables before the socket reads again. */
   readDisable(disable: boolean): void;
   readonly readEnabled: boolean;
+  /** Where reads land: `next` is asked after every read for the buffer of the following one (a
+   *  buffer of network/socket-owner.ts takeReadBuffer); null: the thread's shared read buffer
+   *  again, from the read after next. False when the socket cannot (nothing changes then). */
+  setReadBufferSource(next: (() => Buffer) | null): boolean;
   addConnectionCallbacks(cb: ConnectionCallbacks): void;
   setConnectionStats(stats: ConnectionByteStats): void;
   /** Told when the listener drains (Envoy's DrainDecision::addOnDrainCloseCb). */

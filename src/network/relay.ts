@@ -14,12 +14,19 @@
 //   other direction goes on. Once both directions have ended both sockets close by themselves;
 //   the relay ends at the first close (a reset, or the close that follows both FINs), closing
 //   the other connection: after a flush when the peer closed (RemoteClose), at once when we did.
+// - Large reads: a side whose peer sends more than QUEUE_MAX_BYTES at once moves to read buffers
+//   of its own (Connection.setReadBufferSource), written on without a copy (writeHeld). A buffer
+//   whose write the other socket has not completed is held, and the next read goes to another
+//   one; once the other socket's write buffer is empty the held ones go back to the thread's
+//   pool. Backpressure bounds them: about the buffer limit over 64 KiB, plus one. A small read
+//   switches back to the shared buffer (its own buffer is dropped, not pooled: a read that was
+//   not a socket's, such as bytes a listener filter held, may come before the switch is made).
 // - Idle timeout: no byte either way for `idleTimeoutMs` closes both connections. One timer-wheel
 //   entry per relay, re-armed only when it fires (a read only moves `lastActivity`).
 import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../common/clock.ts';
 import { cancel, schedule, type Expirable } from '../common/timer-wheel.ts';
-import { retain } from './socket-owner.ts';
+import { giveReadBuffer, retain, takeReadBuffer } from './socket-owner.ts';
 import {
   ConnectionCloseType, ConnectionEvent, FilterStatus, type ConnectionCallbacks, type NetworkConnection,
   type ReadFilter, type ReadFilterCallbacks,
@@ -78,6 +85,13 @@ export class RelaySide implements ReadFilter, ConnectionCallbacks {
   /** Its write buffer's gauge, or null; `lastBuffered` is what the gauge has of it. */
   gauge: BufferedGauge | null;
   lastBuffered: number;
+  /** The buffer this side's reads land in while they are large (null: the shared one). */
+  own: Buffer | null;
+  /** Own buffers written to the other connection and maybe not taken by its socket yet. */
+  held: Buffer[] | null;
+  heldCount: number;
+  /** What the connection asks for the next read's buffer (one function per side). */
+  nextBuffer: (() => Buffer) | null;
 
   constructor(relay: ByteRelay, downstream: boolean) {
     this.relay = relay;
@@ -88,6 +102,10 @@ export class RelaySide implements ReadFilter, ConnectionCallbacks {
     this.above = false;
     this.gauge = null;
     this.lastBuffered = 0;
+    this.own = null;
+    this.held = null;
+    this.heldCount = 0;
+    this.nextBuffer = null;
   }
 
   /** Bring the write-buffer gauge to `n` bytes. */
@@ -120,8 +138,15 @@ export class RelaySide implements ReadFilter, ConnectionCallbacks {
       // the peer wakes once for a burst (network/write-batch.ts); measured on tcp-echo, the
       // relay's CPU per exchange falls 10%. A large read is written now, its watermark checked
       // at once, so a stalled reader holds at most about the buffer limit.
-      if (data.length <= QUEUE_MAX_BYTES) to.queueWrite(retain(data));
-      else to.write(data, false);
+      if (data.length <= QUEUE_MAX_BYTES) {
+        to.queueWrite(retain(data));
+        if (this.own !== null) this.#readShared(to);
+      } else if (this.own !== null && data.buffer === this.own.buffer) {
+        this.#writeOwn(data, to);
+      } else {
+        to.write(data, false);
+        if (this.own === null) this.#readOwn();
+      }
       if (other.gauge !== null) other.sampleBuffered(to.bufferedWriteBytes);
     }
     if (endStream && !this.readEnded) {
@@ -129,6 +154,44 @@ export class RelaySide implements ReadFilter, ConnectionCallbacks {
       to.write(EMPTY, true);
     }
     return FilterStatus.StopIteration;
+  }
+
+  /** From the next read on, this side's reads land in buffers of its own. */
+  #readOwn(): void {
+    const b = takeReadBuffer();
+    this.own = b;
+    if (!this.connection.setReadBufferSource(this.nextBuffer ??= () => this.own!)) {
+      giveReadBuffer(b);
+      this.own = null;
+    }
+  }
+
+  /** Back to the shared read buffer (a small read: what it had is already copied). */
+  #readShared(to: NetworkConnection): void {
+    this.connection.setReadBufferSource(null);
+    this.own = null;
+    if (this.heldCount > 0 && to.bufferedWriteBytes === 0) this.#release();
+  }
+
+  /** `data` is a view of `own`: written as it is; if the socket keeps it, the next read goes to
+   *  another buffer. */
+  #writeOwn(data: Buffer, to: NetworkConnection): void {
+    if (this.heldCount > 0 && to.bufferedWriteBytes === 0) this.#release();
+    to.writeHeld(data);
+    if (to.bufferedWriteBytes > 0) {
+      (this.held ??= [])[this.heldCount++] = this.own!;
+      this.own = takeReadBuffer();
+    }
+  }
+
+  /** The other socket has taken everything: the held buffers go back to the pool. */
+  #release(): void {
+    const h = this.held!;
+    for (let i = 0; i < this.heldCount; i++) {
+      giveReadBuffer(h[i]);
+      h[i] = EMPTY;
+    }
+    this.heldCount = 0;
   }
 
   // ConnectionCallbacks.

@@ -32,18 +32,68 @@ const kOwner = Symbol('legate.socketOwner');
 
 /** Node's default read size (64 KiB): one read takes what the kernel has, up to this. */
 const READ_BUFFER_BYTES = 64 * 1024;
+/** Marks the memory reads land in: the shared buffer and the sockets' own ones (below). */
+const kReadMemory = Symbol('legate.readMemory');
 const readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 const readArrayBuffer = readBuffer.buffer;
+(readArrayBuffer as any)[kReadMemory] = true;
 
 /** The bytes of `b`, safe to keep past the current read dispatch (a copy when `b` is a view of
- *  the shared read buffer, `b` itself otherwise). */
+ *  read memory, `b` itself otherwise). */
 export function retain(b: Buffer): Buffer {
   return inReadBuffer(b) ? Buffer.from(b) : b;
 }
 
-/** Whether `b` is a view of the shared read buffer (valid only during this read dispatch). */
+/** Whether `b` is a view of memory reads land in (the shared read buffer, or a socket's own read
+ *  buffer): valid only during this read dispatch unless its reader says otherwise. */
 export function inReadBuffer(b: Buffer): boolean {
-  return b.buffer === readArrayBuffer;
+  const ab = b.buffer;
+  return ab === readArrayBuffer || (ab as any)[kReadMemory] === true;
+}
+
+// Own read buffers (bulk transfers: network/relay.ts). A socket moving large reads on would copy
+// each out of the shared buffer before writing it (Node may queue the write past this read).
+// Measured on one 1 GiB stream through tcp_proxy, that copy -- allocation, page faults, memmove,
+// GC -- was about 40% of the relay's CPU. Instead such a socket reads into buffers of its own,
+// written on as they are, and a buffer is read into again only once its write has completed.
+// Node's `onread` option takes a function for that (kBufferGen: asked after every read for the
+// buffer of the next one), which is set on the socket while it reads into its own buffers.
+
+/** Own read buffers kept for reuse by this thread (64 KiB each). */
+const POOL_MAX = 32;
+const pool: Buffer[] = [];
+
+/** A read buffer of the socket's own (from the thread's pool when it has one). */
+export function takeReadBuffer(): Buffer {
+  if (pool.length > 0) return pool.pop()!;
+  const b = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  (b.buffer as any)[kReadMemory] = true;
+  return b;
+}
+
+/** Give back a buffer from takeReadBuffer that nothing refers to any more. */
+export function giveReadBuffer(b: Buffer): void {
+  if (pool.length < POOL_MAX) pool.push(b);
+}
+
+/** Where `s` reads next: `next` is asked after every read for the buffer of the following one
+ *  (a buffer from takeReadBuffer); null goes back to the shared buffer after the next read. False
+ *  when `s` does not read through the shared-buffer path (nothing changes then). */
+export function setReadBufferSource(s: Socket, next: (() => Buffer) | null): boolean {
+  if (slots === null || !usesReadBuffer(s)) return false;
+  const a = s as any;
+  if (next !== null) {
+    a[slots.gen] = next;
+  } else if (a[slots.gen] !== null) {
+    // The slot is read once the read's callback is done: the generator answering the shared
+    // buffer switches back and clears itself.
+    const gen = slots.gen;
+    a[gen] = (): Buffer => {
+      a[gen] = null;
+      return readBuffer;
+    };
+  }
+  return true;
 }
 
 /** Spread into net.connect's options: the socket reads into the shared buffer. */
@@ -52,14 +102,19 @@ export const clientReadOptions: { onread: net.OnReadOpts } = {
 };
 
 // The slots net.Socket keeps for the `onread` option, found by their descriptions.
-const slots = ((): { buf: symbol; cb: symbol } | null => {
+const slots = ((): { buf: symbol; cb: symbol; gen: symbol } | null => {
   let buf: symbol | undefined;
   let cb: symbol | undefined;
-  for (const k of Object.getOwnPropertySymbols(new net.Socket())) {
+  let gen: symbol | undefined;
+  const probe = new net.Socket();
+  for (const k of Object.getOwnPropertySymbols(probe)) {
     if (k.description === 'kBuffer') buf = k;
     else if (k.description === 'kBufferCb') cb = k;
+    else if (k.description === 'kBufferGen') gen = k;
   }
-  return buf !== undefined && cb !== undefined ? { buf, cb } : null;
+  // (kBufferGen must start null: Node calls it after every read when it is anything else.)
+  return buf !== undefined && cb !== undefined && gen !== undefined && (probe as any)[gen] === null
+    ? { buf, cb, gen } : null;
 })();
 
 /** Switch an accepted socket to the shared read buffer; false when it must stay on 'data'. */

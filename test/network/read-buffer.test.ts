@@ -4,7 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { attachSocket, clientReadOptions, retain, usesReadBuffer, type SocketOwner } from '../../src/network/socket-owner.ts';
+import {
+  attachSocket, clientReadOptions, giveReadBuffer, inReadBuffer, retain, setReadBufferSource, takeReadBuffer, usesReadBuffer,
+  type SocketOwner,
+} from '../../src/network/socket-owner.ts';
 import { listen, withTimeout } from '../integration/fixtures/upstreams.ts';
 
 class Collector implements SocketOwner {
@@ -76,6 +79,50 @@ test('retain() copies a view of the shared buffer and nothing else', async () =>
     assert.equal(kept!.toString(), 'abc');
     const own = Buffer.from('xyz');
     assert.equal(retain(own), own, 'any other buffer is returned as it is');
+  } finally {
+    client.destroy();
+    s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('setReadBufferSource: reads land in the socket\'s own buffers, retain() copies views of them, null goes back to the shared one', async () => {
+  const server = net.createServer();
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const port = await listen(server);
+  const client = net.connect({ port, host: '127.0.0.1' });
+  const s = await withTimeout(accepted, 5000, 'accept');
+  const mine = takeReadBuffer();
+  const reads: { text: string; buffer: ArrayBufferLike; shared: boolean; copied: boolean }[] = [];
+  let next: () => void = () => {};
+  attachSocket(s, {
+    onData(chunk: Buffer) {
+      reads.push({ text: chunk.toString(), buffer: chunk.buffer, shared: inReadBuffer(chunk),
+        copied: retain(chunk) !== chunk });
+      // After the first read: own buffers from the next one; after the second: shared again.
+      if (reads.length === 1) assert.ok(setReadBufferSource(s, () => mine));
+      else if (reads.length === 2) setReadBufferSource(s, null);
+      next();
+    },
+    onDrain() {},
+    onClose() {},
+  });
+  const read = async (text: string): Promise<void> => {
+    const got = new Promise<void>((r) => { next = r; });
+    client.write(text);
+    await withTimeout(got, 5000, `read of ${text}`);
+  };
+  try {
+    for (const t of ['one', 'two', 'three', 'four']) await read(t);
+    assert.deepEqual(reads.map((r) => r.text), ['one', 'two', 'three', 'four']);
+    assert.notEqual(reads[0].buffer, mine.buffer);
+    assert.equal(reads[1].buffer, mine.buffer, 'the read after the switch lands in the own buffer');
+    assert.ok(reads[1].shared && reads[1].copied, 'a view of an own buffer is read memory: retain() copies it');
+    for (const r of reads.slice(2)) {
+      assert.notEqual(r.buffer, mine.buffer, 'back on the shared buffer');
+      assert.ok(r.shared && r.copied);
+    }
+    giveReadBuffer(mine);
   } finally {
     client.destroy();
     s.destroy();

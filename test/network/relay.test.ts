@@ -158,3 +158,67 @@ test('a reset on one side closes the other', async () => {
   await end;
   client.destroy();
 });
+
+test('large reads go through buffers of the side\'s own, reused only once written: both ways intact under a reader that stalls', async () => {
+  const { client, upstream, relay, rec } = await setup();
+  const pattern = (n: number, seed: number): Buffer => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (i * seed + (i >> 10)) & 0xff;
+    return b;
+  };
+  const up = pattern(24 << 20, 31);
+  const down = pattern(24 << 20, 17);
+  let own = 0;
+  let maxHeld = 0;
+  const watch = setInterval(() => {
+    for (const side of [relay.downstream, relay.upstream]) {
+      if (side.own !== null) own++;
+      maxHeld = Math.max(maxHeld, side.heldCount);
+    }
+  }, 1);
+  // Both readers stall now and then, so writes are left pending with the kernel buffers full.
+  const stall = setInterval(() => {
+    for (const s of [client, upstream]) {
+      s.pause();
+      setTimeout(() => s.resume(), 3);
+    }
+  }, 10);
+  const atUpstream = collect(upstream);
+  const atClient = collect(client);
+  client.end(up);
+  upstream.end(down);
+  const [gotUp, gotDown] = await Promise.all([atUpstream, atClient]);
+  clearInterval(watch);
+  clearInterval(stall);
+  assert.ok(own > 0, 'no side ever read into its own buffers');
+  assert.ok(maxHeld > 0, 'no own buffer was ever held for a pending write');
+  assert.equal(gotUp.length, up.length);
+  assert.ok(gotUp.equals(up), 'the client -> upstream bytes changed on the way');
+  assert.equal(gotDown.length, down.length);
+  assert.ok(gotDown.equals(down), 'the upstream -> client bytes changed on the way');
+  await rec.ended;
+});
+
+test('a small read after large ones switches the side back to the shared read buffer', async () => {
+  const { client, upstream, relay } = await setup();
+  const got: Buffer[] = [];
+  upstream.on('data', (d: Buffer) => got.push(d));
+  const big = Buffer.alloc(4 << 20, 3);
+  client.write(big);
+  const until = async (cond: () => boolean, what: string): Promise<void> => {
+    for (let i = 0; i < 500 && !cond(); i++) await sleep(5);
+    assert.ok(cond(), what);
+  };
+  await until(() => got.reduce((n, b) => n + b.length, 0) === big.length, 'the large write did not arrive');
+  assert.ok(relay.downstream.own !== null, 'large reads did not move the side to its own buffers');
+  got.length = 0;
+  client.write('small');
+  await until(() => Buffer.concat(got).toString() === 'small', 'the small write did not arrive');
+  assert.equal(relay.downstream.own, null);
+  // The next read lands in the shared buffer again and still arrives intact.
+  got.length = 0;
+  client.write('again');
+  await until(() => Buffer.concat(got).toString() === 'again', 'the next small write did not arrive');
+  client.destroy();
+  upstream.destroy();
+});

@@ -37,6 +37,13 @@ export class FakeConnection implements NetworkConnection {
   readDisable(disable: boolean): void {
     this.readEnabled = !disable;
   }
+  writeHeld(data: Buffer): void {
+    this.write(data, false);
+  }
+  /** No socket: reads never land anywhere. */
+  setReadBufferSource(_next: (() => Buffer) | null): boolean {
+    return false;
+  }
   queueWrite(data: string | Buffer): void {
     this.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data, false);
   }
