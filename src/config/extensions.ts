@@ -134,6 +134,10 @@ const UNSUPPORTED: Row[] = [
   ['envoy.transport_sockets.tcp_stats', C.TransportSocket, [TS + 'tcp_stats.v3.Config']],
   ['envoy.transport_sockets.quic', C.TransportSocket,
     [TS + 'quic.v3.QuicDownstreamTransport', TS + 'quic.v3.QuicUpstreamTransport']],
+
+  // DNS resolvers.
+  ['envoy.network.dns_resolver.apple', C.DnsResolver,
+    ['envoy.extensions.network.dns_resolver.apple.v3.AppleDnsResolverConfig']],
 ];
 
 export const EXTENSIONS: readonly ExtensionInfo[] = [
@@ -187,4 +191,5 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.TransportSocket]: 'transport socket',
   [C.Cluster]: 'cluster',
   [C.LoadBalancer]: 'load balancer',
+  [C.DnsResolver]: 'DNS resolver',
 };

@@ -7,8 +7,7 @@ import { durationMs } from './duration.ts';
 import { ConfigError } from './load.ts';
 import { typeNameOfUrl } from './extensions.ts';
 import {
-  CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS, HOST_COUNTERS, HOST_GAUGES,
-  type ClusterStats, type HostStats,
+  CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS, hostStats, type ClusterStats, type HostStats,
 } from '../upstream/stats.ts';
 import { edsHealthFlags } from '../upstream/host.ts';
 import {
@@ -17,7 +16,7 @@ import {
 import { chainMatchOf, isEmptyMatch, type ChainMatchSnap } from '../listener/filter-chain-match.ts';
 import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
-import { extensionModule, extensionModuleByType } from '../extensions/registry.ts';
+import { clusterTypeModule, extensionModule, extensionModuleByType } from '../extensions/registry.ts';
 import {
   ExtensionCategory, type CompileContext, type CompiledExtension,
 } from '../extensions/types.ts';
@@ -98,10 +97,15 @@ export interface ClusterSnap {
   maxPendingRequests: number;
   maxRequests: number;
   maxRetries: number;
+  /** Its configured hosts; [] for a cluster type that finds them at run time (discovery). */
   hosts: HostSnap[];
   stats: ClusterStats;
   /** Its transport_socket (an UpstreamTlsContext), compiled by its module; null: raw TCP. */
   transportSocket: CompiledExtension | null;
+  /** What its cluster type compiled from it (null for STATIC); `dynamic`: its hosts come from the
+   *  type's main-thread service, published under `discovery.key`. */
+  discovery: unknown;
+  dynamic: boolean;
 }
 export interface Snapshot {
   version: number;
@@ -126,19 +130,27 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
   const sr = bootstrap.static_resources ?? {};
   const clusters: ClusterSnap[] = [];
   const clusterNames = new Set<string>();
-  for (const c of (sr.clusters ?? []) as Obj[]) {
+  const withTransport = new Set(((sr.clusters ?? []) as Obj[]).filter((c) => c.transport_socket !== undefined).map((c) => String(c.name)));
+  for (const c of (sr.clusters ?? []) as Obj[]) clusterNames.add(c.name);
+  const ctx = compileContext(layout, opts, clusterNames, withTransport);
+  ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     const prefix = `cluster.${c.name}.`;
+    const type = typeof c.type === 'string' ? c.type : 'STATIC';
+    const module = clusterTypeModule(type);
+    // (The loader refuses a type no module implements.)
+    if (module === undefined) fail(`static_resources.clusters[${i}].type`, `cluster type ${type} is not supported by Legate`);
+    const discovery = module.compile(c, { ...ctx, path: `static_resources.clusters[${i}]` });
+    const dynamic = module.mainService !== undefined;
     const th = ((c.circuit_breakers?.thresholds ?? []) as Obj[])
       .find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT') ?? {};
     const hosts: HostSnap[] = [];
-    for (const le of (c.load_assignment?.endpoints ?? []) as Obj[]) {
+    for (const le of dynamic ? [] : (c.load_assignment?.endpoints ?? []) as Obj[]) {
       const loc = le.locality ?? {};
       for (const lb of (le.lb_endpoints ?? []) as Obj[]) {
         const { host, port } = addressOf(lb.endpoint?.address);
-        const hostPrefix = `${prefix}${host}:${port}.`;
         hosts.push({
           address: host, port,
-          stats: slots(layout, hostPrefix, HOST_COUNTERS, HOST_GAUGES, [], true),
+          stats: hostStats(layout, c.name, host, port),
           weight: lb.load_balancing_weight ?? 1,
           priority: le.priority ?? 0,
           region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
@@ -146,11 +158,10 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
         });
       }
     }
-    clusterNames.add(c.name);
     const stats = slots(layout, prefix, CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS);
     clusters.push({
       name: c.name,
-      type: typeof c.type === 'string' ? c.type : 'STATIC',
+      type,
       lbPolicy: typeof c.lb_policy === 'string' ? c.lb_policy : 'ROUND_ROBIN',
       connectTimeoutMs: durationMs(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT_MS),
       bufferLimit: c.per_connection_buffer_limit_bytes ?? opts.bufferLimit,
@@ -162,11 +173,11 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       hosts,
       stats,
       transportSocket: null,
+      discovery,
+      dynamic,
     });
-  }
+  });
 
-  const withTransport = new Set(((sr.clusters ?? []) as Obj[]).filter((c) => c.transport_socket !== undefined).map((c) => String(c.name)));
-  const ctx = compileContext(layout, opts, clusterNames, withTransport);
   // Cluster transport sockets (their stats under cluster.<name>.ssl.).
   ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     if (c.transport_socket === undefined) return;

@@ -18,6 +18,10 @@ import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
 import staticCluster from './clusters/static/index.ts';
+import strictDnsCluster from './clusters/strict-dns/index.ts';
+import logicalDnsCluster from './clusters/logical-dns/index.ts';
+import caresDnsResolver from './network/dns-resolver/cares/index.ts';
+import getaddrinfoDnsResolver from './network/dns-resolver/getaddrinfo/index.ts';
 import roundRobin from './load-balancers/round-robin/index.ts';
 import tlsTransportSocket from './transport-sockets/tls/index.ts';
 
@@ -42,6 +46,10 @@ export function extensionModules(): readonly ExtensionModule[] {
     stdoutAccessLog,
     stderrAccessLog,
     staticCluster,
+    strictDnsCluster,
+    logicalDnsCluster,
+    caresDnsResolver,
+    getaddrinfoDnsResolver,
     roundRobin,
     tlsTransportSocket,
   ];

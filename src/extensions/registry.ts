@@ -8,7 +8,9 @@ import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
   type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule, type TransportSocketContext, type CertificateDetails,
+  type DnsResolverModule,
 } from './types.ts';
+import type { DnsResolver } from '../upstream/dns.ts';
 import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import { LegateError } from '../common/errors.ts';
@@ -119,3 +121,13 @@ export const upstreamFactories: UpstreamFactories = {
   loadBalancer: (lbPolicy) => buildRegistry().loadBalancers.get(lbPolicy),
   transportSocket: (compiled, stats, workerId) => upstreamTransportSocketFactory(compiled, { stats, workerId }),
 };
+
+/** A DNS resolver from its compiled extension (main thread: the DNS clusters' discovery). */
+export function dnsResolver(compiled: CompiledExtension): DnsResolver {
+  return moduleOf<DnsResolverModule>(compiled, ExtensionCategory.DnsResolver).createResolver(compiled.config);
+}
+
+/** The cluster type a Cluster.type value selects. */
+export function clusterTypeModule(type: string): ClusterTypeModule | undefined {
+  return buildRegistry().clusterTypes.get(type);
+}

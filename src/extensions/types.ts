@@ -26,6 +26,7 @@ import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory }
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { ClusterTypeFactory } from '../upstream/cluster-manager.ts';
 import type { LoadBalancerFactory } from '../upstream/load-balancer.ts';
+import type { DnsResolver } from '../upstream/dns.ts';
 
 type Obj = Record<string, any>;
 
@@ -40,6 +41,8 @@ export const ExtensionCategory = {
   Cluster: 'envoy.clusters',
   /** Load balancers, chosen by `Cluster.lb_policy` (ROUND_ROBIN ...). */
   LoadBalancer: 'envoy.load_balancing_policies',
+  /** DNS resolvers (a cluster's `typed_dns_resolver_config`); they run on the main thread. */
+  DnsResolver: 'envoy.network.dns_resolver',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -106,15 +109,24 @@ export interface SharedValue {
 export interface MainServiceContext {
   /** Main's own stats block: main is the one writer of what its services count. */
   stats: StatSink;
+  /** The stat names of the running config: a service that finds new things (a DNS answer's
+   *  hosts) resolves their stats here; the blocks grow before this returns. */
+  layout: StatsLayout;
   /** A cluster's hosts by cluster name (undefined: no such cluster in the running config). */
   clusterHosts(name: string): readonly { address: string; port: number }[] | undefined;
   /** Hand `value` (structured-cloneable) to every worker (WorkerContext.shared(key)). */
   publish(value: unknown): void;
+  /** A DNS resolver from its compiled extension (a cluster's typed_dns_resolver_config). */
+  dnsResolver(compiled: CompiledExtension): DnsResolver;
   warn(message: string, detail: Record<string, unknown>): void;
 }
 
 export interface MainService {
   stop(): void;
+  /** Settles once the service has what workers need to start serving (a DNS cluster's first
+   *  resolution, Envoy's cluster warming); a config waits for it before it reaches the workers.
+   *  Absent: at once. */
+  readonly ready?: Promise<void>;
 }
 
 /** Work an extension does on the main thread for all workers (Envoy runs such work, a REST
@@ -199,9 +211,28 @@ export interface AccessLoggerModule<C = unknown> extends ExtensionModuleBase<C> 
 /** A cluster type (Envoy's ClusterFactory), selected by the Cluster.type enum value `clusterType`:
  *  fills a worker's PrioritySet from the snapshot and keeps it up to date. Its `fields` name the
  *  Cluster fields it acts on (its `type` enum value included); it has no typed_config (`types` is
- *  empty, `compile` returns null: the snapshot's cluster part carries its data). */
-export interface ClusterTypeModule extends ExtensionModuleBase<null>, ClusterTypeFactory {
+ *  empty): `compile` gets the whole Cluster (ctx.path is the cluster's) and returns what the
+ *  snapshot's ClusterSnap.discovery carries. A type whose hosts are found at run time (DNS) has
+ *  a main-thread service that publishes them (a ClusterHostsUpdate under ClusterSnap.discovery's
+ *  key), which the worker side watches (ClusterEnv). */
+export interface ClusterTypeModule<C = unknown> extends ExtensionModuleBase<C>, ClusterTypeFactory {
   readonly category: typeof ExtensionCategory.Cluster;
+  readonly mainService?: MainServiceSpec<ClusterServiceConfig<C>>;
+}
+
+/** What a cluster type's main-thread service is started with. */
+export interface ClusterServiceConfig<C> {
+  /** The cluster's name and stats (main writes its membership and update_* stats). */
+  cluster: string;
+  clusterStats: Record<string, number>;
+  discovery: C;
+}
+
+/** A DNS resolver (Envoy's DnsResolverFactory), used on the main thread by the clusters that
+ *  name it (typed_dns_resolver_config). */
+export interface DnsResolverModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.DnsResolver;
+  createResolver(compiled: C): DnsResolver;
 }
 
 /** A load balancer, selected by the Cluster.lb_policy enum value `lbPolicy`: a per-worker
@@ -211,4 +242,5 @@ export interface LoadBalancerModule extends ExtensionModuleBase<null>, LoadBalan
 }
 
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
-  | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule | LoadBalancerModule;
+  | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule
+  | DnsResolverModule<any>;

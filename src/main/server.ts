@@ -126,6 +126,7 @@ export class MainServer {
     this.admin = null;
     this.services = new MainServices({
       stats: this.store.main,
+      layout: this.layout,
       broadcast: (key, value) => {
         for (const slot of this.workers) slot.worker?.postMessage({ type: 'shared', key, value } satisfies ToWorker);
       },
@@ -142,7 +143,8 @@ export class MainServer {
   async start(): Promise<void> {
     const n = this.opts.concurrency;
     this.#initServerStats();
-    this.services.sync(this.snapshot);
+    // DNS clusters resolve before the workers start (warming).
+    await this.services.sync(this.snapshot);
     // Bind everything before starting workers: a bind error fails fast, naming the listener.
     for (const l of this.snapshot.listeners) {
       try {
@@ -236,8 +238,10 @@ export class MainServer {
       }
     }
     const was = new Map((previous?.clusters ?? []).map((c) => [c.name, JSON.stringify(c.hosts)]));
-    // membership_change: the cluster's first host set, or a changed one.
+    // membership_change: the cluster's first host set, or a changed one. (A cluster that finds its
+    // hosts at run time has its discovery write them.)
     for (const c of snap.clusters) {
+      if (c.dynamic) continue;
       const before = was.get(c.name);
       recordMembership(v, c.stats, c.hosts, before === undefined ? c.hosts.length > 0 : before !== JSON.stringify(c.hosts));
     }
@@ -428,7 +432,7 @@ export class MainServer {
           max_retries: c.maxRetries,
         },
       },
-      hosts: c.hosts.map((h) => ({
+      hosts: this.services.clusterHosts(c).map((h) => ({
         address: h.address,
         port: h.port,
         health_flags: healthFlagNames(h.healthFlags),
@@ -549,7 +553,8 @@ export class MainServer {
     this.snapshot = snap;
     this.bootstrap = bootstrap;
     this.#onSnapshot(snap, previous);
-    this.services.sync(snap);
+    // New DNS clusters resolve before the workers get the config (warming).
+    await this.services.sync(snap);
 
     // Every live worker swaps in the new snapshot; new listeners' sockets follow.
     const acks = await Promise.all(this.workers.map((slot) => this.#update(slot, snap)));

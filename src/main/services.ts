@@ -1,15 +1,19 @@
 // Extensions' main-thread services (extensions/types.ts MainServiceSpec): work done once for all
-// workers, such as client_ssl_auth's fetch of its principal list. Each distinct key of the running
-// config has one service; what it publishes goes to every worker (a 'shared' message) and is kept
-// for workers started later (WorkerInit.shared). A config update keeps a service whose key and
-// compiled config are unchanged, starts the new ones and stops the ones it no longer has; a
-// worker keeps the last value of a key until a new one comes.
-import { extensionModule } from '../extensions/registry.ts';
+// workers, such as client_ssl_auth's fetch of its principal list or a DNS cluster's resolution.
+// Each distinct key of the running config has one service; what it publishes goes to every worker
+// (a 'shared' message) and is kept for workers started later (WorkerInit.shared). A config update
+// keeps a service whose key and compiled config are unchanged, starts the new ones and stops the
+// ones it no longer has (their last values are forgotten); a worker keeps the last value of a key
+// until a new one comes. sync() settles once the new services are ready (a DNS cluster's first
+// resolution): the config waits for that before it reaches the workers (Envoy's warming).
+import { clusterTypeModule, dnsResolver, extensionModule } from '../extensions/registry.ts';
 import {
   ExtensionCategory, type MainService, type MainServiceContext, type NetworkFilterModule,
 } from '../extensions/types.ts';
-import { chainsOf, type Snapshot } from '../config/snapshot.ts';
+import { chainsOf, type ClusterSnap, type HostSnap, type Snapshot } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { StatsLayout } from '../stats/layout.ts';
+import type { DiscoveredHosts } from '../upstream/dns-cluster.ts';
 
 interface Running {
   config: string;
@@ -19,6 +23,7 @@ interface Running {
 
 export interface ServicesHost {
   stats: StatSink;
+  layout: StatsLayout;
   /** Send a published value to every live worker. */
   broadcast(key: string, value: unknown): void;
   warn(message: string, detail: Record<string, unknown>): void;
@@ -39,10 +44,24 @@ export class MainServices {
     return [...this.#latest];
   }
 
-  /** Run the services `snap` needs (see the design note). */
-  sync(snap: Snapshot): void {
+  /** A cluster's current hosts: its configured ones, or what its discovery published last. */
+  clusterHosts(c: ClusterSnap): readonly HostSnap[] {
+    if (!c.dynamic) return c.hosts;
+    const v = this.#latest.get((c.discovery as { key: string }).key) as DiscoveredHosts | undefined;
+    return v?.hosts ?? [];
+  }
+
+  /** Run the services `snap` needs (see the design note); settles when the new ones are ready. */
+  sync(snap: Snapshot): Promise<void> {
     this.#snapshot = snap;
     const wanted = new Map<string, { config: string; start: (r: Running) => MainService }>();
+    for (const c of snap.clusters) {
+      const spec = c.dynamic ? clusterTypeModule(c.type)?.mainService : undefined;
+      if (spec === undefined) continue;
+      const config = { cluster: c.name, clusterStats: c.stats as unknown as Record<string, number>, discovery: c.discovery };
+      const key = spec.key(config);
+      wanted.set(key, { config: JSON.stringify(config), start: (r) => spec.start(config, this.#context(key, r)) });
+    }
     for (const l of snap.listeners) {
       for (const fc of chainsOf(l)) {
         for (const f of fc.filters) {
@@ -61,13 +80,17 @@ export class MainServices {
       if (wanted.get(key)?.config === r.config) continue;
       stop(r);
       this.#running.delete(key);
+      this.#latest.delete(key);
     }
+    const ready: Promise<void>[] = [];
     for (const [key, w] of wanted) {
       if (this.#running.has(key)) continue;
       const r: Running = { config: w.config, service: NOOP, stopped: false };
       this.#running.set(key, r);
       r.service = w.start(r);
+      if (r.service.ready !== undefined) ready.push(r.service.ready);
     }
+    return Promise.all(ready).then(() => {});
   }
 
   stopAll(): void {
@@ -79,7 +102,12 @@ export class MainServices {
     const host = this.#host;
     return {
       stats: host.stats,
-      clusterHosts: (name) => this.#snapshot?.clusters.find((c) => c.name === name)?.hosts,
+      layout: host.layout,
+      clusterHosts: (name) => {
+        const c = this.#snapshot?.clusters.find((x) => x.name === name);
+        return c === undefined ? undefined : this.clusterHosts(c);
+      },
+      dnsResolver,
       publish: (value) => {
         // A stopped service's late answer is dropped.
         if (r.stopped) return;

@@ -7,7 +7,7 @@ import type { ClusterSnap, CompiledExtension } from '../config/snapshot.ts';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import { ClusterInfo } from './cluster-info.ts';
-import { PrioritySet, type Host } from './host.ts';
+import { PrioritySet, type CallbackHandle, type Host } from './host.ts';
 import type { LoadBalancer, LoadBalancerFactory } from './load-balancer.ts';
 import { LegateError } from '../common/errors.ts';
 import { Protocol, type HttpConnPool } from './conn-pool.ts';
@@ -21,8 +21,22 @@ export type { ClusterInfo } from './cluster-info.ts';
 export interface ClusterTypeFactory {
   /** The Cluster.type enum value that selects it (e.g. `STATIC`). */
   readonly clusterType: string;
-  initialize(snap: ClusterSnap, prioritySet: PrioritySet): void;
+  /** Fill the set; a type whose hosts change at run time watches them through `env` and returns
+   *  the watch (removed when the cluster is replaced). */
+  initialize(snap: ClusterSnap, prioritySet: PrioritySet, env: ClusterEnv): CallbackHandle | null;
 }
+
+/** What a cluster type's worker side can watch: the values main-thread services publish (a DNS
+ *  cluster's hosts). */
+export interface ClusterEnv {
+  /** `cb` gets the value published under `key` now (if there is one) and each later one. */
+  watch(key: string, cb: (value: unknown) => void): CallbackHandle;
+}
+
+/** No service publishes anything (tests that build clusters by hand). */
+export const NO_CLUSTER_ENV: ClusterEnv = {
+  watch: () => ({ remove(): void {} }),
+};
 
 /** Where the cluster manager finds cluster types and load balancers: the extension registry
  *  (given by the worker; nothing here imports extensions). */
@@ -49,8 +63,10 @@ export class ThreadLocalCluster {
   readonly #httpPools: Http1ConnPool[];
   readonly #tcpPools: Map<Host, TcpConnPool>;
   #draining: boolean;
+  /** The cluster type's watch of its hosts (null: they never change). */
+  readonly #watch: CallbackHandle | null;
 
-  constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories) {
+  constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories, env: ClusterEnv) {
     this.info = new ClusterInfo(snap, stats, snap.transportSocket === null ? null
       : factories.transportSocket(snap.transportSocket, stats, workerId));
     this.prioritySet = new PrioritySet();
@@ -61,7 +77,8 @@ export class ThreadLocalCluster {
     this.prioritySet.addMemberUpdateCb((_added, removed) => {
       for (const h of removed) this.#drainHost(h);
     });
-    need(factories.clusterType(snap.type), 'cluster type', snap.type, snap.name).initialize(snap, this.prioritySet);
+    this.#watch = need(factories.clusterType(snap.type), 'cluster type', snap.type, snap.name)
+      .initialize(snap, this.prioritySet, env);
     this.loadBalancer = need(factories.loadBalancer(snap.lbPolicy), 'lb_policy', snap.lbPolicy, snap.name)
       .create(this.prioritySet, this.info, workerId);
   }
@@ -117,6 +134,7 @@ export class ThreadLocalCluster {
   /** Worker drain: idle connections close now, busy ones when their stream ends. */
   startDrain(): void {
     this.#draining = true;
+    this.#watch?.remove();
     for (const p of this.#httpPools) p.drainConnections();
     for (const p of this.#tcpPools.values()) p.drainConnections();
   }
@@ -129,15 +147,18 @@ export class ClusterManager {
   readonly #stats: StatSink;
   readonly #workerId: number;
   readonly #factories: UpstreamFactories;
+  readonly #env: ClusterEnv;
 
-  constructor(snaps: readonly ClusterSnap[], stats: StatSink, workerId: number, factories: UpstreamFactories) {
+  constructor(snaps: readonly ClusterSnap[], stats: StatSink, workerId: number, factories: UpstreamFactories,
+    env: ClusterEnv = NO_CLUSTER_ENV) {
     this.#clusters = new Map();
     this.#keys = new Map();
     this.#stats = stats;
     this.#workerId = workerId;
     this.#factories = factories;
+    this.#env = env;
     for (const c of snaps) {
-      this.#clusters.set(c.name, new ThreadLocalCluster(c, stats, workerId, factories));
+      this.#clusters.set(c.name, new ThreadLocalCluster(c, stats, workerId, factories, env));
       this.#keys.set(c.name, JSON.stringify(c));
     }
   }
@@ -152,7 +173,7 @@ export class ClusterManager {
       const key = JSON.stringify(c);
       if (this.#keys.get(c.name) === key) continue;
       this.#clusters.get(c.name)?.startDrain();
-      this.#clusters.set(c.name, new ThreadLocalCluster(c, this.#stats, this.#workerId, this.#factories));
+      this.#clusters.set(c.name, new ThreadLocalCluster(c, this.#stats, this.#workerId, this.#factories, this.#env));
       this.#keys.set(c.name, key);
     }
     for (const [name, c] of this.#clusters) {

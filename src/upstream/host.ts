@@ -77,10 +77,11 @@ export interface Locality {
 }
 
 export class Host {
-  readonly address: string;
+  /** Where new connections go (a LOGICAL_DNS host moves: moveTo). */
+  address: string;
   readonly port: number;
   /** "ip:port", as access logs and /clusters name the host. */
-  readonly hostString: string;
+  hostString: string;
   /** Its stat slots (hidden; /clusters shows them). */
   readonly hs: HostStats;
   /** load_balancing_weight (1 when unset). */
@@ -109,6 +110,13 @@ export class Host {
   static fromSnap(h: HostSnap): Host {
     return new Host(h.address, h.port, h.stats, h.weight, h.priority,
       { region: h.region, zone: h.zone, subZone: h.subZone }, h.healthFlags);
+  }
+
+  /** A LOGICAL_DNS host's name resolves elsewhere now: new connections go to `address`; open
+   *  ones stay where they are (Envoy's LogicalHost::setNewAddresses). */
+  moveTo(address: string): void {
+    this.address = address;
+    this.hostString = `${address}:${this.port}`;
   }
 
   health(): Health {
@@ -166,6 +174,31 @@ export class HostSet {
     this.excludedHosts = excluded;
     this.equalWeights = equal;
   }
+}
+
+/** Replace a priority set's hosts with a discovery's answer (`snaps`). A host that stays (same
+ *  address, port, priority, weight, locality and health flags) keeps its Host object, pools and
+ *  all; only the priorities whose lists changed are updated. */
+export function updateHostsFromSnaps(ps: PrioritySet, snaps: readonly HostSnap[]): void {
+  const have = new Map<string, Host>();
+  for (const h of ps.allHosts()) have.set(snapKey(h.address, h.port, h.priority, h.weight, h.healthFlags, h.locality), h);
+  const byPriority: Host[][] = [];
+  for (const s of snaps) {
+    const loc = { region: s.region, zone: s.zone, subZone: s.subZone };
+    const h = have.get(snapKey(s.address, s.port, s.priority, s.weight, s.healthFlags, loc)) ?? Host.fromSnap(s);
+    (byPriority[s.priority] ??= []).push(h);
+  }
+  const n = Math.max(byPriority.length, ps.hostSetsPerPriority.length);
+  for (let p = 0; p < n; p++) {
+    const next = byPriority[p] ?? [];
+    const cur = p < ps.hostSetsPerPriority.length ? ps.hostSetsPerPriority[p].hosts : [];
+    if (next.length === cur.length && next.every((h, i) => h === cur[i])) continue;
+    ps.updateHosts(p, next);
+  }
+}
+
+function snapKey(address: string, port: number, priority: number, weight: number, flags: number, l: Locality): string {
+  return `${address}|${port}|${priority}|${weight}|${flags}|${l.region}|${l.zone}|${l.subZone}`;
 }
 
 export type MemberUpdateCb = (added: readonly Host[], removed: readonly Host[]) => void;

@@ -1,4 +1,6 @@
 // Envoy's cluster stats (cluster.<name>.*) and the per-host stats /clusters shows, Envoy's names.
+import type { StatsLayout } from '../stats/layout.ts';
+import { slots } from '../stats/slots.ts';
 export const CLUSTER_COUNTERS = [
   'upstream_cx_total', 'upstream_cx_http1_total', 'upstream_cx_connect_fail',
   'upstream_cx_connect_timeout', 'upstream_cx_overflow', 'upstream_cx_destroy',
@@ -29,3 +31,10 @@ export const HOST_COUNTERS = [
 export const HOST_GAUGES = ['cx_active', 'rq_active'] as const;
 export type HostStatName = (typeof HOST_COUNTERS)[number] | (typeof HOST_GAUGES)[number];
 export type HostStats = Record<HostStatName, number>;
+
+/** A host's stat slots (hidden names `cluster.<cluster>.<address>:<port>.<stat>`, shown by
+ *  /clusters), resolved in main: by the snapshot builder for configured hosts, by a cluster's
+ *  discovery service for the hosts it finds. */
+export function hostStats(layout: StatsLayout, cluster: string, address: string, port: number): HostStats {
+  return slots(layout, `cluster.${cluster}.${address}:${port}.`, HOST_COUNTERS, HOST_GAUGES, [], true);
+}

@@ -81,6 +81,8 @@ parentPort!.on('message', (msg: ToWorker) => {
       parentPort!.postMessage({ type: 'updated', version: msg.snapshot.version } satisfies FromWorker);
       break;
     case 'shared':
+      // (A discovery's new hosts come with stat slots main grew the blocks for.)
+      stats.refresh();
       runtime.setShared(msg.key, msg.value);
       break;
     case 'drain': {

@@ -8,7 +8,7 @@
 // one stops accepting and drains. Clusters are swapped in the cluster manager (a changed one gets
 // a new thread-local cluster; the old one's connections drain). Stat slots come with the snapshot:
 // names that stay keep their slots, and the stats blocks grow for new ones.
-import { ClusterManager } from '../upstream/cluster-manager.ts';
+import { ClusterManager, type ClusterEnv } from '../upstream/cluster-manager.ts';
 import { ActiveListener, type FilterChain, type ListenerConfig, type ListenerObserver } from '../listener/listener.ts';
 import { FilterChainMatcher } from '../listener/filter-chain-match.ts';
 import {
@@ -32,15 +32,29 @@ export class WorkerRuntime {
   readonly retired: Set<ActiveListener>;
   /** What main-thread services published, by key (WorkerContext.shared). */
   readonly sharedValues: Map<string, SharedValue>;
+  /** Who watches a key (ClusterEnv.watch: DNS clusters' hosts). */
+  readonly #watchers: Map<string, Set<(value: unknown) => void>>;
   version: number;
 
   constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null,
     shared: readonly (readonly [string, unknown])[] = []) {
     const sharedValues = new Map<string, SharedValue>(shared.map(([k, value]) => [k, { value }]));
     this.sharedValues = sharedValues;
+    const watchers = new Map<string, Set<(value: unknown) => void>>();
+    this.#watchers = watchers;
+    const env: ClusterEnv = {
+      watch(key, cb) {
+        let set = watchers.get(key);
+        if (set === undefined) watchers.set(key, set = new Set());
+        set.add(cb);
+        const v = sharedValues.get(key)?.value;
+        if (v !== undefined) cb(v);
+        return { remove: () => { set.delete(cb); } };
+      },
+    };
     this.ctx = {
       stats,
-      clusterManager: new ClusterManager(snapshot.clusters, stats, workerId, upstreamFactories),
+      clusterManager: new ClusterManager(snapshot.clusters, stats, workerId, upstreamFactories, env),
       workerId,
       shared(key: string): SharedValue {
         let v = sharedValues.get(key);
@@ -112,6 +126,8 @@ export class WorkerRuntime {
   /** A main-thread service published `value` under `key`. */
   setShared(key: string, value: unknown): void {
     this.ctx.shared(key).value = value;
+    const set = this.#watchers.get(key);
+    if (set !== undefined) for (const cb of [...set]) cb(value);
   }
 
   activeConnections(): number {

@@ -56,6 +56,6 @@ export function clusterSnap(sink: TestSink, hosts: HostSnap[], extra: Partial<Cl
   return {
     name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, bufferLimit: 1 << 20,
     maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3,
-    hosts, stats: clusterStats(sink), transportSocket: null, ...extra,
+    hosts, stats: clusterStats(sink), transportSocket: null, discovery: null, dynamic: false, ...extra,
   } as ClusterSnap;
 }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import staticCluster, { NAME } from '../../../src/extensions/clusters/static/index.ts';
 import { HealthFlag, PrioritySet } from '../../../src/upstream/host.ts';
 import { TestSink, clusterSnap, hostSnap } from '../../upstream/fixtures.ts';
+import { NO_CLUSTER_ENV } from '../../../src/upstream/cluster-manager.ts';
 
 test('envoy.cluster.static: one host set per priority, from the snapshot, health and weights kept', () => {
   assert.equal(NAME, 'envoy.cluster.static');
@@ -16,7 +17,7 @@ test('envoy.cluster.static: one host set per priority, from the snapshot, health
   const ps = new PrioritySet();
   const added: string[] = [];
   ps.addMemberUpdateCb((a) => added.push(...a.map((h) => h.hostString)));
-  staticCluster.initialize(snap, ps);
+  assert.equal(staticCluster.initialize(snap, ps, NO_CLUSTER_ENV), null);
   assert.equal(ps.hostSetsPerPriority.length, 3);
   const [p0, p1, p2] = ps.hostSetsPerPriority;
   assert.deepEqual(p0.hosts.map((h) => h.hostString), ['10.0.0.1:80', '10.0.0.3:80']);

@@ -3,7 +3,8 @@
 // per priority. They never change at run time.
 import type { ClusterSnap } from '../../../config/snapshot.ts';
 import { Host, type PrioritySet } from '../../../upstream/host.ts';
-import { ExtensionCategory, type ClusterTypeModule } from '../../types.ts';
+import { DNS_CLUSTER_FIELDS } from '../../../upstream/dns-cluster.ts';
+import { ExtensionCategory, type ClusterTypeModule, type CompileContext } from '../../types.ts';
 
 export const NAME = 'envoy.cluster.static';
 
@@ -20,12 +21,19 @@ const staticCluster: ClusterTypeModule = {
     'envoy.config.endpoint.v3.Endpoint': ['address'],
   },
   protos: [],
-  compile: () => null,
+  compile(cluster: Record<string, unknown>, ctx: CompileContext): null {
+    // (Envoy ignores them on a STATIC cluster; Legate does not accept what it would not act on.)
+    for (const f of DNS_CLUSTER_FIELDS) {
+      if (cluster[f] !== undefined) ctx.fail(`${ctx.path}.${f}`, 'applies to STRICT_DNS and LOGICAL_DNS clusters only');
+    }
+    return null;
+  },
   clusterType: 'STATIC',
-  initialize(snap: ClusterSnap, prioritySet: PrioritySet): void {
+  initialize(snap: ClusterSnap, prioritySet: PrioritySet): null {
     const byPriority: Host[][] = [];
     for (const h of snap.hosts) (byPriority[h.priority] ??= []).push(Host.fromSnap(h));
     for (let p = 0; p < byPriority.length; p++) prioritySet.updateHosts(p, byPriority[p] ?? []);
+    return null;
   },
 };
 export default staticCluster;
