@@ -16,7 +16,8 @@ import {
 import { chainMatchOf, isEmptyMatch, type ChainMatchSnap } from '../listener/filter-chain-match.ts';
 import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
-import { clusterTypeModule, extensionModule, extensionModuleByType } from '../extensions/registry.ts';
+import { clusterTypeModule, extensionModule, extensionModuleByType, loadBalancerModule } from '../extensions/registry.ts';
+import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
 import {
   ExtensionCategory, type CompileContext, type CompiledExtension,
 } from '../extensions/types.ts';
@@ -91,6 +92,10 @@ export interface ClusterSnap {
   type: string;
   /** Cluster.lb_policy (`ROUND_ROBIN`): selects the load balancer extension. */
   lbPolicy: string;
+  /** What the load balancer's module compiled from the cluster (null: nothing). */
+  lbConfig: unknown;
+  /** common_lb_config.healthy_panic_threshold, percent (Envoy's default 50). */
+  panicThreshold: number;
   connectTimeoutMs: number;
   bufferLimit: number;
   maxConnections: number;
@@ -139,7 +144,13 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     const module = clusterTypeModule(type);
     // (The loader refuses a type no module implements.)
     if (module === undefined) fail(`static_resources.clusters[${i}].type`, `cluster type ${type} is not supported by Legate`);
-    const discovery = module.compile(c, { ...ctx, path: `static_resources.clusters[${i}]` });
+    const cpath = `static_resources.clusters[${i}]`;
+    const discovery = module.compile(c, { ...ctx, path: cpath });
+    const lbPolicy = typeof c.lb_policy === 'string' ? c.lb_policy : 'ROUND_ROBIN';
+    const lbModule = loadBalancerModule(lbPolicy);
+    if (lbModule === undefined) fail(`${cpath}.lb_policy`, `lb_policy ${lbPolicy} is not supported by Legate`);
+    const lbConfig = lbModule.compile(c, { ...ctx, path: cpath });
+    const panic = c.common_lb_config?.healthy_panic_threshold?.value;
     const dynamic = module.mainService !== undefined;
     const th = ((c.circuit_breakers?.thresholds ?? []) as Obj[])
       .find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT') ?? {};
@@ -162,7 +173,9 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     clusters.push({
       name: c.name,
       type,
-      lbPolicy: typeof c.lb_policy === 'string' ? c.lb_policy : 'ROUND_ROBIN',
+      lbPolicy,
+      lbConfig,
+      panicThreshold: typeof panic === 'number' ? panic : DEFAULT_PANIC_THRESHOLD,
       connectTimeoutMs: durationMs(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT_MS),
       bufferLimit: c.per_connection_buffer_limit_bytes ?? opts.bufferLimit,
       maxConnections: th.max_connections ?? DEFAULT_MAX_CONNECTIONS,

@@ -48,7 +48,10 @@ const CORE: Record<string, readonly SupportedField[]> = {
   // from the cluster-type and load-balancer extensions.)
   'envoy.config.cluster.v3.Cluster': [
     'name', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'circuit_breakers', 'transport_socket',
+    'common_lb_config',
   ],
+  'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold'],
+  'envoy.type.v3.Percent': ['value'],
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],
   'envoy.config.cluster.v3.CircuitBreakers.Thresholds': [
     ['priority', { enumValues: ['DEFAULT'] }], 'max_connections', 'max_pending_requests', 'max_requests',

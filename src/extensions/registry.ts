@@ -131,3 +131,8 @@ export function dnsResolver(compiled: CompiledExtension): DnsResolver {
 export function clusterTypeModule(type: string): ClusterTypeModule | undefined {
   return buildRegistry().clusterTypes.get(type);
 }
+
+/** The load balancer a Cluster.lb_policy value selects. */
+export function loadBalancerModule(lbPolicy: string): LoadBalancerModule | undefined {
+  return buildRegistry().loadBalancers.get(lbPolicy);
+}

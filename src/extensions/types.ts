@@ -236,11 +236,13 @@ export interface DnsResolverModule<C = unknown> extends ExtensionModuleBase<C> {
 }
 
 /** A load balancer, selected by the Cluster.lb_policy enum value `lbPolicy`: a per-worker
- *  LoadBalancer over the cluster's PrioritySet. */
-export interface LoadBalancerModule extends ExtensionModuleBase<null>, LoadBalancerFactory {
+ *  LoadBalancer over the cluster's PrioritySet. Like a cluster type, its `compile` gets the whole
+ *  Cluster (its own config message is a Cluster field, e.g. ring_hash_lb_config): what it returns
+ *  is ClusterInfo.lbConfig in the worker. */
+export interface LoadBalancerModule<C = unknown> extends ExtensionModuleBase<C>, LoadBalancerFactory {
   readonly category: typeof ExtensionCategory.LoadBalancer;
 }
 
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
-  | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule
+  | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
   | DnsResolverModule<any>;

@@ -21,6 +21,10 @@ export class ClusterInfo {
   readonly resourceManager: ResourceManager;
   /** The cluster's transport socket (`transport_socket`, e.g. TLS); null: raw TCP. */
   readonly transportSocket: UpstreamTransportSocketFactory | null;
+  /** common_lb_config.healthy_panic_threshold, percent (50). */
+  readonly panicThreshold: number;
+  /** What its load balancer's module compiled from the cluster (ring_hash_lb_config ...). */
+  readonly lbConfig: unknown;
 
   constructor(snap: ClusterSnap, stats: StatSink, transportSocket: UpstreamTransportSocketFactory | null = null,
     counts?: Int32Array, offset?: number) {
@@ -31,6 +35,8 @@ export class ClusterInfo {
     this.bufferLimit = snap.bufferLimit;
     this.resourceManager = new ResourceManager(snap, counts, offset);
     this.transportSocket = transportSocket;
+    this.panicThreshold = snap.panicThreshold;
+    this.lbConfig = snap.lbConfig;
   }
 }
 

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
+import { fieldSupport } from '../../src/config/supported.ts';
 import {
   ConfigError, loadBootstrapFile, loadBootstrapText, validateBootstrap, type LoadOptions,
 } from '../../src/config/load.ts';
@@ -440,12 +441,17 @@ describe('unsupported extensions', () => {
   });
 });
 
+/** The Cluster enum values Legate implements, as the report lists them. */
+function supportedValues(field: string): string {
+  return fieldSupport('envoy.config.cluster.v3.Cluster', field)!.enumValues!.join(', ');
+}
+
 describe('unsupported fields', () => {
   const setUnsupported = (cfg: any): void => {
     cfg.layered_runtime = { layers: [{ name: 'static', static_layer: { a: 1 } }] };
-    cfg.static_resources.clusters[0].type = 'STRICT_DNS';
-    cfg.static_resources.clusters[0].dns_lookup_family = 'V4_ONLY';
-    cfg.static_resources.clusters[0].lb_policy = 'LEAST_REQUEST';
+    cfg.static_resources.clusters[0].type = 'ORIGINAL_DST';
+    cfg.static_resources.clusters[0].close_connections_on_host_health_failure = true;
+    cfg.static_resources.clusters[0].lb_policy = 'CLUSTER_PROVIDED';
     cfg.static_resources.clusters[0].ignore_health_on_host_removal = true;
     hcmOf(cfg).codec_type = 'HTTP2';
     hcmOf(cfg).route_config.virtual_hosts[0].routes[0].route.retry_policy = { num_retries: 3 };
@@ -453,9 +459,9 @@ describe('unsupported fields', () => {
   const lines = [
     `${L0}.filter_chains[0].filters[0].typed_config.codec_type: value "HTTP2" is not supported by Legate (supported: AUTO, HTTP1)`,
     `${VH0}.routes[0].route.retry_policy: field is not supported by Legate`,
-    `${C0}.type: value "STRICT_DNS" is not supported by Legate (supported: STATIC)`,
-    `${C0}.dns_lookup_family: field is not supported by Legate (value "V4_ONLY")`,
-    `${C0}.lb_policy: value "LEAST_REQUEST" is not supported by Legate (supported: ROUND_ROBIN)`,
+    `${C0}.type: value "ORIGINAL_DST" is not supported by Legate (supported: ${supportedValues('type')})`,
+    `${C0}.close_connections_on_host_health_failure: field is not supported by Legate (value true)`,
+    `${C0}.lb_policy: value "CLUSTER_PROVIDED" is not supported by Legate (supported: ${supportedValues('lb_policy')})`,
     `${C0}.ignore_health_on_host_removal: field is not supported by Legate (value true)`,
     'layered_runtime: field is not supported by Legate',
   ];
@@ -475,7 +481,7 @@ describe('unsupported fields', () => {
     const { bootstrap, warnings } = validateBootstrap(cfg, { allowUnsupportedFields: true });
     assert.deepEqual([...warnings].sort(), lines.map((l) => `${l}; ignored`).sort());
     // The tree keeps them (normalized); consumers read only the supported subset.
-    assert.equal((bootstrap.static_resources!.clusters![0] as any).dns_lookup_family, 'V4_ONLY');
+    assert.equal((bootstrap.static_resources!.clusters![0] as any).close_connections_on_host_health_failure, true);
   });
 
   test('hard errors stay errors under allowUnsupportedFields, listed before the report', () => {

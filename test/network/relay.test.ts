@@ -203,22 +203,41 @@ test('a small read after large ones switches the side back to the shared read bu
   const { client, upstream, relay } = await setup();
   const got: Buffer[] = [];
   upstream.on('data', (d: Buffer) => got.push(d));
-  const big = Buffer.alloc(4 << 20, 3);
-  client.write(big);
+  // Count the side's moves to its own buffers (the connection is told where reads go).
+  let ownSeen = 0;
+  const conn = relay.downstream.connection;
+  const set = conn.setReadBufferSource.bind(conn);
+  conn.setReadBufferSource = (next) => {
+    if (next !== null) ownSeen++;
+    return set(next);
+  };
   const until = async (cond: () => boolean, what: string): Promise<void> => {
     for (let i = 0; i < 500 && !cond(); i++) await sleep(5);
     assert.ok(cond(), what);
   };
-  await until(() => got.reduce((n, b) => n + b.length, 0) === big.length, 'the large write did not arrive');
-  assert.ok(relay.downstream.own !== null, 'large reads did not move the side to its own buffers');
-  got.length = 0;
-  client.write('small');
-  await until(() => Buffer.concat(got).toString() === 'small', 'the small write did not arrive');
-  assert.equal(relay.downstream.own, null);
-  // The next read lands in the shared buffer again and still arrives intact.
-  got.length = 0;
-  client.write('again');
-  await until(() => Buffer.concat(got).toString() === 'again', 'the next small write did not arrive');
-  client.destroy();
-  upstream.destroy();
+  const received = (): number => got.reduce((n, b) => n + b.length, 0);
+  try {
+    const big = Buffer.alloc(4 << 20, 3);
+    client.write(big);
+    await until(() => received() === big.length, 'the large write did not arrive');
+    assert.ok(ownSeen > 0, 'large reads did not move the side to its own buffers');
+    got.length = 0;
+    client.write('small');
+    await until(() => Buffer.concat(got).toString() === 'small', 'the small write did not arrive');
+    assert.equal(relay.downstream.own, null, 'a small read leaves the own buffers');
+    // Reads land in the shared buffer again and arrive intact; large ones move over again.
+    got.length = 0;
+    client.write('again');
+    await until(() => Buffer.concat(got).toString() === 'again', 'the next small write did not arrive');
+    got.length = 0;
+    ownSeen = 0;
+    const big2 = Buffer.alloc(4 << 20, 9);
+    client.write(big2);
+    await until(() => received() === big2.length, 'the second large write did not arrive');
+    assert.ok(Buffer.concat(got).equals(big2));
+    assert.ok(ownSeen > 0, 'large reads after the switch back did not move over again');
+  } finally {
+    client.destroy();
+    upstream.destroy();
+  }
 });

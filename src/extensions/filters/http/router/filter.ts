@@ -114,7 +114,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   downstreamHeaders(): RequestHeaders | null {
     return this.headers;
   }
-  computeHashKey(): number | null {
+  computeHashKey(): bigint | null {
     return null;
   }
 
