@@ -26,6 +26,7 @@ import { durationMs } from '../config/duration.ts';
 import { FixedBackOff, JitteredExponentialBackOff, type BackOffStrategy } from '../common/backoff.ts';
 import { edsHealthFlags, recordMembership } from './host.ts';
 import { hostStats, type ClusterStats } from './stats.ts';
+import { ENDPOINT_FIELDS, checkPriorities } from './endpoints.ts';
 import type { DnsLookupFamily, DnsResolver, DnsResult } from './dns.ts';
 
 type Obj = Record<string, any>;
@@ -41,10 +42,7 @@ export const DNS_FIELDS = {
   'envoy.config.cluster.v3.Cluster': [...DNS_CLUSTER_FIELDS, 'load_assignment'],
   'envoy.config.cluster.v3.Cluster.RefreshRate': ['base_interval', 'max_interval'],
   'envoy.config.core.v3.TypedExtensionConfig': ['name', 'typed_config'],
-  'envoy.config.endpoint.v3.ClusterLoadAssignment': ['cluster_name', 'endpoints'],
-  'envoy.config.endpoint.v3.LocalityLbEndpoints': ['lb_endpoints'],
-  'envoy.config.endpoint.v3.LbEndpoint': ['endpoint'],
-  'envoy.config.endpoint.v3.Endpoint': ['address'],
+  ...ENDPOINT_FIELDS,
 } as const;
 
 const DEFAULT_REFRESH_MS = 5_000;
@@ -95,6 +93,7 @@ export function compileDnsCluster(c: Obj, ctx: CompileContext, logical: boolean)
       ? 'LOGICAL_DNS clusters must have a single host'
       : 'LOGICAL_DNS clusters must have a single locality_lb_endpoint and a single lb_endpoint');
   }
+  if (!logical) checkPriorities(c, ctx);
   const targets: DnsTargetSnap[] = [];
   locs.forEach((le, i) => {
     const loc = le.locality ?? {};

@@ -4,6 +4,7 @@
 import type { ClusterSnap } from '../../../config/snapshot.ts';
 import { Host, type PrioritySet } from '../../../upstream/host.ts';
 import { DNS_CLUSTER_FIELDS } from '../../../upstream/dns-cluster.ts';
+import { ENDPOINT_FIELDS, checkPriorities } from '../../../upstream/endpoints.ts';
 import { ExtensionCategory, type ClusterTypeModule, type CompileContext } from '../../types.ts';
 
 export const NAME = 'envoy.cluster.static';
@@ -15,10 +16,7 @@ const staticCluster: ClusterTypeModule = {
   types: [],
   fields: {
     'envoy.config.cluster.v3.Cluster': [['type', { enumValues: ['STATIC'] }], 'load_assignment'],
-    'envoy.config.endpoint.v3.ClusterLoadAssignment': ['cluster_name', 'endpoints'],
-    'envoy.config.endpoint.v3.LocalityLbEndpoints': ['lb_endpoints'],
-    'envoy.config.endpoint.v3.LbEndpoint': ['endpoint'],
-    'envoy.config.endpoint.v3.Endpoint': ['address'],
+    ...ENDPOINT_FIELDS,
   },
   protos: [],
   compile(cluster: Record<string, unknown>, ctx: CompileContext): null {
@@ -26,6 +24,7 @@ const staticCluster: ClusterTypeModule = {
     for (const f of DNS_CLUSTER_FIELDS) {
       if (cluster[f] !== undefined) ctx.fail(`${ctx.path}.${f}`, 'applies to STRICT_DNS and LOGICAL_DNS clusters only');
     }
+    checkPriorities(cluster, ctx);
     return null;
   },
   clusterType: 'STATIC',
