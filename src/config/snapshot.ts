@@ -18,6 +18,7 @@ import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
 import { clusterTypeModule, extensionModule, extensionModuleByType, loadBalancerModule } from '../extensions/registry.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
+import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import {
   ExtensionCategory, type CompileContext, type CompiledExtension,
 } from '../extensions/types.ts';
@@ -102,6 +103,12 @@ export interface ClusterSnap {
   maxPendingRequests: number;
   maxRequests: number;
   maxRetries: number;
+  /** Where its circuit-breaker counts live in the process's shared buffer (upstream/
+   *  resource-slots.ts); -1: counts of its own (tests, --mode validate). */
+  resourceOffset: number;
+  /** Its circuit breakers' gauges (the DEFAULT priority), set by the main thread from the shared
+   *  counts: `*_open` 1 while the breaker is open; `remaining_*` with track_remaining (else -1). */
+  breakerStats: BreakerStats;
   /** Its configured hosts; [] for a cluster type that finds them at run time (discovery). */
   hosts: HostSnap[];
   stats: ClusterStats;
@@ -122,6 +129,17 @@ export interface SnapshotOptions {
   /** --buffer-size: the default per-connection buffer limit. */
   bufferLimit: number;
   version: number;
+  /** The process's circuit-breaker counts (main); absent: each cluster counts on its own. */
+  resources?: ResourceSlots;
+}
+
+export interface BreakerStats {
+  cx_open: number;
+  rq_pending_open: number;
+  rq_open: number;
+  remaining_cx: number;
+  remaining_pending: number;
+  remaining_rq: number;
 }
 
 type Obj = Record<string, any>;
@@ -170,6 +188,16 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       }
     }
     const stats = slots(layout, prefix, CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS);
+    const cb = `${prefix}circuit_breakers.default.`;
+    const remaining = (n: string): number => (th.track_remaining === true ? layout.gauge(cb + n) : -1);
+    const breakerStats: BreakerStats = {
+      cx_open: layout.gauge(`${cb}cx_open`),
+      rq_pending_open: layout.gauge(`${cb}rq_pending_open`),
+      rq_open: layout.gauge(`${cb}rq_open`),
+      remaining_cx: remaining('remaining_cx'),
+      remaining_pending: remaining('remaining_pending'),
+      remaining_rq: remaining('remaining_rq'),
+    };
     clusters.push({
       name: c.name,
       type,
@@ -183,6 +211,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       maxRequests: th.max_requests ?? DEFAULT_MAX_REQUESTS,
       // max_retries is refused by the loader (no retries yet): Envoy's default, as /clusters shows it.
       maxRetries: DEFAULT_MAX_RETRIES,
+      resourceOffset: opts.resources?.offsetFor(`${c.name}\n${JSON.stringify(c)}`) ?? -1,
+      breakerStats,
       hosts,
       stats,
       transportSocket: null,

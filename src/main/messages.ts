@@ -12,6 +12,8 @@ export interface WorkerInit {
   loadSab: SharedArrayBuffer;
   /** What main-thread services published so far (main/services.ts), as [key, value]. */
   shared: [string, unknown][];
+  /** The circuit-breaker counts of every cluster (upstream/resource-slots.ts; growable). */
+  resources: SharedArrayBuffer;
 }
 
 /** Listeners are named by their `name` (unique in a config), never by position: a config update

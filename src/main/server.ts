@@ -17,6 +17,8 @@ import { daysUntilFirstCertExpiring } from '../admin/certs.ts';
 import { transportSocketCertificates } from '../extensions/registry.ts';
 import { LegateError } from '../common/errors.ts';
 import { healthFlagNames, recordMembership } from '../upstream/host.ts';
+import { ResourceSlots } from '../upstream/resource-slots.ts';
+import { RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS } from '../upstream/resource-manager.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 
 export const VERSION = '0.1.0';
@@ -89,6 +91,8 @@ export class MainServer {
   readonly opts: ServeOptions;
   readonly log: Logger;
   readonly layout: StatsLayout;
+  /** Every cluster's circuit-breaker counts, shared with the workers. */
+  readonly resources: ResourceSlots;
   /** The running config (replaced by reload()). */
   snapshot: Snapshot;
   readonly store: StatsStore;
@@ -117,7 +121,9 @@ export class MainServer {
     this.log = opts.logger;
     this.bootstrap = bootstrap;
     this.layout = new StatsLayout();
-    this.snapshot = buildSnapshot(bootstrap, this.layout, { bufferLimit: opts.bufferSize, version: 1 });
+    this.resources = new ResourceSlots();
+    this.snapshot = buildSnapshot(bootstrap, this.layout,
+      { bufferLimit: opts.bufferSize, version: 1, resources: this.resources });
     this.store = new StatsStore(this.layout, opts.concurrency);
     this.workers = [];
     this.listeners = [];
@@ -201,6 +207,7 @@ export class MainServer {
     this.#serverStats = srv;
     this.#onSnapshot(this.snapshot, null);
     this.store.addFlushHook(() => srv.refresh({ daysUntilFirstCertExpiring: daysUntilFirstCertExpiring(this.#certs()) }));
+    this.store.addReadHook(() => this.#breakerGauges(this.snapshot));
     this.store.startFlushTimer();
   }
 
@@ -236,6 +243,7 @@ export class MainServer {
         if (names.has(c.name)) continue;
         recordMembership(v, c.stats, [], false);
       }
+      this.#breakerGauges({ ...previous, clusters: previous.clusters.filter((c) => !names.has(c.name)) }, true);
     }
     const was = new Map((previous?.clusters ?? []).map((c) => [c.name, JSON.stringify(c.hosts)]));
     // membership_change: the cluster's first host set, or a changed one. (A cluster that finds its
@@ -251,6 +259,26 @@ export class MainServer {
   }
 
   readonly #connectionSlots = new Set<number>();
+
+  /** The circuit breakers' gauges, process-wide, from the shared counts (`zero`: a removed
+   *  cluster's, set to 0). */
+  #breakerGauges(snap: Snapshot, zero = false): void {
+    const v = this.store.main.v;
+    const counts = this.resources.counts;
+    for (const c of snap.clusters) {
+      const b = c.breakerStats;
+      const at = (i: number): number => (zero || c.resourceOffset < 0 ? 0 : Atomics.load(counts, c.resourceOffset + i));
+      const cx = at(RESOURCE_CONNECTIONS);
+      const pending = at(RESOURCE_PENDING_REQUESTS);
+      const rq = at(RESOURCE_REQUESTS);
+      v[b.cx_open] = !zero && cx >= c.maxConnections ? 1 : 0;
+      v[b.rq_pending_open] = !zero && pending >= c.maxPendingRequests ? 1 : 0;
+      v[b.rq_open] = !zero && rq >= c.maxRequests ? 1 : 0;
+      if (b.remaining_cx >= 0) v[b.remaining_cx] = zero ? 0 : Math.max(0, c.maxConnections - cx);
+      if (b.remaining_pending >= 0) v[b.remaining_pending] = zero ? 0 : Math.max(0, c.maxPendingRequests - pending);
+      if (b.remaining_rq >= 0) v[b.remaining_rq] = zero ? 0 : Math.max(0, c.maxRequests - rq);
+    }
+  }
 
   async #bindReusePort(b: BoundListener): Promise<Server> {
     // The kernel starts queueing connections on this socket as soon as it listens, while the
@@ -286,6 +314,7 @@ export class MainServer {
       stats: this.store.attachWorker(id),
       loadSab: this.loadSab,
       shared: this.services.latest(),
+      resources: this.resources.sab,
     };
     const w = new Worker(new URL('../worker/index.ts', import.meta.url), { workerData: init });
     slot.worker = w;
@@ -496,7 +525,8 @@ export class MainServer {
     let snap: Snapshot;
     try {
       bootstrap = loadConfig(this.opts).bootstrap as Record<string, any>;
-      snap = buildSnapshot(bootstrap, this.layout, { bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1 });
+      snap = buildSnapshot(bootstrap, this.layout,
+        { bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1, resources: this.resources });
     } catch (err) {
       return refuse(err instanceof ConfigError ? err.errors : [(err as Error).message]);
     }

@@ -60,6 +60,7 @@ export class StatsStore {
   #interval: (HistogramStatistics | undefined)[];
   #scratch: Float64Array;
   #flushHooks: (() => void)[];
+  #readHooks: (() => void)[];
   #timer: ReturnType<typeof setInterval> | null;
   #unsubscribe: () => void;
   #sortedValues: number[] | null;
@@ -80,6 +81,7 @@ export class StatsStore {
     this.#interval = [];
     this.#scratch = new Float64Array(HIST_NBINS);
     this.#flushHooks = [];
+    this.#readHooks = [];
     this.#timer = null;
     this.#sortedValues = null;
     this.#sortedHistograms = null;
@@ -134,6 +136,7 @@ export class StatsStore {
   }
 
   snapshot(): StatsSnapshot {
+    for (const hook of this.#readHooks) hook();
     const values = this.#sumValues();
     return new StatsSnapshot(this, values);
   }
@@ -141,6 +144,7 @@ export class StatsStore {
   /** Cut the interval histograms (Envoy's stats flush). Runs the flush hooks first, so gauges such
    *  as server.uptime are current. */
   flush(): void {
+    for (const hook of this.#readHooks) hook();
     for (const hook of this.#flushHooks) hook();
     this.#sumValues();
     const hn = this.layout.histogramCount;
@@ -155,6 +159,12 @@ export class StatsStore {
   /** Called at each flush(), before the histograms are cut. */
   addFlushHook(hook: () => void): void {
     this.#flushHooks.push(hook);
+  }
+
+  /** Called before every snapshot() and flush(): for cheap gauges main computes from shared state
+   *  (circuit breakers), so they are current whenever they are read. */
+  addReadHook(hook: () => void): void {
+    this.#readHooks.push(hook);
   }
 
   /** Flush every `ms` (Envoy's stats_flush_interval defaults to 5 s). The timer is unref'd. */

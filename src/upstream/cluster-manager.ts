@@ -31,11 +31,15 @@ export interface ClusterTypeFactory {
 export interface ClusterEnv {
   /** `cb` gets the value published under `key` now (if there is one) and each later one. */
   watch(key: string, cb: (value: unknown) => void): CallbackHandle;
+  /** The process's circuit-breaker counts (ClusterSnap.resourceOffset indexes them); null: each
+   *  cluster counts on its own. */
+  readonly resources: Int32Array | null;
 }
 
-/** No service publishes anything (tests that build clusters by hand). */
+/** No service publishes anything, no shared counts (tests that build clusters by hand). */
 export const NO_CLUSTER_ENV: ClusterEnv = {
   watch: () => ({ remove(): void {} }),
+  resources: null,
 };
 
 /** Where the cluster manager finds cluster types and load balancers: the extension registry
@@ -67,8 +71,10 @@ export class ThreadLocalCluster {
   readonly #watch: CallbackHandle | null;
 
   constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories, env: ClusterEnv) {
+    const shared = env.resources !== null && snap.resourceOffset >= 0;
     this.info = new ClusterInfo(snap, stats, snap.transportSocket === null ? null
-      : factories.transportSocket(snap.transportSocket, stats, workerId));
+      : factories.transportSocket(snap.transportSocket, stats, workerId),
+    shared ? env.resources! : undefined, shared ? snap.resourceOffset : undefined);
     this.prioritySet = new PrioritySet();
     this.#httpPools = [];
     this.#tcpPools = new Map();

@@ -1,7 +1,9 @@
 // Envoy's circuit breakers (ResourceManager: connections, pending requests, requests, retries).
-// The counts live in an Int32Array slice, four int32 per cluster and priority, so that backing it
-// with a SharedArrayBuffer (and Atomics) can make the limits process-wide without changing the
-// callers. Today each worker passes its own array: the limits hold per worker (docs/differences.md).
+// The counts live in an Int32Array slice, four int32 per cluster, in ONE SharedArrayBuffer shared by
+// the main thread and every worker (main/server.ts allocates it, resource-slots.ts hands out the
+// slices), changed with Atomics: the limits hold for the process, as Envoy's do, whatever
+// --concurrency is. As in Envoy, a check and the increment that follows are two steps: workers
+// racing for the last slot may pass the limit by one each.
 
 /** Index of each resource in a cluster's slice. */
 export const RESOURCE_CONNECTIONS = 0;
@@ -32,16 +34,16 @@ export class Resource {
 
   /** Whether one more may be created without passing the limit. */
   canCreate(): boolean {
-    return this.#counts[this.#i] < this.max;
+    return Atomics.load(this.#counts, this.#i) < this.max;
   }
   inc(): void {
-    this.#counts[this.#i]++;
+    Atomics.add(this.#counts, this.#i, 1);
   }
   dec(): void {
-    this.#counts[this.#i]--;
+    Atomics.sub(this.#counts, this.#i, 1);
   }
   get count(): number {
-    return this.#counts[this.#i];
+    return Atomics.load(this.#counts, this.#i);
   }
 }
 

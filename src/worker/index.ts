@@ -41,7 +41,7 @@ const observer: ListenerObserver = {
   },
 };
 
-const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer, init.shared);
+const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer, init.shared, init.resources);
 const ctx = runtime.ctx;
 
 function activeConnections(): number {

@@ -37,7 +37,7 @@ export class WorkerRuntime {
   version: number;
 
   constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null,
-    shared: readonly (readonly [string, unknown])[] = []) {
+    shared: readonly (readonly [string, unknown])[] = [], resources: SharedArrayBuffer | null = null) {
     const sharedValues = new Map<string, SharedValue>(shared.map(([k, value]) => [k, { value }]));
     this.sharedValues = sharedValues;
     const watchers = new Map<string, Set<(value: unknown) => void>>();
@@ -51,6 +51,8 @@ export class WorkerRuntime {
         if (v !== undefined) cb(v);
         return { remove: () => { set.delete(cb); } };
       },
+      // (Length-tracking: it follows the buffer as main grows it.)
+      resources: resources === null ? null : new Int32Array(resources),
     };
     this.ctx = {
       stats,
