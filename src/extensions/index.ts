@@ -23,6 +23,8 @@ import logicalDnsCluster from './clusters/logical-dns/index.ts';
 import caresDnsResolver from './network/dns-resolver/cares/index.ts';
 import getaddrinfoDnsResolver from './network/dns-resolver/getaddrinfo/index.ts';
 import roundRobin from './load-balancers/round-robin/index.ts';
+import ringHash from './load-balancers/ring-hash/index.ts';
+import maglev from './load-balancers/maglev/index.ts';
 import tlsTransportSocket from './transport-sockets/tls/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
@@ -51,6 +53,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     caresDnsResolver,
     getaddrinfoDnsResolver,
     roundRobin,
+    ringHash,
+    maglev,
     tlsTransportSocket,
   ];
 }
