@@ -16,7 +16,9 @@ import {
 import { chainMatchOf, isEmptyMatch, type ChainMatchSnap } from '../listener/filter-chain-match.ts';
 import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
-import { clusterTypeModule, extensionModule, extensionModuleByType, loadBalancerModule } from '../extensions/registry.ts';
+import {
+  clusterTypeModule, extensionModule, extensionModuleByType, loadBalancerModule, loadBalancerModules,
+} from '../extensions/registry.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import {
@@ -167,6 +169,11 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     const lbPolicy = typeof c.lb_policy === 'string' ? c.lb_policy : 'ROUND_ROBIN';
     const lbModule = loadBalancerModule(lbPolicy);
     if (lbModule === undefined) fail(`${cpath}.lb_policy`, `lb_policy ${lbPolicy} is not supported by Legate`);
+    for (const m of loadBalancerModules()) {
+      if (m.configField !== undefined && m.lbPolicy !== lbPolicy && c[m.configField] !== undefined) {
+        fail(`${cpath}.${m.configField}`, `applies to lb_policy ${m.lbPolicy} only (this cluster's is ${lbPolicy})`);
+      }
+    }
     const lbConfig = lbModule.compile(c, { ...ctx, path: cpath });
     const panic = c.common_lb_config?.healthy_panic_threshold?.value;
     const dynamic = module.mainService !== undefined;

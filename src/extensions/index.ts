@@ -25,6 +25,8 @@ import getaddrinfoDnsResolver from './network/dns-resolver/getaddrinfo/index.ts'
 import roundRobin from './load-balancers/round-robin/index.ts';
 import leastRequest from './load-balancers/least-request/index.ts';
 import randomLb from './load-balancers/random/index.ts';
+import ringHash from './load-balancers/ring-hash/index.ts';
+import maglev from './load-balancers/maglev/index.ts';
 import tlsTransportSocket from './transport-sockets/tls/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
@@ -55,6 +57,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     roundRobin,
     leastRequest,
     randomLb,
+    ringHash,
+    maglev,
     tlsTransportSocket,
   ];
 }

@@ -136,3 +136,8 @@ export function clusterTypeModule(type: string): ClusterTypeModule | undefined {
 export function loadBalancerModule(lbPolicy: string): LoadBalancerModule | undefined {
   return buildRegistry().loadBalancers.get(lbPolicy);
 }
+
+/** Every load balancer. */
+export function loadBalancerModules(): IterableIterator<LoadBalancerModule> {
+  return buildRegistry().loadBalancers.values();
+}

@@ -24,6 +24,9 @@ export interface LoadBalancer {
 export interface LoadBalancerFactory {
   /** The Cluster.lb_policy enum value that selects it (e.g. `ROUND_ROBIN`). */
   readonly lbPolicy: string;
+  /** Its own Cluster field (`ring_hash_lb_config`), which a cluster of another lb_policy may not
+   *  set (Envoy ignores it there; Legate does not accept what it would not act on). */
+  readonly configField?: string;
   create(prioritySet: PrioritySet, info: ClusterInfo, workerId: number): LoadBalancer;
 }
 

@@ -70,8 +70,8 @@ test('clusters by name; pools created on first use per host and protocol', () =>
 
 test('an unknown cluster type or lb_policy is a clear error', () => {
   const sink = new TestSink();
-  assert.throws(() => new ClusterManager([clusterSnap(sink, [], { lbPolicy: 'MAGLEV' })], sink, 0, upstreamFactories),
-    /lb_policy MAGLEV is not registered/);
+  assert.throws(() => new ClusterManager([clusterSnap(sink, [], { lbPolicy: 'CLUSTER_PROVIDED' })], sink, 0, upstreamFactories),
+    /lb_policy CLUSTER_PROVIDED is not registered/);
   assert.throws(() => new ClusterManager([clusterSnap(sink, [], { type: 'EDS' })], sink, 0, upstreamFactories),
     /cluster type EDS is not registered/);
 });

@@ -181,6 +181,7 @@ const leastRequest: LoadBalancerModule<LeastRequestSnap> = {
     'envoy.config.core.v3.RuntimeDouble': ['default_value', 'runtime_key'],
   },
   protos: [],
+  configField: 'least_request_lb_config',
   compile(cluster: Obj, ctx: CompileContext): LeastRequestSnap {
     const c = cluster.least_request_lb_config ?? {};
     const bias = c.active_request_bias?.default_value ?? 1;

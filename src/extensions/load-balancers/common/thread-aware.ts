@@ -1,0 +1,158 @@
+// What the consistent-hashing load balancers (ring hash, Maglev) share: Envoy's
+// ThreadAwareLoadBalancerBase (source/extensions/load_balancing_policies/common/thread_aware_lb_impl.cc).
+//
+// Design note. Envoy builds, for every priority, one hashing structure (a ring, a Maglev table)
+// from that priority's healthy hosts, or from all its hosts when the priority is in panic, with
+// the host weights normalized to sum to 1. A pick takes the request's 64-bit hash (a random one
+// when the request has none), chooses the priority with it (`hash % 100` against the priority
+// load, as PriorityLoad.choose does) and looks the same hash up in that priority's structure.
+// Note what follows from it, as in Envoy: when the hash lands on a priority's degraded share, the
+// lookup still uses that priority's structure of healthy hosts (degraded hosts are never in a
+// ring or table), which has no host when all of them are degraded.
+//
+// Structures are built when the host sets change (the PrioritySet's priority-update callback,
+// after PriorityLoad has recomputed), never on a pick. A priority whose host list is the same
+// array as before (HostSet makes new arrays on every update of that priority) keeps its structure.
+// Unlike Envoy, which builds once on the main thread and shares it, each worker builds its own.
+import net from 'node:net';
+import { getRandomValues } from 'node:crypto';
+import type { Host, PrioritySet } from '../../../upstream/host.ts';
+import {
+  priorityLoadOf, type LoadBalancer, type LoadBalancerContext, type PriorityLoad,
+} from '../../../upstream/load-balancer.ts';
+import type { ClusterInfo } from '../../../upstream/cluster-info.ts';
+
+/** One priority's lookup structure (Envoy's HashingLoadBalancer). */
+export interface HashingLoadBalancer {
+  /** The host for a 64-bit hash; null when the structure has no host. */
+  chooseHost(hash: bigint): Host | null;
+}
+
+/** A priority's hosts with their weights normalized to sum to 1 (Envoy's
+ *  NormalizedHostWeightVector), and the least and greatest of them (1 and 0 when there is none). */
+export interface NormalizedHostWeights {
+  hosts: readonly Host[];
+  weights: Float64Array;
+  min: number;
+  max: number;
+}
+
+/** Builds a priority's structure from its normalized hosts. */
+export type HashingLbFactory = (normalized: NormalizedHostWeights) => HashingLoadBalancer;
+
+/** A source of uniformly random 64-bit values (Envoy's Random::RandomGenerator::random()). */
+export type Random64 = () => bigint;
+
+/** Envoy's normalizeHostWeights (locality weights are not supported, so the flat host list):
+ *  each weight divided by the sum, in the same double arithmetic. */
+export function normalizeHostWeights(hosts: readonly Host[]): NormalizedHostWeights {
+  let sum = 0;
+  for (const h of hosts) sum += h.weight;
+  const weights = new Float64Array(hosts.length);
+  let min = 1;
+  let max = 0;
+  for (let i = 0; i < hosts.length; i++) {
+    const w = hosts[i].weight / sum;
+    weights[i] = w;
+    if (w < min) min = w;
+    if (w > max) max = w;
+  }
+  return { hosts, weights, min, max };
+}
+
+/** The string Envoy hashes for a host: its address's asString(), `10.0.0.1:80`, or for IPv6 the
+ *  canonical text form in brackets, `[2001:db8::1]:80` (Envoy prints IPv6 with inet_ntop, which
+ *  is what Node's SocketAddress gives too). */
+export function hashKeyOf(host: Host): string {
+  if (!net.isIPv6(host.address)) return `${host.address}:${host.port}`;
+  const canonical = new net.SocketAddress({ address: host.address, family: 'ipv6' }).address;
+  return `[${canonical}]:${host.port}`;
+}
+
+const RANDOM_BATCH = 64;
+const randomPool = new BigUint64Array(RANDOM_BATCH);
+let randomNext = RANDOM_BATCH;
+
+/** Random 64-bit values, drawn from the system's CSPRNG in batches. */
+export function random64(): bigint {
+  if (randomNext === RANDOM_BATCH) {
+    getRandomValues(randomPool);
+    randomNext = 0;
+  }
+  return randomPool[randomNext++];
+}
+
+interface PriorityState {
+  /** The host list the structure was built from (PriorityLoad's healthy or all source). */
+  hosts: readonly Host[];
+  lb: HashingLoadBalancer;
+}
+
+/** A consistent-hashing load balancer over a PrioritySet: per priority one structure made by
+ *  `create`, the priority chosen by the request's hash through the cluster's PriorityLoad. */
+export class ThreadAwareLoadBalancer implements LoadBalancer {
+  readonly #load: PriorityLoad;
+  readonly #create: HashingLbFactory;
+  readonly #random: Random64;
+  /** By priority. */
+  #priorities: PriorityState[];
+  /** Each of PriorityLoad's sources (a priority's healthy, degraded or all hosts) -> the
+   *  structure of its priority. */
+  #bySource: Map<readonly Host[], HashingLoadBalancer>;
+  /** The last source picked from and its structure (the usual case: always the same). */
+  #lastSource: readonly Host[] | null;
+  #lastLb: HashingLoadBalancer | null;
+
+  constructor(ps: PrioritySet, info: ClusterInfo, create: HashingLbFactory, random: Random64 = random64) {
+    // PriorityLoad subscribes to the set first, so #refresh sees its new panic flags.
+    this.#load = priorityLoadOf(ps, info);
+    this.#create = create;
+    this.#random = random;
+    this.#priorities = [];
+    this.#bySource = new Map();
+    this.#lastSource = null;
+    this.#lastLb = null;
+    this.#refresh();
+    ps.addPriorityUpdateCb(() => this.#refresh());
+  }
+
+  /** A priority's current structure (tests and diagnostics). */
+  hashingLoadBalancer(priority: number): HashingLoadBalancer | undefined {
+    return this.#priorities[priority]?.lb;
+  }
+
+  chooseHost(context: LoadBalancerContext | null): Host | null {
+    const key = context === null ? null : context.computeHashKey();
+    const hash = key ?? this.#random();
+    const load = this.#load;
+    const source = load.choose(load.onlySource !== null ? 0 : Number(hash % 100n));
+    let lb = this.#lastLb;
+    if (source !== this.#lastSource) {
+      lb = this.#bySource.get(source) ?? null;
+      this.#lastSource = source;
+      this.#lastLb = lb;
+    }
+    return lb === null ? null : lb.chooseHost(hash);
+  }
+
+  /** Envoy's ThreadAwareLoadBalancerBase::refresh(). */
+  #refresh(): void {
+    const load = this.#load;
+    const prev = this.#priorities;
+    const next: PriorityState[] = [];
+    const bySource = new Map<readonly Host[], HashingLoadBalancer>();
+    for (let p = 0; p < load.healthySource.length; p++) {
+      const hosts = load.panic[p] ? load.allSource[p] : load.healthySource[p];
+      const had = prev[p];
+      const lb = had !== undefined && had.hosts === hosts ? had.lb : this.#create(normalizeHostWeights(hosts));
+      next.push({ hosts, lb });
+      bySource.set(load.healthySource[p], lb);
+      bySource.set(load.degradedSource[p], lb);
+      bySource.set(load.allSource[p], lb);
+    }
+    this.#priorities = next;
+    this.#bySource = bySource;
+    this.#lastSource = null;
+    this.#lastLb = null;
+  }
+}
