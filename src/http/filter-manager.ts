@@ -57,6 +57,7 @@ import {
 import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { RequestEncoder } from './codec.ts';
+import type { NetworkConnection } from '../network/filter.ts';
 import { HeaderMap, ResponseHeaders, type RequestHeaders, type StreamInfo } from './types.ts';
 
 /** What the manager needs from its owner (Envoy's FilterManagerCallbacks). */
@@ -67,6 +68,8 @@ export interface FilterManagerCallbacks {
   readonly hcmStats: HcmStats;
   readonly stats: StatSink;
   readonly requestHeaders: RequestHeaders;
+  /** The downstream connection, null when none. */
+  connection(): NetworkConnection | null;
   /** The route's compiled typed_per_filter_config for a filter config name, null when none. */
   perFilterConfig(name: string): object | null;
   /** The response head, after the encoder filters: to the codec. `headers` is also what a local
@@ -181,6 +184,7 @@ abstract class ActiveStreamFilterBase {
   get requestTrailers(): HeaderMap | null { return this.parent.requestTrailers; }
   get responseHeaders(): ResponseHeaders | null { return this.parent.responseHeaders; }
   get responseTrailers(): HeaderMap | null { return this.parent.responseTrailers; }
+  connection(): NetworkConnection | null { return this.parent.owner.connection(); }
   perFilterConfig(name: string): object | null { return this.parent.owner.perFilterConfig(name); }
   sendLocalReply(status: number, body: string, flag: string, details: string): void {
     this.parent.sendLocalReply(status, body, flag, details);

@@ -16,6 +16,7 @@ import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { RequestEncoder } from './codec.ts';
+import type { NetworkConnection } from '../network/filter.ts';
 import type { HeaderMap, RequestHeaders, ResponseHeaders, StreamInfo } from './types.ts';
 
 /** What decodeHeaders / encodeHeaders return. */
@@ -97,6 +98,8 @@ export interface StreamFilterCallbacks {
   /** The response head, once a filter started the response. */
   readonly responseHeaders: ResponseHeaders | null;
   readonly responseTrailers: HeaderMap | null;
+  /** The downstream connection (Envoy's connection()); null when the stream has none. */
+  connection(): NetworkConnection | null;
   /** The route's compiled typed_per_filter_config entry for `name` (the filter's config name),
    *  null when the route has none (or no route matched). */
   perFilterConfig(name: string): object | null;

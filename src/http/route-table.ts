@@ -2,6 +2,7 @@
 // lookup by :authority as Envoy does it (exact, then longest `*.suffix`/`-suffix` wildcard, then
 // longest `prefix.*` wildcard, then `*`), then the first route whose match and headers match.
 import type { RequestHeaders } from './types.ts';
+import type { HashPolicySnap } from './hash-policy.ts';
 
 // The route configuration as the snapshot carries it (compiled in main by the HTTP connection
 // manager's module from envoy.config.route.v3.RouteConfiguration).
@@ -21,7 +22,9 @@ export interface RouteSnap {
     | { kind: 'cluster'; cluster: string; timeoutMs: number;
         idleTimeoutMs: number; prefixRewrite: string | null; hostRewrite: string | null;
         /** RouteAction.upgrade_configs (null: none): they override the HCM's for their types. */
-        upgrades: UpgradeSnap[] | null }
+        upgrades: UpgradeSnap[] | null;
+        /** RouteAction.hash_policy (null: none, or none that can yield a hash). */
+        hashPolicy: HashPolicySnap | null }
     | { kind: 'direct'; status: number; body: string | null };
 }
 /** An upgrade_configs entry (HCM or route): the upgrade type, lowercase, and whether it is

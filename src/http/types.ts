@@ -39,6 +39,10 @@ export class HeaderMap {
     }
     return getHeader(this.list, name);
   }
+  /** Another line `name: value`, after any of that name (Set-Cookie, ...). */
+  add(name: string, value: string): void {
+    this.list.push(name, value);
+  }
   set(name: string, value: string): void {
     if (this.raw !== null) this.raw.drop(name);
     setHeader(this.list, name, value);

@@ -129,6 +129,10 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   /** A PROXY protocol header's source port (-1: the socket's). */
   #remotePort: number;
   #remoteAddress: string | null;
+  /** A PROXY protocol header's destination (null: the socket's own). */
+  #localIpOverride: string | null;
+  #localPortOverride: number;
+  #localAddress: string | null;
 
   constructor(socket: Socket, owner: ConnectionOwner | null, bufferLimit: number, stats: StatSink, now: number) {
     this.id = nextId++;
@@ -163,6 +167,9 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     this.#remoteIp = null;
     this.#remotePort = -1;
     this.#remoteAddress = null;
+    this.#localIpOverride = null;
+    this.#localPortOverride = 0;
+    this.#localAddress = null;
     socket.setNoDelay(true);
   }
 
@@ -197,6 +204,10 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     if (cs.remoteIpOverride !== null) {
       this.#remoteIp = cs.remoteIpOverride;
       this.#remotePort = cs.remotePortOverride;
+    }
+    if (cs.localIpOverride !== null) {
+      this.#localIpOverride = cs.localIpOverride;
+      this.#localPortOverride = cs.localPortOverride;
     }
   }
 
@@ -235,6 +246,15 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
     const ip = this.socket.remoteAddress ?? '';
     if (ip === '') return '';
     return ip.includes(':') ? `[${ip}]:${this.socket.remotePort}` : `${ip}:${this.socket.remotePort}`;
+  }
+
+  get localAddress(): string {
+    if (this.#localAddress !== null) return this.#localAddress;
+    const over = this.#localIpOverride;
+    const ip = over ?? this.socket.localAddress ?? '';
+    if (ip === '') return '';
+    const port = over !== null ? this.#localPortOverride : this.socket.localPort;
+    return (this.#localAddress = ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
   }
 
   get readEnabled(): boolean {

@@ -63,6 +63,9 @@ export interface NetworkConnection {
   /** The socket's own peer, "ip:port" (Envoy's directRemoteAddress): remoteAddress unless a PROXY
    *  protocol header gave another. */
   readonly directRemoteAddress: string;
+  /** Our end, "ip:port" ("[ip]:port" for IPv6; Envoy's localAddress): the destination a PROXY
+   *  protocol header gave, else the socket's. Computed on first use (a getsockname(2)). */
+  readonly localAddress: string;
   /** SNI a listener filter read (tls_inspector), '' when none. */
   readonly requestedServerName: string;
   /** ALPN protocols the client offered (tls_inspector) or the HTTP version http_inspector saw. */

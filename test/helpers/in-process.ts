@@ -14,6 +14,8 @@ export interface InProcess {
   port: number;
   snapshot: Snapshot;
   store: StatsStore;
+  /** The worker side (its cluster manager, listeners). */
+  runtime: WorkerRuntime;
   /** Called with every downstream connection object the listener creates. */
   onConnection: ((c: Connection) => void) | null;
   counter(name: string): number;
@@ -34,6 +36,7 @@ export async function startInProcess(yaml: string): Promise<InProcess> {
     port: 0,
     snapshot,
     store,
+    runtime,
     onConnection: null,
     counter(name: string): number {
       const slot = layout.find(name);

@@ -29,6 +29,9 @@ class Owner implements FilterManagerCallbacks {
     this.requestHeaders = new RequestHeaders(method, '/', 'example.com', 'http', 'HTTP/1.1', ['x-a', '1']);
     this.streamInfo = newStreamInfo(0, '', '', null);
   }
+  connection(): null {
+    return null;
+  }
   perFilterConfig(name: string): object | null {
     return name === 'known' ? { per: 'route' } : null;
   }

@@ -13,7 +13,7 @@ import {
 import { StatsLayout } from '../../src/stats/layout.ts';
 import { StatsStore, WorkerStats } from '../../src/stats/store.ts';
 import { listen, withTimeout } from '../integration/fixtures/upstreams.ts';
-import type { Connection } from '../../src/network/connection.ts';
+import { Connection } from '../../src/network/connection.ts';
 
 const servers: net.Server[] = [];
 const accepted: Connection[] = [];
@@ -234,5 +234,29 @@ test('held data is bounded: past the buffer limit the connection stops reading u
     check();
   }), 3000, `all bytes through (seen ${seen})`);
   assert.ok(conns[0].readEnabled);
+  sock.destroy();
+});
+
+test('addresses: both ends as "ip:port"; a PROXY protocol header\'s source and destination replace them', async () => {
+  const { port, conns } = await start([(fm) => { fm.addReadFilter(new Replier([])); }]);
+  const sock = net.connect(port, '127.0.0.1');
+  sock.on('error', () => {});
+  await withTimeout(new Promise((r) => sock.on('connect', r)), 3000, 'connect');
+  await withTimeout(new Promise<void>((r) => {
+    const check = (): void => { if (conns.length === 1) r(); else setTimeout(check, 5); };
+    check();
+  }), 3000, 'accepted');
+  const c = conns[0];
+  assert.equal(c.localAddress, `127.0.0.1:${port}`);
+  assert.equal(c.remoteAddress, `127.0.0.1:${sock.localPort}`);
+  // What the proxy_protocol listener filter records, as a new connection on the same socket sees it.
+  const proxied = new Connection(c.socket, null, 1024, statsFor().stats, 0);
+  proxied.setSocketInfo({
+    socket: c.socket, requestedServerName: '', applicationProtocols: [], detectedTransportProtocol: '',
+    remoteIpOverride: '2001:db8::1', remotePortOverride: 1234, localIpOverride: '10.0.0.2', localPortOverride: 443,
+  });
+  assert.equal(proxied.remoteAddress, '[2001:db8::1]:1234');
+  assert.equal(proxied.localAddress, '10.0.0.2:443');
+  assert.equal(proxied.directRemoteAddress, `127.0.0.1:${sock.localPort}`);
   sock.destroy();
 });

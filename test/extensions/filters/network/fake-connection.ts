@@ -12,6 +12,7 @@ export class FakeConnection implements NetworkConnection {
   readonly remoteAddress = '127.0.0.1:40000';
   readonly remoteIp = '127.0.0.1';
   readonly directRemoteAddress = '127.0.0.1:40000';
+  readonly localAddress = '127.0.0.1:10000';
   readonly requestedServerName = '';
   readonly applicationProtocols: readonly string[] = [];
   closing = false;

@@ -21,6 +21,9 @@ import type { LoadBalancerContext } from '../../../../upstream/load-balancer.ts'
 import type { HcmStats } from '../../../../http/stats.ts';
 import { retain } from '../../../../network/socket-owner.ts';
 import { statusClass } from '../../../../http/status.ts';
+import {
+  generateHash, generatedCookieValue, type HashMethodSnap, type HashPolicyCallbacks, type HashPolicySnap,
+} from '../../../../http/hash-policy.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -64,7 +67,8 @@ class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks
   }
 }
 
-export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, Expirable, LoadBalancerContext {
+export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, Expirable, LoadBalancerContext,
+  HashPolicyCallbacks {
   cb: StreamDecoderFilterCallbacks;
   readonly cm: ClusterManager;
   hcmStats: HcmStats;
@@ -86,6 +90,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   done: boolean;
   responseStarted: boolean;
   status: number;
+  /** The route's hash_policy (null: none, and computeHashKey answers null at once). */
+  hashPolicy: HashPolicySnap | null;
+  /** computeHashKey's answer, once asked (a load balancer may ask more than once). */
+  hashKey: bigint | null;
+  hashComputed: boolean;
+  /** Set-Cookie values a cookie hash policy generated, added to the upstream's response head. */
+  setCookies: string[] | null;
 
   constructor(cm: ClusterManager) {
     this.cb = NO_CALLBACKS;
@@ -108,14 +119,37 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.done = false;
     this.responseStarted = false;
     this.status = 0;
+    this.hashPolicy = null;
+    this.hashKey = null;
+    this.hashComputed = false;
+    this.setCookies = null;
   }
 
   // LoadBalancerContext.
   downstreamHeaders(): RequestHeaders | null {
     return this.headers;
   }
+  /** The route's hash_policy applied to the request, computed when a load balancer first asks (a
+   *  generated cookie is made at most once). */
   computeHashKey(): bigint | null {
-    return null;
+    const policy = this.hashPolicy;
+    if (policy === null || this.headers === null) return null;
+    if (!this.hashComputed) {
+      this.hashComputed = true;
+      this.hashKey = generateHash(policy, this.headers, this.cb.streamInfo.downstreamRemoteAddress, this);
+    }
+    return this.hashKey;
+  }
+
+  /** A cookie hash policy with a ttl and a request without the cookie (Envoy's
+   *  addDownstreamSetCookie): the value comes from the downstream connection's addresses, so every
+   *  stream of the connection gets the same one; the response sets it. */
+  addDownstreamSetCookie(m: HashMethodSnap): string {
+    const conn = this.cb.connection();
+    if (conn === null) return '';
+    const value = generatedCookieValue(conn.remoteAddress, conn.localAddress);
+    (this.setCookies ??= []).push(`${m.name}="${value}"${m.setCookieAttributes}`);
+    return value;
   }
 
   setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
@@ -148,6 +182,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const info = cluster.info;
     cb.streamInfo.upstreamCluster = info.name;
     this.headers = headers;
+    this.hashPolicy = action.hashPolicy;
     const host = cluster.loadBalancer.chooseHost(this);
     const pool = host === null ? null : cluster.httpConnPool(host, Protocol.Http11);
     if (pool === null) {
@@ -247,6 +282,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
     h.set('x-envoy-upstream-service-time', String(svc));
+    const cookies = this.setCookies;
+    if (cookies !== null) for (let i = 0; i < cookies.length; i++) h.add('set-cookie', cookies[i]);
     this.responseStarted = true;
     if (h.status === 101 && this.headers!.upgrade !== '') {
       this.#onUpgraded(h);

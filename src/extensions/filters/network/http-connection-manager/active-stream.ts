@@ -26,6 +26,7 @@ import { FilterManager, type FilterManagerCallbacks } from '../../../../http/fil
 import type { CompiledRoute } from '../../../../http/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
+import type { NetworkConnection } from '../../../../network/filter.ts';
 import { ForwardClientCert, mutateXfcc } from './xfcc.ts';
 
 
@@ -248,6 +249,10 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
   sendLocalReply(status: number, body: string, flag: string, details: string): void {
     if (this.destroyed) return;
     this.filterManager.sendLocalReply(status, body, flag, details);
+  }
+
+  connection(): NetworkConnection | null {
+    return this.hcm.connection;
   }
 
   perFilterConfig(_name: string): object | null {

@@ -7,6 +7,7 @@ import type { HcmStats } from '../../../../http/stats.ts';
 import type { FilterFactory } from '../../../../http/types.ts';
 import type { AccessLogInstance } from '../../../types.ts';
 import { RouteTable } from '../../../../http/route-table.ts';
+import { HashMethodKind } from '../../../../http/hash-policy.ts';
 import { accessLogger, httpFilterFactory, type WorkerContext } from '../../../registry.ts';
 
 export class HcmConfig {
@@ -18,8 +19,9 @@ export class HcmConfig {
   readonly s: HcmStats;
   readonly stats: StatSink;
   readonly ctx: WorkerContext;
-  /** Whether anything reads the client's address (x-forwarded-for, access logs). When nothing
-   *  does, codecs skip the getpeername(2) call and the string: ~3 us per new connection. */
+  /** Whether anything reads the client's address (x-forwarded-for, access logs, a route's
+   *  source_ip hash policy). When nothing does, codecs skip the getpeername(2) call and the
+   *  string: ~3 us per new connection. */
   readonly needsRemoteAddress: boolean;
 
   constructor(snap: HcmSnap, ctx: WorkerContext) {
@@ -30,6 +32,16 @@ export class HcmConfig {
     this.s = snap.stats;
     this.stats = ctx.stats;
     this.ctx = ctx;
-    this.needsRemoteAddress = snap.useRemoteAddress || this.accessLoggers !== null;
+    this.needsRemoteAddress = snap.useRemoteAddress || this.accessLoggers !== null || hashesSourceIp(snap);
   }
+}
+
+/** Whether a route hashes on the client's address (connection_properties.source_ip). */
+function hashesSourceIp(snap: HcmSnap): boolean {
+  for (const vh of snap.virtualHosts) {
+    for (const r of vh.routes) {
+      if (r.action.kind === 'cluster' && r.action.hashPolicy?.some((m) => m.kind === HashMethodKind.SourceIp)) return true;
+    }
+  }
+  return false;
 }

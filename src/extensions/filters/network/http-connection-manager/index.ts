@@ -8,6 +8,9 @@ import {
 } from '../../../types.ts';
 import { HCM_COUNTERS, HCM_GAUGES, HCM_HISTOGRAMS, type HcmStats } from '../../../../http/stats.ts';
 import type { HeaderMatchSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from '../../../../http/route-table.ts';
+import {
+  HashMethodKind, setCookieAttributes, wireText, type HashMethodSnap, type HashPolicySnap,
+} from '../../../../http/hash-policy.ts';
 import { durationMs } from '../../../../config/duration.ts';
 import { readDataSource } from '../../../../common/data-source.ts';
 import { slots } from '../../../../stats/slots.ts';
@@ -103,6 +106,7 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           prefixRewrite: ra.prefix_rewrite ?? null,
           hostRewrite: ra.host_rewrite_literal ?? null,
           upgrades: ra.upgrade_configs === undefined ? null : upgradeConfigs(ra.upgrade_configs),
+          hashPolicy: hashPolicy(ra.hash_policy),
         };
       }
       routes.push({ name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action });
@@ -110,6 +114,40 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });
   });
   return out;
+}
+
+/** RouteAction.hash_policy as http/hash-policy.ts evaluates it. The loader has checked the protos'
+ *  rules (one specifier each, names not empty) and refused what Legate does not implement
+ *  (header.regex_rewrite, filter_state). As Envoy: connection_properties without source_ip adds no
+ *  method; the cookie's ttl counts in whole seconds (0: a session cookie, still generated). */
+function hashPolicy(list: Obj[] | undefined): HashPolicySnap | null {
+  const out: HashMethodSnap[] = [];
+  for (const p of list ?? []) {
+    const terminal = p.terminal === true;
+    const m: HashMethodSnap = { kind: HashMethodKind.Header, terminal, name: '', generate: false, setCookieAttributes: '' };
+    if (p.header) {
+      // Envoy's LowerCaseString lowers ASCII letters only.
+      m.name = wireText(p.header.header_name).replace(/[A-Z]+/g, (u) => u.toLowerCase());
+    } else if (p.cookie) {
+      const c = p.cookie;
+      m.kind = HashMethodKind.Cookie;
+      m.name = wireText(c.name);
+      if (c.ttl !== undefined) {
+        m.generate = true;
+        const attributes = ((c.attributes ?? []) as Obj[]).map((a) => ({ name: a.name, value: a.value ?? '' }));
+        m.setCookieAttributes = wireText(setCookieAttributes(c.path ?? '', c.ttl.seconds, true, attributes));
+      }
+    } else if (p.query_parameter) {
+      m.kind = HashMethodKind.QueryParameter;
+      m.name = wireText(p.query_parameter.name);
+    } else if (p.connection_properties?.source_ip === true) {
+      m.kind = HashMethodKind.SourceIp;
+    } else {
+      continue;
+    }
+    out.push(m);
+  }
+  return out.length === 0 ? null : out;
 }
 
 /** upgrade_configs (the HCM's or a route's): Envoy matches the type case-insensitively, and an
@@ -149,7 +187,17 @@ const httpConnectionManager: HcmModule = {
     'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
     [ROUTE + 'RouteAction']: [
       'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
+      'hash_policy',
     ],
+    // (http/hash-policy.ts. Refused: filter_state, which needs filters that store hashable state;
+    // header.regex_rewrite, which needs RE2's GlobalReplace with its \N rewrite syntax and
+    // empty-match rules, the piece RouteAction.regex_rewrite needs too.)
+    [ROUTE + 'RouteAction.HashPolicy']: ['header', 'cookie', 'connection_properties', 'query_parameter', 'terminal'],
+    [ROUTE + 'RouteAction.HashPolicy.Header']: ['header_name'],
+    [ROUTE + 'RouteAction.HashPolicy.Cookie']: ['name', 'ttl', 'path', 'attributes'],
+    [ROUTE + 'RouteAction.HashPolicy.CookieAttribute']: ['name', 'value'],
+    [ROUTE + 'RouteAction.HashPolicy.ConnectionProperties']: ['source_ip'],
+    [ROUTE + 'RouteAction.HashPolicy.QueryParameter']: ['name'],
     [ROUTE + 'DirectResponseAction']: ['status', 'body'],
     'envoy.config.core.v3.DataSource': ['inline_string', 'inline_bytes', 'filename'],
   },
