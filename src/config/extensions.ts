@@ -192,4 +192,5 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.Cluster]: 'cluster',
   [C.LoadBalancer]: 'load balancer',
   [C.DnsResolver]: 'DNS resolver',
+  [C.HealthChecker]: 'health checker',
 };

@@ -17,8 +17,9 @@ import { chainMatchOf, isEmptyMatch, type ChainMatchSnap } from '../listener/fil
 import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
 import {
-  clusterTypeModule, extensionModule, extensionModuleByType, loadBalancerModule, loadBalancerModules,
+  clusterTypeModule, extensionModule, extensionModuleByType, healthCheckerModule, loadBalancerModule, loadBalancerModules,
 } from '../extensions/registry.ts';
+import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-check.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import {
@@ -88,6 +89,8 @@ export interface HostSnap {
   subZone: string;
   /** upstream/host.ts HealthFlag bits (health_status UNHEALTHY, DEGRADED, DRAINING). */
   healthFlags: number;
+  /** Its endpoint's health_check_config.port_value: where active checks go (0: `port`). */
+  hcPort: number;
 }
 export interface ClusterSnap {
   name: string;
@@ -120,6 +123,8 @@ export interface ClusterSnap {
    *  type's main-thread service, published under `discovery.key`. */
   discovery: unknown;
   dynamic: boolean;
+  /** Its active health check (health_checks[0]), or null. */
+  healthCheck: HealthCheckSnap | null;
 }
 export interface Snapshot {
   version: number;
@@ -191,6 +196,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
           priority: le.priority ?? 0,
           region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
           healthFlags: edsHealthFlags(lb.health_status),
+          hcPort: lb.endpoint?.health_check_config?.port_value ?? 0,
         });
       }
     }
@@ -225,6 +231,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       transportSocket: null,
       discovery,
       dynamic,
+      healthCheck: compileHealthCheck(c, { ...ctx, path: cpath }, healthCheckerModule),
     });
   });
 

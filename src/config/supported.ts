@@ -5,6 +5,7 @@
 // The core messages (bootstrap, listeners, clusters) are listed here, in step with
 // src/config/snapshot.ts; each extension lists its own in its module (`fields`, src/extensions),
 // merged in below.
+import { HEALTH_CHECK_FIELDS } from '../upstream/health-check.ts';
 import type { FieldSupport, SupportedField } from '../extensions/types.ts';
 import { extensionModules } from '../extensions/index.ts';
 
@@ -48,8 +49,9 @@ const CORE: Record<string, readonly SupportedField[]> = {
   // from the cluster-type and load-balancer extensions.)
   'envoy.config.cluster.v3.Cluster': [
     'name', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'circuit_breakers', 'transport_socket',
-    'common_lb_config',
+    'common_lb_config', 'health_checks',
   ],
+  'envoy.config.core.v3.HealthCheck': [...HEALTH_CHECK_FIELDS],
   'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold'],
   'envoy.type.v3.Percent': ['value'],
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],

@@ -28,6 +28,9 @@ import randomLb from './load-balancers/random/index.ts';
 import ringHash from './load-balancers/ring-hash/index.ts';
 import maglev from './load-balancers/maglev/index.ts';
 import tlsTransportSocket from './transport-sockets/tls/index.ts';
+import httpHealthChecker from './health-checkers/http/index.ts';
+import tcpHealthChecker from './health-checkers/tcp/index.ts';
+import grpcHealthChecker from './health-checkers/grpc/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
 
@@ -60,6 +63,9 @@ export function extensionModules(): readonly ExtensionModule[] {
     ringHash,
     maglev,
     tlsTransportSocket,
+    httpHealthChecker,
+    tcpHealthChecker,
+    grpcHealthChecker,
   ];
 }
 

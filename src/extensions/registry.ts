@@ -8,7 +8,7 @@ import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
   type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule, type TransportSocketContext, type CertificateDetails,
-  type DnsResolverModule,
+  type DnsResolverModule, type HealthCheckerModule,
 } from './types.ts';
 import type { DnsResolver } from '../upstream/dns.ts';
 import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
@@ -140,4 +140,12 @@ export function loadBalancerModule(lbPolicy: string): LoadBalancerModule | undef
 /** Every load balancer. */
 export function loadBalancerModules(): IterableIterator<LoadBalancerModule> {
   return buildRegistry().loadBalancers.values();
+}
+
+/** The health checker a HealthCheck oneof field (`http_health_check` ...) selects. */
+export function healthCheckerModule(field: string): HealthCheckerModule | undefined {
+  for (const m of extensionModules()) {
+    if (m.category === ExtensionCategory.HealthChecker && m.field === field) return m;
+  }
+  return undefined;
 }

@@ -27,6 +27,7 @@ import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { ClusterTypeFactory } from '../upstream/cluster-manager.ts';
 import type { LoadBalancerFactory } from '../upstream/load-balancer.ts';
 import type { DnsResolver } from '../upstream/dns.ts';
+import type { HealthCheck } from '../upstream/health-check.ts';
 
 type Obj = Record<string, any>;
 
@@ -43,6 +44,9 @@ export const ExtensionCategory = {
   LoadBalancer: 'envoy.load_balancing_policies',
   /** DNS resolvers (a cluster's `typed_dns_resolver_config`); they run on the main thread. */
   DnsResolver: 'envoy.network.dns_resolver',
+  /** Active health checkers, chosen by which HealthCheck field is set (`http_health_check` ...);
+   *  they run on the main thread. */
+  HealthChecker: 'envoy.health_checkers',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -243,6 +247,17 @@ export interface LoadBalancerModule<C = unknown> extends ExtensionModuleBase<C>,
   readonly category: typeof ExtensionCategory.LoadBalancer;
 }
 
+/** An active health checker (Envoy's core HTTP, TCP and gRPC checkers), selected by the HealthCheck
+ *  oneof field it names (`field`); `compile` gets that field's message. Main thread: one check per
+ *  attempt (upstream/health-check.ts runs the sessions). */
+export interface HealthCheckerModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.HealthChecker;
+  readonly field: string;
+  /** `cluster`: the cluster's name (the default Host / :authority); `reuseConnection`: keep a
+   *  host's connection between checks (HealthCheck.reuse_connection, default true). */
+  createCheck(compiled: C, opts: { cluster: string; reuseConnection: boolean }): HealthCheck;
+}
+
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
   | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
-  | DnsResolverModule<any>;
+  | DnsResolverModule<any> | HealthCheckerModule<any>;

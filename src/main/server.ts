@@ -16,7 +16,8 @@ import type { AdminServer, CertificateStatus, ClusterStatus, ReloadResult, Serve
 import { daysUntilFirstCertExpiring } from '../admin/certs.ts';
 import { transportSocketCertificates } from '../extensions/registry.ts';
 import { LegateError } from '../common/errors.ts';
-import { healthFlagNames, recordMembership } from '../upstream/host.ts';
+import { ACTIVE_HC_FLAGS, healthFlagNames, recordMembership } from '../upstream/host.ts';
+import { HC_PENDING } from '../upstream/health-check.ts';
 import { ResourceSlots } from '../upstream/resource-slots.ts';
 import { RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS } from '../upstream/resource-manager.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
@@ -133,6 +134,7 @@ export class MainServer {
     this.services = new MainServices({
       stats: this.store.main,
       layout: this.layout,
+      statValue: (slot) => this.store.value(slot),
       broadcast: (key, value) => {
         for (const slot of this.workers) slot.worker?.postMessage({ type: 'shared', key, value } satisfies ToWorker);
       },
@@ -149,8 +151,14 @@ export class MainServer {
   async start(): Promise<void> {
     const n = this.opts.concurrency;
     this.#initServerStats();
-    // DNS clusters resolve before the workers start (warming).
-    await this.services.sync(this.snapshot);
+    // DNS clusters resolve and health checks conclude before the workers start (warming). Their
+    // timers do not hold the process up, so this does while they work.
+    const hold = setInterval(() => {}, 60_000);
+    try {
+      await this.services.sync(this.snapshot);
+    } finally {
+      clearInterval(hold);
+    }
     // Bind everything before starting workers: a bind error fails fast, naming the listener.
     for (const l of this.snapshot.listeners) {
       try {
@@ -451,7 +459,14 @@ export class MainServer {
   }
 
   #clusterStatus(): ClusterStatus[] {
-    return this.snapshot.clusters.map((c) => ({
+    return this.snapshot.clusters.map((c) => this.#oneClusterStatus(c, this.services.healthFlags(c)));
+  }
+
+  #oneClusterStatus(c: Snapshot['clusters'][number], hc: Map<string, number> | null): ClusterStatus {
+    // (With a health check: the checker's verdict, pending while it has none.)
+    const flags = (h: { address: string; port: number; healthFlags: number }): number =>
+      hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(`${h.address}:${h.port}`) ?? HC_PENDING);
+    return {
       name: c.name,
       circuit_breakers: {
         default: {
@@ -464,7 +479,7 @@ export class MainServer {
       hosts: this.services.clusterHosts(c).map((h) => ({
         address: h.address,
         port: h.port,
-        health_flags: healthFlagNames(h.healthFlags),
+        health_flags: healthFlagNames(flags(h)),
         weight: h.weight,
         priority: h.priority,
         region: h.region,
@@ -472,7 +487,7 @@ export class MainServer {
         sub_zone: h.subZone,
         stats: h.stats,
       })),
-    }));
+    };
   }
 
   /** Every TLS context's certificates in the running config: listeners' chains, then clusters. */

@@ -14,6 +14,8 @@ import { chainsOf, type ClusterSnap, type HostSnap, type Snapshot } from '../con
 import type { StatSink } from '../common/stat-sink.ts';
 import type { StatsLayout } from '../stats/layout.ts';
 import type { DiscoveredHosts } from '../upstream/dns-cluster.ts';
+import { HealthCheckService, type HealthCheckSnap, type PublishedHealth } from '../upstream/health-check.ts';
+import { LegateError } from '../common/errors.ts';
 
 interface Running {
   config: string;
@@ -24,6 +26,8 @@ interface Running {
 export interface ServicesHost {
   stats: StatSink;
   layout: StatsLayout;
+  /** A counter or gauge summed over every thread. */
+  statValue(slot: number): number;
   /** Send a published value to every live worker. */
   broadcast(key: string, value: unknown): void;
   warn(message: string, detail: Record<string, unknown>): void;
@@ -33,6 +37,9 @@ export class MainServices {
   readonly #host: ServicesHost;
   readonly #running = new Map<string, Running>();
   readonly #latest = new Map<string, unknown>();
+  /** Main-side watchers of what is published under a key (a health checker following a DNS
+   *  cluster's hosts). */
+  readonly #watchers = new Map<string, Set<(value: unknown) => void>>();
   #snapshot: Snapshot | null = null;
 
   constructor(host: ServicesHost) {
@@ -51,6 +58,13 @@ export class MainServices {
     return v?.hosts ?? [];
   }
 
+  /** What a cluster's health checker last concluded, by "ip:port" (null: no health check). */
+  healthFlags(c: ClusterSnap): Map<string, number> | null {
+    if (c.healthCheck === null) return null;
+    const v = this.#latest.get(c.healthCheck.key) as PublishedHealth | undefined;
+    return new Map(v?.flags ?? []);
+  }
+
   /** Run the services `snap` needs (see the design note); settles when the new ones are ready. */
   sync(snap: Snapshot): Promise<void> {
     this.#snapshot = snap;
@@ -61,6 +75,14 @@ export class MainServices {
       const config = { cluster: c.name, clusterStats: c.stats as unknown as Record<string, number>, discovery: c.discovery };
       const key = spec.key(config);
       wanted.set(key, { config: JSON.stringify(config), start: (r) => spec.start(config, this.#context(key, r)) });
+    }
+    for (const c of snap.clusters) {
+      const hc = c.healthCheck;
+      if (hc === null) continue;
+      wanted.set(hc.key, {
+        config: JSON.stringify([hc, c.hosts, c.dynamic ? (c.discovery as { key: string }).key : null]),
+        start: (r) => this.#startHealthCheck(c, hc, this.#context(hc.key, r)),
+      });
     }
     for (const l of snap.listeners) {
       for (const fc of chainsOf(l)) {
@@ -93,6 +115,34 @@ export class MainServices {
     return Promise.all(ready).then(() => {});
   }
 
+  #startHealthCheck(c: ClusterSnap, hc: HealthCheckSnap, ctx: MainServiceContext): MainService {
+    const m = extensionModule(hc.checker.name);
+    if (m?.category !== ExtensionCategory.HealthChecker) throw new LegateError('LEGATE_ERR_EXTENSION', `health checker "${hc.checker.name}" is not registered`);
+    return new HealthCheckService(hc, ctx, {
+      cluster: c.name,
+      cxTotalSlot: c.stats.upstream_cx_total,
+      statValue: (slot) => this.#host.statValue(slot),
+      watchHosts: (cb) => {
+        if (!c.dynamic) {
+          cb(c.hosts);
+          return () => {};
+        }
+        return this.#watch((c.discovery as { key: string }).key, (v) => cb((v as DiscoveredHosts).hosts));
+      },
+      check: m.createCheck(hc.checker.config, { cluster: c.name, reuseConnection: hc.reuseConnection }),
+    });
+  }
+
+  /** `cb` gets the value published under `key` now (if any) and each later one; returns the
+   *  unwatch. */
+  #watch(key: string, cb: (value: unknown) => void): () => void {
+    let set = this.#watchers.get(key);
+    if (set === undefined) this.#watchers.set(key, set = new Set());
+    set.add(cb);
+    if (this.#latest.has(key)) cb(this.#latest.get(key));
+    return () => { set.delete(cb); };
+  }
+
   stopAll(): void {
     for (const r of this.#running.values()) stop(r);
     this.#running.clear();
@@ -113,6 +163,8 @@ export class MainServices {
         if (r.stopped) return;
         this.#latest.set(key, value);
         host.broadcast(key, value);
+        const ws = this.#watchers.get(key);
+        if (ws !== undefined) for (const cb of [...ws]) cb(value);
       },
       warn: (message, detail) => host.warn(message, detail),
     };
@@ -125,3 +177,4 @@ function stop(r: Running): void {
   r.stopped = true;
   r.service.stop();
 }
+

@@ -7,7 +7,8 @@ import type { ClusterSnap, CompiledExtension } from '../config/snapshot.ts';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import { ClusterInfo } from './cluster-info.ts';
-import { PrioritySet, type CallbackHandle, type Host } from './host.ts';
+import { ACTIVE_HC_FLAGS, PrioritySet, type CallbackHandle, type Host } from './host.ts';
+import { HC_PENDING, type PublishedHealth } from './health-check.ts';
 import type { LoadBalancer, LoadBalancerFactory } from './load-balancer.ts';
 import { LegateError } from '../common/errors.ts';
 import { Protocol, type HttpConnPool } from './conn-pool.ts';
@@ -69,6 +70,9 @@ export class ThreadLocalCluster {
   #draining: boolean;
   /** The cluster type's watch of its hosts (null: they never change). */
   readonly #watch: CallbackHandle | null;
+  /** The health checker's last verdicts by "ip:port" (null: none yet), and the watch of them. */
+  #health: Map<string, number> | null;
+  #healthWatch: CallbackHandle | null;
 
   constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories, env: ClusterEnv) {
     const shared = env.resources !== null && snap.resourceOffset >= 0;
@@ -85,12 +89,43 @@ export class ThreadLocalCluster {
     });
     this.#watch = need(factories.clusterType(snap.type), 'cluster type', snap.type, snap.name)
       .initialize(snap, this.prioritySet, env);
+    this.#health = null;
+    this.#healthWatch = null;
+    if (snap.healthCheck !== null) {
+      // Active health checking (main thread, upstream/health-check.ts): a host is pending (not
+      // picked) until the checker has concluded on it; hosts a discovery adds later too.
+      this.#applyHealth();
+      this.prioritySet.addMemberUpdateCb((added) => { if (added.length > 0) this.#applyHealth(); });
+      this.#healthWatch = env.watch(snap.healthCheck.key, (v) => {
+        this.#health = new Map((v as PublishedHealth).flags);
+        this.#applyHealth();
+      });
+    }
     this.loadBalancer = need(factories.loadBalancer(snap.lbPolicy), 'lb_policy', snap.lbPolicy, snap.name)
       .create(this.prioritySet, this.info, workerId);
   }
 
   get name(): string {
     return this.info.name;
+  }
+
+  /** Put the checker's flags on every host (pending where it has none yet); a priority whose
+   *  hosts changed is updated (its healthy lists recomputed). */
+  #applyHealth(): void {
+    const ps = this.prioritySet;
+    const known = this.#health;
+    for (const set of ps.hostSetsPerPriority) {
+      let changed = false;
+      for (const h of set.hosts) {
+        const f = known?.get(`${h.address}:${h.port}`) ?? HC_PENDING;
+        const next = (h.healthFlags & ~ACTIVE_HC_FLAGS) | f;
+        if (next !== h.healthFlags) {
+          h.healthFlags = next;
+          changed = true;
+        }
+      }
+      if (changed) ps.updateHosts(set.priority, set.hosts);
+    }
   }
 
   /** The host's pool for `protocol` (created on first use), or null when Legate has no pool for
@@ -141,6 +176,7 @@ export class ThreadLocalCluster {
   startDrain(): void {
     this.#draining = true;
     this.#watch?.remove();
+    this.#healthWatch?.remove();
     for (const p of this.#httpPools) p.drainConnections();
     for (const p of this.#tcpPools.values()) p.drainConnections();
   }

@@ -23,6 +23,7 @@ import type { CompileContext, CompiledExtension, MainService, MainServiceContext
 import { ExtensionCategory } from '../extensions/types.ts';
 import type { HostSnap } from '../config/snapshot.ts';
 import { durationMs } from '../config/duration.ts';
+import { xxHash64 } from '../common/xxhash64.ts';
 import { FixedBackOff, JitteredExponentialBackOff, type BackOffStrategy } from '../common/backoff.ts';
 import { edsHealthFlags, recordMembership } from './host.ts';
 import { hostStats, type ClusterStats } from './stats.ts';
@@ -59,6 +60,7 @@ export interface DnsTargetSnap {
   zone: string;
   subZone: string;
   healthFlags: number;
+  hcPort: number;
 }
 
 export interface DnsClusterSnap {
@@ -111,6 +113,7 @@ export function compileDnsCluster(c: Obj, ctx: CompileContext, logical: boolean)
         priority: logical ? 0 : le.priority ?? 0,
         region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
         healthFlags: edsHealthFlags(lb.health_status),
+        hcPort: lb.endpoint?.health_check_config?.port_value ?? 0,
       });
     });
   });
@@ -152,16 +155,7 @@ export function compileDnsCluster(c: Obj, ctx: CompileContext, logical: boolean)
       update_no_rebuild: l.counter(`${prefix}update_no_rebuild`),
     },
   };
-  return { key: `cluster:${c.name}:${fnv1a(JSON.stringify(rest))}`, ...rest };
-}
-
-function fnv1a(s: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0).toString(16);
+  return { key: `cluster:${c.name}:${xxHash64(JSON.stringify(rest)).toString(16)}`, ...rest };
 }
 
 interface Target {
@@ -295,7 +289,7 @@ export class DnsDiscovery implements MainService {
       address, port: s.port,
       stats: hostStats(this.#ctx.layout, this.#cluster, statName, s.port),
       weight: s.weight, priority: s.priority, region: s.region, zone: s.zone, subZone: s.subZone,
-      healthFlags: s.healthFlags,
+      healthFlags: s.healthFlags, hcPort: s.hcPort,
     };
   }
 

@@ -41,6 +41,10 @@ const DEGRADED = HealthFlag.DEGRADED_ACTIVE_HC | HealthFlag.DEGRADED_EDS_HEALTH;
 const EXCLUDED = HealthFlag.PENDING_DYNAMIC_REMOVAL | HealthFlag.PENDING_ACTIVE_HC | HealthFlag.EDS_STATUS_DRAINING
   | HealthFlag.EXCLUDED_VIA_IMMEDIATE_HC_FAIL;
 
+/** The flags active health checking owns on a Host (upstream/health-check.ts); a host list from
+ *  the config or a discovery says nothing about them. */
+export const ACTIVE_HC_FLAGS = HealthFlag.FAILED_ACTIVE_HC | HealthFlag.DEGRADED_ACTIVE_HC | HealthFlag.PENDING_ACTIVE_HC;
+
 /** Flag names of a bit set (`[]` when healthy), as admin's HostStatus.health_flags takes them. */
 export function healthFlagNames(flags: number): string[] {
   const out: string[] = [];
@@ -181,7 +185,9 @@ export class HostSet {
  *  all; only the priorities whose lists changed are updated. */
 export function updateHostsFromSnaps(ps: PrioritySet, snaps: readonly HostSnap[]): void {
   const have = new Map<string, Host>();
-  for (const h of ps.allHosts()) have.set(snapKey(h.address, h.port, h.priority, h.weight, h.healthFlags, h.locality), h);
+  for (const h of ps.allHosts()) {
+    have.set(snapKey(h.address, h.port, h.priority, h.weight, h.healthFlags & ~ACTIVE_HC_FLAGS, h.locality), h);
+  }
   const byPriority: Host[][] = [];
   for (const s of snaps) {
     const loc = { region: s.region, zone: s.zone, subZone: s.subZone };

@@ -48,7 +48,7 @@ export function hostSnap(sink: TestSink, address: string, port: number, extra: P
   const stats = {} as HostStats;
   for (const n of [...HOST_COUNTERS, ...HOST_GAUGES]) stats[n] = sink.slot();
   return {
-    address, port, stats, weight: 1, priority: 0, region: '', zone: '', subZone: '', healthFlags: 0, ...extra,
+    address, port, stats, weight: 1, priority: 0, region: '', zone: '', subZone: '', healthFlags: 0, hcPort: 0, ...extra,
   };
 }
 
@@ -57,6 +57,6 @@ export function clusterSnap(sink: TestSink, hosts: HostSnap[], extra: Partial<Cl
     name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, bufferLimit: 1 << 20,
     maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3,
     hosts, stats: clusterStats(sink), transportSocket: null, discovery: null, dynamic: false,
-    lbConfig: null, panicThreshold: 50, ...extra,
+    lbConfig: null, panicThreshold: 50, healthCheck: null, ...extra,
   } as ClusterSnap;
 }
