@@ -135,6 +135,12 @@ const UNSUPPORTED: Row[] = [
   ['envoy.transport_sockets.quic', C.TransportSocket,
     [TS + 'quic.v3.QuicDownstreamTransport', TS + 'quic.v3.QuicUpstreamTransport']],
 
+  // Retry host predicates.
+  ['envoy.retry_host_predicates.omit_canary_hosts', C.RetryHostPredicate,
+    ['envoy.extensions.retry.host.omit_canary_hosts.v3.OmitCanaryHostsPredicate']],
+  ['envoy.retry_host_predicates.omit_host_metadata', C.RetryHostPredicate,
+    ['envoy.extensions.retry.host.omit_host_metadata.v3.OmitHostMetadataConfig']],
+
   // DNS resolvers.
   ['envoy.network.dns_resolver.apple', C.DnsResolver,
     ['envoy.extensions.network.dns_resolver.apple.v3.AppleDnsResolverConfig']],
@@ -180,6 +186,7 @@ export const EXTENSION_SLOTS: ReadonlyMap<string, ExtensionCategory> = new Map([
   ['envoy.config.listener.v3.ListenerFilter', C.ListenerFilter],
   ['envoy.config.accesslog.v3.AccessLog', C.AccessLogger],
   ['envoy.config.core.v3.TransportSocket', C.TransportSocket],
+  ['envoy.config.route.v3.RetryPolicy.RetryHostPredicate', C.RetryHostPredicate],
 ]);
 
 /** Human words for a category, as used in Envoy's terminal-filter messages. */
@@ -193,4 +200,5 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.LoadBalancer]: 'load balancer',
   [C.DnsResolver]: 'DNS resolver',
   [C.HealthChecker]: 'health checker',
+  [C.RetryHostPredicate]: 'retry host predicate',
 };

@@ -222,8 +222,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       maxConnections: th.max_connections ?? DEFAULT_MAX_CONNECTIONS,
       maxPendingRequests: th.max_pending_requests ?? DEFAULT_MAX_PENDING,
       maxRequests: th.max_requests ?? DEFAULT_MAX_REQUESTS,
-      // max_retries is refused by the loader (no retries yet): Envoy's default, as /clusters shows it.
-      maxRetries: DEFAULT_MAX_RETRIES,
+      maxRetries: th.max_retries ?? DEFAULT_MAX_RETRIES,
       resourceOffset: opts.resources?.offsetFor(`${c.name}\n${JSON.stringify(c)}`) ?? -1,
       breakerStats,
       hosts,

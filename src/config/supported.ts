@@ -57,7 +57,7 @@ const CORE: Record<string, readonly SupportedField[]> = {
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],
   'envoy.config.cluster.v3.CircuitBreakers.Thresholds': [
     ['priority', { enumValues: ['DEFAULT'] }], 'max_connections', 'max_pending_requests', 'max_requests',
-    'track_remaining',
+    'max_retries', 'track_remaining',
   ],
 };
 

@@ -31,6 +31,7 @@ import tlsTransportSocket from './transport-sockets/tls/index.ts';
 import httpHealthChecker from './health-checkers/http/index.ts';
 import tcpHealthChecker from './health-checkers/tcp/index.ts';
 import grpcHealthChecker from './health-checkers/grpc/index.ts';
+import previousHostsPredicate from './retry-host-predicates/previous-hosts/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
 
@@ -66,6 +67,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     httpHealthChecker,
     tcpHealthChecker,
     grpcHealthChecker,
+    previousHostsPredicate,
   ];
 }
 

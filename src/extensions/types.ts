@@ -47,6 +47,8 @@ export const ExtensionCategory = {
   /** Active health checkers, chosen by which HealthCheck field is set (`http_health_check` ...);
    *  they run on the main thread. */
   HealthChecker: 'envoy.health_checkers',
+  /** A retry policy's retry_host_predicate entries; the router acts on them. */
+  RetryHostPredicate: 'envoy.retry_host_predicates',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -258,6 +260,12 @@ export interface HealthCheckerModule<C = unknown> extends ExtensionModuleBase<C>
   createCheck(compiled: C, opts: { cluster: string; reuseConnection: boolean }): HealthCheck;
 }
 
+/** A retry host predicate (a RetryPolicy's retry_host_predicate): compiled for validation; the
+ *  router implements what it names. */
+export interface RetryHostPredicateModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.RetryHostPredicate;
+}
+
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
   | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
-  | DnsResolverModule<any> | HealthCheckerModule<any>;
+  | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any>;

@@ -3,6 +3,7 @@
 // longest `prefix.*` wildcard, then `*`), then the first route whose match and headers match.
 import type { RequestHeaders } from './types.ts';
 import type { HashPolicySnap } from './hash-policy.ts';
+import type { RetryPolicySnap } from './retry-policy.ts';
 
 // The route configuration as the snapshot carries it (compiled in main by the HTTP connection
 // manager's module from envoy.config.route.v3.RouteConfiguration).
@@ -24,7 +25,11 @@ export interface RouteSnap {
         /** RouteAction.upgrade_configs (null: none): they override the HCM's for their types. */
         upgrades: UpgradeSnap[] | null;
         /** RouteAction.hash_policy (null: none, or none that can yield a hash). */
-        hashPolicy: HashPolicySnap | null }
+        hashPolicy: HashPolicySnap | null;
+        /** The route's retry_policy, else its virtual host's; null: none. */
+        retryPolicy: RetryPolicySnap | null;
+        /** VirtualHost.include_request_attempt_count: x-envoy-attempt-count upstream. */
+        includeAttemptCount: boolean }
     | { kind: 'direct'; status: number; body: string | null };
 }
 /** An upgrade_configs entry (HCM or route): the upgrade type, lowercase, and whether it is

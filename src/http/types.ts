@@ -140,6 +140,7 @@ export const ResponseFlag = {
   UpstreamProtocolError: 'UPE',
   UpstreamConnectionTermination: 'UC',
   UpstreamRemoteReset: 'UR',
+  UpstreamRetryLimitExceeded: 'URX',
   DownstreamConnectionTermination: 'DC',
   DownstreamProtocolError: 'DPE',
   NoHealthyUpstream: 'UH',

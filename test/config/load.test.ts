@@ -173,10 +173,12 @@ describe('valid configs', () => {
     rejectsWith(c, [`${C0}.connect_timeout: invalid duration 5`]);
   });
 
-  test('max_retries is refused by name: Legate does not retry, so the limit would not be acted on', () => {
+  test('circuit breakers: max_retries is acted on (retries hold a slot while they wait); retry_budget is refused by name', () => {
     const cfg = minimal();
     cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ max_retries: 2 }] };
-    assert.throws(() => validateBootstrap(cfg), (e: Error) => /static_resources\.clusters\[0\]\.circuit_breakers\.thresholds\[0\]\.max_retries/.test(e.message));
+    assert.deepEqual(validateBootstrap(cfg).warnings, []);
+    cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ retry_budget: { budget_percent: { value: 20 } } }] };
+    assert.throws(() => validateBootstrap(cfg), (e: Error) => /static_resources\.clusters\[0\]\.circuit_breakers\.thresholds\[0\]\.retry_budget/.test(e.message));
   });
 
   test('wrappers are plain scalars, present even when set to the default', () => {
@@ -454,11 +456,11 @@ describe('unsupported fields', () => {
     cfg.static_resources.clusters[0].lb_policy = 'CLUSTER_PROVIDED';
     cfg.static_resources.clusters[0].ignore_health_on_host_removal = true;
     hcmOf(cfg).codec_type = 'HTTP2';
-    hcmOf(cfg).route_config.virtual_hosts[0].routes[0].route.retry_policy = { num_retries: 3 };
+    hcmOf(cfg).route_config.virtual_hosts[0].routes[0].route.request_mirror_policies = [{ cluster: 'c' }];
   };
   const lines = [
     `${L0}.filter_chains[0].filters[0].typed_config.codec_type: value "HTTP2" is not supported by Legate (supported: AUTO, HTTP1)`,
-    `${VH0}.routes[0].route.retry_policy: field is not supported by Legate`,
+    `${VH0}.routes[0].route.request_mirror_policies: field is not supported by Legate`,
     `${C0}.type: value "ORIGINAL_DST" is not supported by Legate (supported: ${supportedValues('type')})`,
     `${C0}.close_connections_on_host_health_failure: field is not supported by Legate (value true)`,
     `${C0}.lb_policy: value "CLUSTER_PROVIDED" is not supported by Legate (supported: ${supportedValues('lb_policy')})`,

@@ -24,6 +24,11 @@ import { statusClass } from '../../../../http/status.ts';
 import {
   generateHash, generatedCookieValue, type HashMethodSnap, type HashPolicyCallbacks, type HashPolicySnap,
 } from '../../../../http/hash-policy.ts';
+import {
+  AttemptFailure, DEFAULT_BACKOFF_BASE_MS, parseRetryOn, wouldRetryFromHeaders, wouldRetryFromReset,
+  type RetryPolicySnap,
+} from '../../../../http/retry-policy.ts';
+import { JitteredExponentialBackOff } from '../../../../common/backoff.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -33,38 +38,68 @@ const BODY_PROTOCOL = 'upstream connect error or disconnect/reset before headers
 const BODY_TIMEOUT = 'upstream request timeout';
 const BODY_NO_HEALTHY = 'no healthy upstream';
 const EMPTY = Buffer.alloc(0);
+/** A request that asks for retries (x-envoy-retry-on) on a route without a retry policy. */
+const HEADER_ONLY_POLICY: RetryPolicySnap = {
+  retryOn: 0, numRetries: 1, perTryTimeoutMs: 0, backoffBaseMs: DEFAULT_BACKOFF_BASE_MS,
+  backoffMaxMs: DEFAULT_BACKOFF_BASE_MS * 10, retriableStatusCodes: [], retriableHeaders: [], previousHosts: false,
+  hostSelectionMaxAttempts: 1,
+};
+
+/** A non-negative integer header value, or -1. */
+function parseMs(v: string): number {
+  return /^\d{1,10}$/.test(v.trim()) ? Number(v.trim()) : -1;
+}
 /** Until setDecoderFilterCallbacks (the filter manager calls it right after construction). */
 const NO_CALLBACKS = { hcmStats: null } as unknown as StreamDecoderFilterCallbacks;
 
-/** The upstream side of a request (Envoy's UpstreamRequest): receives the pool's, the response's
- *  and the stream's callbacks and hands them to its router under names that do not collide with
- *  the router's own decoder-filter and downstream-watermark methods. */
-class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks {
+/** One attempt upstream (Envoy's UpstreamRequest): receives the pool's, the response's and the
+ *  stream's callbacks and hands them to its router under names that do not collide with the
+ *  router's own decoder-filter and downstream-watermark methods. An attempt the router has given up
+ *  (a retry replaced it) is no longer its `upstream`: what it still hears is dropped. It is also
+ *  the per-try timeout's timer entry. */
+class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks, Expirable {
   readonly router: RouterFilter;
+  timerTick: number;
+  timerIndex: number;
   constructor(router: RouterFilter) {
     this.router = router;
+    this.timerTick = -1;
+    this.timerIndex = -1;
   }
   onPoolReady(encoder: RequestEncoder, host: Host): void {
+    if (this.router.upstream !== this) {
+      encoder.getStream().resetStream(StreamResetReason.LocalReset);
+      return;
+    }
     this.router.onPoolReady(encoder, host);
   }
   onPoolFailure(reason: PoolFailureReason, _host: Host, transportFailureReason: string): void {
-    this.router.onPoolFailure(reason, transportFailureReason);
+    if (this.router.upstream === this) this.router.onPoolFailure(reason, transportFailureReason);
   }
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
-    this.router.onUpstreamHeaders(headers, endStream);
+    if (this.router.upstream === this) this.router.onUpstreamHeaders(headers, endStream);
   }
   decodeData(data: Buffer, endStream: boolean): void {
-    this.router.onUpstreamData(data, endStream);
+    if (this.router.upstream === this) this.router.onUpstreamData(data, endStream);
   }
   onResetStream(reason: StreamResetReason): void {
-    this.router.onUpstreamReset(reason);
+    if (this.router.upstream === this) this.router.onUpstreamReset(reason);
   }
   onAboveWriteBufferHighWatermark(): void {
-    this.router.cb.readDisable(true);
+    if (this.router.upstream === this) this.router.cb.readDisable(true);
   }
   onBelowWriteBufferLowWatermark(): void {
-    this.router.cb.readDisable(false);
+    if (this.router.upstream === this) this.router.cb.readDisable(false);
   }
+  /** The per-try timeout. */
+  onExpire(): void {
+    if (this.router.upstream === this) this.router.onPerTryTimeout();
+  }
+}
+
+/** A retry's backoff timer fired (setTimeout's argument, no closure). */
+function retryNow(r: RouterFilter): void {
+  r.onRetryTimer();
 }
 
 export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, Expirable, LoadBalancerContext,
@@ -97,6 +132,26 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   hashComputed: boolean;
   /** Set-Cookie values a cookie hash policy generated, added to the upstream's response head. */
   setCookies: string[] | null;
+  /** The route's retry policy (null: none), with the request's x-envoy-retry-on bits merged. */
+  retryPolicy: RetryPolicySnap | null;
+  retryOn: number;
+  retriesLeft: number;
+  perTryTimeoutMs: number;
+  /** The request body kept for a retry (null: no retry possible any more, or none needed). */
+  retryBody: Buffer[] | null;
+  retryBodyBytes: number;
+  /** The downstream request has ended (a retry needs all of it). */
+  requestComplete: boolean;
+  /** Attempts made so far (x-envoy-attempt-count). */
+  attempts: number;
+  /** The hosts tried (previous_hosts), or null. */
+  triedHosts: Set<Host> | null;
+  backoff: JitteredExponentialBackOff | null;
+  retryTimer: NodeJS.Timeout | null;
+  /** A retry holds a max_retries circuit-breaker slot while it waits. */
+  retryHeld: boolean;
+  /** We stopped reading the downstream (waiting for a connection). */
+  readPaused: boolean;
 
   constructor(cm: ClusterManager) {
     this.cb = NO_CALLBACKS;
@@ -123,6 +178,19 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.hashKey = null;
     this.hashComputed = false;
     this.setCookies = null;
+    this.retryPolicy = null;
+    this.retryOn = 0;
+    this.retriesLeft = 0;
+    this.perTryTimeoutMs = 0;
+    this.retryBody = null;
+    this.retryBodyBytes = 0;
+    this.requestComplete = false;
+    this.attempts = 0;
+    this.triedHosts = null;
+    this.backoff = null;
+    this.retryTimer = null;
+    this.retryHeld = false;
+    this.readPaused = false;
   }
 
   // LoadBalancerContext.
@@ -183,15 +251,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     cb.streamInfo.upstreamCluster = info.name;
     this.headers = headers;
     this.hashPolicy = action.hashPolicy;
+    this.timeoutMs = action.timeoutMs;
+    this.#envoyRequestHeaders(headers, action.retryPolicy);
     const host = cluster.loadBalancer.chooseHost(this);
-    const pool = host === null ? null : cluster.httpConnPool(host, Protocol.Http11);
-    if (pool === null) {
+    if (host === null || cluster.httpConnPool(host, Protocol.Http11) === null) {
       info.stats.v[info.s.upstream_cx_none_healthy]++;
       cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return FilterHeadersStatus.StopIteration;
     }
-    this.host = host;
-    cb.streamInfo.upstreamHost = pool.host.hostString;
     if (action.prefixRewrite !== null) {
       const m = route.value;
       headers.set('x-envoy-original-path', headers.path);
@@ -199,31 +266,108 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     if (action.hostRewrite !== null) headers.authority = action.hostRewrite;
     this.headersEnd = endStream;
-    this.timeoutMs = action.timeoutMs;
+    this.requestComplete = endStream;
     cb.setDownstreamWatermarkCallbacks(this);
     if (endStream) this.#startTimer();
+    this.#startAttempt(host, action.includeAttemptCount);
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  /** The router's request headers (Envoy's x-envoy-retry-on, x-envoy-max-retries,
+   *  x-envoy-upstream-rq-timeout-ms, x-envoy-upstream-rq-per-try-timeout-ms): read, then removed
+   *  from what goes upstream; and the retry state the route's policy and they give. */
+  #envoyRequestHeaders(headers: RequestHeaders, policy: RetryPolicySnap | null): void {
+    let retryOn = policy === null ? 0 : policy.retryOn;
+    let retries = policy === null ? 0 : policy.numRetries;
+    let perTry = policy === null ? 0 : policy.perTryTimeoutMs;
+    const on = headers.get('x-envoy-retry-on');
+    if (on !== undefined) {
+      headers.remove('x-envoy-retry-on');
+      const bits = parseRetryOn(on);
+      if (bits !== 0 && policy === null) retries = 1;
+      retryOn |= bits;
+    }
+    const max = headers.get('x-envoy-max-retries');
+    if (max !== undefined) {
+      headers.remove('x-envoy-max-retries');
+      const n = parseMs(max);
+      if (n >= 0) retries = n;
+    }
+    const rq = headers.get('x-envoy-upstream-rq-timeout-ms');
+    if (rq !== undefined) {
+      headers.remove('x-envoy-upstream-rq-timeout-ms');
+      const n = parseMs(rq);
+      if (n >= 0) this.timeoutMs = n;
+    }
+    const pt = headers.get('x-envoy-upstream-rq-per-try-timeout-ms');
+    if (pt !== undefined) {
+      headers.remove('x-envoy-upstream-rq-per-try-timeout-ms');
+      const n = parseMs(pt);
+      if (n >= 0) perTry = n;
+    }
+    // (A per-try timeout longer than the route's is the route's, as Envoy.)
+    this.perTryTimeoutMs = this.timeoutMs > 0 && perTry >= this.timeoutMs ? 0 : perTry;
+    if (retryOn === 0 || retries === 0) return;
+    this.retryPolicy = policy ?? HEADER_ONLY_POLICY;
+    this.retryOn = retryOn;
+    this.retriesLeft = retries;
+    this.retryBody = [];
+    if (this.retryPolicy.previousHosts) this.triedHosts = new Set();
+  }
+
+  /** Send the request to `host` (a new attempt: the first, or a retry). */
+  #startAttempt(host: Host, countAttempts: boolean): void {
+    const cluster = this.cluster!;
+    const pool = cluster.httpConnPool(host, Protocol.Http11)!;
+    this.host = host;
+    this.triedHosts?.add(host);
+    this.cb.streamInfo.upstreamHost = pool.host.hostString;
+    this.attempts++;
+    if (countAttempts) this.headers!.set('x-envoy-attempt-count', String(this.attempts));
     const up = new UpstreamRequest(this);
     this.upstream = up;
+    if (this.perTryTimeoutMs > 0) schedule(up, this.perTryTimeoutMs);
     this.cancellable = pool.newStream(up, up);
-    return FilterHeadersStatus.StopIteration;
   }
 
   decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
     if (this.done) return FilterDataStatus.StopIterationNoBuffer;
-    if (endStream) this.#startTimer();
+    if (endStream) {
+      this.requestComplete = true;
+      this.#startTimer();
+    }
+    const keep = this.retryBody;
+    if (keep !== null && data.length > 0) {
+      // Kept for a retry up to the buffer limit; past it the request is not retried (Envoy's
+      // retry_or_shadow_abandoned).
+      this.retryBodyBytes += data.length;
+      const limit = this.cb.decoderBufferLimit;
+      if (limit > 0 && this.retryBodyBytes > limit) {
+        this.retryBody = null;
+        this.retriesLeft = 0;
+      } else {
+        keep.push(retain(data));
+      }
+    }
     const enc = this.encoder;
     if (enc !== null) {
       enc.encodeData(data, endStream);
-    } else {
+    } else if (this.upstream !== null || this.retryTimer === null) {
       // Waiting for a connection: hold the body, and stop reading more (bounded buffering).
       if (this.buffered === null) {
         this.buffered = [];
-        this.cb.readDisable(true);
+        this.#pauseReading(true);
       }
       if (data.length > 0) this.buffered.push(retain(data));
       if (endStream) this.bufferedEnd = true;
     }
     return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  #pauseReading(pause: boolean): void {
+    if (this.readPaused === pause) return;
+    this.readPaused = pause;
+    this.cb.readDisable(pause);
   }
 
   /** Request trailers are not forwarded upstream yet (the HTTP/1 client codec has no trailers):
@@ -258,13 +402,15 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
         encoder.encodeData(buffered[i], this.bufferedEnd && i === buffered.length - 1);
       }
       if (this.bufferedEnd && buffered.length === 0) encoder.encodeData(EMPTY, true);
-      this.cb.readDisable(false);
+      this.#pauseReading(false);
     }
   }
 
   onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.cancellable = null;
     if (this.done) return;
+    if (reason !== 'overflow' && this.#retryAfterReset(AttemptFailure.ConnectFailure)) return;
+    this.#clearPerTry();
     if (reason === 'overflow') {
       this.cb.sendLocalReply(503, BODY_OVERFLOW, ResponseFlag.UpstreamOverflow, 'overflow');
     } else if (transportFailureReason !== '') {
@@ -278,6 +424,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   onUpstreamHeaders(h: ResponseHeaders, endStream: boolean): void {
+    if (this.retryPolicy !== null && h.status !== 101 && this.#retryFromHeaders(h, endStream)) return;
+    this.#clearPerTry();
     const now = monotonicNow();
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
@@ -314,6 +462,15 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   #upstreamDone(status: number): void {
     this.#clearTimer();
+    this.#clearPerTry();
+    this.#countResponse(status);
+    // The stream is over (the pool has its slot back; the connection returns itself).
+    this.encoder = null;
+    this.stream = null;
+  }
+
+  /** An attempt's response, counted (status class, completion, the host's success or error). */
+  #countResponse(status: number): void {
     const c = this.cluster!.info;
     const v = c.stats.v;
     const cls = statusClass(status);
@@ -329,19 +486,19 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (cls === 5) v[hs.rq_error]++;
     else v[hs.rq_success]++;
     c.stats.record(c.s.upstream_rq_time, monotonicNow() - this.upstreamStart);
-    // The stream is over (the pool has its slot back; the connection returns itself).
-    this.encoder = null;
-    this.stream = null;
   }
 
   onUpstreamReset(reason: StreamResetReason): void {
     this.encoder = null;
     this.stream = null;
-    this.#clearTimer();
     if (this.done) return;
     const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_rx_reset]++;
     c.stats.v[this.host!.hs.rq_error]++;
+    if (!this.responseStarted && reason !== StreamResetReason.ProtocolError
+      && this.#retryAfterReset(AttemptFailure.Reset)) return;
+    this.#clearTimer();
+    this.#clearPerTry();
     if (this.responseStarted) {
       this.cb.stats.v[this.hcmStats.rq_reset_after_downstream_response_started]++;
       // The flag says why, as Envoy derives it from the reset reason.
@@ -368,6 +525,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_timeout]++;
     if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
+    this.#stopRetry();
     this.#abandonUpstream();
     if (this.responseStarted) {
       this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamRequestTimeout;
@@ -381,9 +539,136 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     cancel(this);
   }
 
+  #clearPerTry(): void {
+    const up = this.upstream;
+    if (up !== null && up.timerTick !== -1) cancel(up);
+  }
+
+  /** The attempt ran past per_try_timeout: it is given up, and retried if the policy says so
+   *  (Envoy retries a per-try timeout as a reset), else 504. */
+  onPerTryTimeout(): void {
+    if (this.done || this.responseStarted) return;
+    const c = this.cluster!.info;
+    c.stats.v[c.s.upstream_rq_per_try_timeout]++;
+    if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
+    this.#abandonUpstream();
+    if (this.#retryAfterReset(AttemptFailure.Reset)) return;
+    this.#clearTimer();
+    this.cb.sendLocalReply(504, BODY_TIMEOUT, ResponseFlag.UpstreamRequestTimeout, 'upstream_per_try_timeout');
+  }
+
+  /** Whether a retry may be made now (the request complete and kept, none answered downstream). */
+  #retryable(): boolean {
+    return this.retryPolicy !== null && this.retryBody !== null && this.requestComplete && !this.responseStarted;
+  }
+
+  /** An attempt failed without a response: retried (true) if the policy covers `why` and the
+   *  limits allow; false: the caller answers. */
+  #retryAfterReset(why: AttemptFailure): boolean {
+    if (!this.#retryable() || !wouldRetryFromReset(this.retryOn, why)) return false;
+    if (!this.#scheduleRetry()) return false;
+    this.upstream = null;
+    this.#abandonUpstream();
+    return true;
+  }
+
+  /** A response the policy retries: its attempt is given up (a complete one returns its
+   *  connection; one still coming is reset) and a retry scheduled. False: it goes downstream
+   *  (URX when the retries ran out). */
+  #retryFromHeaders(h: ResponseHeaders, endStream: boolean): boolean {
+    const p = this.retryPolicy!;
+    if (!this.#retryable()) return false;
+    if (!wouldRetryFromHeaders(
+      { retryOn: this.retryOn, retriableStatusCodes: p.retriableStatusCodes, retriableHeaders: p.retriableHeaders },
+      h.status, (n) => h.get(n))) {
+      // A retried request ends with an answer its policy takes (Envoy's upstream_rq_retry_success).
+      if (this.attempts > 1) {
+        const c = this.cluster!.info;
+        c.stats.v[c.s.upstream_rq_retry_success]++;
+      }
+      return false;
+    }
+    if (!this.#scheduleRetry()) {
+      if (this.retriesLeft === 0) this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamRetryLimitExceeded;
+      return false;
+    }
+    // The attempt's response counts as an upstream response (Envoy's per-attempt stats).
+    if (endStream) this.#upstreamDone(h.status);
+    else this.#countResponse(h.status);
+    this.#clearPerTry();
+    this.upstream = null;
+    this.#abandonUpstream();
+    return true;
+  }
+
+  /** Count the retry and arm its backoff; false (and counted why) when none may be made. */
+  #scheduleRetry(): boolean {
+    const c = this.cluster!.info;
+    const v = c.stats.v;
+    if (this.retriesLeft === 0) {
+      v[c.s.upstream_rq_retry_limit_exceeded]++;
+      return false;
+    }
+    const rm = c.resourceManager.retries;
+    if (!rm.canCreate()) {
+      v[c.s.upstream_rq_retry_overflow]++;
+      return false;
+    }
+    rm.inc();
+    this.retryHeld = true;
+    this.retriesLeft--;
+    v[c.s.upstream_rq_retry]++;
+    v[c.s.upstream_rq_retry_backoff_exponential]++;
+    const p = this.retryPolicy!;
+    const b = this.backoff ??= new JitteredExponentialBackOff(p.backoffBaseMs, p.backoffMaxMs);
+    this.retryTimer = setTimeout(retryNow, b.nextBackOffMs(), this);
+    return true;
+  }
+
+  /** The backoff is over: a new attempt, on another host when previous_hosts says so. */
+  onRetryTimer(): void {
+    this.retryTimer = null;
+    this.#releaseRetrySlot();
+    if (this.done) return;
+    const cluster = this.cluster!;
+    const p = this.retryPolicy!;
+    let host = cluster.loadBalancer.chooseHost(this);
+    const tried = this.triedHosts;
+    for (let i = 0; tried !== null && host !== null && tried.has(host) && i < p.hostSelectionMaxAttempts; i++) {
+      host = cluster.loadBalancer.chooseHost(this);
+    }
+    if (host === null || cluster.httpConnPool(host, Protocol.Http11) === null) {
+      const info = cluster.info;
+      info.stats.v[info.s.upstream_cx_none_healthy]++;
+      this.#clearTimer();
+      this.cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
+      return;
+    }
+    // The whole request again: headers, then the kept body.
+    const body = this.retryBody!;
+    this.buffered = body.length > 0 ? body.slice() : null;
+    this.bufferedEnd = true;
+    this.#startAttempt(host, this.headers!.get('x-envoy-attempt-count') !== undefined);
+  }
+
+  #releaseRetrySlot(): void {
+    if (!this.retryHeld) return;
+    this.retryHeld = false;
+    this.cluster!.info.resourceManager.retries.dec();
+  }
+
+  #stopRetry(): void {
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    this.#releaseRetrySlot();
+  }
+
   /** Drop whatever we hold upstream: a queued request is cancelled, a stream in progress is
    *  reset (an HTTP/1 connection mid-request cannot be reused). */
   #abandonUpstream(): void {
+    this.#clearPerTry();
     const waiting = this.cancellable;
     if (waiting !== null) {
       this.cancellable = null;
@@ -403,7 +688,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.done) return;
     this.done = true;
     this.#clearTimer();
+    this.#stopRetry();
     this.#abandonUpstream();
     this.buffered = null;
+    this.retryBody = null;
   }
 }

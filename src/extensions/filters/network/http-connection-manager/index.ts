@@ -12,6 +12,7 @@ import {
   HashMethodKind, setCookieAttributes, wireText, type HashMethodSnap, type HashPolicySnap,
 } from '../../../../http/hash-policy.ts';
 import { durationMs } from '../../../../config/duration.ts';
+import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } from '../../../../http/retry-policy.ts';
 import { readDataSource } from '../../../../common/data-source.ts';
 import { slots } from '../../../../stats/slots.ts';
 import { HcmConfig } from './config.ts';
@@ -78,9 +79,45 @@ function headerMatcher(h: Obj): HeaderMatchSnap {
   return { name, kind: 'present', value: '', ignoreCase: false, invert, present: true };
 }
 
+/** A RetryPolicy (http/retry-policy.ts); `path` is its field path. */
+function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): RetryPolicySnap | null {
+  if (rp === undefined) return null;
+  const unknown: string[] = [];
+  const retryOn = parseRetryOn(String(rp.retry_on ?? ''), unknown);
+  if (unknown.length > 0) {
+    ctx.fail(`${path}.retry_on`, `unknown or unsupported retry condition(s) ${unknown.map((u) => `"${u}"`).join(', ')} `
+      + `(Legate acts on ${Object.keys(RetryOn).join(', ')})`);
+  }
+  const base = durationMs(rp.retry_back_off?.base_interval, DEFAULT_BACKOFF_BASE_MS);
+  const max = durationMs(rp.retry_back_off?.max_interval, base * 10);
+  if (max < base) {
+    ctx.fail(`${path}.retry_back_off.max_interval`, 'max_interval must be greater than or equal to the base_interval');
+  }
+  let previousHosts = false;
+  ((rp.retry_host_predicate ?? []) as Obj[]).forEach((pred, i) => {
+    // (previous_hosts is the one Legate has: the router acts on it.)
+    ctx.compileNested(ExtensionCategory.RetryHostPredicate, pred, `${path}.retry_host_predicate[${i}]`);
+    previousHosts = true;
+  });
+  return {
+    retryOn,
+    numRetries: rp.num_retries ?? 1,
+    perTryTimeoutMs: durationMs(rp.per_try_timeout, 0),
+    backoffBaseMs: base,
+    backoffMaxMs: max,
+    retriableStatusCodes: (rp.retriable_status_codes ?? []) as number[],
+    retriableHeaders: ((rp.retriable_headers ?? []) as Obj[]).map(headerMatcher),
+    previousHosts,
+    hostSelectionMaxAttempts: Number(rp.host_selection_retry_max_attempts ?? 1),
+  };
+}
+
 function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): VirtualHostSnap[] {
   const out: VirtualHostSnap[] = [];
   ((rc?.virtual_hosts ?? []) as Obj[]).forEach((vh, v) => {
+    const vpath = `${path}.virtual_hosts[${v}]`;
+    const vhRetry = retryPolicy(vh.retry_policy, `${vpath}.retry_policy`, ctx);
+    const attemptCount = vh.include_request_attempt_count === true;
     const routes: RouteSnap[] = [];
     ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
       const m = r.match ?? {};
@@ -107,6 +144,10 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           hostRewrite: ra.host_rewrite_literal ?? null,
           upgrades: ra.upgrade_configs === undefined ? null : upgradeConfigs(ra.upgrade_configs),
           hashPolicy: hashPolicy(ra.hash_policy),
+          // A route's policy replaces its virtual host's (Envoy's).
+          retryPolicy: ra.retry_policy === undefined ? vhRetry
+            : retryPolicy(ra.retry_policy, `${vpath}.routes[${i}].route.retry_policy`, ctx),
+          includeAttemptCount: attemptCount,
         };
       }
       routes.push({ name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action });
@@ -178,7 +219,13 @@ const httpConnectionManager: HcmModule = {
     'envoy.config.accesslog.v3.AccessLog': ['name', 'typed_config'],
     // Routes.
     [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts'],
-    [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes'],
+    [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
+    [ROUTE + 'RetryPolicy']: [
+      'retry_on', 'num_retries', 'per_try_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
+      'retry_host_predicate', 'host_selection_retry_max_attempts',
+    ],
+    [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
+    [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
     [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response'],
     [ROUTE + 'RouteMatch']: ['prefix', 'path', 'safe_regex', 'headers', 'case_sensitive'],
     'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
@@ -187,7 +234,7 @@ const httpConnectionManager: HcmModule = {
     'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
     [ROUTE + 'RouteAction']: [
       'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
-      'hash_policy',
+      'hash_policy', 'retry_policy',
     ],
     // (http/hash-policy.ts. Refused: filter_state, which needs filters that store hashable state;
     // header.regex_rewrite, which needs RE2's GlobalReplace with its \N rewrite syntax and

@@ -19,7 +19,7 @@ function route(hashPolicy: HashPolicySnap | null): CompiledRoute {
       name: 'r', match: { kind: 'prefix', value: '/', caseSensitive: true }, headers: [],
       action: {
         kind: 'cluster', cluster: 'c', timeoutMs: 0, idleTimeoutMs: 0, prefixRewrite: null, hostRewrite: null,
-        upgrades: null, hashPolicy,
+        upgrades: null, hashPolicy, retryPolicy: null, includeAttemptCount: false,
       },
     },
     kind: 0, value: '/', caseSensitive: true, re: null, headers: [],

@@ -1,0 +1,226 @@
+// Retries and timeouts through a real Legate to real upstreams: retry_on conditions (5xx, reset,
+// retriable status codes), num_retries and URX, per_try_timeout, backoff, previous_hosts, the
+// request body replayed, x-envoy-attempt-count, the x-envoy-* request headers, and the max_retries
+// circuit breaker.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import crypto from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { hcmListener, tmpFile, type Legate } from '../helpers/legate.ts';
+import { legateFor, httpUp } from './fixtures/tracked.ts';
+import { echo } from './fixtures/upstreams.ts';
+
+interface Opts {
+  retryPolicy?: string;
+  routeExtra?: string;
+  vhExtra?: string;
+  clusterExtra?: string;
+  log?: string;
+}
+
+function config(ports: number[], o: Opts = {}): string {
+  const routes = `
+              - match: { prefix: "/" }
+                route:
+                  cluster: up${o.routeExtra ?? ''}${o.retryPolicy === undefined ? '' : `
+                  retry_policy:${o.retryPolicy}`}`;
+  let yaml = `
+static_resources:
+  listeners:${hcmListener('proxy', 'ingress', routes, o.log === undefined ? {} : { hcmExtra: `
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: ${o.log}
+              log_format: { text_format_source: { inline_string: "%RESPONSE_CODE% %RESPONSE_FLAGS%\\n" } }` })}
+  clusters:
+  - name: up
+    connect_timeout: 1s${o.clusterExtra ?? ''}
+    load_assignment:
+      cluster_name: up
+      endpoints:
+      - lb_endpoints:${ports.map((p) => `
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`).join('')}
+`;
+  if (o.vhExtra !== undefined) yaml = yaml.replace('              domains: ["*"]', `              domains: ["*"]${o.vhExtra}`);
+  return yaml;
+}
+
+async function get(port: number, path = '/', headers: Record<string, string> = {}, method = 'GET', body?: Buffer): Promise<{ status: number; body: string }> {
+  const r = await request(`http://127.0.0.1:${port}${path}`, { method: method as 'GET', headers, body, reset: true });
+  return { status: r.statusCode, body: await r.body.text() };
+}
+
+async function stats(l: Legate): Promise<Map<string, number>> {
+  return l.stats();
+}
+
+test('5xx then 200: the client gets the 200; attempts counted, x-envoy-attempt-count upstream; the body is replayed', async () => {
+  let n = 0;
+  const up = await httpUp((req, res, body) => {
+    n++;
+    if (n % 2 === 1) {
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('busy');
+      return;
+    }
+    res.writeHead(200, { 'x-body-sha': crypto.createHash('sha256').update(body).digest('hex') });
+    res.end(`ok ${req.headers['x-envoy-attempt-count']}`);
+  });
+  const l = await legateFor(config([up.port], {
+    retryPolicy: `
+                    retry_on: 5xx
+                    num_retries: 2`,
+    vhExtra: `
+              include_request_attempt_count: true`,
+  }));
+  const port = l.port('proxy');
+  const r = await get(port);
+  assert.deepEqual(r, { status: 200, body: 'ok 2' });
+  assert.deepEqual(up.requests.map((q) => q.headers['x-envoy-attempt-count']), ['1', '2']);
+  // A POST body goes out whole on each attempt.
+  const payload = crypto.randomBytes(64 * 1024);
+  const before = up.requests.length;
+  const res = await request(`http://127.0.0.1:${port}/post`, { method: 'POST', body: payload, reset: true });
+  assert.equal(res.statusCode, 200);
+  assert.equal(res.headers['x-body-sha'], crypto.createHash('sha256').update(payload).digest('hex'));
+  await res.body.dump();
+  const tries = up.requests.slice(before);
+  assert.equal(tries.length, 2);
+  for (const t of tries) assert.ok(t.body.equals(payload));
+  const st = await stats(l);
+  assert.equal(st.get('cluster.up.upstream_rq_retry'), 2);
+  assert.equal(st.get('cluster.up.upstream_rq_retry_success'), 2);
+  assert.equal(st.get('cluster.up.upstream_rq_5xx'), 2);
+  assert.equal(st.get('cluster.up.upstream_rq_2xx'), 2);
+});
+
+test('retries stop at num_retries: the last 503 goes to the client with URX', async () => {
+  const up = await httpUp((_req, res) => { res.writeHead(503); res.end('no'); });
+  const log = tmpFile('access.log', '');
+  const l = await legateFor(config([up.port], { log, retryPolicy: `
+                    retry_on: gateway-error
+                    num_retries: 2
+                    retry_back_off: { base_interval: 0.01s }` }));
+  const r = await get(l.port('proxy'));
+  assert.deepEqual(r, { status: 503, body: 'no' });
+  assert.equal(up.requests.length, 3);
+  const st = await stats(l);
+  assert.equal(st.get('cluster.up.upstream_rq_retry'), 2);
+  assert.equal(st.get('cluster.up.upstream_rq_retry_limit_exceeded'), 1);
+  assert.equal(st.get('cluster.up.upstream_rq_retry_success') ?? 0, 0);
+  for (let i = 0; i < 50 && !fs.readFileSync(log, 'utf8').includes('503'); i++) await sleep(20);
+  assert.equal(fs.readFileSync(log, 'utf8').trim(), '503 URX');
+});
+
+test('a host that resets is retried on another (reset, previous_hosts); without a policy the reset is a 503 UC', async () => {
+  const good = await httpUp();
+  const bad = await httpUp((req) => { req.socket.destroy(); });
+  const l = await legateFor(config([bad.port, good.port], { retryPolicy: `
+                    retry_on: reset
+                    num_retries: 3
+                    retry_host_predicate:
+                    - name: envoy.retry_host_predicates.previous_hosts
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate
+                    host_selection_retry_max_attempts: 3` }), { concurrency: 2 });
+  const port = l.port('proxy');
+  for (let i = 0; i < 20; i++) assert.deepEqual(await get(port, `/r${i}`), { status: 200, body: `GET /r${i}` });
+  const st = await stats(l);
+  assert.ok(st.get('cluster.up.upstream_rq_retry')! >= 1);
+  assert.equal(st.get('cluster.up.upstream_rq_retry')!, bad.requests.length, 'each reset was retried once, on the good host');
+  const plain = await legateFor(config([bad.port]));
+  const r = await get(plain.port('proxy'));
+  assert.equal(r.status, 503);
+  assert.match(r.body, /connection termination/);
+});
+
+test('per_try_timeout: a slow attempt is given up and retried; without retries it is a 504', async () => {
+  let n = 0;
+  const up = await httpUp((req, res, body) => {
+    n++;
+    if (n === 1) setTimeout(() => echo(req, res, body), 3000);
+    else echo(req, res, body);
+  });
+  const l = await legateFor(config([up.port], { retryPolicy: `
+                    retry_on: 5xx
+                    num_retries: 1
+                    per_try_timeout: 0.2s` }));
+  const t0 = Date.now();
+  const r = await get(l.port('proxy'), '/slow');
+  assert.deepEqual(r, { status: 200, body: 'GET /slow' });
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  assert.equal((await stats(l)).get('cluster.up.upstream_rq_per_try_timeout'), 1);
+  // No retries left: the per-try timeout answers 504 UT.
+  n = 0;
+  const single = await legateFor(config([up.port], { retryPolicy: `
+                    retry_on: connect-failure
+                    per_try_timeout: 0.2s` }));
+  const r2 = await get(single.port('proxy'), '/slow2');
+  assert.equal(r2.status, 504);
+  assert.equal(r2.body, 'upstream request timeout');
+});
+
+test('x-envoy-retry-on, x-envoy-max-retries and x-envoy-upstream-rq-timeout-ms on a route without a policy; stripped upstream', async () => {
+  let n = 0;
+  const up = await httpUp((req, res, body) => {
+    n++;
+    if (req.url === '/hang') return;
+    if (n <= 2) { res.writeHead(500); res.end(); return; }
+    echo(req, res, body);
+  });
+  const l = await legateFor(config([up.port]));
+  const port = l.port('proxy');
+  const r = await get(port, '/h', { 'x-envoy-retry-on': '5xx', 'x-envoy-max-retries': '3' });
+  assert.deepEqual(r, { status: 200, body: 'GET /h' });
+  assert.equal(up.requests.length, 3);
+  for (const q of up.requests) {
+    assert.equal(q.headers['x-envoy-retry-on'], undefined);
+    assert.equal(q.headers['x-envoy-max-retries'], undefined);
+  }
+  const t0 = Date.now();
+  const t = await get(port, '/hang', { 'x-envoy-upstream-rq-timeout-ms': '150' });
+  assert.equal(t.status, 504);
+  assert.ok(Date.now() - t0 < 1500);
+  // Without the header no retry happens.
+  n = 0;
+  assert.equal((await get(port, '/once')).status, 500);
+});
+
+test('retriable-status-codes and retriable-4xx; the max_retries circuit breaker', async () => {
+  let n = 0;
+  const up = await httpUp((req, res, body) => {
+    n++;
+    if (req.url === '/418' && n % 2 === 1) { res.writeHead(418); res.end(); return; }
+    if (req.url === '/409' && n % 2 === 1) { res.writeHead(409); res.end(); return; }
+    echo(req, res, body);
+  });
+  const l = await legateFor(config([up.port], { retryPolicy: `
+                    retry_on: retriable-status-codes,retriable-4xx
+                    retriable_status_codes: [418]` }));
+  n = 0;
+  assert.equal((await get(l.port('proxy'), '/418')).status, 200);
+  n = 0;
+  assert.equal((await get(l.port('proxy'), '/409')).status, 200);
+  // max_retries 0: no retry may be made; counted as an overflow.
+  const none = await legateFor(config([up.port], {
+    retryPolicy: `
+                    retry_on: retriable-4xx`,
+    clusterExtra: `
+    circuit_breakers: { thresholds: [{ max_retries: 0 }] }`,
+  }));
+  n = 0;
+  assert.equal((await get(none.port('proxy'), '/409')).status, 409);
+  assert.equal((await stats(none)).get('cluster.up.upstream_rq_retry_overflow'), 1);
+});
+
+test('retry_on values Legate does not know are refused by path', async () => {
+  const { runLegate } = await import('../helpers/legate.ts');
+  const r = await runLegate(['--mode', 'validate', '-c', tmpFile('c.yaml', config([1], { retryPolicy: `
+                    retry_on: 5xx,envoy-ratelimited` }))]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /routes\[0\]\.route\.retry_policy\.retry_on: unknown or unsupported retry condition\(s\) "envoy-ratelimited"/);
+});
+
