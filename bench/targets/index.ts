@@ -8,7 +8,9 @@ import { httpProxy } from './http-proxy.ts';
 import type { Scenario } from '../lib/args.ts';
 import type { TargetSpec } from './types.ts';
 
-export const TARGETS: readonly TargetSpec[] = [direct, legate(1), legate(2), nginx, haproxy, httpProxy];
+export const TARGETS: readonly TargetSpec[] = [
+  direct, legate(1), legate(2), legate(1, 'legate-dns', undefined, '', 'dns'), nginx, haproxy, httpProxy,
+];
 
 /**
  * Targets selected by --only that take part in `scenario`: exact names, or a prefix before "-" ("legate"

@@ -48,6 +48,9 @@ ${nginxCommonHttp(dir)}
     default_type text/plain;
     server {
         listen 127.0.0.1:${port};
+        # (The legate-dns target's three hosts.)
+        listen 127.0.0.2:${port};
+        listen 127.0.0.3:${port};
         root ${www};${streamLocation}
     }
 }
