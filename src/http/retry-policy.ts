@@ -2,7 +2,7 @@
 // x-envoy-max-retries request headers): which failures a request is retried on, how many times,
 // after what backoff. Compiled in main (RetryPolicySnap); the router asks wouldRetryFromHeaders /
 // wouldRetryFromReset per attempt (Envoy's RetryStateImpl).
-import type { HeaderMatchSnap } from './route-table.ts';
+import { headerValueMatches, type HeaderMatchSnap } from './route-table.ts';
 
 /** retry_on conditions (bits). */
 export const RetryOn = {
@@ -78,26 +78,11 @@ export function wouldRetryFromHeaders(p: { retryOn: number; retriableStatusCodes
   if ((on & RetryOn['retriable-4xx']) !== 0 && status === 409) return true;
   if ((on & RetryOn['retriable-status-codes']) !== 0 && p.retriableStatusCodes.includes(status)) return true;
   if ((on & RetryOn['retriable-headers']) !== 0) {
-    for (const m of p.retriableHeaders) if (headerMatches(m, header(m.name))) return true;
-  }
-  return false;
-}
-
-function headerMatches(m: HeaderMatchSnap, v: string | undefined): boolean {
-  let ok: boolean;
-  if (m.kind === 'present') {
-    ok = (v !== undefined) === m.present;
-  } else if (v === undefined) {
-    ok = false;
-  } else {
-    const s = m.ignoreCase ? v.toLowerCase() : v;
-    switch (m.kind) {
-      case 'exact': ok = s === m.value; break;
-      case 'prefix': ok = s.startsWith(m.value); break;
-      case 'suffix': ok = s.endsWith(m.value); break;
-      case 'contains': ok = s.includes(m.value); break;
-      default: ok = new RegExp(`^(?:${m.value})$`, m.ignoreCase ? 'i' : '').test(v);
+    for (const m of p.retriableHeaders) {
+      // (Compiled here: a retry decision is rare.)
+      const re = m.kind === 'regex' ? new RegExp(`^(?:${m.value})$`, m.ignoreCase ? 'i' : '') : null;
+      if (headerValueMatches(m, header(m.name), re)) return true;
     }
   }
-  return m.invert ? !ok : ok;
+  return false;
 }

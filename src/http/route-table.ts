@@ -80,6 +80,12 @@ function headerMatches(m: CompiledHeaderMatch, req: RequestHeaders): boolean {
   } else {
     v = req.get(s.name);
   }
+  return headerValueMatches(s, v, m.re);
+}
+
+/** Whether a header's value (undefined: absent) satisfies a HeaderMatcher; `re` is its compiled
+ *  regex (kind 'regex'). Route matching and retriable_headers share it. */
+export function headerValueMatches(s: HeaderMatchSnap, v: string | undefined, re: RegExp | null): boolean {
   let ok: boolean;
   if (s.kind === 'present') {
     ok = (v !== undefined) === s.present;
@@ -92,7 +98,7 @@ function headerMatches(m: CompiledHeaderMatch, req: RequestHeaders): boolean {
       case 'prefix': ok = x.startsWith(s.value); break;
       case 'suffix': ok = x.endsWith(s.value); break;
       case 'contains': ok = x.includes(s.value); break;
-      default: ok = m.re!.test(v);
+      default: ok = re!.test(v);
     }
   }
   return s.invert ? !ok : ok;

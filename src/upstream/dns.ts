@@ -36,6 +36,23 @@ export function familyOrder(family: DnsLookupFamily): { order: (4 | 6)[]; both: 
   }
 }
 
+/** Ask `lookup` for each family `family` names, in order (ALL: every one, answers joined; else
+ *  the first with an address wins): Envoy's dual lookups. A failure of each is the last error. */
+export async function resolveByFamily(family: DnsLookupFamily, lookup: (fam: 4 | 6) => Promise<DnsAddress[]>): Promise<DnsResult> {
+  const { order, both } = familyOrder(family);
+  const out: DnsAddress[] = [];
+  let reason = '';
+  for (const fam of order) {
+    try {
+      for (const a of await lookup(fam)) out.push(a);
+    } catch (err) {
+      reason = (err as { code?: string }).code ?? String(err);
+    }
+    if (out.length > 0 && !both) break;
+  }
+  return out.length > 0 ? { ok: true, addresses: out } : { ok: false, reason: reason || 'no address' };
+}
+
 /** A name that is an IP address answers itself (of its own family only). */
 export function literalAnswer(name: string, family: DnsLookupFamily): DnsResult | null {
   const v = net.isIP(name);

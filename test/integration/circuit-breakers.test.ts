@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hcmListener, routeAll, tmpFile } from '../helpers/legate.ts';
+import { fileAccessLog, hcmListener, routeAll, tmpFile } from '../helpers/legate.ts';
 import { legateFor, httpUp } from './fixtures/tracked.ts';
 import { echo } from './fixtures/upstreams.ts';
 import { rawRequest } from './fixtures/clients.ts';
@@ -24,13 +24,7 @@ static_resources:
   listeners:${hcmListener('proxy', 'ingress', routeAll('up'), {
     listenerExtra: `
     connection_balance_config: { exact_balance: {} }`,
-    hcmExtra: `
-          access_log:
-          - name: envoy.access_loggers.file
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-              path: ${log}
-              log_format: { text_format_source: { inline_string: "%RESPONSE_CODE% %RESPONSE_FLAGS%\\n" } }` })}
+    hcmExtra: fileAccessLog(log, '%RESPONSE_CODE% %RESPONSE_FLAGS%\\n') })}
   clusters:
   - name: up
     connect_timeout: 1s

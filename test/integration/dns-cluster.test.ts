@@ -8,7 +8,7 @@ import { request } from 'undici';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DnsServer } from '../helpers/dns-server.ts';
 import fs from 'node:fs';
-import { hcmListener, routeAll, runLegate, tmpFile, type Legate } from '../helpers/legate.ts';
+import { fileAccessLog, hcmListener, routeAll, runLegate, tmpFile, type Legate } from '../helpers/legate.ts';
 import { legateFor, track } from './fixtures/tracked.ts';
 import { pollStat } from './fixtures/clients.ts';
 
@@ -189,13 +189,7 @@ test('a name that does not resolve yet: Legate starts, answers 503 UH, then serv
     dns_failure_refresh_rate: { base_interval: 0.1s, max_interval: 0.3s }`);
   const l = await legateFor(`
 static_resources:
-  listeners:${hcmListener('proxy', 'ingress', routeAll('up'), { hcmExtra: `
-          access_log:
-          - name: envoy.access_loggers.file
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-              path: ${log}
-              log_format: { text_format_source: { inline_string: "%RESPONSE_CODE% %RESPONSE_FLAGS%\\n" } }` })}
+  listeners:${hcmListener('proxy', 'ingress', routeAll('up'), { hcmExtra: fileAccessLog(log, '%RESPONSE_CODE% %RESPONSE_FLAGS%\\n') })}
   clusters:${cluster}
 `);
   const port = l.port('proxy');

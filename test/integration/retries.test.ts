@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { hcmListener, tmpFile, type Legate } from '../helpers/legate.ts';
+import { fileAccessLog, hcmListener, tmpFile, type Legate } from '../helpers/legate.ts';
 import { legateFor, httpUp } from './fixtures/tracked.ts';
 import { echo } from './fixtures/upstreams.ts';
 
@@ -28,13 +28,7 @@ function config(ports: number[], o: Opts = {}): string {
                   retry_policy:${o.retryPolicy}`}`;
   let yaml = `
 static_resources:
-  listeners:${hcmListener('proxy', 'ingress', routes, o.log === undefined ? {} : { hcmExtra: `
-          access_log:
-          - name: envoy.access_loggers.file
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-              path: ${o.log}
-              log_format: { text_format_source: { inline_string: "%RESPONSE_CODE% %RESPONSE_FLAGS%\\n" } }` })}
+  listeners:${hcmListener('proxy', 'ingress', routes, o.log === undefined ? {} : { hcmExtra: fileAccessLog(o.log, '%RESPONSE_CODE% %RESPONSE_FLAGS%\\n') })}
   clusters:
   - name: up
     connect_timeout: 1s${o.clusterExtra ?? ''}

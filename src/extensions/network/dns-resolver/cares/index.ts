@@ -6,7 +6,7 @@
 import dns from 'node:dns';
 import net from 'node:net';
 import {
-  familyOrder, hostsFileAnswer, literalAnswer, type DnsAddress, type DnsLookupFamily, type DnsResolver, type DnsResult,
+  hostsFileAnswer, literalAnswer, resolveByFamily, type DnsLookupFamily, type DnsResolver, type DnsResult,
 } from '../../../../upstream/dns.ts';
 import { ExtensionCategory, type CompileContext, type DnsResolverModule } from '../../../types.ts';
 
@@ -43,19 +43,10 @@ export class CaresResolver implements DnsResolver {
   async resolve(name: string, family: DnsLookupFamily): Promise<DnsResult> {
     const fixed = literalAnswer(name, family) ?? hostsFileAnswer(name, family);
     if (fixed !== null) return fixed;
-    const { order, both } = familyOrder(family);
-    const out: DnsAddress[] = [];
-    let reason = '';
-    for (const fam of order) {
-      try {
-        const rs = fam === 4 ? await this.#r.resolve4(name, { ttl: true }) : await this.#r.resolve6(name, { ttl: true });
-        for (const r of rs) out.push({ address: r.address, ttlS: r.ttl });
-      } catch (err) {
-        reason = (err as { code?: string }).code ?? String(err);
-      }
-      if (out.length > 0 && !both) break;
-    }
-    return out.length > 0 ? { ok: true, addresses: out } : { ok: false, reason: reason || 'no address' };
+    return resolveByFamily(family, async (fam) => {
+      const rs = fam === 4 ? await this.#r.resolve4(name, { ttl: true }) : await this.#r.resolve6(name, { ttl: true });
+      return rs.map((r) => ({ address: r.address, ttlS: r.ttl }));
+    });
   }
 
   stop(): void {

@@ -4,7 +4,7 @@
 // dns_refresh_rate.
 import dns from 'node:dns';
 import {
-  familyOrder, literalAnswer, type DnsAddress, type DnsLookupFamily, type DnsResolver, type DnsResult,
+  literalAnswer, resolveByFamily, type DnsLookupFamily, type DnsResolver, type DnsResult,
 } from '../../../../upstream/dns.ts';
 import { ExtensionCategory, type DnsResolverModule } from '../../../types.ts';
 
@@ -17,21 +17,10 @@ class GetAddrInfoResolver implements DnsResolver {
   async resolve(name: string, family: DnsLookupFamily): Promise<DnsResult> {
     const fixed = literalAnswer(name, family);
     if (fixed !== null) return fixed;
-    const { order, both } = familyOrder(family);
-    const out: DnsAddress[] = [];
-    let reason = '';
-    for (const fam of order) {
-      try {
-        const rs = await dns.promises.lookup(name, { all: true, family: fam });
-        for (const r of rs) out.push({ address: r.address, ttlS: 0 });
-      } catch (err) {
-        reason = (err as { code?: string }).code ?? String(err);
-      }
-      if (out.length > 0 && !both) break;
-    }
+    const r = await resolveByFamily(family, async (fam) =>
+      (await dns.promises.lookup(name, { all: true, family: fam })).map((a) => ({ address: a.address, ttlS: 0 })));
     // (getaddrinfo cannot be cancelled: an answer that comes after stop() is a failure.)
-    if (this.#stopped) return { ok: false, reason: 'stopped' };
-    return out.length > 0 ? { ok: true, addresses: out } : { ok: false, reason: reason || 'no address' };
+    return this.#stopped ? { ok: false, reason: 'stopped' } : r;
   }
 
   stop(): void {
