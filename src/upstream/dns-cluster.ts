@@ -19,7 +19,9 @@
 // - Warming: a new config reaches the workers once every target of its new DNS clusters has been
 //   resolved once (success or failure), unless wait_for_warm_on_init is false. Envoy waits for
 //   the first target only; a cluster of several names is complete here from its first request.
-import type { CompileContext, CompiledExtension, MainService, MainServiceContext } from '../extensions/types.ts';
+import type {
+  ClusterServiceConfig, CompileContext, CompiledExtension, MainService, MainServiceContext,
+} from '../extensions/types.ts';
 import { ExtensionCategory } from '../extensions/types.ts';
 import type { HostSnap } from '../config/snapshot.ts';
 import { durationMs } from '../config/duration.ts';
@@ -301,4 +303,26 @@ type MembershipStat = 'membership_total' | 'membership_healthy' | 'membership_de
 
 function hostKey(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** What the STRICT_DNS and LOGICAL_DNS cluster modules share (their worker sides differ): the
+ *  fields, the compile and the main-thread discovery. */
+export function dnsClusterModuleParts(type: 'STRICT_DNS' | 'LOGICAL_DNS') {
+  const logical = type === 'LOGICAL_DNS';
+  return {
+    category: ExtensionCategory.Cluster,
+    types: [] as string[],
+    fields: {
+      ...DNS_FIELDS,
+      'envoy.config.cluster.v3.Cluster': [['type', { enumValues: [type] }] as const, ...DNS_FIELDS['envoy.config.cluster.v3.Cluster']],
+    },
+    protos: [] as string[],
+    compile: (cluster: Obj, ctx: CompileContext): DnsClusterSnap => compileDnsCluster(cluster, ctx, logical),
+    clusterType: type,
+    mainService: {
+      key: (c: ClusterServiceConfig<DnsClusterSnap>): string => c.discovery.key,
+      start: (c: ClusterServiceConfig<DnsClusterSnap>, ctx: MainServiceContext): MainService =>
+        new DnsDiscovery(c.cluster, c.clusterStats, c.discovery, ctx),
+    },
+  } as const;
 }

@@ -5,28 +5,14 @@
 import type { ClusterSnap } from '../../../config/snapshot.ts';
 import { Host, type CallbackHandle, type PrioritySet } from '../../../upstream/host.ts';
 import type { ClusterEnv } from '../../../upstream/cluster-manager.ts';
-import {
-  compileDnsCluster, DNS_FIELDS, DnsDiscovery, type DiscoveredHosts, type DnsClusterSnap,
-} from '../../../upstream/dns-cluster.ts';
-import { ExtensionCategory, type ClusterTypeModule, type CompileContext } from '../../types.ts';
+import { dnsClusterModuleParts, type DiscoveredHosts, type DnsClusterSnap } from '../../../upstream/dns-cluster.ts';
+import type { ClusterTypeModule } from '../../types.ts';
 
 export const NAME = 'envoy.cluster.logical_dns';
 
 const logicalDns: ClusterTypeModule<DnsClusterSnap> = {
   name: NAME,
-  category: ExtensionCategory.Cluster,
-  types: [],
-  fields: {
-    ...DNS_FIELDS,
-    'envoy.config.cluster.v3.Cluster': [['type', { enumValues: ['LOGICAL_DNS'] }], ...DNS_FIELDS['envoy.config.cluster.v3.Cluster']],
-  },
-  protos: [],
-  compile: (cluster: Record<string, any>, ctx: CompileContext) => compileDnsCluster(cluster, ctx, true),
-  clusterType: 'LOGICAL_DNS',
-  mainService: {
-    key: (c) => c.discovery.key,
-    start: (c, ctx) => new DnsDiscovery(c.cluster, c.clusterStats, c.discovery, ctx),
-  },
+  ...dnsClusterModuleParts('LOGICAL_DNS'),
   initialize(snap: ClusterSnap, prioritySet: PrioritySet, env: ClusterEnv): CallbackHandle {
     const d = snap.discovery as DnsClusterSnap;
     let host: Host | null = null;
