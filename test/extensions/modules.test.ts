@@ -18,9 +18,10 @@ test('every module names real types, defined by the protos it preloads', () => {
   loadProtos();
   registerAll();
   for (const m of extensionModules()) {
-    // Cluster types and load balancers are chosen by enum values (Cluster.type, lb_policy), not
-    // by a typed_config.
-    const byEnum = m.category === ExtensionCategory.Cluster || m.category === ExtensionCategory.LoadBalancer;
+    // Cluster types and load balancers are chosen by enum values (Cluster.type, lb_policy), health
+    // checkers by the HealthCheck field they fill (http_health_check ...), not by a typed_config.
+    const byEnum = m.category === ExtensionCategory.Cluster || m.category === ExtensionCategory.LoadBalancer
+      || m.category === ExtensionCategory.HealthChecker;
     assert.ok(byEnum ? m.types.length === 0 : m.types.length > 0, m.name);
     // (Envoy names its cluster types envoy.cluster.<type>, in the envoy.clusters category.)
     const prefix = m.category === ExtensionCategory.Cluster ? 'envoy.cluster.' : m.category + '.';
