@@ -2,7 +2,9 @@
 // `name::observability_name::..`, circuit breakers for the default and high priorities,
 // `added_via_api`, then per host its stats sorted by name and `hostname`, `health_flags`, `weight`,
 // `region`, `zone`, `sub_zone`, `canary`, `priority`, `success_rate`,
-// `local_origin_success_rate`. ?format=json gives envoy.admin.v3.Clusters in proto3 JSON.
+// `local_origin_success_rate`. ?format=json gives envoy.admin.v3.Clusters in proto3 JSON (fields in
+// field-number order, defaults left out). Hosts come priority by priority, as Envoy walks its
+// host sets.
 import { StatKind } from '../stats/layout.ts';
 import type { StatsSnapshot } from '../stats/store.ts';
 import { addressString, fmtDouble, fmtValue, prettyJson } from './format.ts';
@@ -32,6 +34,13 @@ function hostStatNames(h: HostStatus): string[] {
   return Object.keys(h.stats).sort();
 }
 
+/** A cluster's hosts as Envoy lists them: priority 0's, then 1's... (each in its own order). */
+export function hostsByPriority(c: ClusterStatus): HostStatus[] {
+  return c.hosts.map((h, i) => [h, i] as const)
+    .sort((a, b) => (a[0].priority ?? 0) - (b[0].priority ?? 0) || a[1] - b[1])
+    .map(([h]) => h);
+}
+
 export function renderClustersText(clusters: readonly ClusterStatus[], snap: StatsSnapshot): string {
   let out = '';
   for (const c of clusters) {
@@ -41,7 +50,7 @@ export function renderClustersText(clusters: readonly ClusterStatus[], snap: Sta
     out += thresholdsText(n, 'high', c.circuit_breakers.high ?? DEFAULT_THRESHOLDS);
     out += `${n}::added_via_api::${c.added_via_api === true}\n`;
     if (c.eds_service_name) out += `${n}::eds_service_name::${c.eds_service_name}\n`;
-    for (const h of c.hosts) {
+    for (const h of hostsByPriority(c)) {
       const a = `${n}::${addressString(h.address, h.port)}`;
       for (const s of hostStatNames(h)) out += `${a}::${s}::${fmtValue(snap.value(h.stats[s]))}\n`;
       out += `${a}::hostname::${h.hostname ?? ''}\n`;
@@ -70,9 +79,20 @@ function thresholdsJson(t: CircuitBreakerThresholds, priority?: 'HIGH'): Record<
   return o;
 }
 
-const BOOL_FLAGS: readonly [flag: string, field: string][] = [
+/** HostHealthStatus.eds_health_status as Envoy's setHealthFlag() leaves it: the EDS flags, with
+ *  eds_status_draining (handled last) winning. */
+function edsHealthStatus(flags: readonly string[]): 'HEALTHY' | 'UNHEALTHY' | 'DEGRADED' | 'DRAINING' {
+  if (flags.includes('eds_status_draining')) return 'DRAINING';
+  if (flags.includes('failed_eds_health')) return 'UNHEALTHY';
+  return flags.includes('degraded_eds_health') ? 'DEGRADED' : 'HEALTHY';
+}
+
+// envoy.admin.v3.HostHealthStatus's fields in field-number order: a flag's bool (printed when
+// true), and eds_health_status (null), always printed (HEALTHY is 1, not the enum's default).
+const HEALTH_FIELDS: readonly [flag: string | null, field: string][] = [
   ['failed_active_hc', 'failed_active_health_check'],
   ['failed_outlier_check', 'failed_outlier_check'],
+  [null, 'eds_health_status'],
   ['degraded_active_hc', 'failed_active_degraded_check'],
   ['pending_dynamic_removal', 'pending_dynamic_removal'],
   ['pending_active_hc', 'pending_active_hc'],
@@ -82,10 +102,10 @@ const BOOL_FLAGS: readonly [flag: string, field: string][] = [
 
 function healthStatusJson(flags: readonly string[]): Record<string, unknown> {
   const o: Record<string, unknown> = {};
-  for (const [flag, field] of BOOL_FLAGS) if (flags.includes(flag)) o[field] = true;
-  o.eds_health_status = flags.includes('failed_eds_health') ? 'UNHEALTHY'
-    : flags.includes('degraded_eds_health') ? 'DEGRADED'
-    : flags.includes('eds_status_draining') ? 'DRAINING' : 'HEALTHY';
+  for (const [flag, field] of HEALTH_FIELDS) {
+    if (flag === null) o[field] = edsHealthStatus(flags);
+    else if (flags.includes(flag)) o[field] = true;
+  }
   return o;
 }
 
@@ -102,11 +122,9 @@ function hostJson(h: HostStatus, snap: StatsSnapshot): Record<string, unknown> {
     if (gauges.includes(s)) m.type = 'GAUGE';
     return m;
   });
-  const o: Record<string, unknown> = {
-    address: { socket_address: { address: h.address, port_value: h.port } },
-    stats,
-    health_status: healthStatusJson(h.health_flags),
-  };
+  const o: Record<string, unknown> = { address: { socket_address: { address: h.address, port_value: h.port } } };
+  if (stats.length > 0) o.stats = stats;
+  o.health_status = healthStatusJson(h.health_flags);
   if (h.success_rate !== undefined && h.success_rate >= 0) o.success_rate = { value: h.success_rate };
   o.weight = h.weight ?? 1;
   if (h.hostname) o.hostname = h.hostname;
@@ -123,11 +141,12 @@ function hostJson(h: HostStatus, snap: StatsSnapshot): Record<string, unknown> {
 }
 
 export function renderClustersJson(clusters: readonly ClusterStatus[], snap: StatsSnapshot): string {
+  if (clusters.length === 0) return prettyJson({});
   return prettyJson({
     cluster_statuses: clusters.map((c) => {
       const o: Record<string, unknown> = { name: c.name };
       if (c.added_via_api === true) o.added_via_api = true;
-      o.host_statuses = c.hosts.map((h) => hostJson(h, snap));
+      if (c.hosts.length > 0) o.host_statuses = hostsByPriority(c).map((h) => hostJson(h, snap));
       o.circuit_breakers = {
         thresholds: [
           thresholdsJson(c.circuit_breakers.default),

@@ -70,7 +70,8 @@ export function addressString(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** Protobuf's pretty JSON printer indents by one space. */
+/** Protobuf's pretty JSON printer (MessageUtil::getJsonStringFromMessage) indents by one space
+ *  and ends with a newline. */
 export function prettyJson(x: unknown): string {
-  return JSON.stringify(x, null, 1);
+  return `${JSON.stringify(x, null, 1)}\n`;
 }

@@ -64,6 +64,9 @@ export interface HostStatus {
   health_flags: readonly string[];
   weight?: number;
   priority?: number;
+  /** Where active health checks go when not `port` (Endpoint.health_check_config.port_value);
+   *  the EDS dump shows it. */
+  health_check_port?: number;
   region?: string;
   zone?: string;
   sub_zone?: string;
@@ -124,6 +127,14 @@ export interface CertificateStatus {
   certChain: CertificateDetail[];
 }
 
+/** One entry of /config_dump, as Envoy's ConfigTracker holds them: its key (`bootstrap`,
+ *  `clusters`; the dump lists entries sorted by key) and its message (an envoy.admin.v3
+ *  `*ConfigDump`) in proto3 JSON, `@type` first as in an Any. */
+export interface ConfigDumpEntry {
+  key: string;
+  message: { '@type': string; [field: string]: unknown };
+}
+
 export interface AdminOptions {
   host: string;
   port: number;
@@ -133,8 +144,9 @@ export interface AdminOptions {
   listeners(): ListenerStatus[];
   /** The certificates of every TLS context of the running config (GET /certs). */
   certs(): CertificateStatus[];
-  /** Rendered as JSON (Envoy's envoy.admin.v3.ConfigDump shape is up to the caller). */
-  configDump(): unknown;
+  /** The config dump's entries but the endpoints (which /config_dump?include_eds builds from
+   *  clusters()), each holding only the resources whose name `nameMatch` accepts (?name_regex). */
+  configDump(nameMatch: (name: string) => boolean): ConfigDumpEntry[];
   /** POST /quitquitquit, called after the "OK" response went out. */
   onQuit(): void;
   /** POST /reload: re-read the config and apply it; resolves once every worker has it. */

@@ -79,7 +79,7 @@ function err(ctx: Ctx, path: string, msg: string): typeof BAD {
 }
 
 // protoc's ToJsonName: drop underscores, upper-case the letter after each.
-function lowerCamel(name: string): string {
+export function lowerCamel(name: string): string {
   return name.replace(/_+([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 }
 
@@ -191,7 +191,8 @@ function enumValue(e: PbEnum, v: unknown, path: string, ctx: Ctx): Result {
 
 // Well-known types with a special JSON form.
 
-const WRAPPERS: Record<string, string> = {
+/** The wrapper types, by full name: the scalar type of their `value`. */
+export const WRAPPERS: Readonly<Record<string, string>> = {
   'google.protobuf.DoubleValue': 'double',
   'google.protobuf.FloatValue': 'float',
   'google.protobuf.Int64Value': 'int64',
@@ -282,7 +283,7 @@ function wellKnown(name: string, v: unknown, path: string, report: boolean, ctx:
 }
 
 // Inside an Any, these carry their JSON form under "value" (proto3 JSON mapping).
-const VALUE_IN_ANY = new Set([
+export const VALUE_IN_ANY: ReadonlySet<string> = new Set([
   ...Object.keys(WRAPPERS), 'google.protobuf.Duration', 'google.protobuf.Timestamp', 'google.protobuf.Struct',
   'google.protobuf.Value', 'google.protobuf.ListValue', 'google.protobuf.FieldMask',
 ]);

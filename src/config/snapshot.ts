@@ -91,6 +91,9 @@ export interface HostSnap {
   healthFlags: number;
   /** Its endpoint's health_check_config.port_value: where active checks go (0: `port`). */
   hcPort: number;
+  /** Envoy's Host::hostname(): the name a DNS cluster resolved it from; '' for a STATIC host
+   *  (Endpoint.hostname is not supported). */
+  hostname: string;
 }
 export interface ClusterSnap {
   name: string;
@@ -197,6 +200,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
           region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
           healthFlags: edsHealthFlags(lb.health_status),
           hcPort: lb.endpoint?.health_check_config?.port_value ?? 0,
+          hostname: '',
         });
       }
     }

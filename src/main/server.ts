@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ConfigError, loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
 import { MainServices } from './services.ts';
+import { ConfigTracker } from './config-tracker.ts';
 import { buildSnapshot, chainsOf, type Snapshot, type ListenerSnap } from '../config/snapshot.ts';
 import { StatsLayout } from '../stats/layout.ts';
 import { StatsStore } from '../stats/store.ts';
@@ -105,6 +106,8 @@ export class MainServer {
   admin: AdminServer | null;
   /** Extensions' main-thread services (client_ssl_auth's fetcher). */
   readonly services: MainServices;
+  /** What /config_dump shows of the running config. */
+  readonly configTracker: ConfigTracker;
   state: 'INITIALIZING' | 'LIVE' | 'DRAINING';
   startedAt: number;
   #stopping: Promise<void> | null;
@@ -131,6 +134,8 @@ export class MainServer {
     this.loadSab = new SharedArrayBuffer(4 * opts.concurrency);
     this.load = new Int32Array(this.loadSab);
     this.admin = null;
+    this.configTracker = new ConfigTracker();
+    this.configTracker.update(bootstrap);
     this.services = new MainServices({
       stats: this.store.main,
       layout: this.layout,
@@ -182,7 +187,7 @@ export class MainServer {
         defaultFilterChain: b.snap.defaultFilterChain === null ? null
           : { name: b.snap.defaultFilterChain.name, filterChainMatch: b.snap.defaultFilterChain.matchJson },
       })),
-      configDump: () => this.#configDump(),
+      configDump: (nameMatch) => this.configTracker.entries(nameMatch),
       certs: () => this.#certs(),
       onQuit: () => { void this.stop(); },
       onReload: () => this.reload(),
@@ -482,6 +487,8 @@ export class MainServer {
         health_flags: healthFlagNames(flags(h)),
         weight: h.weight,
         priority: h.priority,
+        hostname: h.hostname,
+        health_check_port: h.hcPort === 0 ? undefined : h.hcPort,
         region: h.region,
         zone: h.zone,
         sub_zone: h.subZone,
@@ -501,17 +508,6 @@ export class MainServer {
     for (const l of this.snapshot.listeners) for (const fc of chainsOf(l)) add(fc.transportSocket);
     for (const c of this.snapshot.clusters) add(c.transportSocket);
     return out;
-  }
-
-  #configDump() {
-    return {
-      configs: [
-        {
-          '@type': 'type.googleapis.com/envoy.admin.v3.BootstrapConfigDump',
-          bootstrap: this.bootstrap,
-        },
-      ],
-    };
   }
 
   /**
@@ -597,6 +593,7 @@ export class MainServer {
     const previous = this.snapshot;
     this.snapshot = snap;
     this.bootstrap = bootstrap;
+    this.configTracker.update(bootstrap);
     this.#onSnapshot(snap, previous);
     // New DNS clusters resolve before the workers get the config (warming).
     await this.services.sync(snap);

@@ -282,6 +282,8 @@ export class DnsDiscovery implements MainService {
       stats: hostStats(this.#ctx.layout, this.#cluster, statName, s.port),
       weight: s.weight, priority: s.priority, region: s.region, zone: s.zone, subZone: s.subZone,
       healthFlags: s.healthFlags, hcPort: s.hcPort,
+      // (Envoy: the endpoint's hostname, or else the name it resolves.)
+      hostname: s.name,
     };
   }
 
