@@ -53,7 +53,7 @@ const CARES = 'envoy.network.dns_resolver.cares';
 const CARES_TYPE = 'type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig';
 
 /** One endpoint to resolve: a host's facts without its address (the answer's) and stats. */
-export type DnsTargetSnap = Omit<HostSnap, 'address' | 'stats'> & { name: string };
+export type DnsTargetSnap = Omit<HostSnap, 'address' | 'stats' | 'hostname'> & { name: string };
 
 export interface DnsClusterSnap {
   /** Where the discovery publishes and workers watch: the cluster's name and a hash of the rest. */
