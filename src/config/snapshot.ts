@@ -20,6 +20,7 @@ import {
   clusterTypeModule, extensionModule, extensionModuleByType, healthCheckerModule, loadBalancerModule, loadBalancerModules,
 } from '../extensions/registry.ts';
 import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-check.ts';
+import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import {
@@ -128,6 +129,8 @@ export interface ClusterSnap {
   dynamic: boolean;
   /** Its active health check (health_checks[0]), or null. */
   healthCheck: HealthCheckSnap | null;
+  /** Its outlier_detection, or null. */
+  outlier: OutlierSnap | null;
 }
 export interface Snapshot {
   version: number;
@@ -235,6 +238,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       discovery,
       dynamic,
       healthCheck: compileHealthCheck(c, { ...ctx, path: cpath }, healthCheckerModule),
+      outlier: compileOutlier(c, { ...ctx, path: cpath }),
     });
   });
 

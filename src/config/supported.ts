@@ -6,6 +6,7 @@
 // src/config/snapshot.ts; each extension lists its own in its module (`fields`, src/extensions),
 // merged in below.
 import { HEALTH_CHECK_FIELDS } from '../upstream/health-check.ts';
+import { OUTLIER_FIELDS } from '../upstream/outlier.ts';
 import type { FieldSupport, SupportedField } from '../extensions/types.ts';
 import { extensionModules } from '../extensions/index.ts';
 
@@ -49,8 +50,9 @@ const CORE: Record<string, readonly SupportedField[]> = {
   // from the cluster-type and load-balancer extensions.)
   'envoy.config.cluster.v3.Cluster': [
     'name', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'circuit_breakers', 'transport_socket',
-    'common_lb_config', 'health_checks',
+    'common_lb_config', 'health_checks', 'outlier_detection',
   ],
+  'envoy.config.cluster.v3.OutlierDetection': [...OUTLIER_FIELDS],
   'envoy.config.core.v3.HealthCheck': [...HEALTH_CHECK_FIELDS],
   'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold'],
   'envoy.type.v3.Percent': ['value'],

@@ -14,6 +14,8 @@ export interface WorkerInit {
   shared: [string, unknown][];
   /** The circuit-breaker counts of every cluster (upstream/resource-slots.ts; growable). */
   resources: SharedArrayBuffer;
+  /** This worker's outlier event ring (common/sab-ring.ts; main drains it). */
+  outlierRing: SharedArrayBuffer;
 }
 
 /** Listeners are named by their `name` (unique in a config), never by position: a config update

@@ -17,7 +17,8 @@ import type { AdminServer, CertificateStatus, ClusterStatus, ReloadResult, Serve
 import { daysUntilFirstCertExpiring } from '../admin/certs.ts';
 import { transportSocketCertificates } from '../extensions/registry.ts';
 import { LegateError } from '../common/errors.ts';
-import { ACTIVE_HC_FLAGS, healthFlagNames, recordMembership } from '../upstream/host.ts';
+import { ACTIVE_HC_FLAGS, HealthFlag, healthFlagNames, recordMembership } from '../upstream/host.ts';
+import { SabRing } from '../common/sab-ring.ts';
 import { HC_PENDING } from '../upstream/health-check.ts';
 import { ResourceSlots } from '../upstream/resource-slots.ts';
 import { RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS } from '../upstream/resource-manager.ts';
@@ -140,6 +141,10 @@ export class MainServer {
       stats: this.store.main,
       layout: this.layout,
       statValue: (slot) => this.store.value(slot),
+      outlierEvents: (h) => {
+        this.#outlierHandlers.add(h);
+        return () => { this.#outlierHandlers.delete(h); };
+      },
       broadcast: (key, value) => {
         for (const slot of this.workers) slot.worker?.postMessage({ type: 'shared', key, value } satisfies ToWorker);
       },
@@ -273,6 +278,20 @@ export class MainServer {
 
   readonly #connectionSlots = new Set<number>();
 
+  /** Each worker slot's outlier event ring (kept across restarts of the slot's worker). */
+  readonly #outlierRings: SabRing[] = [];
+  readonly #outlierHandlers = new Set<(slot: number, code: number) => void>();
+  #outlierTimer: NodeJS.Timeout | null = null;
+
+  /** Drain every worker's outlier events into the detectors (every 100 ms while any listens). */
+  #drainOutlier(): void {
+    if (this.#outlierHandlers.size === 0) return;
+    const hs = [...this.#outlierHandlers];
+    for (const r of this.#outlierRings) {
+      r.drain((slot, code) => { for (const h of hs) h(slot, code); });
+    }
+  }
+
   /** The circuit breakers' gauges, process-wide, from the shared counts (`zero`: a removed
    *  cluster's, set to 0). */
   #breakerGauges(snap: Snapshot, zero = false): void {
@@ -321,6 +340,11 @@ export class MainServer {
     this.workers[id] = slot;
     slot.startedAt = Date.now();
     slot.version = this.snapshot.version;
+    const ring = this.#outlierRings[id] ??= new SabRing(16384);
+    if (this.#outlierTimer === null) {
+      this.#outlierTimer = setInterval(() => this.#drainOutlier(), 100);
+      this.#outlierTimer.unref();
+    }
     const init: WorkerInit = {
       workerId: id,
       snapshot: this.snapshot,
@@ -328,6 +352,7 @@ export class MainServer {
       loadSab: this.loadSab,
       shared: this.services.latest(),
       resources: this.resources.sab,
+      outlierRing: ring.sab,
     };
     const w = new Worker(new URL('../worker/index.ts', import.meta.url), { workerData: init });
     slot.worker = w;
@@ -469,8 +494,13 @@ export class MainServer {
 
   #oneClusterStatus(c: Snapshot['clusters'][number], hc: Map<string, number> | null): ClusterStatus {
     // (With a health check: the checker's verdict, pending while it has none.)
-    const flags = (h: { address: string; port: number; healthFlags: number }): number =>
-      hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(`${h.address}:${h.port}`) ?? HC_PENDING);
+    const ejected = this.services.ejected(c);
+    const flags = (h: { address: string; port: number; healthFlags: number }): number => {
+      const key = `${h.address}:${h.port}`;
+      let f = hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(key) ?? HC_PENDING);
+      if (ejected?.has(key) === true) f |= HealthFlag.FAILED_OUTLIER_CHECK;
+      return f;
+    };
     return {
       name: c.name,
       circuit_breakers: {
@@ -662,6 +692,7 @@ export class MainServer {
       this.#serverStats!.setState('DRAINING');
       this.log.info('draining');
       this.services.stopAll();
+      if (this.#outlierTimer !== null) clearInterval(this.#outlierTimer);
       for (const b of this.listeners) for (const s of b.servers) s?.close();
       const timeoutMs = this.opts.drainTimeS * 1000;
       const waits = this.workers.map((slot) => new Promise<void>((resolve) => {

@@ -15,6 +15,7 @@ import type { StatSink } from '../common/stat-sink.ts';
 import type { StatsLayout } from '../stats/layout.ts';
 import type { DiscoveredHosts } from '../upstream/dns-cluster.ts';
 import { HealthCheckService, type HealthCheckSnap, type PublishedHealth } from '../upstream/health-check.ts';
+import { OutlierDetector, type PublishedEjections } from '../upstream/outlier.ts';
 import { LegateError } from '../common/errors.ts';
 
 interface Running {
@@ -28,6 +29,8 @@ export interface ServicesHost {
   layout: StatsLayout;
   /** A counter or gauge summed over every thread. */
   statValue(slot: number): number;
+  /** Every worker's outlier events (host slot, outcome), drained by main; returns the unlisten. */
+  outlierEvents(handler: (slot: number, code: number) => void): () => void;
   /** Send a published value to every live worker. */
   broadcast(key: string, value: unknown): void;
   warn(message: string, detail: Record<string, unknown>): void;
@@ -77,6 +80,20 @@ export class MainServices {
       wanted.set(key, { config: JSON.stringify(config), start: (r) => spec.start(config, this.#context(key, r)) });
     }
     for (const c of snap.clusters) {
+      const od = c.outlier;
+      if (od === null) continue;
+      wanted.set(od.key, {
+        config: JSON.stringify([od, c.hosts, c.dynamic ? (c.discovery as { key: string }).key : null]),
+        start: (r) => new OutlierDetector(od, this.#context(od.key, r), {
+          cluster: c.name,
+          watchHosts: (cb) => this.#watchHosts(c, cb),
+          listen: (h) => this.#host.outlierEvents(h),
+          now: () => Date.now(),
+          random: Math.random,
+        }),
+      });
+    }
+    for (const c of snap.clusters) {
       const hc = c.healthCheck;
       if (hc === null) continue;
       wanted.set(hc.key, {
@@ -122,15 +139,25 @@ export class MainServices {
       cluster: c.name,
       cxTotalSlot: c.stats.upstream_cx_total,
       statValue: (slot) => this.#host.statValue(slot),
-      watchHosts: (cb) => {
-        if (!c.dynamic) {
-          cb(c.hosts);
-          return () => {};
-        }
-        return this.#watch((c.discovery as { key: string }).key, (v) => cb((v as DiscoveredHosts).hosts));
-      },
+      watchHosts: (cb) => this.#watchHosts(c, cb),
       check: m.createCheck(hc.checker.config, { cluster: c.name, reuseConnection: hc.reuseConnection }),
     });
+  }
+
+  /** A cluster's hosts now and, for a DNS cluster, each later answer; returns the unwatch. */
+  #watchHosts(c: ClusterSnap, cb: (hosts: readonly HostSnap[]) => void): () => void {
+    if (!c.dynamic) {
+      cb(c.hosts);
+      return () => {};
+    }
+    return this.#watch((c.discovery as { key: string }).key, (v) => cb((v as DiscoveredHosts).hosts));
+  }
+
+  /** What a cluster's outlier detector ejected, by "ip:port" (null: no outlier detection). */
+  ejected(c: ClusterSnap): Set<string> | null {
+    if (c.outlier === null) return null;
+    const v = this.#latest.get(c.outlier.key) as PublishedEjections | undefined;
+    return new Set(v?.ejected ?? []);
   }
 
   /** `cb` gets the value published under `key` now (if any) and each later one; returns the

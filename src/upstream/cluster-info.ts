@@ -5,6 +5,7 @@ import type { StatSink } from '../common/stat-sink.ts';
 import type { ClusterStats } from './stats.ts';
 import { ResourceManager } from './resource-manager.ts';
 import type { Host } from './host.ts';
+import type { SabRing } from '../common/sab-ring.ts';
 import { monotonicNow } from '../common/clock.ts';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 
@@ -25,6 +26,8 @@ export class ClusterInfo {
   readonly panicThreshold: number;
   /** What its load balancer's module compiled from the cluster (ring_hash_lb_config ...). */
   readonly lbConfig: unknown;
+  /** Where the router reports each attempt's outcome (outlier detection; null: not configured). */
+  outlier: SabRing | null;
 
   constructor(snap: ClusterSnap, stats: StatSink, transportSocket: UpstreamTransportSocketFactory | null = null,
     counts?: Int32Array, offset?: number) {
@@ -37,6 +40,7 @@ export class ClusterInfo {
     this.transportSocket = transportSocket;
     this.panicThreshold = snap.panicThreshold;
     this.lbConfig = snap.lbConfig;
+    this.outlier = null;
   }
 }
 

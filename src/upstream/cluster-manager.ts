@@ -7,7 +7,9 @@ import type { ClusterSnap, CompiledExtension } from '../config/snapshot.ts';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import { ClusterInfo } from './cluster-info.ts';
-import { ACTIVE_HC_FLAGS, PrioritySet, type CallbackHandle, type Host } from './host.ts';
+import { ACTIVE_HC_FLAGS, HealthFlag, PrioritySet, type CallbackHandle, type Host } from './host.ts';
+import type { PublishedEjections } from './outlier.ts';
+import type { SabRing } from '../common/sab-ring.ts';
 import { HC_PENDING, type PublishedHealth } from './health-check.ts';
 import type { LoadBalancer, LoadBalancerFactory } from './load-balancer.ts';
 import { LegateError } from '../common/errors.ts';
@@ -35,12 +37,15 @@ export interface ClusterEnv {
   /** The process's circuit-breaker counts (ClusterSnap.resourceOffset indexes them); null: each
    *  cluster counts on its own. */
   readonly resources: Int32Array | null;
+  /** This worker's outlier event ring (null: outlier detection is not running here). */
+  readonly outlierRing: SabRing | null;
 }
 
 /** No service publishes anything, no shared counts (tests that build clusters by hand). */
 export const NO_CLUSTER_ENV: ClusterEnv = {
   watch: () => ({ remove(): void {} }),
   resources: null,
+  outlierRing: null,
 };
 
 /** Where the cluster manager finds cluster types and load balancers: the extension registry
@@ -70,9 +75,11 @@ export class ThreadLocalCluster {
   #draining: boolean;
   /** The cluster type's watch of its hosts (null: they never change). */
   readonly #watch: CallbackHandle | null;
-  /** The health checker's last verdicts by "ip:port" (null: none yet), and the watch of them. */
+  /** The health checker's last verdicts by "ip:port" (null: no health check), the outlier
+   *  detector's ejected hosts (null: none), and the watches of them. */
   #health: Map<string, number> | null;
-  #healthWatch: CallbackHandle | null;
+  #ejected: Set<string> | null;
+  readonly #watches: CallbackHandle[];
 
   constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories, env: ClusterEnv) {
     const shared = env.resources !== null && snap.resourceOffset >= 0;
@@ -90,16 +97,30 @@ export class ThreadLocalCluster {
     this.#watch = need(factories.clusterType(snap.type), 'cluster type', snap.type, snap.name)
       .initialize(snap, this.prioritySet, env);
     this.#health = null;
-    this.#healthWatch = null;
-    if (snap.healthCheck !== null) {
-      // Active health checking (main thread, upstream/health-check.ts): a host is pending (not
-      // picked) until the checker has concluded on it; hosts a discovery adds later too.
-      this.#applyHealth();
-      this.prioritySet.addMemberUpdateCb((added) => { if (added.length > 0) this.#applyHealth(); });
-      this.#healthWatch = env.watch(snap.healthCheck.key, (v) => {
-        this.#health = new Map((v as PublishedHealth).flags);
-        this.#applyHealth();
-      });
+    this.#ejected = null;
+    this.#watches = [];
+    const hc = snap.healthCheck;
+    const od = snap.outlier;
+    if (hc !== null || od !== null) {
+      // Verdicts from the main thread: active health checking (upstream/health-check.ts: a host is
+      // pending, not picked, until the checker has concluded on it) and outlier detection
+      // (upstream/outlier.ts: ejected hosts); hosts a discovery adds later get them too.
+      if (hc !== null) this.#health = new Map();
+      this.#applyVerdicts();
+      this.prioritySet.addMemberUpdateCb((added) => { if (added.length > 0) this.#applyVerdicts(); });
+      if (hc !== null) {
+        this.#watches.push(env.watch(hc.key, (v) => {
+          this.#health = new Map((v as PublishedHealth).flags);
+          this.#applyVerdicts();
+        }));
+      }
+      if (od !== null) {
+        this.info.outlier = env.outlierRing;
+        this.#watches.push(env.watch(od.key, (v) => {
+          this.#ejected = new Set((v as PublishedEjections).ejected);
+          this.#applyVerdicts();
+        }));
+      }
     }
     this.loadBalancer = need(factories.loadBalancer(snap.lbPolicy), 'lb_policy', snap.lbPolicy, snap.name)
       .create(this.prioritySet, this.info, workerId);
@@ -109,16 +130,19 @@ export class ThreadLocalCluster {
     return this.info.name;
   }
 
-  /** Put the checker's flags on every host (pending where it has none yet); a priority whose
-   *  hosts changed is updated (its healthy lists recomputed). */
-  #applyHealth(): void {
+  /** Put the checker's flags (pending where it has none yet) and the outlier detector's on every
+   *  host; a priority whose hosts changed is updated (its healthy lists recomputed). */
+  #applyVerdicts(): void {
     const ps = this.prioritySet;
     const known = this.#health;
+    const ejected = this.#ejected;
     for (const set of ps.hostSetsPerPriority) {
       let changed = false;
       for (const h of set.hosts) {
-        const f = known?.get(`${h.address}:${h.port}`) ?? HC_PENDING;
-        const next = (h.healthFlags & ~ACTIVE_HC_FLAGS) | f;
+        const key = `${h.address}:${h.port}`;
+        let next = h.healthFlags & ~HealthFlag.FAILED_OUTLIER_CHECK;
+        if (known !== null) next = (next & ~ACTIVE_HC_FLAGS) | (known.get(key) ?? HC_PENDING);
+        if (ejected !== null && ejected.has(key)) next |= HealthFlag.FAILED_OUTLIER_CHECK;
         if (next !== h.healthFlags) {
           h.healthFlags = next;
           changed = true;
@@ -176,7 +200,7 @@ export class ThreadLocalCluster {
   startDrain(): void {
     this.#draining = true;
     this.#watch?.remove();
-    this.#healthWatch?.remove();
+    for (const w of this.#watches) w.remove();
     for (const p of this.#httpPools) p.drainConnections();
     for (const p of this.#tcpPools.values()) p.drainConnections();
   }

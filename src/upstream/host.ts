@@ -186,7 +186,9 @@ export class HostSet {
 export function updateHostsFromSnaps(ps: PrioritySet, snaps: readonly HostSnap[]): void {
   const have = new Map<string, Host>();
   for (const h of ps.allHosts()) {
-    have.set(snapKey(h.address, h.port, h.priority, h.weight, h.healthFlags & ~ACTIVE_HC_FLAGS, h.locality), h);
+    // (The main thread's verdicts, health checks' and outlier detection's, are not the config's.)
+    const flags = h.healthFlags & ~(ACTIVE_HC_FLAGS | HealthFlag.FAILED_OUTLIER_CHECK);
+    have.set(snapKey(h.address, h.port, h.priority, h.weight, flags, h.locality), h);
   }
   const byPriority: Host[][] = [];
   for (const s of snaps) {

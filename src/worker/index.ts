@@ -41,7 +41,8 @@ const observer: ListenerObserver = {
   },
 };
 
-const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer, init.shared, init.resources);
+const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer, init.shared, init.resources,
+  init.outlierRing);
 const ctx = runtime.ctx;
 
 function activeConnections(): number {

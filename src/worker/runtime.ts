@@ -9,6 +9,7 @@
 // a new thread-local cluster; the old one's connections drain). Stat slots come with the snapshot:
 // names that stay keep their slots, and the stats blocks grow for new ones.
 import { ClusterManager, type ClusterEnv } from '../upstream/cluster-manager.ts';
+import { SabRing } from '../common/sab-ring.ts';
 import { ActiveListener, type FilterChain, type ListenerConfig, type ListenerObserver } from '../listener/listener.ts';
 import { FilterChainMatcher } from '../listener/filter-chain-match.ts';
 import {
@@ -37,7 +38,8 @@ export class WorkerRuntime {
   version: number;
 
   constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null,
-    shared: readonly (readonly [string, unknown])[] = [], resources: SharedArrayBuffer | null = null) {
+    shared: readonly (readonly [string, unknown])[] = [], resources: SharedArrayBuffer | null = null,
+    outlierRing: SharedArrayBuffer | null = null) {
     const sharedValues = new Map<string, SharedValue>(shared.map(([k, value]) => [k, { value }]));
     this.sharedValues = sharedValues;
     const watchers = new Map<string, Set<(value: unknown) => void>>();
@@ -53,6 +55,7 @@ export class WorkerRuntime {
       },
       // (Length-tracking: it follows the buffer as main grows it.)
       resources: resources === null ? null : new Int32Array(resources),
+      outlierRing: outlierRing === null ? null : new SabRing(outlierRing),
     };
     this.ctx = {
       stats,

@@ -29,6 +29,7 @@ import {
   type RetryPolicySnap,
 } from '../../../../http/retry-policy.ts';
 import { JitteredExponentialBackOff } from '../../../../common/backoff.ts';
+import { OutlierEvent } from '../../../../upstream/outlier.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -409,6 +410,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.cancellable = null;
     if (this.done) return;
+    if (reason !== 'overflow') this.#reportOutlier(OutlierEvent.ConnectFailed);
     if (reason !== 'overflow' && this.#retryAfterReset(AttemptFailure.ConnectFailure)) return;
     this.#clearPerTry();
     if (reason === 'overflow') {
@@ -424,6 +426,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   onUpstreamHeaders(h: ResponseHeaders, endStream: boolean): void {
+    this.#reportOutlier(h.status);
     if (this.retryPolicy !== null && h.status !== 101 && this.#retryFromHeaders(h, endStream)) return;
     this.#clearPerTry();
     const now = monotonicNow();
@@ -495,6 +498,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_rx_reset]++;
     c.stats.v[this.host!.hs.rq_error]++;
+    if (!this.responseStarted) this.#reportOutlier(OutlierEvent.Reset);
     if (!this.responseStarted && reason !== StreamResetReason.ProtocolError
       && this.#retryAfterReset(AttemptFailure.Reset)) return;
     this.#clearTimer();
@@ -525,6 +529,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_timeout]++;
     if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
+    if (this.upstream !== null && !this.responseStarted) this.#reportOutlier(OutlierEvent.Timeout);
     this.#stopRetry();
     this.#abandonUpstream();
     if (this.responseStarted) {
@@ -539,6 +544,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     cancel(this);
   }
 
+  /** The attempt's outcome for outlier detection (upstream/outlier.ts), when the cluster has it:
+   *  the host by its rq_total slot, and the status or a local-origin event. */
+  #reportOutlier(code: number): void {
+    const ring = this.cluster!.info.outlier;
+    if (ring !== null && this.host !== null) ring.push(this.host.hs.rq_total, code);
+  }
+
   #clearPerTry(): void {
     const up = this.upstream;
     if (up !== null && up.timerTick !== -1) cancel(up);
@@ -551,6 +563,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_per_try_timeout]++;
     if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
+    this.#reportOutlier(OutlierEvent.Timeout);
     this.#abandonUpstream();
     if (this.#retryAfterReset(AttemptFailure.Reset)) return;
     this.#clearTimer();
