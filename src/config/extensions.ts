@@ -201,4 +201,5 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.DnsResolver]: 'DNS resolver',
   [C.HealthChecker]: 'health checker',
   [C.RetryHostPredicate]: 'retry host predicate',
+  [C.UpstreamOptions]: 'upstream protocol options',
 };

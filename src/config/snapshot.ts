@@ -21,6 +21,7 @@ import {
 } from '../extensions/registry.ts';
 import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-check.ts';
 import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
+import { compileConnectionOptions, type ConnectionOptionsSnap } from '../upstream/connection-options.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import {
@@ -112,6 +113,8 @@ export interface ClusterSnap {
   maxPendingRequests: number;
   maxRequests: number;
   maxRetries: number;
+  /** Its connections' lifetimes and limits, TCP keepalive and preconnect ratio. */
+  connections: ConnectionOptionsSnap;
   /** Where its circuit-breaker counts live in the process's shared buffer (upstream/
    *  resource-slots.ts); -1: counts of its own (tests, --mode validate). */
   resourceOffset: number;
@@ -230,6 +233,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       maxPendingRequests: th.max_pending_requests ?? DEFAULT_MAX_PENDING,
       maxRequests: th.max_requests ?? DEFAULT_MAX_REQUESTS,
       maxRetries: th.max_retries ?? DEFAULT_MAX_RETRIES,
+      connections: compileConnectionOptions(c, { ...ctx, path: cpath }, extensionModuleByType),
       resourceOffset: opts.resources?.offsetFor(`${c.name}\n${JSON.stringify(c)}`) ?? -1,
       breakerStats,
       hosts,

@@ -50,9 +50,19 @@ const CORE: Record<string, readonly SupportedField[]> = {
   // from the cluster-type and load-balancer extensions.)
   'envoy.config.cluster.v3.Cluster': [
     'name', 'connect_timeout', 'per_connection_buffer_limit_bytes', 'circuit_breakers', 'transport_socket',
-    'common_lb_config', 'health_checks', 'outlier_detection',
+    'common_lb_config', 'health_checks', 'outlier_detection', 'typed_extension_protocol_options',
+    'upstream_connection_options', 'preconnect_policy',
+    // (Deprecated in Envoy's API for typed_extension_protocol_options; upstream/connection-options.ts.)
+    'common_http_protocol_options', 'max_requests_per_connection',
   ],
   'envoy.config.cluster.v3.OutlierDetection': [...OUTLIER_FIELDS],
+  // (upstream/connection-options.ts. Refused: predictive_preconnect_ratio, which needs the load
+  // balancer to tell which host it would pick next; set_local_interface_name_on_upstream_connections
+  // and happy_eyeballs_config.)
+  'envoy.config.cluster.v3.Cluster.PreconnectPolicy': ['per_upstream_preconnect_ratio'],
+  'envoy.config.cluster.v3.UpstreamConnectionOptions': ['tcp_keepalive'],
+  // (keepalive_probes and keepalive_interval only at the values Node sets itself.)
+  'envoy.config.core.v3.TcpKeepalive': ['keepalive_time', 'keepalive_probes', 'keepalive_interval'],
   'envoy.config.core.v3.HealthCheck': [...HEALTH_CHECK_FIELDS],
   'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold'],
   'envoy.type.v3.Percent': ['value'],

@@ -32,6 +32,7 @@ import httpHealthChecker from './health-checkers/http/index.ts';
 import tcpHealthChecker from './health-checkers/tcp/index.ts';
 import grpcHealthChecker from './health-checkers/grpc/index.ts';
 import previousHostsPredicate from './retry-host-predicates/previous-hosts/index.ts';
+import httpProtocolOptions from './upstreams/http/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
 
@@ -68,6 +69,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     tcpHealthChecker,
     grpcHealthChecker,
     previousHostsPredicate,
+    httpProtocolOptions,
   ];
 }
 

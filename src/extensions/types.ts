@@ -49,6 +49,9 @@ export const ExtensionCategory = {
   HealthChecker: 'envoy.health_checkers',
   /** A retry policy's retry_host_predicate entries; the router acts on them. */
   RetryHostPredicate: 'envoy.retry_host_predicates',
+  /** A cluster's protocol options (`typed_extension_protocol_options`, keyed by the extension's
+   *  name): what its upstream connections speak and how long they live. */
+  UpstreamOptions: 'envoy.upstream_options',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -266,6 +269,16 @@ export interface RetryHostPredicateModule<C = unknown> extends ExtensionModuleBa
   readonly category: typeof ExtensionCategory.RetryHostPredicate;
 }
 
+/** Protocol options a cluster names in `typed_extension_protocol_options` (Envoy's
+ *  ProtocolOptionsFactory): `compile` gets the entry's typed_config; what it returns is for
+ *  snapshot.ts to fold into the ClusterSnap (no worker side of its own). */
+export interface UpstreamOptionsModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.UpstreamOptions;
+  /** The typed_extension_protocol_options keys that name it: Envoy's factory name (`name`) and
+   *  the alias Envoy registers it under too. */
+  readonly keys: readonly string[];
+}
+
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
   | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
-  | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any>;
+  | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any> | UpstreamOptionsModule<any>;

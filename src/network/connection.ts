@@ -176,11 +176,15 @@ export class Connection implements NetworkConnection, NetworkFilterManager, Sock
   /** An upstream connection to host:port, reading into the thread's shared buffer, over
    *  `transport` (a cluster's transport socket; null: raw TCP). The caller adds its filters and
    *  callbacks, then calls startClient(); ConnectionEvent.Connected says when the connect (and
-   *  the TLS handshake) completed (a connect timeout is the caller's: it closes the connection). */
+   *  the TLS handshake) completed (a connect timeout is the caller's: it closes the connection).
+   *  `keepAliveMs`: TCP keepalive, -1 off, else on with that idle time before the first probe (0:
+   *  the system's); Node then sets TCP_KEEPCNT=10 and TCP_KEEPINTVL=1 s itself. */
   static client(host: string, port: number, bufferLimit: number, stats: StatSink, now: number,
-    transport: UpstreamTransportSocketFactory | null = null): Connection {
+    transport: UpstreamTransportSocketFactory | null = null, keepAliveMs = -1): Connection {
     const s = transport === null ? net.connect({ host, port, noDelay: true, ...clientReadOptions })
       : transport.connect(host, port);
+    // (Before the connect completes Node keeps it and applies it to the socket once there is one.)
+    if (keepAliveMs >= 0) s.setKeepAlive(true, keepAliveMs);
     const c = new Connection(s, null, bufferLimit, stats, now);
     attachSocket(s, c);
     return c;

@@ -28,6 +28,20 @@ export class ClusterInfo {
   readonly lbConfig: unknown;
   /** Where the router reports each attempt's outcome (outlier detection; null: not configured). */
   outlier: SabRing | null;
+  // Its connections (upstream/connection-options.ts; 0: no limit).
+  /** An idle HTTP connection closes after this (common_http_protocol_options.idle_timeout). */
+  readonly idleTimeoutMs: number;
+  /** An HTTP connection drains once this old (max_connection_duration). */
+  readonly maxConnectionDurationMs: number;
+  /** An HTTP connection drains after this many requests (max_requests_per_connection). */
+  readonly maxRequestsPerConnection: number;
+  /** max_headers_count, for response heads. */
+  readonly maxResponseHeadersCount: number;
+  /** upstream_connection_options.tcp_keepalive: -1 off, else the idle time before the first
+   *  probe (0: the system's). */
+  readonly tcpKeepaliveMs: number;
+  /** preconnect_policy.per_upstream_preconnect_ratio (1: connect for requests in flight only). */
+  readonly preconnectRatio: number;
 
   constructor(snap: ClusterSnap, stats: StatSink, transportSocket: UpstreamTransportSocketFactory | null = null,
     counts?: Int32Array, offset?: number) {
@@ -41,6 +55,13 @@ export class ClusterInfo {
     this.panicThreshold = snap.panicThreshold;
     this.lbConfig = snap.lbConfig;
     this.outlier = null;
+    const o = snap.connections;
+    this.idleTimeoutMs = o.idleTimeoutMs;
+    this.maxConnectionDurationMs = o.maxConnectionDurationMs;
+    this.maxRequestsPerConnection = o.maxRequestsPerConnection;
+    this.maxResponseHeadersCount = o.maxResponseHeadersCount;
+    this.tcpKeepaliveMs = o.tcpKeepaliveMs;
+    this.preconnectRatio = o.preconnectRatio;
   }
 }
 

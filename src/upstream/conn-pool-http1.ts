@@ -4,12 +4,16 @@
 // cluster's max_connections is reached, up to max_pending_requests. The circuit breakers are the
 // cluster's ResourceManager (per worker today, see docs/differences.md); max_requests is taken
 // when the stream is asked for and held until it ends.
+// A connection drains (serves its stream, then closes) after max_requests_per_connection requests
+// or at max_connection_duration, and closes after idle_timeout idle (client-connection.ts keeps
+// the timers). With per_upstream_preconnect_ratio above 1, connections are opened ahead of demand
+// (Envoy's ConnPoolImplBase::tryCreateNewConnections).
 import { RingQueue } from '../common/ring-queue.ts';
 import { Http1ClientConnection, type Http1ConnectionOwner } from '../http/http1/client-connection.ts';
 import { countConnectionClosed, countConnectionOpened, type ClusterInfo } from './cluster-info.ts';
-import type { Host } from './host.ts';
+import { Health, type Host } from './host.ts';
 import {
-  Protocol, type Cancellable, type HttpConnPool, type PoolCallbacks, type ResponseDecoder,
+  Protocol, type Cancellable, type HttpConnPool, type PoolCallbacks, type ResponseDecoder, type StreamCallbacks,
 } from './conn-pool.ts';
 
 /** A request waiting for a connection (allocated only when one has to wait). */
@@ -35,6 +39,8 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
   readonly pending: RingQueue<PendingStream>;
   connecting: number;
   total: number;
+  /** Streams on connections now. */
+  activeStreams: number;
   /** Connections close when their stream ends instead of going idle (worker drain, host gone). */
   draining: boolean;
 
@@ -46,6 +52,7 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
     this.pending = new RingQueue();
     this.connecting = 0;
     this.total = 0;
+    this.activeStreams = 0;
     this.draining = false;
   }
 
@@ -67,6 +74,7 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
       const conn = idle.pop()!;
       if (!conn.reusable) continue;
       this.#attach(conn, decoder, callbacks);
+      if (info.preconnectRatio > 1) this.#preconnect();
       return null;
     }
     if (rm.connections.canCreate()) {
@@ -91,7 +99,28 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
     v[info.s.upstream_rq_pending_active]++;
     const p = new PendingStream(this, decoder, callbacks);
     this.pending.push(p);
+    if (info.preconnectRatio > 1) this.#preconnect();
     return p;
+  }
+
+  /** Open connections ahead of demand: while the streams in flight and waiting, times the
+   *  preconnect ratio, are more than the streams the connections open or opening could take, at
+   *  most 3 at a time (Envoy's shouldConnect and tryCreateNewConnections, with idle connections
+   *  counted as capacity as Envoy does since envoyproxy/envoy#38708). As Envoy, not for a host
+   *  that is not healthy. */
+  #preconnect(): void {
+    if (this.draining || this.host.health() !== Health.Healthy) return;
+    const info = this.info;
+    const ratio = info.preconnectRatio;
+    for (let i = 0; i < 3; i++) {
+      const active = this.activeStreams;
+      if ((this.pending.length + active) * ratio <= this.connecting + this.idle.length + active) return;
+      if (!info.resourceManager.connections.canCreate()) {
+        info.stats.v[info.s.upstream_cx_overflow]++;
+        return;
+      }
+      this.#connect();
+    }
   }
 
   cancelPending(p: PendingStream): void {
@@ -112,24 +141,44 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
     v[info.s.upstream_rq_active]++;
     v[hs.rq_total]++;
     v[hs.rq_active]++;
+    this.activeStreams++;
+    this.#countRequest(conn);
     callbacks.onPoolReady(conn.newStream(decoder), this.host);
   }
 
+  /** A request goes on `conn`: the last one max_requests_per_connection allows drains it. */
+  #countRequest(conn: Http1ClientConnection): void {
+    if (--conn.remainingRequests === 0) {
+      this.info.stats.v[this.info.s.upstream_cx_max_requests]++;
+      conn.draining = true;
+    }
+  }
+
   onStreamDone(_conn: Http1ClientConnection): void {
+    this.activeStreams--;
     const info = this.info;
     info.resourceManager.requests.dec();
     info.stats.v[info.s.upstream_rq_active]--;
     info.stats.v[this.host.hs.rq_active]--;
   }
 
-  #connect(): void {
+  #connect(): Http1ClientConnection {
     const info = this.info;
     countConnectionOpened(info, this.host);
     info.stats.v[info.s.upstream_cx_http1_total]++;
     this.total++;
     this.connecting++;
     // The connection registers its own socket handlers; the pool hears back via onConnected/onClosed.
-    new Http1ClientConnection(this, info, this.host);
+    return new Http1ClientConnection(this, info, this.host);
+  }
+
+  replayOnNewConnection(conn: Http1ClientConnection, decoder: ResponseDecoder, callbacks: StreamCallbacks | null): boolean {
+    // (The closed connection's slot is free again: onClosed ran.)
+    if (!this.info.resourceManager.connections.canCreate()) return false;
+    const next = this.#connect();
+    next.adoptStream(conn, decoder, callbacks);
+    this.#countRequest(next);
+    return true;
   }
 
   #takePending(): PendingStream | undefined {
@@ -143,7 +192,8 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
 
   onConnected(conn: Http1ClientConnection): void {
     this.connecting--;
-    this.release(conn);
+    // (One opened for a request sent again has it already.)
+    if (!conn.streamActive) this.release(conn);
   }
 
   /** A connection finished a request (or just connected) and can take another. */
@@ -156,7 +206,10 @@ export class Http1ConnPool implements HttpConnPool, Http1ConnectionOwner {
     const p = this.#takePending();
     if (p !== undefined) this.#attach(conn, p.decoder, p.callbacks);
     else if (this.draining) conn.destroy();
-    else this.idle.push(conn);
+    else {
+      this.idle.push(conn);
+      conn.armIdleTimer();
+    }
   }
 
   onClosed(conn: Http1ClientConnection, hadRequest: boolean): void {

@@ -44,7 +44,7 @@ export class TcpConnection implements Cancellable, ConnectionCallbacks {
     this.createdAt = monotonicNow();
     const info = pool.info;
     const c = Connection.client(pool.host.address, pool.host.port, info.bufferLimit, info.stats, this.createdAt,
-      info.transportSocket);
+      info.transportSocket, info.tcpKeepaliveMs);
     c.setConnectionStats({ rxBytes: info.s.upstream_cx_rx_bytes_total, txBytes: info.s.upstream_cx_tx_bytes_total });
     c.addConnectionCallbacks(this);
     this.connection = c;

@@ -5,6 +5,7 @@ import {
 } from '../../src/upstream/stats.ts';
 import type { ClusterSnap, HostSnap } from '../../src/config/snapshot.ts';
 import type { StatSink } from '../../src/common/stat-sink.ts';
+import { DEFAULT_CONNECTION_OPTIONS } from '../../src/upstream/connection-options.ts';
 import { FilterStatus, type NetworkFilterManager } from '../../src/network/filter.ts';
 
 /** Add a read filter to a pooled connection (as its caller, tcp_proxy, does): what it reads, as
@@ -57,6 +58,7 @@ export function clusterSnap(sink: TestSink, hosts: HostSnap[], extra: Partial<Cl
     name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, bufferLimit: 1 << 20,
     maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3,
     hosts, stats: clusterStats(sink), transportSocket: null, discovery: null, dynamic: false,
-    lbConfig: null, panicThreshold: 50, healthCheck: null, outlier: null, ...extra,
+    lbConfig: null, panicThreshold: 50, healthCheck: null, outlier: null,
+    connections: { ...DEFAULT_CONNECTION_OPTIONS }, ...extra,
   } as ClusterSnap;
 }

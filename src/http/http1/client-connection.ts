@@ -9,8 +9,25 @@
 // has no end, so whatever the answer the connection is not reused. A 101 ends the stream for the
 // pool and the connection leaves HTTP: attachTunnel() gives its reads (what followed the 101 in
 // the same read first), end and events to a byte relay; it never goes back to the pool.
+//
+// Lifetime (the cluster's HttpProtocolOptions): an idle connection closes after idle_timeout (a
+// coarse timer-wheel entry armed when it goes idle and re-armed for what is left when it fires
+// early, so a busy connection costs no timer work per request); one older than
+// max_connection_duration drains (serves its stream, then closes); max_requests_per_connection is
+// the pool's (conn-pool-http1.ts).
+//
+// The keep-alive race: an upstream may close an idle connection just as a request goes out on it
+// (the close and the request cross; Envoy fails such a request with 503 UC unless a retry policy
+// says `reset`). When a connection that had served a response or sat idle closes with a request on
+// it and not one byte of response, the upstream closed it as idle and did not take the request: it
+// is sent again, once, on a new connection (#replay, adoptStream). The stream keeps its identity for
+// the router: this object forwards resetStream/readDisable to the new connection. Only a request
+// this side holds in full can go again: no body, or a complete body of up to REPLAY_BODY_LIMIT bytes
+// (kept, copied out of the read buffer if need be, until the response begins).
 import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../common/clock.ts';
+import { cancel, schedule, type Expirable } from '../../common/timer-wheel.ts';
+import { retain } from '../../network/socket-owner.ts';
 import { HttpParser, TYPE, ERROR, type ParserHandler } from '../../../native-wasm/llhttp.ts';
 import { ResponseHeaders, type RequestHeaders } from '../types.ts';
 import { deferHead, type HeadHolder } from '../../network/read-dispatch.ts';
@@ -29,6 +46,8 @@ import type { Host } from '../../upstream/host.ts';
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
+/** The most request body kept to send a request again after the keep-alive race. */
+export const REPLAY_BODY_LIMIT = 16 * 1024;
 
 /** The pool side of a connection. */
 export interface Http1ConnectionOwner {
@@ -41,11 +60,29 @@ export interface Http1ConnectionOwner {
   onClosed(conn: Http1ClientConnection, hadRequest: boolean): void;
   /** The connection is going away: never hand it out again. */
   removeIdle(conn: Http1ClientConnection): void;
+  /** `conn` closed under a request that can go again (see the design note): open a new
+   *  connection and give it the stream (adoptStream); false when none can be opened now. */
+  replayOnNewConnection(conn: Http1ClientConnection, decoder: ResponseDecoder, callbacks: StreamCallbacks | null): boolean;
+}
+
+/** max_connection_duration for one connection (a second timer-wheel entry). */
+class DurationTimer implements Expirable {
+  readonly conn: Http1ClientConnection;
+  timerTick: number;
+  timerIndex: number;
+  constructor(conn: Http1ClientConnection) {
+    this.conn = conn;
+    this.timerTick = -1;
+    this.timerIndex = -1;
+  }
+  onExpire(): void {
+    this.conn.onMaxDuration();
+  }
 }
 
 
 export class Http1ClientConnection extends HeaderParsingHandler
-  implements ParserHandler, HeadHolder, ReadFilter, ConnectionCallbacks, RequestEncoder, Stream {
+  implements ParserHandler, HeadHolder, ReadFilter, ConnectionCallbacks, RequestEncoder, Stream, Expirable {
   readonly pool: Http1ConnectionOwner;
   readonly info: ClusterInfo;
   readonly connection: Connection;
@@ -91,6 +128,28 @@ export class Http1ClientConnection extends HeaderParsingHandler
   upgraded: boolean;
   /** Where the upgraded connection's reads and events go. */
   tunnel: TunnelSink | null;
+  // Lifetime.
+  /** The idle timeout's timer-wheel entry (Expirable). */
+  timerTick: number;
+  timerIndex: number;
+  /** When it last went idle. */
+  idleSince: number;
+  durationTimer: DurationTimer | null;
+  /** Requests it may still take (max_requests_per_connection; Infinity: no limit). */
+  remainingRequests: number;
+  /** Not to be given another request (max duration or request count reached). */
+  draining: boolean;
+  // The keep-alive race (see the design note).
+  /** It has sat idle or served a response: a request on it may meet a close it has not seen. */
+  reused: boolean;
+  /** The stream's request can still be sent again (its bytes below). */
+  replayable: boolean;
+  replayHead: string | null;
+  /** Its body (null: none; [] for an empty one). */
+  replayBody: Buffer[] | null;
+  replayBytes: number;
+  /** The connection the stream moved to; stream calls go there. */
+  replacement: Http1ClientConnection | null;
 
   constructor(pool: Http1ConnectionOwner, info: ClusterInfo, host: Host) {
     super();
@@ -123,9 +182,22 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.upgradeRequest = false;
     this.upgraded = false;
     this.tunnel = null;
+    this.timerTick = -1;
+    this.timerIndex = -1;
+    this.idleSince = 0;
+    this.durationTimer = null;
+    this.remainingRequests = info.maxRequestsPerConnection > 0 ? info.maxRequestsPerConnection : Infinity;
+    this.draining = false;
+    this.reused = false;
+    this.replayable = false;
+    this.replayHead = null;
+    this.replayBody = null;
+    this.replayBytes = 0;
+    this.replacement = null;
+    this.maxHeaderCount = info.maxResponseHeadersCount;
     this.parser = new HttpParser(TYPE.RESPONSE, this);
     const conn = Connection.client(host.address, host.port, info.bufferLimit, info.stats, this.connectStart,
-      info.transportSocket);
+      info.transportSocket, info.tcpKeepaliveMs);
     this.connection = conn;
     conn.setConnectionStats({ rxBytes: info.s.upstream_cx_rx_bytes_total, txBytes: info.s.upstream_cx_tx_bytes_total });
     conn.addReadFilter(this);
@@ -139,7 +211,37 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.decoder = decoder;
     this.callbacks = null;
     this.streamActive = true;
+    this.replayable = this.reused;
     return this;
+  }
+
+  /** A request that met the keep-alive race on `old` moves here: its decoder, callbacks and
+   *  bytes, sent once this connection is up (onConnect). */
+  adoptStream(old: Http1ClientConnection, decoder: ResponseDecoder, callbacks: StreamCallbacks | null): void {
+    this.decoder = decoder;
+    this.callbacks = callbacks;
+    this.streamActive = true;
+    this.headRequest = old.headRequest;
+    this.chunkedRequest = old.chunkedRequest;
+    this.requestComplete = true;
+    this.replayHead = old.replayHead;
+    this.replayBody = old.replayBody;
+    old.replayHead = null;
+    old.replayBody = null;
+    old.replacement = this;
+    if (old.readDisabled > 0) {
+      // The downstream is still above its watermark.
+      this.readDisabled = old.readDisabled;
+      this.connection.readDisable(true);
+    }
+  }
+
+  /** Stop keeping the request's bytes: it can no longer go again. */
+  #dropReplay(): void {
+    this.replayable = false;
+    this.replayHead = null;
+    this.replayBody = null;
+    this.replayBytes = 0;
   }
 
   getStream(): Stream {
@@ -180,6 +282,10 @@ export class Http1ClientConnection extends HeaderParsingHandler
       head += `content-length: 0${CRLF}`;
     }
     head += CRLF;
+    if (this.replayable) {
+      this.replayHead = head;
+      this.replayBody = endStream ? null : [];
+    }
     if (endStream) {
       // Sent with the other requests of this loop iteration (network/write-batch.ts).
       this.connection.queueWrite(head);
@@ -199,6 +305,8 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.headRequest = false;
     this.chunkedRequest = false;
     this.upgradeRequest = true;
+    // (An upgrade is never sent again: its tunnel may have begun.)
+    this.replayable = false;
     let head = `${req.method} ${req.path} HTTP/1.1${CRLF}host: ${req.authority}${CRLF}`;
     const hs = req.headers;
     for (let i = 0; i < hs.length; i += 2) head += `${hs[i]}: ${hs[i + 1]}${CRLF}`;
@@ -244,6 +352,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
   }
 
   encodeData(b: Buffer, endStream: boolean): void {
+    if (this.replayable) this.#keepForReplay(b);
     const head = this.pendingHead;
     this.pendingHead = null;
     // (Before the write: its watermark check must know the request is all out.)
@@ -251,8 +360,24 @@ export class Http1ClientConnection extends HeaderParsingHandler
     this.connection.writeFramed(head ?? '', b, this.chunkedRequest, endStream);
   }
 
+  /** A body chunk of a request that may go again: kept while the body stays small. */
+  #keepForReplay(b: Buffer): void {
+    const n = this.replayBytes + b.length;
+    if (n > REPLAY_BODY_LIMIT || this.replayBody === null) {
+      this.#dropReplay();
+      return;
+    }
+    this.replayBytes = n;
+    if (b.length > 0) this.replayBody.push(retain(b));
+  }
+
   /** Abandon the stream: an HTTP/1 connection mid-request cannot be reused, so it closes. */
-  resetStream(_reason: StreamResetReason): void {
+  resetStream(reason: StreamResetReason): void {
+    const r = this.replacement;
+    if (r !== null) {
+      r.resetStream(reason);
+      return;
+    }
     if (this.decoder !== null) this.activeAtClose = true;
     this.decoder = null;
     this.callbacks = null;
@@ -270,6 +395,11 @@ export class Http1ClientConnection extends HeaderParsingHandler
   /** Flow control from the downstream side: stop/start reading the response. Counted (the
    *  downstream can be above its watermark for more than one reason): n disables need n enables. */
   readDisable(disable: boolean): void {
+    const r = this.replacement;
+    if (r !== null) {
+      r.readDisable(disable);
+      return;
+    }
     if (this.closed) return;
     if (disable) {
       if (this.readDisabled++ === 0) this.connection.readDisable(true);
@@ -278,9 +408,39 @@ export class Http1ClientConnection extends HeaderParsingHandler
     }
   }
 
-  /** Usable for a new request: not closed, closing, or half-closed by the upstream. */
+  /** Usable for a new request: not closed, closing, draining, or half-closed by the upstream. */
   get reusable(): boolean {
-    return !this.closed && !this.localClose && !this.ended;
+    return !this.closed && !this.localClose && !this.ended && !this.draining;
+  }
+
+  /** It went idle (the pool's idle list): the idle timeout runs from now. A timer already
+   *  scheduled stays; when it fires it looks at how long the connection has really been idle. */
+  armIdleTimer(): void {
+    this.reused = true;
+    this.idleSince = monotonicNow();
+    const ms = this.info.idleTimeoutMs;
+    if (ms > 0 && this.timerTick === -1) schedule(this, ms);
+  }
+
+  /** The idle timer (Expirable). */
+  onExpire(): void {
+    if (this.closed || this.localClose || this.streamActive) return; // busy: re-armed when idle
+    const left = this.idleSince + this.info.idleTimeoutMs - monotonicNow();
+    if (left > 0) {
+      schedule(this, left);
+      return;
+    }
+    this.info.stats.v[this.info.s.upstream_cx_idle_timeout]++;
+    this.destroy();
+  }
+
+  /** max_connection_duration reached: serve what it serves, take nothing more (Envoy's
+   *  onConnectionDurationTimeout). */
+  onMaxDuration(): void {
+    if (this.closed || this.localClose || this.draining) return;
+    this.info.stats.v[this.info.s.upstream_cx_max_duration_reached]++;
+    this.draining = true;
+    if (!this.streamActive) this.destroy();
   }
 
   /** The upstream sent FIN: never hand this connection out again (Node closes it next). */
@@ -306,6 +466,7 @@ export class Http1ClientConnection extends HeaderParsingHandler
 
   /** Back to the pool: flow-control state belongs to the request that just ended. */
   #release(): void {
+    this.reused = true;
     if (this.readDisabled > 0) {
       this.readDisabled = 0;
       this.connection.readDisable(false);
@@ -317,6 +478,8 @@ export class Http1ClientConnection extends HeaderParsingHandler
   // ---- parser callbacks ---------------------------------------------------------------------
 
   onMessageBegin(): number {
+    // A response begins: the request has reached the upstream.
+    if (this.replayHead !== null) this.#dropReplay();
     this.hc.reset();
     this.rawPos = [];
     this.rawChunk = null;
@@ -509,6 +672,19 @@ export class Http1ClientConnection extends HeaderParsingHandler
     }
     const c = this.info;
     c.stats.record(c.s.upstream_cx_connect_ms, monotonicNow() - this.connectStart);
+    if (c.maxConnectionDurationMs > 0) {
+      this.durationTimer = new DurationTimer(this);
+      schedule(this.durationTimer, c.maxConnectionDurationMs);
+    }
+    const head = this.replayHead;
+    if (head !== null) {
+      // The request this connection was opened for, again (adoptStream).
+      const body = this.replayBody;
+      this.replayHead = null;
+      this.replayBody = null;
+      if (body === null) this.connection.queueWrite(head);
+      else this.connection.writeFramed(head, body.length === 1 ? body[0] : Buffer.concat(body), this.chunkedRequest, true);
+    }
     this.pool.onConnected(this);
   }
 
@@ -583,6 +759,12 @@ export class Http1ClientConnection extends HeaderParsingHandler
       clearTimeout(this.connectTimer);
       this.connectTimer = null;
     }
+    cancel(this);
+    if (this.durationTimer !== null) cancel(this.durationTimer);
+    if (this.replayHead !== null && this.requestComplete && this.decoder !== null && !this.localClose && this.connected) {
+      this.#replay(event);
+      return;
+    }
     // A body delimited by connection close ends here, if the upstream closed cleanly (FIN): a
     // reset cuts it short, and must reach the client as one, not as the end of the body.
     if (this.ended && this.decoder !== null && this.responseStarted && this.parser.messageNeedsEof()) {
@@ -606,6 +788,27 @@ export class Http1ClientConnection extends HeaderParsingHandler
       this.tunnel = null;
       t.onEvent(event);
     }
+  }
+
+  /** The upstream closed under a request it never answered (the keep-alive race): the request
+   *  goes on a new connection; this one is gone as usual, less the stream's end. */
+  #replay(event: ConnectionEvent): void {
+    const d = this.decoder!;
+    const cb = this.callbacks;
+    this.decoder = null;
+    this.callbacks = null;
+    this.parser.destroy();
+    const s = this.info.s;
+    this.info.stats.v[event === ConnectionEvent.LocalClose ? s.upstream_cx_destroy_local : s.upstream_cx_destroy_remote]++;
+    // (The stream stays active meanwhile: the slot it holds is the new connection's to give back.)
+    this.pool.onClosed(this, true);
+    if (this.pool.replayOnNewConnection(this, d, cb)) {
+      this.streamActive = false;
+      return;
+    }
+    this.#dropReplay();
+    this.#streamDone();
+    if (cb !== null) cb.onResetStream(StreamResetReason.ConnectionTermination);
   }
 }
 

@@ -253,6 +253,13 @@ const httpConnectionManager: HcmModule = {
   compile(h, ctx) {
     const statPrefix: string = h.stat_prefix ?? '';
     const hpo = h.common_http_protocol_options ?? {};
+    // (The message is shared with a cluster's HttpProtocolOptions, where the pool acts on these.)
+    for (const f of ['max_connection_duration', 'max_requests_per_connection']) {
+      if (hpo[f] !== undefined) {
+        ctx.fail(`${ctx.path}.common_http_protocol_options.${f}`,
+          'Legate acts on it for upstream connections only (a cluster\'s HttpProtocolOptions), not on downstream ones');
+      }
+    }
     const httpFilters = ((h.http_filters ?? []) as Obj[])
       .map((f, i) => ctx.compileNested(ExtensionCategory.HttpFilter, f, `${ctx.path}.http_filters[${i}]`));
     // (An empty http_filters is refused by the loader, config/checks.ts, as Envoy refuses it.)
