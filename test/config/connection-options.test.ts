@@ -109,6 +109,10 @@ test('typed_extension_protocol_options: the key names the extension; other proto
     `${C0}.typed_extension_protocol_options["envoy.upstreams.http"]: Didn't find a registered network or http filter or `
       + 'protocol options implementation for name: \'envoy.upstreams.http\'',
   ]);
+  // Envoy registers the factory under an alias too.
+  assert.equal((optionsOf(key('envoy.upstreams.http.http_protocol_options', HPO, {
+    ...explicit, common_http_protocol_options: { idle_timeout: '2s' },
+  })) as any).idleTimeoutMs, 2000);
   const tcp = 'envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions';
   assert.deepEqual(errorsOf(key(tcp, tcp)), [
     `${C0}.typed_extension_protocol_options["${tcp}"]: extension "${tcp}" (type.googleapis.com/${tcp}) is not supported by Legate`,
