@@ -123,9 +123,12 @@ test('a hash_policy key picks the same host on both workers, and most keys stay 
     const now = await hostsOf(port, path, ups, keys);
     const others = keys.filter((k) => was.get(k) !== 3);
     const stayed = others.filter((k) => now.get(k) === was.get(k)).length;
-    // Envoy's ring gives the nine a ring resized by the lightest weight, so ~94% of their keys stay
-    // (test/extensions/load-balancers/ring-hash.test.ts); Maglev keeps ~99%.
-    assert.ok(stayed / others.length >= 0.9, `${path}: ${stayed} of ${others.length} keys stayed`);
+    // Envoy's ring gives the nine a ring resized by the lightest weight (114 entries each instead of
+    // 103): the new entries take keys from the other survivors, ~94% stay over 10k keys
+    // (test/extensions/load-balancers/ring-hash.test.ts), 88-95% over these 300 with random ports.
+    // Maglev keeps ~99%.
+    const want = path === '/ring' ? 0.85 : 0.95;
+    assert.ok(stayed / others.length >= want, `${path}: ${stayed} of ${others.length} keys stayed`);
     for (const k of keys) assert.notEqual(now.get(k), 3, `${path}: ${k} still on the removed host`);
   }
 });

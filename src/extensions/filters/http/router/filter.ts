@@ -547,8 +547,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** The attempt's outcome for outlier detection (upstream/outlier.ts), when the cluster has it:
    *  the host by its rq_total slot, and the status or a local-origin event. */
   #reportOutlier(code: number): void {
+    // (`!= null`: a hand-built ClusterInfo in tests may not carry the field.)
     const ring = this.cluster!.info.outlier;
-    if (ring !== null && this.host !== null) ring.push(this.host.hs.rq_total, code);
+    if (ring != null && this.host !== null) ring.push(this.host.hs.rq_total, code);
   }
 
   #clearPerTry(): void {
