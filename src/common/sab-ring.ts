@@ -32,7 +32,8 @@ export class SabRing {
   push(a: number, b: number): boolean {
     const arr = this.#a;
     const tail = arr[TAIL];
-    if (tail - Atomics.load(arr, HEAD) >= this.#cap) {
+    // (int32 arithmetic: the counters wrap.)
+    if (((tail - Atomics.load(arr, HEAD)) | 0) >= this.#cap) {
       Atomics.add(arr, DROPPED, 1);
       return false;
     }

@@ -492,11 +492,11 @@ export class MainServer {
     return this.snapshot.clusters.map((c) => this.#oneClusterStatus(c, this.services.healthFlags(c)));
   }
 
-  #oneClusterStatus(c: Snapshot['clusters'][number], hc: Map<string, number> | null): ClusterStatus {
+  #oneClusterStatus(c: Snapshot['clusters'][number], hc: Map<number, number> | null): ClusterStatus {
     // (With a health check: the checker's verdict, pending while it has none.)
     const ejected = this.services.ejected(c);
-    const flags = (h: { address: string; port: number; healthFlags: number }): number => {
-      const key = `${h.address}:${h.port}`;
+    const flags = (h: { healthFlags: number; stats: { rq_total: number } }): number => {
+      const key = h.stats.rq_total;
       let f = hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(key) ?? HC_PENDING);
       if (ejected?.has(key) === true) f |= HealthFlag.FAILED_OUTLIER_CHECK;
       return f;

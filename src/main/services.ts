@@ -61,8 +61,8 @@ export class MainServices {
     return v?.hosts ?? [];
   }
 
-  /** What a cluster's health checker last concluded, by "ip:port" (null: no health check). */
-  healthFlags(c: ClusterSnap): Map<string, number> | null {
+  /** What a cluster's health checker last concluded, by host stat slot (null: no health check). */
+  healthFlags(c: ClusterSnap): Map<number, number> | null {
     if (c.healthCheck === null) return null;
     const v = this.#latest.get(c.healthCheck.key) as PublishedHealth | undefined;
     return new Map(v?.flags ?? []);
@@ -83,7 +83,7 @@ export class MainServices {
       const od = c.outlier;
       if (od === null) continue;
       wanted.set(od.key, {
-        config: JSON.stringify([od, c.hosts, c.dynamic ? (c.discovery as { key: string }).key : null]),
+        config: JSON.stringify(od),
         start: (r) => new OutlierDetector(od, this.#context(od.key, r), {
           cluster: c.name,
           watchHosts: (cb) => this.#watchHosts(c, cb),
@@ -97,7 +97,7 @@ export class MainServices {
       const hc = c.healthCheck;
       if (hc === null) continue;
       wanted.set(hc.key, {
-        config: JSON.stringify([hc, c.hosts, c.dynamic ? (c.discovery as { key: string }).key : null]),
+        config: JSON.stringify(hc),
         start: (r) => this.#startHealthCheck(c, hc, this.#context(hc.key, r)),
       });
     }
@@ -153,8 +153,8 @@ export class MainServices {
     return this.#watch((c.discovery as { key: string }).key, (v) => cb((v as DiscoveredHosts).hosts));
   }
 
-  /** What a cluster's outlier detector ejected, by "ip:port" (null: no outlier detection). */
-  ejected(c: ClusterSnap): Set<string> | null {
+  /** What a cluster's outlier detector ejected, by host stat slot (null: no outlier detection). */
+  ejected(c: ClusterSnap): Set<number> | null {
     if (c.outlier === null) return null;
     const v = this.#latest.get(c.outlier.key) as PublishedEjections | undefined;
     return new Set(v?.ejected ?? []);

@@ -75,10 +75,10 @@ export class ThreadLocalCluster {
   #draining: boolean;
   /** The cluster type's watch of its hosts (null: they never change). */
   readonly #watch: CallbackHandle | null;
-  /** The health checker's last verdicts by "ip:port" (null: no health check), the outlier
+  /** The health checker's last verdicts by host stat slot (null: no health check), the outlier
    *  detector's ejected hosts (null: none), and the watches of them. */
-  #health: Map<string, number> | null;
-  #ejected: Set<string> | null;
+  #health: Map<number, number> | null;
+  #ejected: Set<number> | null;
   readonly #watches: CallbackHandle[];
 
   constructor(snap: ClusterSnap, stats: StatSink, workerId: number, factories: UpstreamFactories, env: ClusterEnv) {
@@ -139,7 +139,7 @@ export class ThreadLocalCluster {
     for (const set of ps.hostSetsPerPriority) {
       let changed = false;
       for (const h of set.hosts) {
-        const key = `${h.address}:${h.port}`;
+        const key = h.hs.rq_total;
         let next = h.healthFlags & ~HealthFlag.FAILED_OUTLIER_CHECK;
         if (known !== null) next = (next & ~ACTIVE_HC_FLAGS) | (known.get(key) ?? HC_PENDING);
         if (ejected !== null && ejected.has(key)) next |= HealthFlag.FAILED_OUTLIER_CHECK;

@@ -72,10 +72,11 @@ export interface HealthCheckSnap {
   stats: { attempt: number; success: number; failure: number; network_failure: number; healthy: number; degraded: number };
 }
 
-/** What the service publishes: health flags (FAILED_ACTIVE_HC, DEGRADED_ACTIVE_HC) by "ip:port";
- *  a host it has not concluded on yet is absent (workers keep it pending). */
+/** What the service publishes: health flags (FAILED_ACTIVE_HC, DEGRADED_ACTIVE_HC) by host,
+ *  the host named by its rq_total stat slot (stable for its name: a LOGICAL_DNS host that moves stays
+ *  the same host); a host it has not concluded on yet is absent (workers keep it pending). */
 export interface PublishedHealth {
-  flags: [host: string, flags: number][];
+  flags: [hostSlot: number, flags: number][];
 }
 
 /** A host the checker has not concluded on. */
@@ -89,7 +90,8 @@ interface Session {
   host: HostSnap;
   /** Where its checks go (health_check_config.port_value, else the host's port). */
   target: CheckTarget;
-  key: string;
+  /** The host's rq_total stat slot: what verdicts name it by. */
+  slot: number;
   failed: boolean;
   degraded: boolean;
   first: boolean;
@@ -114,10 +116,11 @@ export class HealthCheckService implements MainService {
   readonly #snap: HealthCheckSnap;
   readonly #ctx: MainServiceContext;
   readonly #deps: HealthServiceDeps;
-  readonly #sessions: Map<string, Session>;
+  readonly #sessions: Map<number, Session>;
   readonly #unwatch: () => void;
   #markReady: () => void;
-  #waiting: Set<string> | null;
+  #waiting: Set<number> | null;
+  #publishArmed: boolean;
   #stopped: boolean;
 
   constructor(snap: HealthCheckSnap, ctx: MainServiceContext, deps: HealthServiceDeps) {
@@ -127,11 +130,12 @@ export class HealthCheckService implements MainService {
     this.#sessions = new Map();
     this.#stopped = false;
     this.#waiting = null;
+    this.#publishArmed = false;
     this.#markReady = () => {};
     this.ready = new Promise<void>((r) => { this.#markReady = r; });
     this.#unwatch = deps.watchHosts((hosts) => this.#setHosts(hosts));
     // (No host list yet, from a DNS cluster still resolving: ready once its hosts are checked.)
-    const waiting = this.#waiting as Set<string> | null;
+    const waiting = this.#waiting as Set<number> | null;
     if (waiting !== null && waiting.size === 0) this.#markReady();
   }
 
@@ -145,26 +149,37 @@ export class HealthCheckService implements MainService {
 
   #setHosts(hosts: readonly HostSnap[]): void {
     if (this.#stopped) return;
-    const keep = new Set<string>();
+    const keep = new Set<number>();
     const first = this.#waiting === null;
     if (first) this.#waiting = new Set();
     for (const h of hosts) {
-      const key = `${h.address}:${h.port}`;
-      keep.add(key);
-      if (this.#sessions.has(key)) continue;
+      const slot = h.stats.rq_total;
+      keep.add(slot);
+      const target = { address: h.address, port: h.hcPort > 0 ? h.hcPort : h.port };
+      const have = this.#sessions.get(slot);
+      if (have !== undefined) {
+        // A LOGICAL_DNS host that moved: the same host, checked at its new address from now on.
+        if (have.target.address !== target.address) {
+          this.#deps.check.release(have.target);
+          have.target = target;
+          have.host = h;
+        }
+        continue;
+      }
       const s: Session = {
-        host: h, target: { address: h.address, port: h.hcPort > 0 ? h.hcPort : h.port }, key, failed: true, degraded: false, first: true, numHealthy: 0, numUnhealthy: 0, timer: null, done: false,
+        host: h, target, slot, failed: true, degraded: false, first: true, numHealthy: 0, numUnhealthy: 0,
+        timer: null, done: false,
       };
-      this.#sessions.set(key, s);
-      if (first) this.#waiting!.add(key);
+      this.#sessions.set(slot, s);
+      if (first) this.#waiting!.add(slot);
       const j = this.#snap.initialJitterMs;
       this.#schedule(s, j > 0 ? Math.floor(Math.random() * j) : 0);
     }
-    for (const [key, s] of this.#sessions) {
-      if (keep.has(key)) continue;
+    for (const [slot, s] of this.#sessions) {
+      if (keep.has(slot)) continue;
       this.#end(s);
-      this.#sessions.delete(key);
-      this.#waiting?.delete(key);
+      this.#sessions.delete(slot);
+      this.#waiting?.delete(slot);
     }
     this.#publish();
     if (this.#waiting !== null && this.#waiting.size === 0) this.#markReady();
@@ -240,9 +255,14 @@ export class HealthCheckService implements MainService {
       healthyNow = false;
     }
     s.first = false;
-    // The first answer, whatever it was, is a conclusion: the host stops being pending.
-    if (t === Transition.Changed || wasFirst) this.#publish();
-    if (this.#waiting !== null && this.#waiting.delete(s.key) && this.#waiting.size === 0) this.#markReady();
+    // The first answer, whatever it was, is a conclusion: the host stops being pending. (At most one
+    // publish per loop turn: each makes every worker rebuild its host sets.)
+    if (t === Transition.Changed || wasFirst) this.#publishSoon();
+    if (this.#waiting !== null && this.#waiting.delete(s.slot) && this.#waiting.size === 0) {
+      // Warming is over: the verdicts go out now, before the config that waits for them.
+      this.#publish();
+      this.#markReady();
+    }
     this.#schedule(s, this.#interval(healthyNow, t));
   }
 
@@ -261,9 +281,18 @@ export class HealthCheckService implements MainService {
     return ms;
   }
 
+  #publishSoon(): void {
+    if (this.#publishArmed) return;
+    this.#publishArmed = true;
+    setImmediate(() => {
+      this.#publishArmed = false;
+      if (!this.#stopped) this.#publish();
+    });
+  }
+
   #publish(): void {
     const v = this.#ctx.stats.v;
-    const flags: [string, number][] = [];
+    const flags: [number, number][] = [];
     let healthy = 0;
     let degraded = 0;
     for (const s of this.#sessions.values()) {
@@ -275,7 +304,7 @@ export class HealthCheckService implements MainService {
         f |= HealthFlag.DEGRADED_ACTIVE_HC;
         if (!s.failed) degraded++;
       }
-      flags.push([s.key, f]);
+      flags.push([s.slot, f]);
     }
     v[this.#snap.stats.healthy] = healthy;
     v[this.#snap.stats.degraded] = degraded;
@@ -353,5 +382,8 @@ export function compileHealthCheck(
       degraded: l.gauge(`${prefix}degraded`),
     },
   };
-  return { key: `health:${cluster.name}:${xxHash64(JSON.stringify(rest)).toString(16)}`, ...rest };
+  // The key names the config and the hosts it checks: a change of either is a new checker, whose
+  // verdicts never mix with the old one's on a worker still running the old config.
+  const hosts = JSON.stringify([cluster.type ?? 'STATIC', cluster.load_assignment ?? null]);
+  return { key: `health:${cluster.name}:${xxHash64(JSON.stringify(rest) + hosts).toString(16)}`, ...rest };
 }

@@ -111,16 +111,18 @@ export function compileOutlier(cluster: Obj, ctx: CompileContext): OutlierSnap |
     failurePercentageRequestVolume: o.failure_percentage_request_volume ?? 50,
     stats,
   };
-  return { key: `outlier:${cluster.name}:${xxHash64(JSON.stringify(rest)).toString(16)}`, ...rest };
+  // (As health checks' keys: the config and the hosts.)
+  const hosts = JSON.stringify([cluster.type ?? 'STATIC', cluster.load_assignment ?? null]);
+  return { key: `outlier:${cluster.name}:${xxHash64(JSON.stringify(rest) + hosts).toString(16)}`, ...rest };
 }
 
-/** What the detector publishes: the ejected hosts ("ip:port"). */
+/** What the detector publishes: the ejected hosts, by their rq_total stat slot. */
 export interface PublishedEjections {
-  ejected: string[];
+  ejected: number[];
 }
 
 interface HostState {
-  key: string;
+  slot: number;
   c5xx: number;
   cGateway: number;
   cLocal: number;
@@ -165,6 +167,8 @@ export class OutlierDetector implements MainService {
     this.#unlisten = deps.listen((slot, code) => this.#onEvent(slot, code));
     this.#timer = setInterval(() => this.#onInterval(), snap.intervalMs);
     this.#timer.unref();
+    // A new detector starts with nobody ejected, and says so.
+    this.#publish();
   }
 
   stop(): void {
@@ -181,7 +185,7 @@ export class OutlierDetector implements MainService {
       keep.add(slot);
       if (this.#bySlot.has(slot)) continue;
       this.#bySlot.set(slot, {
-        key: `${h.address}:${h.port}`, c5xx: 0, cGateway: 0, cLocal: 0, total: 0, failed: 0,
+        slot, c5xx: 0, cGateway: 0, cLocal: 0, total: 0, failed: 0,
         ejected: false, ejectedAt: 0, ejections: 0,
       });
     }
@@ -228,6 +232,10 @@ export class OutlierDetector implements MainService {
 
   #consecutive(s: HostState, kind: Kind): void {
     const snap = this.#snap;
+    // Envoy resets the kind's counter after each detection, ejected or not.
+    if (kind === 'consecutive_5xx') s.c5xx = 0;
+    else if (kind === 'consecutive_gateway_failure') s.cGateway = 0;
+    else s.cLocal = 0;
     const enforcing = kind === 'consecutive_5xx' ? snap.enforcing5xx
       : kind === 'consecutive_gateway_failure' ? snap.enforcingGateway : snap.enforcingLocalOrigin;
     this.#eject(s, kind, enforcing);
@@ -239,15 +247,17 @@ export class OutlierDetector implements MainService {
     const v = this.#ctx.stats.v;
     const st = this.#snap.stats;
     v[st[`ejections_detected_${kind}`]]++;
-    if (this.#deps.random() * 100 >= enforcing) return;
+    // Envoy's rule: eject while (ejected + 1) stays within max_ejection_percent of the hosts, checked
+    // before the enforcing probability.
     let ejected = 0;
     for (const h of this.#bySlot.values()) if (h.ejected) ejected++;
     const total = this.#bySlot.size;
-    const overflow = total === 0 || (100 * ejected) / total >= this.#snap.maxEjectionPercent;
-    if (overflow && !(this.#snap.alwaysEjectOne && ejected === 0)) {
+    const within = total > 0 && (100 * (ejected + 1)) / total <= this.#snap.maxEjectionPercent;
+    if (!within && !(this.#snap.alwaysEjectOne && ejected === 0)) {
       v[st.ejections_overflow]++;
       return;
     }
+    if (this.#deps.random() * 100 >= enforcing) return;
     s.ejected = true;
     s.ejectedAt = this.#deps.now();
     s.ejections++;
@@ -269,6 +279,9 @@ export class OutlierDetector implements MainService {
         const ms = Math.min(snap.baseEjectionMs * s.ejections, snap.maxEjectionMs);
         if (now >= s.ejectedAt + ms) {
           s.ejected = false;
+          s.c5xx = 0;
+          s.cGateway = 0;
+          s.cLocal = 0;
           changed = true;
         }
       } else if (s.ejections > 0) {
@@ -312,8 +325,8 @@ export class OutlierDetector implements MainService {
   }
 
   #publish(): void {
-    const ejected: string[] = [];
-    for (const s of this.#bySlot.values()) if (s.ejected) ejected.push(s.key);
+    const ejected: number[] = [];
+    for (const s of this.#bySlot.values()) if (s.ejected) ejected.push(s.slot);
     this.#ctx.stats.v[this.#snap.stats.ejections_active] = ejected.length;
     this.#ctx.publish({ ejected } satisfies PublishedEjections);
   }

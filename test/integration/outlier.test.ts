@@ -98,15 +98,22 @@ test('gateway failures are detected but not enforced by default; max_ejection_pe
   await until('gateway failures detected', async () =>
     (await stat(l, 'cluster.up.outlier_detection.ejections_detected_consecutive_gateway_failure')) >= 2);
   assert.equal(await stat(l, 'cluster.up.outlier_detection.ejections_active'), 0);
-  // Enforced, with the default max_ejection_percent 10: the first of three (0% ejected) goes, the
-  // second would pass 10% and overflows.
+  // With the default max_ejection_percent 10, one host of three is already 33%: Envoy ejects none
+  // (overflow), unless always_eject_one_host lets the first go.
   const l2 = await legateFor(config([a.port, b.port, c.port], `
       consecutive_5xx: 3
       interval: 0.2s`));
   await load(l2.port('proxy'), 40);
+  await until('overflow', async () => (await stat(l2, 'cluster.up.outlier_detection.ejections_overflow')) >= 2);
+  assert.equal(await stat(l2, 'cluster.up.outlier_detection.ejections_active'), 0);
+  const l3 = await legateFor(config([a.port, b.port, c.port], `
+      consecutive_5xx: 3
+      interval: 0.2s
+      always_eject_one_host: true`));
+  await load(l3.port('proxy'), 40);
   await until('one ejected, one overflow', async () =>
-    (await stat(l2, 'cluster.up.outlier_detection.ejections_active')) === 1
-    && (await stat(l2, 'cluster.up.outlier_detection.ejections_overflow')) >= 1);
+    (await stat(l3, 'cluster.up.outlier_detection.ejections_active')) === 1
+    && (await stat(l3, 'cluster.up.outlier_detection.ejections_overflow')) >= 1);
 });
 
 test('success rate and failure percentage eject at the interval', async () => {

@@ -11,6 +11,7 @@ import { request } from 'undici';
 import { fileAccessLog, hcmListener, tmpFile, type Legate } from '../helpers/legate.ts';
 import { legateFor, httpUp } from './fixtures/tracked.ts';
 import { echo } from './fixtures/upstreams.ts';
+import { rawRequest } from './fixtures/clients.ts';
 
 interface Opts {
   retryPolicy?: string;
@@ -218,3 +219,34 @@ test('retry_on values Legate does not know are refused by path', async () => {
   assert.match(r.stderr, /routes\[0\]\.route\.retry_policy\.retry_on: unknown or unsupported retry condition\(s\) "envoy-ratelimited"/);
 });
 
+
+test('the route timeout still runs after a retried answer that had no body; an empty chunked body is retried whole', async () => {
+  let n = 0;
+  const up = await httpUp((req, res, body) => {
+    n++;
+    if (req.url === '/hang-after-503') {
+      if (n === 1) { res.writeHead(503, { 'content-length': '0' }); res.end(); }
+      return; // the retry hangs
+    }
+    if (n % 2 === 1) { res.writeHead(503, { 'content-length': '0' }); res.end(); return; }
+    echo(req, res, body);
+  });
+  const l = await legateFor(config([up.port], {
+    routeExtra: `
+                  timeout: 0.5s`,
+    retryPolicy: `
+                    retry_on: 5xx
+                    num_retries: 1`,
+  }));
+  const port = l.port('proxy');
+  const t0 = Date.now();
+  const r = await get(port, '/hang-after-503');
+  assert.equal(r.status, 504);
+  assert.ok(Date.now() - t0 < 3000, `the route timeout did not fire (${Date.now() - t0} ms)`);
+  // A chunked request with an empty body: the retry sends the headers and the end of the body.
+  n = 0;
+  const res = await rawRequest(port, 'POST /empty HTTP/1.1\r\nHost: x\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n',
+    { timeoutMs: 3000 });
+  assert.equal(res.status, 200);
+  assert.equal(res.body.toString(), 'POST /empty');
+});

@@ -327,7 +327,6 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (countAttempts) this.headers!.set('x-envoy-attempt-count', String(this.attempts));
     const up = new UpstreamRequest(this);
     this.upstream = up;
-    if (this.perTryTimeoutMs > 0) schedule(up, this.perTryTimeoutMs);
     this.cancellable = pool.newStream(up, up);
   }
 
@@ -336,6 +335,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (endStream) {
       this.requestComplete = true;
       this.#startTimer();
+      if (this.encoder !== null) this.#startPerTry();
     }
     const keep = this.retryBody;
     if (keep !== null && data.length > 0) {
@@ -394,6 +394,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.encoder = encoder;
     this.stream = stream;
     stream.addCallbacks(this.upstream!);
+    if (this.requestComplete) this.#startPerTry();
     this.upstreamStart = monotonicNow();
     const buffered = this.buffered;
     encoder.encodeHeaders(this.headers!, this.headersEnd);
@@ -529,7 +530,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_timeout]++;
     if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
-    if (this.upstream !== null && !this.responseStarted) this.#reportOutlier(OutlierEvent.Timeout);
+    if (this.encoder !== null && !this.responseStarted) this.#reportOutlier(OutlierEvent.Timeout);
     this.#stopRetry();
     this.#abandonUpstream();
     if (this.responseStarted) {
@@ -552,6 +553,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (ring != null && this.host !== null) ring.push(this.host.hs.rq_total, code);
   }
 
+  /** Envoy arms per_try_timeout once the whole request is in and the attempt has a connection. */
+  #startPerTry(): void {
+    const up = this.upstream;
+    if (this.perTryTimeoutMs > 0 && up !== null && up.timerTick === -1) schedule(up, this.perTryTimeoutMs);
+  }
+
   #clearPerTry(): void {
     const up = this.upstream;
     if (up !== null && up.timerTick !== -1) cancel(up);
@@ -564,7 +571,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const c = this.cluster!.info;
     c.stats.v[c.s.upstream_rq_per_try_timeout]++;
     if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
-    this.#reportOutlier(OutlierEvent.Timeout);
+    if (this.encoder !== null) this.#reportOutlier(OutlierEvent.Timeout);
     this.#abandonUpstream();
     if (this.#retryAfterReset(AttemptFailure.Reset)) return;
     this.#clearTimer();
@@ -581,6 +588,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   #retryAfterReset(why: AttemptFailure): boolean {
     if (!this.#retryable() || !wouldRetryFromReset(this.retryOn, why)) return false;
     if (!this.#scheduleRetry()) return false;
+    this.#clearPerTry();
     this.upstream = null;
     this.#abandonUpstream();
     return true;
@@ -606,11 +614,16 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       if (this.retriesLeft === 0) this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamRetryLimitExceeded;
       return false;
     }
-    // The attempt's response counts as an upstream response (Envoy's per-attempt stats).
-    if (endStream) this.#upstreamDone(h.status);
-    else this.#countResponse(h.status);
+    // The attempt's response counts as an upstream response (Envoy's per-attempt stats); the
+    // route timeout goes on for the retry. A complete response leaves its connection to the pool;
+    // one still coming is reset.
+    this.#countResponse(h.status);
     this.#clearPerTry();
     this.upstream = null;
+    if (endStream) {
+      this.encoder = null;
+      this.stream = null;
+    }
     this.#abandonUpstream();
     return true;
   }
@@ -623,13 +636,17 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       v[c.s.upstream_rq_retry_limit_exceeded]++;
       return false;
     }
-    const rm = c.resourceManager.retries;
-    if (!rm.canCreate()) {
-      v[c.s.upstream_rq_retry_overflow]++;
-      return false;
+    // The slot is held from here through the retried attempt, until the next retry (which reuses
+    // it) or the end of the request (Envoy's RetryStateImpl).
+    if (!this.retryHeld) {
+      const rm = c.resourceManager.retries;
+      if (!rm.canCreate()) {
+        v[c.s.upstream_rq_retry_overflow]++;
+        return false;
+      }
+      rm.inc();
+      this.retryHeld = true;
     }
-    rm.inc();
-    this.retryHeld = true;
     this.retriesLeft--;
     v[c.s.upstream_rq_retry]++;
     v[c.s.upstream_rq_retry_backoff_exponential]++;
@@ -642,7 +659,6 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** The backoff is over: a new attempt, on another host when previous_hosts says so. */
   onRetryTimer(): void {
     this.retryTimer = null;
-    this.#releaseRetrySlot();
     if (this.done) return;
     const cluster = this.cluster!;
     const p = this.retryPolicy!;
@@ -659,8 +675,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     // The whole request again: headers, then the kept body.
-    const body = this.retryBody!;
-    this.buffered = body.length > 0 ? body.slice() : null;
+    // (headersEnd: the request had no body at all; else the body, maybe empty, ends the request.)
+    this.buffered = this.headersEnd ? null : this.retryBody!.slice();
     this.bufferedEnd = true;
     this.#startAttempt(host, this.headers!.get('x-envoy-attempt-count') !== undefined);
   }
