@@ -4,10 +4,10 @@
 // (test/helpers/dns-server.ts), and a cluster with an HTTP health check that one host fails.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { DnsServer } from '../helpers/dns-server.ts';
 import { hcmListener, routeAll } from '../helpers/legate.ts';
+import { until } from './fixtures/clients.ts';
 import { legateFor, httpUp, track } from './fixtures/tracked.ts';
 import { echo } from './fixtures/upstreams.ts';
 
@@ -107,13 +107,6 @@ function hostLines(text: string, cluster: string): Map<string, string> {
   return out;
 }
 
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
 
 test('/clusters: resolved hosts with their hostname, the failed health check, weights, priorities, localities', async () => {
   const { status, text } = await admin('/clusters');

@@ -10,7 +10,7 @@ import { DnsServer } from '../helpers/dns-server.ts';
 import fs from 'node:fs';
 import { fileAccessLog, hcmListener, routeAll, runLegate, tmpFile, type Legate } from '../helpers/legate.ts';
 import { legateFor, track } from './fixtures/tracked.ts';
-import { pollStat } from './fixtures/clients.ts';
+import { pollStat, until } from './fixtures/clients.ts';
 
 const ADDRS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
@@ -107,13 +107,6 @@ async function spread(port: number, n: number): Promise<Map<string, number>> {
   return seen;
 }
 
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await sleep(50);
-  }
-}
 
 test('STRICT_DNS: every address is a host; answers that change add and remove hosts; SERVFAIL keeps the last ones', async () => {
   const hosts = await hostsOnOnePort(ADDRS);

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import { Buffer } from 'node:buffer';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { hcmListener, routeAll, tmpFile, type Legate } from '../helpers/legate.ts';
+import { until } from './fixtures/clients.ts';
 import { legateFor, httpUp, track } from './fixtures/tracked.ts';
 import { echo, listen, type HttpUpstream } from './fixtures/upstreams.ts';
 
@@ -69,13 +69,6 @@ async function spread(port: number, ups: HttpUpstream[], n: number): Promise<num
   return ups.map((u, i) => count(u) - before[i]);
 }
 
-async function until(what: string, cond: () => Promise<boolean> | boolean, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await sleep(30);
-  }
-}
 
 async function stat(l: Legate, name: string): Promise<number> {
   return (await l.stats()).get(name) ?? -1;

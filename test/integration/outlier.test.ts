@@ -4,9 +4,9 @@
 // rate and failure percentage eject at the interval.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { hcmListener, routeAll, type Legate } from '../helpers/legate.ts';
+import { until } from './fixtures/clients.ts';
 import { legateFor, httpUp } from './fixtures/tracked.ts';
 import { echo, type HttpUpstream } from './fixtures/upstreams.ts';
 
@@ -52,13 +52,6 @@ async function stat(l: Legate, name: string): Promise<number> {
   return (await l.stats()).get(name) ?? -1;
 }
 
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) assert.fail(`timed out: ${what}`);
-    await sleep(30);
-  }
-}
 
 test('consecutive_5xx ejects a host, which returns after base_ejection_time', async () => {
   const [a, b, c] = [await host(), await host(), await host()];
