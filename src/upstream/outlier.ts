@@ -260,7 +260,10 @@ export class OutlierDetector implements MainService {
     if (this.#deps.random() * 100 >= enforcing) return;
     s.ejected = true;
     s.ejectedAt = this.#deps.now();
-    s.ejections++;
+    // (Envoy caps the multiplier where base x n passes max_ejection_time, so a host that flapped
+    // often comes back within max_ejection_time once it heals.)
+    const { maxEjectionMs: max, baseEjectionMs: base } = this.#snap;
+    s.ejections = Math.min(s.ejections + 1, Math.floor((max + base) / base));
     s.c5xx = 0;
     s.cGateway = 0;
     s.cLocal = 0;
