@@ -82,8 +82,21 @@ export function compileOutlier(cluster: Obj, ctx: CompileContext): OutlierSnap |
   const o = cluster.outlier_detection;
   if (o === undefined) return null;
   const l = ctx.layout;
+  const split = o.split_external_local_origin_errors === true;
+  for (const f of ['consecutive_local_origin_failure', 'enforcing_consecutive_local_origin_failure']) {
+    // (Envoy ignores them without the split; Legate does not accept what it would not act on.)
+    if (!split && o[f] !== undefined) {
+      ctx.fail(`${ctx.path}.outlier_detection.${f}`, 'applies with split_external_local_origin_errors only');
+    }
+  }
   const stats = {} as Record<OutlierStat, number>;
   for (const n of STATS) {
+    // (The local-origin kinds exist only with split_external_local_origin_errors: without it such
+    // errors count as 5xx, and their stats could only read 0. -1: absent.)
+    if (!split && n.endsWith('_local_origin_failure')) {
+      stats[n] = -1;
+      continue;
+    }
     stats[n] = n === 'ejections_active' ? l.gauge(`cluster.${cluster.name}.outlier_detection.${n}`)
       : l.counter(`cluster.${cluster.name}.outlier_detection.${n}`);
   }
@@ -92,7 +105,7 @@ export function compileOutlier(cluster: Obj, ctx: CompileContext): OutlierSnap |
     consecutive5xx: o.consecutive_5xx ?? 5,
     consecutiveGatewayFailure: o.consecutive_gateway_failure ?? 5,
     consecutiveLocalOriginFailure: o.consecutive_local_origin_failure ?? 5,
-    splitLocalOrigin: o.split_external_local_origin_errors === true,
+    splitLocalOrigin: split,
     intervalMs: durationMs(o.interval, 10_000),
     baseEjectionMs: base,
     maxEjectionMs: Math.max(base, durationMs(o.max_ejection_time, 300_000)),

@@ -47,6 +47,18 @@ export class DnsServer {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** A cluster's `typed_dns_resolver_config` (YAML, at a cluster's field indent) pointing c-ares
+   *  at this server. */
+  get resolverYaml(): string {
+    return `
+    typed_dns_resolver_config:
+      name: envoy.network.dns_resolver.cares
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig
+        resolvers:
+        - socket_address: { address: 127.0.0.1, port_value: ${this.port} }`;
+  }
+
   set(name: string, answer: DnsAnswer): void {
     this.records.set(name.toLowerCase(), answer);
   }

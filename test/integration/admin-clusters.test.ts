@@ -51,13 +51,7 @@ static_resources:
     type: STRICT_DNS
     connect_timeout: 1s
     dns_lookup_family: V4_ONLY
-    dns_refresh_rate: 0.2s
-    typed_dns_resolver_config:
-      name: envoy.network.dns_resolver.cares
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig
-        resolvers:
-        - socket_address: { address: 127.0.0.1, port_value: ${dns.port} }
+    dns_refresh_rate: 0.2s${dns.resolverYaml}
     load_assignment:
       cluster_name: dns_up
       endpoints:

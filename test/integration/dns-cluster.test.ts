@@ -70,13 +70,7 @@ function dnsCluster(type: 'STRICT_DNS' | 'LOGICAL_DNS', names: string[], port: n
   - name: up
     type: ${type}
     connect_timeout: 1s
-    dns_lookup_family: V4_ONLY${extra}
-    typed_dns_resolver_config:
-      name: envoy.network.dns_resolver.cares
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig
-        resolvers:
-        - socket_address: { address: 127.0.0.1, port_value: ${dns.port} }
+    dns_lookup_family: V4_ONLY${extra}${dns.resolverYaml}
     load_assignment:
       cluster_name: up
       endpoints:
@@ -309,4 +303,21 @@ test('reloads keep an unchanged DNS cluster resolving; a changed name is resolve
   assert.equal(await pollStat(l, 'server.legate.worker_restarts', (v) => v === 1, 10_000), 1);
   const after = await spread(port, 20);
   assert.deepEqual([...after.keys()], ['127.0.0.3']);
+});
+
+test('wait_for_warm_on_init: false starts before the first answer (503 UH until it comes)', async () => {
+  const hosts = await hostsOnOnePort(['127.0.0.2']);
+  const dns = await startDns();
+  dns.set('slow.test', 'DROP');
+  const t0 = Date.now();
+  const l = await legateFor(config(dnsCluster('STRICT_DNS', ['slow.test'], hosts.port, dns, `
+    wait_for_warm_on_init: false
+    dns_refresh_rate: 0.2s
+    dns_failure_refresh_rate: { base_interval: 0.1s, max_interval: 0.2s }`)));
+  assert.ok(Date.now() - t0 < 4000, `startup waited for DNS (${Date.now() - t0} ms)`);
+  const r = await get(l.port('proxy'));
+  assert.equal(r.status, 503);
+  assert.equal(r.body, 'no healthy upstream');
+  dns.set('slow.test', { a: ['127.0.0.2'], ttl: 30 });
+  await until('the name resolves', async () => (await get(l.port('proxy'))).status === 200, 20_000);
 });

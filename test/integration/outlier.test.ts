@@ -65,6 +65,8 @@ test('consecutive_5xx ejects a host, which returns after base_ejection_time', as
   await load(port, 30);
   await until('b ejected', async () => (await stat(l, 'cluster.up.outlier_detection.ejections_active')) === 1);
   assert.ok(await stat(l, 'cluster.up.outlier_detection.ejections_enforced_consecutive_5xx') >= 1);
+  // Without split_external_local_origin_errors the local-origin stats do not exist (they could only read 0).
+  assert.equal((await l.stats()).has('cluster.up.outlier_detection.ejections_detected_consecutive_local_origin_failure'), false);
   const before = b.requests.length;
   const statuses = await load(port, 20);
   assert.equal(b.requests.length, before, 'the ejected host got requests');
@@ -137,4 +139,25 @@ test('success rate and failure percentage eject at the interval', async () => {
   await until('failure percentage ejects b', async () =>
     (await stat(fp, 'cluster.up.outlier_detection.ejections_enforced_failure_percentage')) === 1);
   assert.equal(await stat(fp, 'cluster.up.outlier_detection.ejections_active'), 1);
+});
+
+test('local-origin failures: counted on their own with the split (connect failures eject), refused without it', async () => {
+  const a = await host();
+  const { deadPort } = await import('./fixtures/upstreams.ts');
+  const dead = await deadPort();
+  const l = await legateFor(config([a.port, dead], `
+      split_external_local_origin_errors: true
+      consecutive_local_origin_failure: 2
+      consecutive_5xx: 1000
+      interval: 0.2s
+      max_ejection_percent: 50`));
+  await load(l.port('proxy'), 8);
+  await until('the dead host ejected', async () =>
+    (await stat(l, 'cluster.up.outlier_detection.ejections_enforced_consecutive_local_origin_failure')) === 1);
+  assert.deepEqual([...new Set(await load(l.port('proxy'), 6))], [200]);
+  const { runLegate, tmpFile } = await import('../helpers/legate.ts');
+  const r = await runLegate(['--mode', 'validate', '-c', tmpFile('c.yaml', config([a.port], `
+      consecutive_local_origin_failure: 2`))]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /outlier_detection\.consecutive_local_origin_failure: applies with split_external_local_origin_errors only/);
 });

@@ -250,3 +250,19 @@ test('the route timeout still runs after a retried answer that had no body; an e
   assert.equal(res.status, 200);
   assert.equal(res.body.toString(), 'POST /empty');
 });
+
+test('retriable-headers: a response carrying a matching header is retried', async () => {
+  let n = 0;
+  const up = await httpUp((req, res, body) => {
+    n++;
+    if (n === 1) { res.writeHead(200, { 'x-upstream-busy': 'yes' }); res.end('busy'); return; }
+    echo(req, res, body);
+  });
+  const l = await legateFor(config([up.port], { retryPolicy: `
+                    retry_on: retriable-headers
+                    retriable_headers:
+                    - name: x-upstream-busy
+                      string_match: { exact: "yes" }` }));
+  assert.deepEqual(await get(l.port('proxy'), '/rh'), { status: 200, body: 'GET /rh' });
+  assert.equal(up.requests.length, 2);
+});

@@ -36,8 +36,8 @@ interface IdleClosingUpstream {
 }
 
 /**
- * A raw HTTP/1.1 keep-alive upstream that closes each connection after `idleMs` idle, as nginx's
- * keepalive_timeout does. The close reaches the peer `latencyMs` later (a one-way trip on a real
+ * A raw HTTP/1.1 keep-alive upstream that closes each connection after `idleMs` idle, as a web
+ * server's keep-alive timeout does (a Node server here; no external server is needed). The close reaches the peer `latencyMs` later (a one-way trip on a real
  * network, which loopback lacks): a request that arrives meanwhile crossed the close and is not
  * answered, the connection just goes (what the kernel does with data for a closed socket).
  * Answers: 200 with `content-length` and the request's path and body length.
