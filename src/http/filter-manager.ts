@@ -58,7 +58,7 @@ import type { CompiledRoute } from './route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { RequestEncoder } from './codec.ts';
 import type { NetworkConnection } from '../network/filter.ts';
-import { HeaderMap, ResponseHeaders, type RequestHeaders, type StreamInfo } from './types.ts';
+import { addResponseFlag, HeaderMap, ResponseHeaders, type RequestHeaders, type StreamInfo } from './types.ts';
 
 /** What the manager needs from its owner (Envoy's FilterManagerCallbacks). */
 export interface FilterManagerCallbacks {
@@ -359,7 +359,7 @@ export class FilterManager implements FilterChainFactoryCallbacks {
    *  decoder callback, it is sent when that callback returns. No decoder filter is called after. */
   sendLocalReply(status: number, body: string, flag: string, details: string): void {
     if (this.#destroyed) return;
-    if (flag !== '') this.owner.streamInfo.responseFlags = flag;
+    if (flag !== '') addResponseFlag(this.owner.streamInfo, flag);
     this.#decoderAborted = true;
     if (this.#responseHeaders === null && (this.#callState & DECODING) !== 0) {
       if (this.#pendingStatus === 0) {

@@ -22,6 +22,9 @@ export interface RetryPolicySnap {
   numRetries: number;
   /** 0: none (the route timeout alone). */
   perTryTimeoutMs: number;
+  /** per_try_idle_timeout: an attempt that hears nothing from its upstream for this long is given
+   *  up (0: none). */
+  perTryIdleTimeoutMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   retriableStatusCodes: number[];

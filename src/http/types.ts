@@ -148,6 +148,27 @@ export const ResponseFlag = {
   DurationTimeout: 'DT',
 } as const;
 
+/** Envoy's ResponseFlag enum order, the order %RESPONSE_FLAGS% lists a stream's flags in. */
+const FLAG_ORDER: readonly string[] = [
+  'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH',
+  'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR', 'UDO',
+];
+
+/** Add a response flag to a stream's (Envoy's setResponseFlag: a stream may carry several, e.g.
+ *  `UF,URX` for a connect failure whose retries ran out; printed comma-separated in Envoy's order). */
+export function addResponseFlag(info: StreamInfo, flag: string): void {
+  const have = info.responseFlags;
+  if (have === '' || have === flag) {
+    info.responseFlags = flag;
+    return;
+  }
+  const list = have.split(',');
+  if (list.includes(flag)) return;
+  list.push(flag);
+  list.sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b));
+  info.responseFlags = list.join(',');
+}
+
 /** What a stream knows about itself: feeds the access log and stats. */
 export interface StreamInfo {
   /** monotonicNow() at request begin (the access log derives the wall-clock start from it). */

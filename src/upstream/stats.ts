@@ -9,6 +9,7 @@ export const CLUSTER_COUNTERS = [
   'upstream_cx_tx_bytes_total', 'upstream_cx_none_healthy', 'lb_healthy_panic', 'upstream_cx_connect_attempts_exceeded', 'upstream_rq_total',
   'upstream_rq_completed', 'upstream_rq_pending_total', 'upstream_rq_pending_overflow',
   'upstream_rq_pending_failure_eject', 'upstream_rq_cancelled', 'upstream_rq_timeout', 'upstream_rq_per_try_timeout',
+  'upstream_rq_per_try_idle_timeout',
   'upstream_rq_retry', 'upstream_rq_retry_success', 'upstream_rq_retry_overflow', 'upstream_rq_retry_limit_exceeded',
   'upstream_rq_retry_backoff_exponential',
   'upstream_rq_rx_reset', 'upstream_rq_tx_reset', 'upstream_rq_1xx', 'upstream_rq_2xx',

@@ -48,6 +48,12 @@ async function get(port: number, path = '/', headers: Record<string, string> = {
   return { status: r.statusCode, body: await r.body.text() };
 }
 
+/** Wait for the access log to hold `mark`, then check it is exactly `want`. */
+async function logLine(log: string, mark: string, want: string): Promise<void> {
+  for (let i = 0; i < 50 && !fs.readFileSync(log, 'utf8').includes(mark); i++) await sleep(20);
+  assert.equal(fs.readFileSync(log, 'utf8').trim(), want);
+}
+
 async function stats(l: Legate): Promise<Map<string, number>> {
   return l.stats();
 }
@@ -106,8 +112,7 @@ test('retries stop at num_retries: the last 503 goes to the client with URX', as
   assert.equal(st.get('cluster.up.upstream_rq_retry'), 2);
   assert.equal(st.get('cluster.up.upstream_rq_retry_limit_exceeded'), 1);
   assert.equal(st.get('cluster.up.upstream_rq_retry_success') ?? 0, 0);
-  for (let i = 0; i < 50 && !fs.readFileSync(log, 'utf8').includes('503'); i++) await sleep(20);
-  assert.equal(fs.readFileSync(log, 'utf8').trim(), '503 URX');
+  await logLine(log, '503', '503 URX');
 });
 
 test('a host that resets is retried on another (reset, previous_hosts); without a policy the reset is a 503 UC', async () => {
@@ -200,7 +205,9 @@ test('retriable-status-codes and retriable-4xx; the max_retries circuit breaker'
   n = 0;
   assert.equal((await get(l.port('proxy'), '/409')).status, 200);
   // max_retries 0: no retry may be made; counted as an overflow.
+  const noneLog = tmpFile('access.log', '');
   const none = await legateFor(config([up.port], {
+    log: noneLog,
     retryPolicy: `
                     retry_on: retriable-4xx`,
     clusterExtra: `
@@ -209,6 +216,7 @@ test('retriable-status-codes and retriable-4xx; the max_retries circuit breaker'
   n = 0;
   assert.equal((await get(none.port('proxy'), '/409')).status, 409);
   assert.equal((await stats(none)).get('cluster.up.upstream_rq_retry_overflow'), 1);
+  await logLine(noneLog, '409', '409 UO');
 });
 
 test('retry_on values Legate does not know are refused by path', async () => {
@@ -265,4 +273,62 @@ test('retriable-headers: a response carrying a matching header is retried', asyn
                       string_match: { exact: "yes" }` }));
   assert.deepEqual(await get(l.port('proxy'), '/rh'), { status: 200, body: 'GET /rh' });
   assert.equal(up.requests.length, 2);
+});
+
+test('per_try_idle_timeout: a quiet attempt is retried before its response and reset during it; data keeps it alive', async () => {
+  let quiet = 0;
+  const up = await httpUp((req, res, body) => {
+    if (req.url === '/quiet-first' && quiet++ === 0) return;
+    if (req.url === '/stall') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part');
+      return;
+    }
+    if (req.url === '/trickle') {
+      res.writeHead(200);
+      let i = 0;
+      const t = setInterval(() => {
+        res.write(`${i}`);
+        if (++i === 8) { clearInterval(t); res.end(); }
+      }, 100);
+      return;
+    }
+    echo(req, res, body);
+  });
+  const log = tmpFile('access.log', '');
+  const l = await legateFor(config([up.port], { log, retryPolicy: `
+                    retry_on: reset
+                    num_retries: 1
+                    per_try_idle_timeout: 0.3s` }));
+  const port = l.port('proxy');
+  const t0 = Date.now();
+  assert.deepEqual(await get(port, '/quiet-first'), { status: 200, body: 'GET /quiet-first' });
+  assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
+  assert.equal(quiet, 2);
+  assert.equal((await stats(l)).get('cluster.up.upstream_rq_per_try_idle_timeout'), 1);
+  // 800 ms of response, a chunk every 100 ms: never 300 ms quiet.
+  assert.deepEqual(await get(port, '/trickle'), { status: 200, body: '01234567' });
+  // The response started and then went quiet: no retry, the client's stream is reset.
+  const r = await request(`http://127.0.0.1:${port}/stall`, { reset: true });
+  assert.equal(r.statusCode, 200);
+  await assert.rejects(r.body.text());
+  const st = await stats(l);
+  assert.equal(st.get('cluster.up.upstream_rq_per_try_idle_timeout'), 2);
+  assert.equal(st.get('cluster.up.upstream_rq_retry'), 1);
+  for (let i = 0; i < 50 && fs.readFileSync(log, 'utf8').trim().split('\n').length < 3; i++) await sleep(20);
+  assert.deepEqual(fs.readFileSync(log, 'utf8').trim().split('\n'), ['200 -', '200 -', '200 UT']);
+});
+
+test('a reset whose retries ran out answers 503 with both flags, UC and URX, in Envoy\'s order', async () => {
+  const bad = await httpUp((req) => { req.socket.destroy(); });
+  const log = tmpFile('access.log', '');
+  const l = await legateFor(config([bad.port], { log, retryPolicy: `
+                    retry_on: reset
+                    num_retries: 1
+                    retry_back_off: { base_interval: 0.01s }` }));
+  const r = await get(l.port('proxy'));
+  assert.equal(r.status, 503);
+  assert.match(r.body, /connection termination/);
+  assert.equal(bad.requests.length, 2);
+  await logLine(log, '503', '503 UC,URX');
 });

@@ -7,7 +7,8 @@ import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../../../common/clock.ts';
 import { cancel, schedule, type Expirable } from '../../../../common/timer-wheel.ts';
 import {
-  FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, ResponseFlag, type HeaderMap, type RequestHeaders,
+  FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, ResponseFlag, addResponseFlag, type HeaderMap,
+  type RequestHeaders,
   type ResponseHeaders, type DownstreamWatermarkCallbacks,
 } from '../../../../http/types.ts';
 import type { StreamDecoderFilter, StreamDecoderFilterCallbacks } from '../../../../http/filter.ts';
@@ -41,7 +42,7 @@ const BODY_NO_HEALTHY = 'no healthy upstream';
 const EMPTY = Buffer.alloc(0);
 /** A request that asks for retries (x-envoy-retry-on) on a route without a retry policy. */
 const HEADER_ONLY_POLICY: RetryPolicySnap = {
-  retryOn: 0, numRetries: 1, perTryTimeoutMs: 0, backoffBaseMs: DEFAULT_BACKOFF_BASE_MS,
+  retryOn: 0, numRetries: 1, perTryTimeoutMs: 0, perTryIdleTimeoutMs: 0, backoffBaseMs: DEFAULT_BACKOFF_BASE_MS,
   backoffMaxMs: DEFAULT_BACKOFF_BASE_MS * 10, retriableStatusCodes: [], retriableHeaders: [], previousHosts: false,
   hostSelectionMaxAttempts: 1,
 };
@@ -62,10 +63,13 @@ class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks
   readonly router: RouterFilter;
   timerTick: number;
   timerIndex: number;
+  /** Its per_try_idle_timeout, once armed (null: none). */
+  idle: PerTryIdleTimer | null;
   constructor(router: RouterFilter) {
     this.router = router;
     this.timerTick = -1;
     this.timerIndex = -1;
+    this.idle = null;
   }
   onPoolReady(encoder: RequestEncoder, host: Host): void {
     if (this.router.upstream !== this) {
@@ -78,9 +82,11 @@ class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks
     if (this.router.upstream === this) this.router.onPoolFailure(reason, transportFailureReason);
   }
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (this.idle !== null) this.idle.last = monotonicNow();
     if (this.router.upstream === this) this.router.onUpstreamHeaders(headers, endStream);
   }
   decodeData(data: Buffer, endStream: boolean): void {
+    if (this.idle !== null) this.idle.last = monotonicNow();
     if (this.router.upstream === this) this.router.onUpstreamData(data, endStream);
   }
   onResetStream(reason: StreamResetReason): void {
@@ -95,6 +101,29 @@ class UpstreamRequest implements ResponseDecoder, StreamCallbacks, PoolCallbacks
   /** The per-try timeout. */
   onExpire(): void {
     if (this.router.upstream === this) this.router.onPerTryTimeout();
+  }
+}
+
+/** An attempt's per_try_idle_timeout (Envoy's per-try idle timer): armed with the per-try timeout,
+ *  pushed back by every response event. An event only stamps `last`; the wheel entry moves when
+ *  it comes due early, so a streamed response costs no timer work per chunk. */
+class PerTryIdleTimer implements Expirable {
+  readonly up: UpstreamRequest;
+  readonly ms: number;
+  last: number;
+  timerTick: number;
+  timerIndex: number;
+  constructor(up: UpstreamRequest, ms: number) {
+    this.up = up;
+    this.ms = ms;
+    this.last = monotonicNow();
+    this.timerTick = -1;
+    this.timerIndex = -1;
+  }
+  onExpire(): void {
+    const quiet = monotonicNow() - this.last;
+    if (quiet < this.ms) schedule(this, this.ms - quiet);
+    else if (this.up.router.upstream === this.up) this.up.router.onPerTryIdleTimeout();
   }
 }
 
@@ -138,6 +167,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   retryOn: number;
   retriesLeft: number;
   perTryTimeoutMs: number;
+  /** The retry policy's per_try_idle_timeout (0: none). */
+  perTryIdleTimeoutMs: number;
   /** The request body kept for a retry (null: no retry possible any more, or none needed). */
   retryBody: Buffer[] | null;
   retryBodyBytes: number;
@@ -183,6 +214,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.retryOn = 0;
     this.retriesLeft = 0;
     this.perTryTimeoutMs = 0;
+    this.perTryIdleTimeoutMs = 0;
     this.retryBody = null;
     this.retryBodyBytes = 0;
     this.requestComplete = false;
@@ -308,6 +340,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     // (A per-try timeout longer than the route's is the route's, as Envoy.)
     this.perTryTimeoutMs = this.timeoutMs > 0 && perTry >= this.timeoutMs ? 0 : perTry;
+    if (policy !== null) this.perTryIdleTimeoutMs = policy.perTryIdleTimeoutMs;
     if (retryOn === 0 || retries === 0) return;
     this.retryPolicy = policy ?? HEADER_ONLY_POLICY;
     this.retryOn = retryOn;
@@ -429,7 +462,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onUpstreamHeaders(h: ResponseHeaders, endStream: boolean): void {
     this.#reportOutlier(h.status);
     if (this.retryPolicy !== null && h.status !== 101 && this.#retryFromHeaders(h, endStream)) return;
-    this.#clearPerTry();
+    // (The per-try timeout ends with the response head; the per-try idle timeout goes on.)
+    const up = this.upstream;
+    if (up !== null && up.timerTick !== -1) cancel(up);
     const now = monotonicNow();
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
@@ -507,8 +542,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.responseStarted) {
       this.cb.stats.v[this.hcmStats.rq_reset_after_downstream_response_started]++;
       // The flag says why, as Envoy derives it from the reset reason.
-      this.cb.streamInfo.responseFlags = reason === StreamResetReason.ProtocolError
-        ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination;
+      addResponseFlag(this.cb.streamInfo, reason === StreamResetReason.ProtocolError
+        ? ResponseFlag.UpstreamProtocolError : ResponseFlag.UpstreamConnectionTermination);
       this.cb.resetStream();
     } else if (reason === StreamResetReason.ProtocolError) {
       this.cb.sendLocalReply(502, BODY_PROTOCOL, ResponseFlag.UpstreamProtocolError, 'upstream_protocol_error');
@@ -534,7 +569,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.#stopRetry();
     this.#abandonUpstream();
     if (this.responseStarted) {
-      this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamRequestTimeout;
+      addResponseFlag(this.cb.streamInfo, ResponseFlag.UpstreamRequestTimeout);
       this.cb.resetStream();
     } else {
       this.cb.sendLocalReply(504, BODY_TIMEOUT, ResponseFlag.UpstreamRequestTimeout, 'upstream_response_timeout');
@@ -553,15 +588,24 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (ring != null && this.host !== null) ring.push(this.host.hs.rq_total, code);
   }
 
-  /** Envoy arms per_try_timeout once the whole request is in and the attempt has a connection. */
+  /** Envoy arms per_try_timeout and per_try_idle_timeout once the whole request is in and the
+   *  attempt has a connection. */
   #startPerTry(): void {
     const up = this.upstream;
-    if (this.perTryTimeoutMs > 0 && up !== null && up.timerTick === -1) schedule(up, this.perTryTimeoutMs);
+    if (up === null) return;
+    if (this.perTryTimeoutMs > 0 && up.timerTick === -1) schedule(up, this.perTryTimeoutMs);
+    if (this.perTryIdleTimeoutMs > 0 && up.idle === null) {
+      up.idle = new PerTryIdleTimer(up, this.perTryIdleTimeoutMs);
+      schedule(up.idle, this.perTryIdleTimeoutMs);
+    }
   }
 
+  /** The attempt's timers stop (it ended, or was given up). */
   #clearPerTry(): void {
     const up = this.upstream;
-    if (up !== null && up.timerTick !== -1) cancel(up);
+    if (up === null) return;
+    if (up.timerTick !== -1) cancel(up);
+    if (up.idle !== null && up.idle.timerTick !== -1) cancel(up.idle);
   }
 
   /** The attempt ran past per_try_timeout: it is given up, and retried if the policy says so
@@ -576,6 +620,26 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.#retryAfterReset(AttemptFailure.Reset)) return;
     this.#clearTimer();
     this.cb.sendLocalReply(504, BODY_TIMEOUT, ResponseFlag.UpstreamRequestTimeout, 'upstream_per_try_timeout');
+  }
+
+  /** The attempt heard nothing from its upstream for per_try_idle_timeout (before or during the
+   *  response): given up, and retried as a per-try timeout is when nothing went downstream yet;
+   *  else 504, or a reset once the response has started (Envoy's onPerTryIdleTimeout). */
+  onPerTryIdleTimeout(): void {
+    if (this.done) return;
+    const c = this.cluster!.info;
+    c.stats.v[c.s.upstream_rq_per_try_idle_timeout]++;
+    if (this.host !== null) c.stats.v[this.host.hs.rq_timeout]++;
+    if (this.encoder !== null) this.#reportOutlier(OutlierEvent.Timeout);
+    this.#abandonUpstream();
+    if (this.#retryAfterReset(AttemptFailure.Reset)) return;
+    this.#clearTimer();
+    if (this.responseStarted) {
+      addResponseFlag(this.cb.streamInfo, ResponseFlag.UpstreamRequestTimeout);
+      this.cb.resetStream();
+    } else {
+      this.cb.sendLocalReply(504, BODY_TIMEOUT, ResponseFlag.UpstreamRequestTimeout, 'upstream_per_try_idle_timeout');
+    }
   }
 
   /** Whether a retry may be made now (the request complete and kept, none answered downstream). */
@@ -610,10 +674,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       }
       return false;
     }
-    if (!this.#scheduleRetry()) {
-      if (this.retriesLeft === 0) this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamRetryLimitExceeded;
-      return false;
-    }
+    if (!this.#scheduleRetry()) return false;
     // The attempt's response counts as an upstream response (Envoy's per-attempt stats); the
     // route timeout goes on for the retry. A complete response leaves its connection to the pool;
     // one still coming is reset.
@@ -628,12 +689,15 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     return true;
   }
 
-  /** Count the retry and arm its backoff; false (and counted why) when none may be made. */
+  /** Count the retry and arm its backoff; false when none may be made, counted and flagged why
+   *  (URX: the retries ran out; UO: the max_retries breaker), as Envoy's maybeRetryReset and
+   *  retry-from-headers do, whatever the answer that follows adds. */
   #scheduleRetry(): boolean {
     const c = this.cluster!.info;
     const v = c.stats.v;
     if (this.retriesLeft === 0) {
       v[c.s.upstream_rq_retry_limit_exceeded]++;
+      addResponseFlag(this.cb.streamInfo, ResponseFlag.UpstreamRetryLimitExceeded);
       return false;
     }
     // The slot is held from here through the retried attempt, until the next retry (which reuses
@@ -642,6 +706,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       const rm = c.resourceManager.retries;
       if (!rm.canCreate()) {
         v[c.s.upstream_rq_retry_overflow]++;
+        addResponseFlag(this.cb.streamInfo, ResponseFlag.UpstreamOverflow);
         return false;
       }
       rm.inc();

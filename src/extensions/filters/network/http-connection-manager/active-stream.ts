@@ -21,7 +21,9 @@ import {
 } from '../../../../http/codec.ts';
 import { ByteRelay, RelayEnd, type RelayCallbacks } from '../../../../network/relay.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
-import { RequestHeaders, newStreamInfo, type HeaderMap, type ResponseHeaders, type StreamInfo } from '../../../../http/types.ts';
+import {
+  RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, type HeaderMap, type ResponseHeaders, type StreamInfo,
+} from '../../../../http/types.ts';
 import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
 import type { CompiledRoute } from '../../../../http/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
@@ -207,7 +209,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     info.bytesSent += relay.upstream.bytesRead;
     if (why === RelayEnd.IdleTimeout) {
       this.stats.v[this.hcmStats.downstream_rq_idle_timeout]++;
-      info.responseFlags = 'SI';
+      addResponseFlag(info, ResponseFlag.StreamIdleTimeout);
     }
     this.#localDone();
   }
@@ -340,7 +342,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     if (this.idleTimeoutMs > 0 && now - this.lastActivity >= this.idleTimeoutMs) {
       c.stats.v[c.s.downstream_rq_idle_timeout]++;
       if (this.filterManager.responseStarted) {
-        this.streamInfo.responseFlags = 'SI';
+        addResponseFlag(this.streamInfo, ResponseFlag.StreamIdleTimeout);
         this.resetStream();
       } else {
         this.sendLocalReply(408, 'stream timeout', 'SI', 'stream_idle_timeout');

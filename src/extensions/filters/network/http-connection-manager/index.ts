@@ -103,6 +103,7 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
     retryOn,
     numRetries: rp.num_retries ?? 1,
     perTryTimeoutMs: durationMs(rp.per_try_timeout, 0),
+    perTryIdleTimeoutMs: durationMs(rp.per_try_idle_timeout, 0),
     backoffBaseMs: base,
     backoffMaxMs: max,
     retriableStatusCodes: (rp.retriable_status_codes ?? []) as number[],
@@ -221,7 +222,7 @@ const httpConnectionManager: HcmModule = {
     [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts'],
     [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
     [ROUTE + 'RetryPolicy']: [
-      'retry_on', 'num_retries', 'per_try_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
+      'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
       'retry_host_predicate', 'host_selection_retry_max_attempts',
     ],
     [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
