@@ -30,7 +30,7 @@ import {
 import type { HcmSnap } from '../extensions/filters/network/http-connection-manager/index.ts';
 
 export type { HcmSnap, CompiledExtension };
-export type { HeaderMatchSnap, RouteSnap, VirtualHostSnap } from '../http/route-table.ts';
+export type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, VirtualHostSnap } from '../router/config.ts';
 export type { AccessLogSnap } from '../http/access-log.ts';
 
 // Envoy's defaults.

@@ -54,7 +54,7 @@ import {
   type FilterChainFactoryCallbacks, type FilterFactory, type StreamDecoderFilter, type StreamDecoderFilterCallbacks,
   type StreamEncoderFilter, type StreamEncoderFilterCallbacks, type StreamFilter,
 } from './filter.ts';
-import type { CompiledRoute } from './route-table.ts';
+import type { CompiledRoute } from '../router/route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { RequestEncoder } from './codec.ts';
 import type { NetworkConnection } from '../network/filter.ts';

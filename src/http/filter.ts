@@ -12,7 +12,7 @@
 // not after (a raw response head still in the read buffer is emptied when its stream ends; copy
 // what you keep longer).
 import type { Buffer } from 'node:buffer';
-import type { CompiledRoute } from './route-table.ts';
+import type { CompiledRoute } from '../router/route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { RequestEncoder } from './codec.ts';

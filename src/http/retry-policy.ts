@@ -2,7 +2,8 @@
 // x-envoy-max-retries request headers): which failures a request is retried on, how many times,
 // after what backoff. Compiled in main (RetryPolicySnap); the router asks wouldRetryFromHeaders /
 // wouldRetryFromReset per attempt (Envoy's RetryStateImpl).
-import { headerValueMatches, type HeaderMatchSnap } from './route-table.ts';
+import { headerValueMatches } from '../router/route-table.ts';
+import type { HeaderMatchSnap } from '../router/config.ts';
 
 /** retry_on conditions (bits). */
 export const RetryOn = {

@@ -1,6 +1,6 @@
 // Codec-neutral HTTP core: header maps and stream info (the HTTP filter interfaces are in
 // filter.ts). HTTP/1 today; HTTP/2 codecs will produce and consume the same types.
-import type { CompiledRoute } from './route-table.ts';
+import type { CompiledRoute } from '../router/route-table.ts';
 import type { HcmStats } from './stats.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { RawHeaderBlock } from './raw-headers.ts';

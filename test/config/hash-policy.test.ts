@@ -18,7 +18,7 @@ function withPolicy(list: unknown[]): any {
 /** The first route's compiled hash policy. */
 function policyOf(cfg: unknown): unknown {
   const snap: any = compileConfig(cfg);
-  return snap.listeners[0].filterChains[0].filters[0].config.virtualHosts[0].routes[0].action.hashPolicy;
+  return snap.listeners[0].filterChains[0].filters[0].config.routeConfig.virtualHosts[0].routes[0].action.hashPolicy;
 }
 
 test('every supported kind compiles, in order', () => {

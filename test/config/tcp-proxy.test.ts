@@ -68,7 +68,7 @@ test('upgrade_configs: the HCM\'s and a route\'s, types lowercased; custom filte
   route.route.upgrade_configs = [{ upgrade_type: 'websocket', enabled: false }];
   const snap = compile(cfg).listeners[0].filterChains[0].filters[0].config;
   assert.deepEqual(snap.upgrades, [{ type: 'websocket', enabled: true }, { type: 'foo', enabled: false }]);
-  assert.deepEqual(snap.virtualHosts[0].routes[0].action.upgrades, [{ type: 'websocket', enabled: false }]);
+  assert.deepEqual(snap.routeConfig.virtualHosts[0].routes[0].action.upgrades, [{ type: 'websocket', enabled: false }]);
 
   hcm.upgrade_configs = [{ upgrade_type: 'websocket', filters: [{ name: 'envoy.filters.http.router' }] }];
   const errors = errorsOf(() => validateBootstrap(cfg));

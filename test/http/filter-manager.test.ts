@@ -7,7 +7,7 @@ import {
   type StreamDecoderFilterCallbacks, type StreamEncoderFilterCallbacks, type StreamFilter,
 } from '../../src/http/filter.ts';
 import { HeaderMap, RequestHeaders, ResponseHeaders, newStreamInfo, type StreamInfo } from '../../src/http/types.ts';
-import type { CompiledRoute } from '../../src/http/route-table.ts';
+import type { CompiledRoute } from '../../src/router/route-table.ts';
 import type { HcmStats } from '../../src/http/stats.ts';
 import type { StatSink } from '../../src/common/stat-sink.ts';
 

@@ -25,7 +25,7 @@ import {
   RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, type HeaderMap, type ResponseHeaders, type StreamInfo,
 } from '../../../../http/types.ts';
 import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
-import type { CompiledRoute } from '../../../../http/route-table.ts';
+import type { CompiledRoute } from '../../../../router/route-table.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { NetworkConnection } from '../../../../network/filter.ts';

@@ -6,7 +6,7 @@ import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import type { FilterFactory } from '../../../../http/types.ts';
 import type { AccessLogInstance } from '../../../types.ts';
-import { RouteTable } from '../../../../http/route-table.ts';
+import { RouteTable } from '../../../../router/route-table.ts';
 import { HashMethodKind } from '../../../../http/hash-policy.ts';
 import { accessLogger, httpFilterFactory, type WorkerContext } from '../../../registry.ts';
 
@@ -26,7 +26,7 @@ export class HcmConfig {
 
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
-    this.routes = new RouteTable(snap.virtualHosts);
+    this.routes = new RouteTable(snap.routeConfig.virtualHosts);
     this.filterFactories = snap.httpFilters.map((f) => httpFilterFactory(f, ctx));
     this.accessLoggers = snap.accessLogs.length > 0 ? snap.accessLogs.map((a) => accessLogger(a, ctx)) : null;
     this.s = snap.stats;
@@ -38,7 +38,7 @@ export class HcmConfig {
 
 /** Whether a route hashes on the client's address (connection_properties.source_ip). */
 function hashesSourceIp(snap: HcmSnap): boolean {
-  for (const vh of snap.virtualHosts) {
+  for (const vh of snap.routeConfig.virtualHosts) {
     for (const r of vh.routes) {
       if (r.action.kind === 'cluster' && r.action.hashPolicy?.some((m) => m.kind === HashMethodKind.SourceIp)) return true;
     }

@@ -9,7 +9,7 @@ import { RouterFilter } from '../../../../../src/extensions/filters/http/router/
 import { HashMethodKind, type HashMethodSnap, type HashPolicySnap } from '../../../../../src/http/hash-policy.ts';
 import { RequestHeaders, ResponseHeaders, newStreamInfo } from '../../../../../src/http/types.ts';
 import type { StreamDecoderFilterCallbacks } from '../../../../../src/http/filter.ts';
-import type { CompiledRoute } from '../../../../../src/http/route-table.ts';
+import type { CompiledRoute } from '../../../../../src/router/route-table.ts';
 import type { ClusterManager } from '../../../../../src/upstream/cluster-manager.ts';
 import type { LoadBalancerContext } from '../../../../../src/upstream/load-balancer.ts';
 

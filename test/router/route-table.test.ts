@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RouteTable } from '../../src/http/route-table.ts';
+import { RouteTable } from '../../src/router/route-table.ts';
 import { RequestHeaders } from '../../src/http/types.ts';
 import type { RouteSnap, VirtualHostSnap } from '../../src/config/snapshot.ts';
 

@@ -1,41 +1,8 @@
 // Route table compiled once per config (per worker: RegExps cannot cross threads): virtual host
 // lookup by :authority as Envoy does it (exact, then longest `*.suffix`/`-suffix` wildcard, then
 // longest `prefix.*` wildcard, then `*`), then the first route whose match and headers match.
-import type { RequestHeaders } from './types.ts';
-import type { HashPolicySnap } from './hash-policy.ts';
-import type { RetryPolicySnap } from './retry-policy.ts';
-
-// The route configuration as the snapshot carries it (compiled in main by the HTTP connection
-// manager's module from envoy.config.route.v3.RouteConfiguration).
-export interface HeaderMatchSnap {
-  name: string;
-  kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex' | 'present';
-  value: string;
-  ignoreCase: boolean;
-  invert: boolean;
-  present: boolean;
-}
-export interface RouteSnap {
-  name: string;
-  match: { kind: 'prefix' | 'path' | 'regex'; value: string; caseSensitive: boolean };
-  headers: HeaderMatchSnap[];
-  action:
-    | { kind: 'cluster'; cluster: string; timeoutMs: number;
-        idleTimeoutMs: number; prefixRewrite: string | null; hostRewrite: string | null;
-        /** RouteAction.upgrade_configs (null: none): they override the HCM's for their types. */
-        upgrades: UpgradeSnap[] | null;
-        /** RouteAction.hash_policy (null: none, or none that can yield a hash). */
-        hashPolicy: HashPolicySnap | null;
-        /** The route's retry_policy, else its virtual host's; null: none. */
-        retryPolicy: RetryPolicySnap | null;
-        /** VirtualHost.include_request_attempt_count: x-envoy-attempt-count upstream. */
-        includeAttemptCount: boolean }
-    | { kind: 'direct'; status: number; body: string | null };
-}
-/** An upgrade_configs entry (HCM or route): the upgrade type, lowercase, and whether it is
- *  allowed. */
-export interface UpgradeSnap { type: string; enabled: boolean }
-export interface VirtualHostSnap { name: string; domains: string[]; routes: RouteSnap[] }
+import type { RequestHeaders } from '../http/types.ts';
+import type { HeaderMatchSnap, RouteSnap, VirtualHostSnap } from './config.ts';
 
 interface CompiledHeaderMatch {
   snap: HeaderMatchSnap;

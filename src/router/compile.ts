@@ -1,0 +1,199 @@
+// RouteConfiguration -> RouteConfigSnap (router/config.ts), run in main when a config arrives: Envoy's
+// defaults filled in, every field Legate acts on read here with its field path for errors. The
+// message tables (ROUTE_FIELDS) are what the HTTP connection manager's module declares for its
+// route_config, so a field missing here is refused by the loader.
+import { ExtensionCategory, type CompileContext, type SupportedField } from '../extensions/types.ts';
+import {
+  HashMethodKind, setCookieAttributes, wireText, type HashMethodSnap, type HashPolicySnap,
+} from '../http/hash-policy.ts';
+import { durationMs } from '../config/duration.ts';
+import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } from '../http/retry-policy.ts';
+import { readDataSource } from '../common/data-source.ts';
+import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
+
+type Obj = Record<string, any>;
+
+/** Envoy's route timeout default. */
+const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
+
+const ROUTE = 'envoy.config.route.v3.';
+
+/** The route messages' fields Legate acts on (the HTTP connection manager's module lists them). */
+export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
+    [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
+    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts'],
+    [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
+    [ROUTE + 'RetryPolicy']: [
+      'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
+      'retry_host_predicate', 'host_selection_retry_max_attempts',
+    ],
+    [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
+    [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
+    [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response'],
+    [ROUTE + 'RouteMatch']: ['prefix', 'path', 'safe_regex', 'headers', 'case_sensitive'],
+    'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
+    'envoy.type.matcher.v3.RegexMatcher.GoogleRE2': [],
+    [ROUTE + 'HeaderMatcher']: ['name', 'string_match', 'present_match', 'invert_match'],
+    'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
+    [ROUTE + 'RouteAction']: [
+      'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
+      'hash_policy', 'retry_policy',
+    ],
+    // (http/hash-policy.ts. Refused: filter_state, which needs filters that store hashable state;
+    // header.regex_rewrite, which needs RE2's GlobalReplace with its \N rewrite syntax and
+    // empty-match rules, the piece RouteAction.regex_rewrite needs too.)
+    [ROUTE + 'RouteAction.HashPolicy']: ['header', 'cookie', 'connection_properties', 'query_parameter', 'terminal'],
+    [ROUTE + 'RouteAction.HashPolicy.Header']: ['header_name'],
+    [ROUTE + 'RouteAction.HashPolicy.Cookie']: ['name', 'ttl', 'path', 'attributes'],
+    [ROUTE + 'RouteAction.HashPolicy.CookieAttribute']: ['name', 'value'],
+    [ROUTE + 'RouteAction.HashPolicy.ConnectionProperties']: ['source_ip'],
+    [ROUTE + 'RouteAction.HashPolicy.QueryParameter']: ['name'],
+    [ROUTE + 'DirectResponseAction']: ['status', 'body'],
+};
+
+/** route_config (a RouteConfiguration); `path` is its field path. */
+export function compileRouteConfig(rc: Obj | undefined, path: string, ctx: CompileContext): RouteConfigSnap {
+  return { name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx) };
+}
+
+function stringMatch(name: string, sm: Obj, invert: boolean): HeaderMatchSnap {
+  const ignoreCase = sm.ignore_case === true;
+  for (const kind of ['exact', 'prefix', 'suffix', 'contains'] as const) {
+    if (typeof sm[kind] === 'string') {
+      return { name, kind, value: ignoreCase ? sm[kind].toLowerCase() : sm[kind], ignoreCase, invert, present: false };
+    }
+  }
+  if (sm.safe_regex) return { name, kind: 'regex', value: sm.safe_regex.regex, ignoreCase, invert, present: false };
+  return { name, kind: 'exact', value: '', ignoreCase, invert, present: false };
+}
+
+function headerMatcher(h: Obj): HeaderMatchSnap {
+  const name = String(h.name).toLowerCase();
+  const invert = h.invert_match === true;
+  if (h.string_match) return stringMatch(name, h.string_match, invert);
+  if (h.present_match !== undefined) {
+    return { name, kind: 'present', value: '', ignoreCase: false, invert, present: h.present_match !== false };
+  }
+  // Envoy: a matcher with no match specifier matches when the header is present.
+  return { name, kind: 'present', value: '', ignoreCase: false, invert, present: true };
+}
+
+/** A RetryPolicy (http/retry-policy.ts); `path` is its field path. */
+function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): RetryPolicySnap | null {
+  if (rp === undefined) return null;
+  const unknown: string[] = [];
+  const retryOn = parseRetryOn(String(rp.retry_on ?? ''), unknown);
+  if (unknown.length > 0) {
+    ctx.fail(`${path}.retry_on`, `unknown or unsupported retry condition(s) ${unknown.map((u) => `"${u}"`).join(', ')} `
+      + `(Legate acts on ${Object.keys(RetryOn).join(', ')})`);
+  }
+  const base = durationMs(rp.retry_back_off?.base_interval, DEFAULT_BACKOFF_BASE_MS);
+  const max = durationMs(rp.retry_back_off?.max_interval, base * 10);
+  if (max < base) {
+    ctx.fail(`${path}.retry_back_off.max_interval`, 'max_interval must be greater than or equal to the base_interval');
+  }
+  let previousHosts = false;
+  ((rp.retry_host_predicate ?? []) as Obj[]).forEach((pred, i) => {
+    // (previous_hosts is the one Legate has: the router acts on it.)
+    ctx.compileNested(ExtensionCategory.RetryHostPredicate, pred, `${path}.retry_host_predicate[${i}]`);
+    previousHosts = true;
+  });
+  return {
+    retryOn,
+    numRetries: rp.num_retries ?? 1,
+    perTryTimeoutMs: durationMs(rp.per_try_timeout, 0),
+    perTryIdleTimeoutMs: durationMs(rp.per_try_idle_timeout, 0),
+    backoffBaseMs: base,
+    backoffMaxMs: max,
+    retriableStatusCodes: (rp.retriable_status_codes ?? []) as number[],
+    retriableHeaders: ((rp.retriable_headers ?? []) as Obj[]).map(headerMatcher),
+    previousHosts,
+    hostSelectionMaxAttempts: Number(rp.host_selection_retry_max_attempts ?? 1),
+  };
+}
+
+function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): VirtualHostSnap[] {
+  const out: VirtualHostSnap[] = [];
+  ((rc?.virtual_hosts ?? []) as Obj[]).forEach((vh, v) => {
+    const vpath = `${path}.virtual_hosts[${v}]`;
+    const vhRetry = retryPolicy(vh.retry_policy, `${vpath}.retry_policy`, ctx);
+    const attemptCount = vh.include_request_attempt_count === true;
+    const routes: RouteSnap[] = [];
+    ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
+      const m = r.match ?? {};
+      const caseSensitive = m.case_sensitive !== false;
+      let match: RouteSnap['match'];
+      if (typeof m.path === 'string') match = { kind: 'path', value: m.path, caseSensitive };
+      else if (m.safe_regex) match = { kind: 'regex', value: m.safe_regex.regex, caseSensitive };
+      else match = { kind: 'prefix', value: m.prefix ?? '', caseSensitive };
+      let action: RouteSnap['action'];
+      if (r.direct_response) {
+        const dr = r.direct_response;
+        const body = dr.body === undefined ? null
+          : readDataSource(dr.body, `${path}.virtual_hosts[${v}].routes[${i}].direct_response.body`, ctx.fail)
+            .toString('utf8');
+        action = { kind: 'direct', status: dr.status, body };
+      } else {
+        const ra = r.route ?? {};
+        action = {
+          kind: 'cluster',
+          cluster: ra.cluster ?? '',
+          timeoutMs: durationMs(ra.timeout, DEFAULT_ROUTE_TIMEOUT_MS),
+          idleTimeoutMs: durationMs(ra.idle_timeout, 0),
+          prefixRewrite: ra.prefix_rewrite ?? null,
+          hostRewrite: ra.host_rewrite_literal ?? null,
+          upgrades: ra.upgrade_configs === undefined ? null : upgradeConfigs(ra.upgrade_configs),
+          hashPolicy: hashPolicy(ra.hash_policy),
+          // A route's policy replaces its virtual host's (Envoy's).
+          retryPolicy: ra.retry_policy === undefined ? vhRetry
+            : retryPolicy(ra.retry_policy, `${vpath}.routes[${i}].route.retry_policy`, ctx),
+          includeAttemptCount: attemptCount,
+        };
+      }
+      routes.push({ name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action });
+    });
+    out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });
+  });
+  return out;
+}
+
+/** RouteAction.hash_policy as http/hash-policy.ts evaluates it. The loader has checked the protos'
+ *  rules (one specifier each, names not empty) and refused what Legate does not implement
+ *  (header.regex_rewrite, filter_state). As Envoy: connection_properties without source_ip adds no
+ *  method; the cookie's ttl counts in whole seconds (0: a session cookie, still generated). */
+function hashPolicy(list: Obj[] | undefined): HashPolicySnap | null {
+  const out: HashMethodSnap[] = [];
+  for (const p of list ?? []) {
+    const terminal = p.terminal === true;
+    const m: HashMethodSnap = { kind: HashMethodKind.Header, terminal, name: '', generate: false, setCookieAttributes: '' };
+    if (p.header) {
+      // Envoy's LowerCaseString lowers ASCII letters only.
+      m.name = wireText(p.header.header_name).replace(/[A-Z]+/g, (u) => u.toLowerCase());
+    } else if (p.cookie) {
+      const c = p.cookie;
+      m.kind = HashMethodKind.Cookie;
+      m.name = wireText(c.name);
+      if (c.ttl !== undefined) {
+        m.generate = true;
+        const attributes = ((c.attributes ?? []) as Obj[]).map((a) => ({ name: a.name, value: a.value ?? '' }));
+        m.setCookieAttributes = wireText(setCookieAttributes(c.path ?? '', c.ttl.seconds, true, attributes));
+      }
+    } else if (p.query_parameter) {
+      m.kind = HashMethodKind.QueryParameter;
+      m.name = wireText(p.query_parameter.name);
+    } else if (p.connection_properties?.source_ip === true) {
+      m.kind = HashMethodKind.SourceIp;
+    } else {
+      continue;
+    }
+    out.push(m);
+  }
+  return out.length === 0 ? null : out;
+}
+
+/** upgrade_configs (the HCM's or a route's): Envoy matches the type case-insensitively, and an
+ *  entry is enabled unless `enabled` says otherwise. */
+export function upgradeConfigs(list: Obj[]): UpgradeSnap[] {
+  return list.map((u) => ({ type: String(u.upgrade_type).toLowerCase(), enabled: u.enabled !== false }));
+}
+
