@@ -611,7 +611,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return false;
     }
     if (!this.#scheduleRetry()) {
-      if (this.retriesLeft === 0) this.cb.streamInfo.responseFlags = ResponseFlag.UpstreamRetryLimitExceeded;
+      // (Retries left: the retry circuit breaker or budget said no, Envoy's NoOverflow.)
+      this.cb.streamInfo.responseFlags = this.retriesLeft === 0
+        ? ResponseFlag.UpstreamRetryLimitExceeded : ResponseFlag.UpstreamOverflow;
       return false;
     }
     // The attempt's response counts as an upstream response (Envoy's per-attempt stats); the
@@ -632,12 +634,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   #scheduleRetry(): boolean {
     const c = this.cluster!.info;
     const v = c.stats.v;
+    // The slot is held from here through the retried attempt, until the next retry decision (which
+    // gives it back and asks again, as a retry budget may have shrunk: Envoy's resetRetry()) or
+    // the end of the request (Envoy's RetryStateImpl).
+    this.#releaseRetrySlot();
     if (this.retriesLeft === 0) {
       v[c.s.upstream_rq_retry_limit_exceeded]++;
       return false;
     }
-    // The slot is held from here through the retried attempt, until the next retry (which reuses
-    // it) or the end of the request (Envoy's RetryStateImpl).
     if (!this.retryHeld) {
       const rm = c.resourceManager.retries;
       if (!rm.canCreate()) {
