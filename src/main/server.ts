@@ -19,7 +19,7 @@ import { transportSocketCertificates } from '../extensions/registry.ts';
 import { LegateError } from '../common/errors.ts';
 import { ACTIVE_HC_FLAGS, HealthFlag, healthFlagNames, recordMembership } from '../upstream/host.ts';
 import { SabRing } from '../common/sab-ring.ts';
-import { HC_PENDING } from '../upstream/health-check.ts';
+import { HC_UNCHECKED } from '../upstream/health-check.ts';
 import { ResourceSlots } from '../upstream/resource-slots.ts';
 import {
   RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS, RESOURCE_RETRIES, retryBudgetMax,
@@ -509,11 +509,11 @@ export class MainServer {
   }
 
   #oneClusterStatus(c: Snapshot['clusters'][number], hc: Map<number, number> | null): ClusterStatus {
-    // (With a health check: the checker's verdict, pending while it has none.)
+    // (With a health check: the checker's verdict, unchecked while it has none.)
     const ejected = this.services.ejected(c);
     const flags = (h: { healthFlags: number; stats: { rq_total: number } }): number => {
       const key = h.stats.rq_total;
-      let f = hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(key) ?? HC_PENDING);
+      let f = hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(key) ?? HC_UNCHECKED);
       if (ejected?.has(key) === true) f |= HealthFlag.FAILED_OUTLIER_CHECK;
       return f;
     };
