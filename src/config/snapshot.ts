@@ -24,6 +24,7 @@ import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
 import { compileConnectionOptions, type ConnectionOptionsSnap } from '../upstream/connection-options.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
+import type { RetryBudgetLimits } from '../upstream/resource-manager.ts';
 import {
   ExtensionCategory, type CompileContext, type CompiledExtension,
 } from '../extensions/types.ts';
@@ -39,6 +40,8 @@ const DEFAULT_MAX_CONNECTIONS = 1024;
 const DEFAULT_MAX_PENDING = 1024;
 const DEFAULT_MAX_REQUESTS = 1024;
 const DEFAULT_MAX_RETRIES = 3;
+const DEFAULT_BUDGET_PERCENT = 20;
+const DEFAULT_MIN_RETRY_CONCURRENCY = 3;
 const DEFAULT_LISTENER_FILTERS_TIMEOUT_MS = 15_000;
 
 /** A filter chain: its network filters compiled by their modules, in order, and its transport
@@ -113,13 +116,16 @@ export interface ClusterSnap {
   maxPendingRequests: number;
   maxRequests: number;
   maxRetries: number;
+  /** circuit_breakers' retry_budget (it replaces maxRetries as the retries' limit), or null. */
+  retryBudget: RetryBudgetLimits | null;
   /** Its connections' lifetimes and limits, TCP keepalive and preconnect ratio. */
   connections: ConnectionOptionsSnap;
   /** Where its circuit-breaker counts live in the process's shared buffer (upstream/
    *  resource-slots.ts); -1: counts of its own (tests, --mode validate). */
   resourceOffset: number;
   /** Its circuit breakers' gauges (the DEFAULT priority), set by the main thread from the shared
-   *  counts: `*_open` 1 while the breaker is open; `remaining_*` with track_remaining (else -1). */
+   *  counts: `*_open` 1 while the breaker is open; `remaining_*` with track_remaining (else -1;
+   *  remaining_retries also -1 under a retry budget, which Envoy does not track). */
   breakerStats: BreakerStats;
   /** Its configured hosts; [] for a cluster type that finds them at run time (discovery). */
   hosts: HostSnap[];
@@ -156,9 +162,22 @@ export interface BreakerStats {
   remaining_cx: number;
   remaining_pending: number;
   remaining_rq: number;
+  rq_retry_open: number;
+  remaining_retries: number;
 }
 
 type Obj = Record<string, any>;
+
+/** Envoy's ResourceManagers::load(): a retry_budget is in force once it sets either field (an empty
+ *  one leaves max_retries in charge); the other takes its default. A budget_percent given without a
+ *  value is 0%. */
+function compileRetryBudget(rb: Obj | undefined): RetryBudgetLimits | null {
+  if (rb === undefined || (rb.budget_percent === undefined && rb.min_retry_concurrency === undefined)) return null;
+  return {
+    budgetPercent: rb.budget_percent === undefined ? DEFAULT_BUDGET_PERCENT : rb.budget_percent.value ?? 0,
+    minRetryConcurrency: rb.min_retry_concurrency ?? DEFAULT_MIN_RETRY_CONCURRENCY,
+  };
+}
 
 function addressOf(addr: Obj | undefined): { host: string; port: number } {
   const sa = addr?.socket_address ?? {};
@@ -211,6 +230,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       }
     }
     const stats = slots(layout, prefix, CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS);
+    const retryBudget = compileRetryBudget(th.retry_budget);
     const cb = `${prefix}circuit_breakers.default.`;
     const remaining = (n: string): number => (th.track_remaining === true ? layout.gauge(cb + n) : -1);
     const breakerStats: BreakerStats = {
@@ -220,6 +240,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       remaining_cx: remaining('remaining_cx'),
       remaining_pending: remaining('remaining_pending'),
       remaining_rq: remaining('remaining_rq'),
+      rq_retry_open: layout.gauge(`${cb}rq_retry_open`),
+      remaining_retries: retryBudget === null ? remaining('remaining_retries') : -1,
     };
     clusters.push({
       name: c.name,
@@ -233,6 +255,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       maxPendingRequests: th.max_pending_requests ?? DEFAULT_MAX_PENDING,
       maxRequests: th.max_requests ?? DEFAULT_MAX_REQUESTS,
       maxRetries: th.max_retries ?? DEFAULT_MAX_RETRIES,
+      retryBudget,
       connections: compileConnectionOptions(c, { ...ctx, path: cpath }, extensionModuleByType),
       resourceOffset: opts.resources?.offsetFor(`${c.name}\n${JSON.stringify(c)}`) ?? -1,
       breakerStats,

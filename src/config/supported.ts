@@ -69,8 +69,9 @@ const CORE: Record<string, readonly SupportedField[]> = {
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],
   'envoy.config.cluster.v3.CircuitBreakers.Thresholds': [
     ['priority', { enumValues: ['DEFAULT'] }], 'max_connections', 'max_pending_requests', 'max_requests',
-    'max_retries', 'track_remaining',
+    'max_retries', 'track_remaining', 'retry_budget',
   ],
+  'envoy.config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget': ['budget_percent', 'min_retry_concurrency'],
 };
 
 function buildSupported(): Map<string, Map<string, FieldSupport>> {

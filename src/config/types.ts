@@ -247,4 +247,6 @@ export interface Thresholds {
   max_pending_requests?: number;
   max_requests?: number;
   max_retries?: number;
+  retry_budget?: { budget_percent?: { value?: number }; min_retry_concurrency?: number };
+  track_remaining?: boolean;
 }

@@ -19,9 +19,11 @@ import { transportSocketCertificates } from '../extensions/registry.ts';
 import { LegateError } from '../common/errors.ts';
 import { ACTIVE_HC_FLAGS, HealthFlag, healthFlagNames, recordMembership } from '../upstream/host.ts';
 import { SabRing } from '../common/sab-ring.ts';
-import { HC_PENDING } from '../upstream/health-check.ts';
+import { HC_UNCHECKED } from '../upstream/health-check.ts';
 import { ResourceSlots } from '../upstream/resource-slots.ts';
-import { RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS } from '../upstream/resource-manager.ts';
+import {
+  RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS, RESOURCE_RETRIES, retryBudgetMax,
+} from '../upstream/resource-manager.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 
 export const VERSION = '0.1.0';
@@ -303,13 +305,27 @@ export class MainServer {
       const cx = at(RESOURCE_CONNECTIONS);
       const pending = at(RESOURCE_PENDING_REQUESTS);
       const rq = at(RESOURCE_REQUESTS);
+      const retries = at(RESOURCE_RETRIES);
       v[b.cx_open] = !zero && cx >= c.maxConnections ? 1 : 0;
       v[b.rq_pending_open] = !zero && pending >= c.maxPendingRequests ? 1 : 0;
       v[b.rq_open] = !zero && rq >= c.maxRequests ? 1 : 0;
+      // (Under a retry budget too: Envoy's RetryBudgetImpl keeps the max_retries breaker nested and
+      // its gauge follows that breaker, not the budget.)
+      v[b.rq_retry_open] = !zero && retries >= c.maxRetries ? 1 : 0;
       if (b.remaining_cx >= 0) v[b.remaining_cx] = zero ? 0 : Math.max(0, c.maxConnections - cx);
       if (b.remaining_pending >= 0) v[b.remaining_pending] = zero ? 0 : Math.max(0, c.maxPendingRequests - pending);
       if (b.remaining_rq >= 0) v[b.remaining_rq] = zero ? 0 : Math.max(0, c.maxRequests - rq);
+      if (b.remaining_retries >= 0) v[b.remaining_retries] = zero ? 0 : Math.max(0, c.maxRetries - retries);
     }
+  }
+
+  /** The retries' limit as Envoy's /clusters prints it (retries().max()): a retry budget's is
+   *  its share of the cluster's requests and pending requests now. */
+  #maxRetriesNow(c: Snapshot['clusters'][number]): number {
+    if (c.retryBudget === null) return c.maxRetries;
+    const counts = this.resources.counts;
+    const at = (i: number): number => (c.resourceOffset < 0 ? 0 : Atomics.load(counts, c.resourceOffset + i));
+    return retryBudgetMax(c.retryBudget, at(RESOURCE_REQUESTS) + at(RESOURCE_PENDING_REQUESTS));
   }
 
   async #bindReusePort(b: BoundListener): Promise<Server> {
@@ -493,11 +509,11 @@ export class MainServer {
   }
 
   #oneClusterStatus(c: Snapshot['clusters'][number], hc: Map<number, number> | null): ClusterStatus {
-    // (With a health check: the checker's verdict, pending while it has none.)
+    // (With a health check: the checker's verdict, unchecked while it has none.)
     const ejected = this.services.ejected(c);
     const flags = (h: { healthFlags: number; stats: { rq_total: number } }): number => {
       const key = h.stats.rq_total;
-      let f = hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(key) ?? HC_PENDING);
+      let f = hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(key) ?? HC_UNCHECKED);
       if (ejected?.has(key) === true) f |= HealthFlag.FAILED_OUTLIER_CHECK;
       return f;
     };
@@ -508,7 +524,7 @@ export class MainServer {
           max_connections: c.maxConnections,
           max_pending_requests: c.maxPendingRequests,
           max_requests: c.maxRequests,
-          max_retries: c.maxRetries,
+          max_retries: this.#maxRetriesNow(c),
         },
       },
       hosts: this.services.clusterHosts(c).map((h) => ({

@@ -10,7 +10,7 @@ import { ClusterInfo } from './cluster-info.ts';
 import { ACTIVE_HC_FLAGS, HealthFlag, PrioritySet, type CallbackHandle, type Host } from './host.ts';
 import type { PublishedEjections } from './outlier.ts';
 import type { SabRing } from '../common/sab-ring.ts';
-import { HC_PENDING, type PublishedHealth } from './health-check.ts';
+import { HC_UNCHECKED, type PublishedHealth } from './health-check.ts';
 import type { LoadBalancer, LoadBalancerFactory } from './load-balancer.ts';
 import { LegateError } from '../common/errors.ts';
 import { Protocol, type HttpConnPool } from './conn-pool.ts';
@@ -103,7 +103,7 @@ export class ThreadLocalCluster {
     const od = snap.outlier;
     if (hc !== null || od !== null) {
       // Verdicts from the main thread: active health checking (upstream/health-check.ts: a host is
-      // pending, not picked, until the checker has concluded on it) and outlier detection
+      // unhealthy until the checker has concluded on it) and outlier detection
       // (upstream/outlier.ts: ejected hosts); hosts a discovery adds later get them too.
       if (hc !== null) this.#health = new Map();
       this.#applyVerdicts();
@@ -130,7 +130,7 @@ export class ThreadLocalCluster {
     return this.info.name;
   }
 
-  /** Put the checker's flags (pending where it has none yet) and the outlier detector's on every
+  /** Put the checker's flags (unchecked where it has none yet) and the outlier detector's on every
    *  host; a priority whose hosts changed is updated (its healthy lists recomputed). */
   #applyVerdicts(): void {
     const ps = this.prioritySet;
@@ -141,7 +141,7 @@ export class ThreadLocalCluster {
       for (const h of set.hosts) {
         const key = h.hs.rq_total;
         let next = h.healthFlags & ~HealthFlag.FAILED_OUTLIER_CHECK;
-        if (known !== null) next = (next & ~ACTIVE_HC_FLAGS) | (known.get(key) ?? HC_PENDING);
+        if (known !== null) next = (next & ~ACTIVE_HC_FLAGS) | (known.get(key) ?? HC_UNCHECKED);
         if (ejected !== null && ejected.has(key)) next |= HealthFlag.FAILED_OUTLIER_CHECK;
         if (next !== h.healthFlags) {
           h.healthFlags = next;

@@ -19,6 +19,8 @@
 // - Warming: a new config reaches the workers once every target of its new DNS clusters has been
 //   resolved once (success or failure), unless wait_for_warm_on_init is false. Envoy waits for
 //   the first target only; a cluster of several names is complete here from its first request.
+//   With wait_for_warm_on_init false the cluster is initialized at once, with no host, so its
+//   health check does not wait either (upstream/health-check.ts).
 import type {
   ClusterServiceConfig, CompileContext, CompiledExtension, MainService, MainServiceContext,
 } from '../extensions/types.ts';

@@ -10,12 +10,18 @@
 //   unhealthy, `healthy_edge_interval` / `unhealthy_edge_interval` while a change is pending, plus
 //   `interval_jitter` and `interval_jitter_percent` at random. The first check starts after
 //   `initial_jitter` at random (0 by default).
-// - A host starts unhealthy and pending (FAILED_ACTIVE_HC, PENDING_ACTIVE_HC: not picked); its first
-//   success makes it healthy at once, later ones after `healthy_threshold` successes in a row. An
-//   active failure (a bad status, a wrong payload) ejects a healthy host at once; network failures
-//   and timeouts (and retriable statuses) after `unhealthy_threshold` in a row.
-// - A new config waits for the first check of every host (Envoy's cluster warming with health
-//   checks), so the first request already sees the health. Hosts a DNS answer adds start pending.
+// - A host starts unhealthy (FAILED_ACTIVE_HC) until its first check; the first success makes it
+//   healthy at once, later ones after `healthy_threshold` successes in a row. An active failure (a
+//   bad status, a wrong payload) ejects a healthy host at once; network failures and timeouts (and
+//   retriable statuses) after `unhealthy_threshold` in a row. An unchecked host is not excluded:
+//   with too few healthy hosts the load balancer's panic may pick it, as Envoy's does (Envoy
+//   excludes it, PENDING_ACTIVE_HC, only with common_lb_config.ignore_new_hosts_until_first_hc,
+//   which Legate refuses).
+// - A new config waits for the first check of every host its cluster has once initialized (Envoy's
+//   warming with health checks: ClusterImplBase::onInitDone() counts the hosts it has then), so the
+//   first request already sees their health. A DNS cluster with wait_for_warm_on_init: false is
+//   initialized before any answer, with no host (Envoy's startPreInit()), so nothing waits for a
+//   check; its hosts come unchecked, as do those a later DNS answer adds.
 // - Stats (main's block): cluster.<name>.health_check.attempt, success, failure, network_failure and
 //   the gauges healthy (hosts not failed) and degraded. event_log_path gets Envoy's HealthCheckEvent
 //   JSON lines.
@@ -67,6 +73,9 @@ export interface HealthCheckSnap {
   eventLogPath: string;
   alwaysLogFailures: boolean;
   reuseConnection: boolean;
+  /** Whether the cluster's config waits for the first checks (false: its DNS cluster has
+   *  wait_for_warm_on_init false, and is initialized before it has a host to check). */
+  waitForWarm: boolean;
   /** The checker extension (by name) and what it compiled from its HealthCheck field. */
   checker: CompiledExtension;
   stats: { attempt: number; success: number; failure: number; network_failure: number; healthy: number; degraded: number };
@@ -74,13 +83,14 @@ export interface HealthCheckSnap {
 
 /** What the service publishes: health flags (FAILED_ACTIVE_HC, DEGRADED_ACTIVE_HC) by host,
  *  the host named by its rq_total stat slot (stable for its name: a LOGICAL_DNS host that moves stays
- *  the same host); a host it has not concluded on yet is absent (workers keep it pending). */
+ *  the same host); a host it has not concluded on yet is absent (workers mark it HC_UNCHECKED). */
 export interface PublishedHealth {
   flags: [hostSlot: number, flags: number][];
 }
 
-/** A host the checker has not concluded on. */
-export const HC_PENDING = HealthFlag.FAILED_ACTIVE_HC | HealthFlag.PENDING_ACTIVE_HC;
+/** A host the checker has not concluded on: unhealthy, not excluded (Envoy's, without
+ *  ignore_new_hosts_until_first_hc). */
+export const HC_UNCHECKED = HealthFlag.FAILED_ACTIVE_HC;
 
 /** Envoy's HealthTransition. */
 const Transition = { Unchanged: 0, Changed: 1, ChangePending: 2 } as const;
@@ -132,7 +142,8 @@ export class HealthCheckService implements MainService {
     this.#waiting = null;
     this.#publishArmed = false;
     this.#markReady = () => {};
-    this.ready = new Promise<void>((r) => { this.#markReady = r; });
+    const ready = new Promise<void>((r) => { this.#markReady = r; });
+    this.ready = snap.waitForWarm ? ready : Promise.resolve();
     this.#unwatch = deps.watchHosts((hosts) => this.#setHosts(hosts));
     // (No host list yet, from a DNS cluster still resolving: ready once its hosts are checked.)
     const waiting = this.#waiting as Set<number> | null;
@@ -372,6 +383,8 @@ export function compileHealthCheck(
     eventLogPath: hc.event_log_path ?? '',
     alwaysLogFailures: hc.always_log_health_check_failures === true,
     reuseConnection: hc.reuse_connection ?? true,
+    // (A DNS cluster's field: other cluster types refuse it.)
+    waitForWarm: cluster.wait_for_warm_on_init ?? true,
     checker: { name: module.name, config: module.compile(hc[field], { ...ctx, path: `${path}.${field}` }) },
     stats: {
       attempt: l.counter(`${prefix}attempt`),

@@ -173,12 +173,16 @@ describe('valid configs', () => {
     rejectsWith(c, [`${C0}.connect_timeout: invalid duration 5`]);
   });
 
-  test('circuit breakers: max_retries is acted on (retries hold a slot while they wait); retry_budget is refused by name', () => {
+  test('circuit breakers: max_retries and retry_budget are acted on; a budget_percent over 100 is refused', () => {
     const cfg = minimal();
     cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ max_retries: 2 }] };
     assert.deepEqual(validateBootstrap(cfg).warnings, []);
-    cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ retry_budget: { budget_percent: { value: 20 } } }] };
-    assert.throws(() => validateBootstrap(cfg), (e: Error) => /static_resources\.clusters\[0\]\.circuit_breakers\.thresholds\[0\]\.retry_budget/.test(e.message));
+    cfg.static_resources.clusters[0].circuit_breakers = {
+      thresholds: [{ retry_budget: { budget_percent: { value: 20 }, min_retry_concurrency: 2 } }],
+    };
+    assert.deepEqual(validateBootstrap(cfg).warnings, []);
+    cfg.static_resources.clusters[0].circuit_breakers = { thresholds: [{ retry_budget: { budget_percent: { value: 150 } } }] };
+    rejectsWith(cfg, [`${C0}.circuit_breakers.thresholds[0].retry_budget.budget_percent.value: value must be less than or equal to 100, got 150`]);
   });
 
   test('wrappers are plain scalars, present even when set to the default', () => {

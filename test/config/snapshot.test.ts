@@ -35,3 +35,27 @@ test('extensions compile by type or by name, and the listener carries its compil
   // Plain data: what crosses to a worker.
   assert.deepEqual(structuredClone(snap), snap);
 });
+
+test('circuit breakers: a retry_budget with either field replaces max_retries (Envoy\'s defaults 20% and 3); an empty one does not', () => {
+  const budgetOf = (thresholds: unknown[]): { budget: unknown; gauges: string[] } => {
+    const cfg = minimal();
+    cfg.static_resources.clusters[0].circuit_breakers = { thresholds };
+    const layout = new StatsLayout();
+    const c = buildSnapshot(validateBootstrap(cfg).bootstrap, layout, { bufferLimit: 1 << 20, version: 1 }).clusters[0]!;
+    const cb = `cluster.${c.name}.circuit_breakers.default.`;
+    return {
+      budget: c.retryBudget,
+      gauges: ['rq_retry_open', 'remaining_retries', 'remaining_rq'].filter((n) => layout.find(cb + n) >= 0),
+    };
+  };
+  assert.deepEqual(budgetOf([{ max_retries: 5 }]), { budget: null, gauges: ['rq_retry_open'] });
+  assert.deepEqual(budgetOf([{ retry_budget: {} }]).budget, null);
+  assert.deepEqual(budgetOf([{ retry_budget: { min_retry_concurrency: 1 } }]).budget, { budgetPercent: 20, minRetryConcurrency: 1 });
+  assert.deepEqual(budgetOf([{ retry_budget: { budget_percent: { value: 12.5 } } }]).budget, { budgetPercent: 12.5, minRetryConcurrency: 3 });
+  // A budget_percent without a value is 0% (the proto's default), not the 20% of an absent one.
+  assert.deepEqual(budgetOf([{ retry_budget: { budget_percent: {} } }]).budget, { budgetPercent: 0, minRetryConcurrency: 3 });
+  // track_remaining: remaining_retries with max_retries; under a budget Envoy does not track it.
+  assert.deepEqual(budgetOf([{ track_remaining: true }]).gauges, ['rq_retry_open', 'remaining_retries', 'remaining_rq']);
+  assert.deepEqual(budgetOf([{ track_remaining: true, retry_budget: { min_retry_concurrency: 1 } }]).gauges,
+    ['rq_retry_open', 'remaining_rq']);
+});

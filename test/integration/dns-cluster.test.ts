@@ -321,3 +321,55 @@ test('wait_for_warm_on_init: false starts before the first answer (503 UH until 
   dns.set('slow.test', { a: ['127.0.0.2'], ttl: 30 });
   await until('the name resolves', async () => (await get(l.port('proxy'))).status === 200, 20_000);
 });
+
+test('wait_for_warm_on_init: false with a health check: no wait for DNS nor the first check; an unchecked host is unhealthy, taken in panic', async () => {
+  // One host whose first health check is slow to answer (later ones are quick).
+  let healthDelayMs = 2000;
+  const s = http.createServer((req, res) => {
+    req.resume();
+    if (req.url === '/health') {
+      setTimeout(() => res.writeHead(200).end(), healthDelayMs);
+      healthDelayMs = 0;
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('127.0.0.2');
+  });
+  await new Promise<void>((r) => s.listen(0, '127.0.0.2', r));
+  track(async () => { s.closeAllConnections(); s.close(); });
+  const port = (s.address() as { port: number }).port;
+  const dns = await startDns();
+  dns.set('checked.test', 'DROP');
+  const t0 = Date.now();
+  const l = await legateFor(config(dnsCluster('STRICT_DNS', ['checked.test'], port, dns, `
+    wait_for_warm_on_init: false
+    dns_refresh_rate: 0.2s
+    dns_failure_refresh_rate: { base_interval: 0.1s, max_interval: 0.2s }
+    health_checks:
+    - timeout: 5s
+      interval: 0.1s
+      no_traffic_interval: 0.1s
+      unhealthy_threshold: 1
+      healthy_threshold: 1
+      http_health_check: { path: /health }`)));
+  // Envoy's cluster initializes before any answer, with no host: no first check to wait for.
+  assert.ok(Date.now() - t0 < 4000, `startup waited (${Date.now() - t0} ms)`);
+  const r = await get(l.port('proxy'));
+  assert.equal(r.status, 503);
+  assert.equal(r.body, 'no healthy upstream');
+  // The name resolves; the host's first check is under way. Unchecked, it is unhealthy, not
+  // excluded: with no healthy host the load balancer panics and picks it (Envoy's default).
+  dns.set('checked.test', { a: ['127.0.0.2'], ttl: 30 });
+  await until('the host takes requests', async () => (await get(l.port('proxy'))).status === 200, 20_000);
+  const st = await l.stats();
+  assert.equal(st.get('cluster.up.health_check.success'), 0, 'the first check has not answered yet');
+  assert.ok((st.get('cluster.up.lb_healthy_panic') ?? 0) >= 1);
+  const clusters = await (await fetch(`${l.admin}/clusters`)).text();
+  assert.match(clusters, new RegExp(`^up::127\\.0\\.0\\.2:${port}::health_flags::/failed_active_hc$`, 'm'));
+  // Once it passes, the host is healthy: no more panic.
+  await pollStat(l, 'cluster.up.health_check.healthy', (v) => v === 1, 10_000);
+  await until('every worker has the verdict', async () => {
+    const before = (await l.stats()).get('cluster.up.lb_healthy_panic');
+    for (let i = 0; i < 4; i++) assert.equal((await get(l.port('proxy'))).status, 200);
+    return (await l.stats()).get('cluster.up.lb_healthy_panic') === before;
+  });
+});

@@ -695,23 +695,23 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   #scheduleRetry(): boolean {
     const c = this.cluster!.info;
     const v = c.stats.v;
+    // The slot is held from here through the retried attempt, until the next retry decision (which
+    // gives it back and asks again, as a retry budget may have shrunk: Envoy's resetRetry()) or
+    // the end of the request (Envoy's RetryStateImpl).
+    this.#releaseRetrySlot();
     if (this.retriesLeft === 0) {
       v[c.s.upstream_rq_retry_limit_exceeded]++;
       addResponseFlag(this.cb.streamInfo, ResponseFlag.UpstreamRetryLimitExceeded);
       return false;
     }
-    // The slot is held from here through the retried attempt, until the next retry (which reuses
-    // it) or the end of the request (Envoy's RetryStateImpl).
-    if (!this.retryHeld) {
-      const rm = c.resourceManager.retries;
-      if (!rm.canCreate()) {
-        v[c.s.upstream_rq_retry_overflow]++;
-        addResponseFlag(this.cb.streamInfo, ResponseFlag.UpstreamOverflow);
-        return false;
-      }
-      rm.inc();
-      this.retryHeld = true;
+    const rm = c.resourceManager.retries;
+    if (!rm.canCreate()) {
+      v[c.s.upstream_rq_retry_overflow]++;
+      addResponseFlag(this.cb.streamInfo, ResponseFlag.UpstreamOverflow);
+      return false;
     }
+    rm.inc();
+    this.retryHeld = true;
     this.retriesLeft--;
     v[c.s.upstream_rq_retry]++;
     v[c.s.upstream_rq_retry_backoff_exponential]++;
