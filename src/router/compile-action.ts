@@ -6,7 +6,6 @@
 // RE2 objects cannot cross threads).
 import type { CompileContext, HttpFilterModule } from '../extensions/types.ts';
 import { extensionModuleByType } from '../extensions/registry.ts';
-import { typeNameOfUrl } from '../config/extensions.ts';
 import { durationMs } from '../config/duration.ts';
 import { readDataSource } from '../common/data-source.ts';
 import { compileRewrite, RegexError } from '../common/regex.ts';
@@ -147,7 +146,10 @@ export function perFilterConfig(map: Obj | undefined, path: string, ctx: Compile
   const out: Record<string, unknown> = {};
   for (const [name, any] of Object.entries(map as Record<string, Obj>)) {
     const epath = `${path}.typed_per_filter_config["${name}"]`;
-    const type = typeof any?.['@type'] === 'string' ? typeNameOfUrl(any['@type']) : '';
+    // (The message name: what follows the type URL's last '/'. config/extensions.ts has the same
+    // helper, but importing it here would close an import cycle through the extension list.)
+    const url: unknown = any?.['@type'];
+    const type = typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
     const m = type === '' ? undefined : extensionModuleByType(type);
     const perRoute = (m as HttpFilterModule | undefined)?.perRoute;
     if (m === undefined || perRoute === undefined || !perRoute.types.includes(type)) {
