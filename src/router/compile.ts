@@ -62,8 +62,8 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     // (filter_metadata only: typed_filter_metadata has no reader.)
     'envoy.config.core.v3.Metadata': ['filter_metadata'],
     // (http/hash-policy.ts. Refused: filter_state, which needs filters that store hashable state;
-    // header.regex_rewrite, which needs RE2's GlobalReplace with its \N rewrite syntax and
-    // empty-match rules, the piece RouteAction.regex_rewrite needs too.)
+    // header.regex_rewrite, whose GlobalReplace exists (common/regex.ts compileRewrite) but is not
+    // wired into the hash policy yet.)
     [ROUTE + 'RouteAction.HashPolicy']: ['header', 'cookie', 'connection_properties', 'query_parameter', 'terminal'],
     [ROUTE + 'RouteAction.HashPolicy.Header']: ['header_name'],
     [ROUTE + 'RouteAction.HashPolicy.Cookie']: ['name', 'ttl', 'path', 'attributes'],
