@@ -96,8 +96,8 @@ export interface HostSnap {
   healthFlags: number;
   /** Its endpoint's health_check_config.port_value: where active checks go (0: `port`). */
   hcPort: number;
-  /** Envoy's Host::hostname(): the name a DNS cluster resolved it from; '' for a STATIC host
-   *  (Endpoint.hostname is not supported). */
+  /** Envoy's Host::hostname(): the name a DNS cluster resolved it from; a STATIC host's
+   *  Endpoint.hostname ('' when unset). */
   hostname: string;
 }
 export interface ClusterSnap {
@@ -225,7 +225,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
           region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
           healthFlags: edsHealthFlags(lb.health_status),
           hcPort: lb.endpoint?.health_check_config?.port_value ?? 0,
-          hostname: '',
+          hostname: lb.endpoint?.hostname ?? '',
         });
       }
     }

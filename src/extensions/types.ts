@@ -165,6 +165,13 @@ interface ExtensionModuleBase<C> {
 
 export interface HttpFilterModule<C = unknown> extends ExtensionModuleBase<C> {
   readonly category: typeof ExtensionCategory.HttpFilter;
+  /** Its per-route config (a Route's typed_per_filter_config entry), when it has one: the
+   *  message types it takes and their compile(), run in main; the worker's filter reads the
+   *  result through its callbacks (perFilterConfig(name)). Absent: such entries are refused. */
+  readonly perRoute?: {
+    readonly types: readonly string[];
+    compile(typedConfig: Obj, ctx: CompileContext): object;
+  };
   createFilterFactory(compiled: C, ctx: WorkerContext): FilterFactory;
 }
 

@@ -186,8 +186,8 @@ abstract class ActiveStreamFilterBase {
   get responseTrailers(): HeaderMap | null { return this.parent.responseTrailers; }
   connection(): NetworkConnection | null { return this.parent.owner.connection(); }
   perFilterConfig(name: string): object | null { return this.parent.owner.perFilterConfig(name); }
-  sendLocalReply(status: number, body: string, flag: string, details: string): void {
-    this.parent.sendLocalReply(status, body, flag, details);
+  sendLocalReply(status: number, body: string, flag: string, details: string, headers: readonly string[] | null = null): void {
+    this.parent.sendLocalReply(status, body, flag, details, headers);
   }
   resetStream(): void { this.parent.resetStream(); }
 }
@@ -277,6 +277,7 @@ export class FilterManager implements FilterChainFactoryCallbacks {
   #pendingStatus = 0;
   #pendingBody = '';
   #pendingDetails = '';
+  #pendingHeaders: readonly string[] | null = null;
   #watermarkCallbacks: DownstreamWatermarkCallbacks | null = null;
   /** Outstanding above-high-watermark events (codec and response buffer), for late registrants. */
   #highWatermarks = 0;
@@ -357,7 +358,7 @@ export class FilterManager implements FilterChainFactoryCallbacks {
    *  goes through the encoder filters; with a response head in the encoder chain but not yet at
    *  the codec it goes straight to the codec; after that the stream is reset. Asked for during a
    *  decoder callback, it is sent when that callback returns. No decoder filter is called after. */
-  sendLocalReply(status: number, body: string, flag: string, details: string): void {
+  sendLocalReply(status: number, body: string, flag: string, details: string, headers: readonly string[] | null = null): void {
     if (this.#destroyed) return;
     if (flag !== '') addResponseFlag(this.owner.streamInfo, flag);
     this.#decoderAborted = true;
@@ -366,10 +367,11 @@ export class FilterManager implements FilterChainFactoryCallbacks {
         this.#pendingStatus = status;
         this.#pendingBody = body;
         this.#pendingDetails = details;
+        this.#pendingHeaders = headers;
       }
       return;
     }
-    this.#localReply(status, body, details);
+    this.#localReply(status, body, details, headers);
   }
 
   /** Abort the stream: the owner resets the codec stream, then the filters are destroyed. */
@@ -875,16 +877,19 @@ export class FilterManager implements FilterChainFactoryCallbacks {
     this.#pendingStatus = 0;
     const body = this.#pendingBody;
     this.#pendingBody = '';
-    this.#localReply(status, body, this.#pendingDetails);
+    const headers = this.#pendingHeaders;
+    this.#pendingHeaders = null;
+    this.#localReply(status, body, this.#pendingDetails, headers);
   }
 
-  #localReply(status: number, body: string, details: string): void {
+  #localReply(status: number, body: string, details: string, headers: readonly string[] | null = null): void {
     if (this.#headersEncoded) {
       // The client has part of a response: all that is left is to abort it.
       this.resetStream();
       return;
     }
     const h = new ResponseHeaders(status, ['content-length', '0', 'content-type', 'text/plain', 'date', httpDate()]);
+    if (headers !== null) for (let i = 0; i < headers.length; i += 2) h.add(headers[i], headers[i + 1]);
     const text = this.owner.onLocalReply(h, body, details);
     const b = text === '' ? EMPTY : Buffer.from(text);
     if (b.length !== 0) h.set('content-length', String(b.length));

@@ -107,8 +107,9 @@ export interface StreamFilterCallbacks {
    *  response flag to log (ResponseFlag, '' for none) and the response code details. Before the
    *  response started the reply goes through the encoder filters; once a response head is in the
    *  encoder chain but not yet sent it goes straight to the client; after that the stream is
-   *  reset. No decoder filter is called after a local reply. */
-  sendLocalReply(status: number, body: string, flag: string, details: string): void;
+   *  reset. No decoder filter is called after a local reply. `headers` ([name, value, ...]) are
+   *  added to the reply's head (Envoy's modify_headers: a redirect's Location). */
+  sendLocalReply(status: number, body: string, flag: string, details: string, headers?: readonly string[] | null): void;
   /** Abort the stream (the response already started, or nothing more can be done). */
   resetStream(): void;
 }

@@ -10,6 +10,10 @@ import { durationMs } from '../config/duration.ts';
 import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } from '../http/retry-policy.ts';
 import { readDataSource } from '../common/data-source.ts';
 import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
+import {
+  DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, perFilterConfig, redirectAction, routeActionExtra,
+  routeMetadata, usesStreamDuration,
+} from './compile-action.ts';
 
 type Obj = Record<string, any>;
 
@@ -21,7 +25,7 @@ const ROUTE = 'envoy.config.route.v3.';
 /** The route messages' fields Legate acts on (the HTTP connection manager's module lists them). */
 export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
-    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts'],
+    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts', 'max_direct_response_body_size_bytes'],
     [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
@@ -29,7 +33,7 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     ],
     [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
     [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
-    [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response'],
+    [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response', 'redirect', 'metadata', 'typed_per_filter_config'],
     [ROUTE + 'RouteMatch']: ['prefix', 'path', 'safe_regex', 'headers', 'case_sensitive'],
     'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
     'envoy.type.matcher.v3.RegexMatcher.GoogleRE2': [],
@@ -38,10 +42,28 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction']: [
       'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
       'hash_policy', 'retry_policy',
+      // (router/compile-action.ts)
+      'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'regex_rewrite', 'auto_host_rewrite',
+      'host_rewrite_header', 'host_rewrite_path_regex', 'max_stream_duration', 'request_mirror_policies',
     ],
+    // (Refused: runtime_key_prefix, until the runtime layer; the per-cluster header mutations,
+    // metadata_match and typed_per_filter_config.)
+    [ROUTE + 'WeightedCluster']: ['clusters', 'total_weight', 'header_name'],
+    [ROUTE + 'WeightedCluster.ClusterWeight']: ['name', 'cluster_header', 'weight', 'host_rewrite_literal'],
+    'envoy.type.matcher.v3.RegexMatchAndSubstitute': ['pattern', 'substitution'],
+    // (grpc_timeout_header_max / _offset refused: Legate has no gRPC timeout handling.)
+    [ROUTE + 'RouteAction.MaxStreamDuration']: ['max_stream_duration'],
+    // (runtime_fraction refused until the runtime layer; trace_sampled: no tracing.)
+    [ROUTE + 'RouteAction.RequestMirrorPolicy']: ['cluster', 'cluster_header', 'disable_shadow_host_suffix_append'],
+    [ROUTE + 'RedirectAction']: [
+      'https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite',
+      'regex_rewrite', 'response_code', 'strip_query',
+    ],
+    // (filter_metadata only: typed_filter_metadata has no reader.)
+    'envoy.config.core.v3.Metadata': ['filter_metadata'],
     // (http/hash-policy.ts. Refused: filter_state, which needs filters that store hashable state;
-    // header.regex_rewrite, which needs RE2's GlobalReplace with its \N rewrite syntax and
-    // empty-match rules, the piece RouteAction.regex_rewrite needs too.)
+    // header.regex_rewrite, whose GlobalReplace exists (common/regex.ts compileRewrite) but is not
+    // wired into the hash policy yet.)
     [ROUTE + 'RouteAction.HashPolicy']: ['header', 'cookie', 'connection_properties', 'query_parameter', 'terminal'],
     [ROUTE + 'RouteAction.HashPolicy.Header']: ['header_name'],
     [ROUTE + 'RouteAction.HashPolicy.Cookie']: ['name', 'ttl', 'path', 'attributes'],
@@ -114,6 +136,7 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
 
 function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): VirtualHostSnap[] {
   const out: VirtualHostSnap[] = [];
+  const maxBody: number = rc?.max_direct_response_body_size_bytes ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES;
   ((rc?.virtual_hosts ?? []) as Obj[]).forEach((vh, v) => {
     const vpath = `${path}.virtual_hosts[${v}]`;
     const vhRetry = retryPolicy(vh.retry_policy, `${vpath}.retry_policy`, ctx);
@@ -127,18 +150,18 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
       else if (m.safe_regex) match = { kind: 'regex', value: m.safe_regex.regex, caseSensitive };
       else match = { kind: 'prefix', value: m.prefix ?? '', caseSensitive };
       let action: RouteSnap['action'];
+      const rpath = `${vpath}.routes[${i}]`;
       if (r.direct_response) {
-        const dr = r.direct_response;
-        const body = dr.body === undefined ? null
-          : readDataSource(dr.body, `${path}.virtual_hosts[${v}].routes[${i}].direct_response.body`, ctx.fail)
-            .toString('utf8');
-        action = { kind: 'direct', status: dr.status, body };
+        action = directResponseAction(r.direct_response, `${rpath}.direct_response`, maxBody, ctx);
+      } else if (r.redirect) {
+        action = { kind: 'redirect', redirect: redirectAction(r.redirect, `${rpath}.redirect`, ctx) };
       } else {
         const ra = r.route ?? {};
         action = {
           kind: 'cluster',
           cluster: ra.cluster ?? '',
-          timeoutMs: durationMs(ra.timeout, DEFAULT_ROUTE_TIMEOUT_MS),
+          // (With max_stream_duration the route timeout is not applied: Envoy's new timeouts.)
+          timeoutMs: usesStreamDuration(ra) ? 0 : durationMs(ra.timeout, DEFAULT_ROUTE_TIMEOUT_MS),
           idleTimeoutMs: durationMs(ra.idle_timeout, 0),
           prefixRewrite: ra.prefix_rewrite ?? null,
           hostRewrite: ra.host_rewrite_literal ?? null,
@@ -148,9 +171,13 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           retryPolicy: ra.retry_policy === undefined ? vhRetry
             : retryPolicy(ra.retry_policy, `${vpath}.routes[${i}].route.retry_policy`, ctx),
           includeAttemptCount: attemptCount,
+          ...routeActionExtra(ra, `${rpath}.route`, ctx),
         };
       }
-      routes.push({ name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action });
+      routes.push({
+        name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action,
+        metadata: routeMetadata(r.metadata), perFilterConfig: perFilterConfig(r.typed_per_filter_config, rpath, ctx),
+      });
     });
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });
   });

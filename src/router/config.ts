@@ -3,6 +3,9 @@
 // router/compile.ts, turned into matchers per worker by router/route-table.ts.
 import type { HashPolicySnap } from '../http/hash-policy.ts';
 import type { RetryPolicySnap } from '../http/retry-policy.ts';
+import type { RedirectSnap } from './redirect.ts';
+import type { WeightedClustersSnap } from './weighted-clusters.ts';
+import type { ShadowPolicySnap } from './shadow.ts';
 
 export interface HeaderMatchSnap {
   name: string;
@@ -26,8 +29,34 @@ export interface RouteSnap {
         /** The route's retry_policy, else its virtual host's; null: none. */
         retryPolicy: RetryPolicySnap | null;
         /** VirtualHost.include_request_attempt_count: x-envoy-attempt-count upstream. */
-        includeAttemptCount: boolean }
-    | { kind: 'direct'; status: number; body: string | null };
+        includeAttemptCount: boolean } & RouteActionExtra
+    | { kind: 'direct'; status: number; body: string | null }
+    | { kind: 'redirect'; redirect: RedirectSnap };
+  /** Route.metadata.filter_metadata as plain JSON (null: none). */
+  metadata: Record<string, unknown> | null;
+  /** Route.typed_per_filter_config: filter config name -> its module's compiled per-route config
+   *  (null: none). */
+  perFilterConfig: Record<string, unknown> | null;
+}
+/** A RegexMatchAndSubstitute (common/regex.ts compileRewrite builds it per worker). */
+export interface RegexRewriteSnap { pattern: string; substitution: string }
+/** The RouteAction fields of router/compile-action.ts. */
+export interface RouteActionExtra {
+  /** cluster_header, lowercased (null: none): the cluster is named by the request. */
+  clusterHeader: string | null;
+  weightedClusters: WeightedClustersSnap | null;
+  /** cluster_not_found_response_code as a status. */
+  clusterNotFoundStatus: number;
+  regexRewrite: RegexRewriteSnap | null;
+  /** host_rewrite_header, lowercased (null: none). */
+  hostRewriteHeader: string | null;
+  hostRewritePathRegex: RegexRewriteSnap | null;
+  autoHostRewrite: boolean;
+  /** max_stream_duration.max_stream_duration (ms; 0: explicitly none; -1: not set, the
+   *  connection manager's own applies). */
+  maxStreamDurationMs: number;
+  /** request_mirror_policies, in order. */
+  mirrors: ShadowPolicySnap[];
 }
 /** An upgrade_configs entry (HCM or route): the upgrade type, lowercase, and whether it is
  *  allowed. */

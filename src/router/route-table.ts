@@ -3,6 +3,7 @@
 // longest `prefix.*` wildcard, then `*`), then the first route whose match and headers match.
 import type { RequestHeaders } from '../http/types.ts';
 import type { HeaderMatchSnap, RouteSnap, VirtualHostSnap } from './config.ts';
+import { compileAction, type CompiledAction } from './route-action.ts';
 
 interface CompiledHeaderMatch {
   snap: HeaderMatchSnap;
@@ -15,6 +16,8 @@ export interface CompiledRoute {
   caseSensitive: boolean;
   re: RegExp | null;
   headers: CompiledHeaderMatch[];
+  /** Its action's regexes (router/route-action.ts). */
+  action: CompiledAction;
 }
 export interface CompiledVirtualHost {
   name: string;
@@ -35,6 +38,7 @@ function compileRoute(r: RouteSnap): CompiledRoute {
       snap: h,
       re: h.kind === 'regex' ? new RegExp(`^(?:${h.value})$`, h.ignoreCase ? 'i' : '') : null,
     })),
+    action: compileAction(r),
   };
 }
 

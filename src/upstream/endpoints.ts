@@ -11,7 +11,7 @@ export const ENDPOINT_FIELDS = {
   'envoy.config.endpoint.v3.ClusterLoadAssignment': ['cluster_name', 'endpoints'],
   'envoy.config.endpoint.v3.LocalityLbEndpoints': ['lb_endpoints', 'priority', 'locality'],
   'envoy.config.endpoint.v3.LbEndpoint': ['endpoint', 'load_balancing_weight', 'health_status'],
-  'envoy.config.endpoint.v3.Endpoint': ['address', 'health_check_config'],
+  'envoy.config.endpoint.v3.Endpoint': ['address', 'health_check_config', 'hostname'],
   'envoy.config.endpoint.v3.Endpoint.HealthCheckConfig': ['port_value'],
   'envoy.config.core.v3.Locality': ['region', 'zone', 'sub_zone'],
 } as const;

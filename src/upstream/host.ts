@@ -97,9 +97,11 @@ export class Host {
   /** This worker's connection pools to the host, by Protocol (created on first use by the
    *  thread-local cluster). */
   readonly httpPools: (HttpConnPool | null)[];
+  /** Envoy's Host::hostname() (HostSnap.hostname): '' for none. */
+  readonly hostname: string;
 
   constructor(address: string, port: number, hs: HostStats, weight = 1, priority = 0,
-    locality: Locality = { region: '', zone: '', subZone: '' }, healthFlags = 0) {
+    locality: Locality = { region: '', zone: '', subZone: '' }, healthFlags = 0, hostname = '') {
     this.address = address;
     this.port = port;
     this.hostString = `${address}:${port}`;
@@ -109,11 +111,12 @@ export class Host {
     this.locality = locality;
     this.healthFlags = healthFlags;
     this.httpPools = [null, null, null, null];
+    this.hostname = hostname;
   }
 
   static fromSnap(h: HostSnap): Host {
     return new Host(h.address, h.port, h.stats, h.weight, h.priority,
-      { region: h.region, zone: h.zone, subZone: h.subZone }, h.healthFlags);
+      { region: h.region, zone: h.zone, subZone: h.subZone }, h.healthFlags, h.hostname);
   }
 
   /** A LOGICAL_DNS host's name resolves elsewhere now: new connections go to `address`; open

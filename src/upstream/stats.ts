@@ -15,6 +15,7 @@ export const CLUSTER_COUNTERS = [
   'upstream_rq_rx_reset', 'upstream_rq_tx_reset', 'upstream_rq_1xx', 'upstream_rq_2xx',
   'upstream_rq_3xx', 'upstream_rq_4xx', 'upstream_rq_5xx', 'membership_change',
   'upstream_cx_idle_timeout', 'upstream_cx_max_duration_reached', 'upstream_cx_max_requests',
+  'retry_or_shadow_abandoned',
 ] as const;
 export const CLUSTER_GAUGES = [
   'upstream_cx_active', 'upstream_rq_active', 'upstream_rq_pending_active',

@@ -460,11 +460,11 @@ describe('unsupported fields', () => {
     cfg.static_resources.clusters[0].lb_policy = 'CLUSTER_PROVIDED';
     cfg.static_resources.clusters[0].ignore_health_on_host_removal = true;
     hcmOf(cfg).codec_type = 'HTTP2';
-    hcmOf(cfg).route_config.virtual_hosts[0].routes[0].route.request_mirror_policies = [{ cluster: 'c' }];
+    hcmOf(cfg).route_config.virtual_hosts[0].routes[0].route.append_x_forwarded_host = true;
   };
   const lines = [
     `${L0}.filter_chains[0].filters[0].typed_config.codec_type: value "HTTP2" is not supported by Legate (supported: AUTO, HTTP1)`,
-    `${VH0}.routes[0].route.request_mirror_policies: field is not supported by Legate`,
+    `${VH0}.routes[0].route.append_x_forwarded_host: field is not supported by Legate (value true)`,
     `${C0}.type: value "ORIGINAL_DST" is not supported by Legate (supported: ${supportedValues('type')})`,
     `${C0}.close_connections_on_host_health_failure: field is not supported by Legate (value true)`,
     `${C0}.lb_policy: value "CLUSTER_PROVIDED" is not supported by Legate (supported: ${supportedValues('lb_policy')})`,

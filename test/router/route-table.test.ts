@@ -10,6 +10,8 @@ function route(name: string, kind: 'prefix' | 'path' | 'regex', value: string, e
     match: { kind, value, caseSensitive: true },
     headers: [],
     action: { kind: 'direct', status: 200, body: name },
+    metadata: null,
+    perFilterConfig: null,
     ...extra,
   };
 }

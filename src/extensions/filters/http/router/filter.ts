@@ -31,6 +31,10 @@ import {
 } from '../../../../http/retry-policy.ts';
 import { JitteredExponentialBackOff } from '../../../../common/backoff.ts';
 import { OutlierEvent } from '../../../../upstream/outlier.ts';
+import { NO_REDIRECT, newUri } from '../../../../router/redirect.ts';
+import { redirectPath, rewriteHost, rewrittenPath } from '../../../../router/route-action.ts';
+import { pickWeightedCluster, randomValue } from '../../../../router/weighted-clusters.ts';
+import { ShadowRequest, shadowClusterName, type ShadowPolicySnap } from '../../../../router/shadow.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -184,6 +188,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   retryHeld: boolean;
   /** We stopped reading the downstream (waiting for a connection). */
   readPaused: boolean;
+  /** Mirrored copies of a request whose body is still coming (null: none). */
+  shadows: ShadowRequest[] | null;
 
   constructor(cm: ClusterManager) {
     this.cb = NO_CALLBACKS;
@@ -224,6 +230,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.retryTimer = null;
     this.retryHeld = false;
     this.readPaused = false;
+    this.shadows = null;
   }
 
   // LoadBalancerContext.
@@ -268,15 +275,43 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return FilterHeadersStatus.StopIteration;
     }
     const action = route.snap.action;
-    if (action.kind === 'direct') {
+    if (action.kind !== 'cluster') {
+      // A direct response or a redirect (Envoy's DirectResponseEntry): the route's path rewrite,
+      // then the Location of a redirect, or of a 201 / 3xx direct response, from the request.
       cb.stats.v[this.hcmStats.rq_direct_response]++;
-      cb.sendLocalReply(action.status, action.body ?? '', '', 'direct_response');
+      let status: number;
+      let body = '';
+      let redirect = NO_REDIRECT;
+      if (action.kind === 'redirect') {
+        redirect = action.redirect;
+        status = redirect.status;
+        const to = redirectPath(route.snap, redirect.prefixRewrite, route.action.regexRewrite, headers.path);
+        if (to !== null) {
+          headers.set('x-envoy-original-path', headers.path);
+          headers.path = to;
+        }
+      } else {
+        status = action.status;
+        body = action.body ?? '';
+      }
+      const location = status === 201 || (status >= 300 && status < 400) ? ['location', newUri(redirect, headers)] : null;
+      cb.sendLocalReply(status, body, '', 'direct_response', location);
       return FilterHeadersStatus.StopIteration;
     }
-    const cluster = this.cm.getThreadLocalCluster(action.cluster);
+    // The cluster: named by the route, by a request header, or picked by weight.
+    let clusterName = action.cluster;
+    let clusterHostRewrite: string | null = null;
+    if (action.clusterHeader !== null) {
+      clusterName = headers.get(action.clusterHeader) ?? '';
+    } else if (action.weightedClusters !== null) {
+      const wc = pickWeightedCluster(action.weightedClusters, headers, randomValue());
+      clusterName = wc.clusterHeader === null ? wc.name : headers.get(wc.clusterHeader) ?? '';
+      clusterHostRewrite = wc.hostRewrite;
+    }
+    const cluster = clusterName === '' ? undefined : this.cm.getThreadLocalCluster(clusterName);
     if (cluster === undefined) {
       cb.stats.v[this.hcmStats.no_cluster]++;
-      cb.sendLocalReply(503, '', ResponseFlag.NoClusterFound, 'cluster_not_found');
+      cb.sendLocalReply(action.clusterNotFoundStatus, '', ResponseFlag.NoClusterFound, 'cluster_not_found');
       return FilterHeadersStatus.StopIteration;
     }
     this.cluster = cluster;
@@ -292,12 +327,17 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return FilterHeadersStatus.StopIteration;
     }
-    if (action.prefixRewrite !== null) {
-      const m = route.value;
+    // Envoy's finalizeRequestHeaders: the host, then the path; auto_host_rewrite takes the
+    // chosen host's name (DNS clusters: the name resolved; STATIC: endpoint.hostname) when it has one.
+    rewriteHost(action, route.action, headers);
+    if (clusterHostRewrite !== null) headers.authority = clusterHostRewrite;
+    const to = rewrittenPath(route.snap, action.prefixRewrite ?? '', route.action.regexRewrite, headers.path);
+    if (to !== null) {
       headers.set('x-envoy-original-path', headers.path);
-      headers.path = action.prefixRewrite + headers.path.slice(m.length);
+      headers.path = to;
     }
-    if (action.hostRewrite !== null) headers.authority = action.hostRewrite;
+    if (action.autoHostRewrite && host.hostname !== '') headers.authority = host.hostname;
+    if (action.mirrors.length > 0 && headers.method !== 'CONNECT') this.#startShadows(action.mirrors, headers, endStream);
     this.headersEnd = endStream;
     this.requestComplete = endStream;
     cb.setDownstreamWatermarkCallbacks(this);
@@ -363,8 +403,25 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.cancellable = pool.newStream(up, up);
   }
 
+  /** request_mirror_policies: a copy of the request (as it goes upstream) to each shadow
+   *  cluster; one whose body is still coming gets it from decodeData. */
+  #startShadows(policies: readonly ShadowPolicySnap[], h: RequestHeaders,
+    endStream: boolean): void {
+    for (const p of policies) {
+      const name = shadowClusterName(p, h);
+      if (name === null) continue;
+      const s = ShadowRequest.start(this.cm, name, p, h, endStream, this.timeoutMs, this.cb.decoderBufferLimit);
+      if (s !== null && !endStream) (this.shadows ??= []).push(s);
+    }
+  }
+
   decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
     if (this.done) return FilterDataStatus.StopIterationNoBuffer;
+    const shadows = this.shadows;
+    if (shadows !== null) {
+      for (let i = 0; i < shadows.length; i++) shadows[i].sendData(data, endStream);
+      if (endStream) this.shadows = null;
+    }
     if (endStream) {
       this.requestComplete = true;
       this.#startTimer();
@@ -379,6 +436,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       if (limit > 0 && this.retryBodyBytes > limit) {
         this.retryBody = null;
         this.retriesLeft = 0;
+        const c = this.cluster!.info;
+        c.stats.v[c.s.retry_or_shadow_abandoned]++;
       } else {
         keep.push(retain(data));
       }
@@ -782,6 +841,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onDestroy(): void {
     if (this.done) return;
     this.done = true;
+    const shadows = this.shadows;
+    if (shadows !== null) {
+      // Their request can never be complete now.
+      this.shadows = null;
+      for (const s of shadows) s.abandon();
+    }
     this.#clearTimer();
     this.#stopRetry();
     this.#abandonUpstream();

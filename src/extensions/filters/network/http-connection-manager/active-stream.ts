@@ -51,6 +51,8 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
   idleTimeoutMs: number;
   /** request_timeout deadline (monotonic ms) until the request is complete, 0 = none. */
   requestDeadline: number;
+  /** The route's max_stream_duration deadline (monotonic ms, from the stream's start), 0 = none. */
+  durationDeadline: number;
   lastActivity: number;
   /** readDisable(true) calls of this stream not yet undone: undone when the stream ends, so a
    *  stream that dies while holding reads off cannot leave its connection paused. */
@@ -84,6 +86,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.destroyed = false;
     this.idleTimeoutMs = config.snap.streamIdleTimeoutMs;
     this.requestDeadline = config.snap.requestTimeoutMs > 0 ? now + config.snap.requestTimeoutMs : 0;
+    this.durationDeadline = 0;
     this.lastActivity = now;
     this.readDisables = 0;
     this.index = -1;
@@ -143,6 +146,11 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       const a = this.route.snap.action;
       if (a.kind === 'cluster' && a.idleTimeoutMs > 0) {
         this.idleTimeoutMs = a.idleTimeoutMs;
+        this.hcm.armBy(this.nextDeadline());
+      }
+      if (a.kind === 'cluster' && a.maxStreamDurationMs > 0) {
+        // (Envoy's refreshDurationTimeout: counted from the stream's start.)
+        this.durationDeadline = this.streamInfo.startHr + a.maxStreamDurationMs;
         this.hcm.armBy(this.nextDeadline());
       }
       if (h.upgrade !== '' && !this.#acceptUpgrade(h.upgrade)) return;
@@ -257,9 +265,10 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     return this.hcm.connection;
   }
 
-  perFilterConfig(_name: string): object | null {
-    // Routes carry no typed_per_filter_config yet (the config loader refuses it).
-    return null;
+  perFilterConfig(name: string): object | null {
+    const m = this.route?.snap.perFilterConfig;
+    if (m == null) return null;
+    return (m[name] as object | undefined) ?? null;
   }
 
   // ---- response path ------------------------------------------------------------------------
@@ -327,12 +336,23 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     let at = this.idleTimeoutMs > 0 ? this.lastActivity + this.idleTimeoutMs : Infinity;
     const dl = this.requestDeadline;
     if (dl !== 0 && dl < at) at = dl;
+    const dd = this.durationDeadline;
+    if (dd !== 0 && dd < at) at = dd;
     return at;
   }
 
   /** Fire request_timeout or the stream idle timeout if due at `now`. */
   checkTimeouts(now: number): void {
     const c = this.config;
+    if (this.durationDeadline !== 0 && now >= this.durationDeadline) {
+      // Envoy's onStreamMaxDurationReached: 408 while the request is still arriving, else 504.
+      this.durationDeadline = 0;
+      c.stats.v[c.s.downstream_rq_max_duration_reached]++;
+      addResponseFlag(this.streamInfo, ResponseFlag.DurationTimeout);
+      if (this.filterManager.responseStarted) this.resetStream();
+      else this.sendLocalReply(this.remoteComplete ? 504 : 408, 'downstream duration timeout', '', 'max_duration_timeout');
+      return;
+    }
     if (this.requestDeadline !== 0 && now >= this.requestDeadline) {
       c.stats.v[c.s.downstream_rq_timeout]++;
       if (this.filterManager.responseStarted) this.resetStream();

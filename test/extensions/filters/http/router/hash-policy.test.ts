@@ -10,6 +10,7 @@ import { HashMethodKind, type HashMethodSnap, type HashPolicySnap } from '../../
 import { RequestHeaders, ResponseHeaders, newStreamInfo } from '../../../../../src/http/types.ts';
 import type { StreamDecoderFilterCallbacks } from '../../../../../src/http/filter.ts';
 import type { CompiledRoute } from '../../../../../src/router/route-table.ts';
+import { NO_ROUTE_ACTION_EXTRA } from '../../../../../src/router/route-action.ts';
 import type { ClusterManager } from '../../../../../src/upstream/cluster-manager.ts';
 import type { LoadBalancerContext } from '../../../../../src/upstream/load-balancer.ts';
 
@@ -19,10 +20,11 @@ function route(hashPolicy: HashPolicySnap | null): CompiledRoute {
       name: 'r', match: { kind: 'prefix', value: '/', caseSensitive: true }, headers: [],
       action: {
         kind: 'cluster', cluster: 'c', timeoutMs: 0, idleTimeoutMs: 0, prefixRewrite: null, hostRewrite: null,
-        upgrades: null, hashPolicy, retryPolicy: null, includeAttemptCount: false,
+        upgrades: null, hashPolicy, retryPolicy: null, includeAttemptCount: false, ...NO_ROUTE_ACTION_EXTRA,
       },
+      metadata: null, perFilterConfig: null,
     },
-    kind: 0, value: '/', caseSensitive: true, re: null, headers: [],
+    kind: 0, value: '/', caseSensitive: true, re: null, headers: [], action: { regexRewrite: null, hostRewritePathRegex: null },
   };
 }
 
