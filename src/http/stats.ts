@@ -9,8 +9,9 @@ export const HCM_COUNTERS = [
   'downstream_rq_too_large', 'downstream_rq_idle_timeout', 'downstream_rq_non_relative_path',
   'no_route', 'no_cluster', 'rq_direct_response', 'rq_total', 'rq_reset_after_downstream_response_started',
   'rs_too_large', 'downstream_cx_upgrades_total', 'downstream_rq_ws_on_non_ws_route',
-  // (Envoy declares rq_redirect and never counts it: a redirect counts as rq_direct_response.)
-  'rq_redirect', 'downstream_rq_max_duration_reached',
+  // (Envoy declares rq_redirect and never counts it: a redirect counts as rq_direct_response, and
+  // Legate keeps no constant-zero stat.)
+  'downstream_rq_max_duration_reached',
 ] as const;
 export const HCM_GAUGES = [
   'downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active', 'downstream_cx_upgrades_active',
