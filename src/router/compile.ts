@@ -10,6 +10,7 @@ import { durationMs } from '../config/duration.ts';
 import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } from '../http/retry-policy.ts';
 import { readDataSource } from '../common/data-source.ts';
 import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
+import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
 
 type Obj = Record<string, any>;
 
@@ -21,7 +22,7 @@ const ROUTE = 'envoy.config.route.v3.';
 /** The route messages' fields Legate acts on (the HTTP connection manager's module lists them). */
 export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
-    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts'],
+    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts', 'ignore_port_in_host_matching'],
     [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
@@ -30,11 +31,7 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
     [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
     [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response'],
-    [ROUTE + 'RouteMatch']: ['prefix', 'path', 'safe_regex', 'headers', 'case_sensitive'],
-    'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
-    'envoy.type.matcher.v3.RegexMatcher.GoogleRE2': [],
-    [ROUTE + 'HeaderMatcher']: ['name', 'string_match', 'present_match', 'invert_match'],
-    'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
+    ...MATCH_FIELDS,
     [ROUTE + 'RouteAction']: [
       'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
       'hash_policy', 'retry_policy',
@@ -53,29 +50,11 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
 
 /** route_config (a RouteConfiguration); `path` is its field path. */
 export function compileRouteConfig(rc: Obj | undefined, path: string, ctx: CompileContext): RouteConfigSnap {
-  return { name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx) };
-}
-
-function stringMatch(name: string, sm: Obj, invert: boolean): HeaderMatchSnap {
-  const ignoreCase = sm.ignore_case === true;
-  for (const kind of ['exact', 'prefix', 'suffix', 'contains'] as const) {
-    if (typeof sm[kind] === 'string') {
-      return { name, kind, value: ignoreCase ? sm[kind].toLowerCase() : sm[kind], ignoreCase, invert, present: false };
-    }
-  }
-  if (sm.safe_regex) return { name, kind: 'regex', value: sm.safe_regex.regex, ignoreCase, invert, present: false };
-  return { name, kind: 'exact', value: '', ignoreCase, invert, present: false };
-}
-
-function headerMatcher(h: Obj): HeaderMatchSnap {
-  const name = String(h.name).toLowerCase();
-  const invert = h.invert_match === true;
-  if (h.string_match) return stringMatch(name, h.string_match, invert);
-  if (h.present_match !== undefined) {
-    return { name, kind: 'present', value: '', ignoreCase: false, invert, present: h.present_match !== false };
-  }
-  // Envoy: a matcher with no match specifier matches when the header is present.
-  return { name, kind: 'present', value: '', ignoreCase: false, invert, present: true };
+  checkDomains(rc, path, ctx);
+  return {
+    name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx),
+    ignorePortInHostMatching: rc?.ignore_port_in_host_matching === true,
+  };
 }
 
 /** A RetryPolicy (http/retry-policy.ts); `path` is its field path. */
@@ -106,7 +85,8 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
     backoffBaseMs: base,
     backoffMaxMs: max,
     retriableStatusCodes: (rp.retriable_status_codes ?? []) as number[],
-    retriableHeaders: ((rp.retriable_headers ?? []) as Obj[]).map(headerMatcher),
+    retriableHeaders: ((rp.retriable_headers ?? []) as Obj[])
+      .map((h, j): HeaderMatchSnap => headerMatcher(h, `${path}.retriable_headers[${j}]`, ctx)),
     previousHosts,
     hostSelectionMaxAttempts: Number(rp.host_selection_retry_max_attempts ?? 1),
   };
@@ -121,11 +101,8 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
     const routes: RouteSnap[] = [];
     ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
       const m = r.match ?? {};
-      const caseSensitive = m.case_sensitive !== false;
-      let match: RouteSnap['match'];
-      if (typeof m.path === 'string') match = { kind: 'path', value: m.path, caseSensitive };
-      else if (m.safe_regex) match = { kind: 'regex', value: m.safe_regex.regex, caseSensitive };
-      else match = { kind: 'prefix', value: m.prefix ?? '', caseSensitive };
+      const mpath = `${vpath}.routes[${i}].match`;
+      const match = compileRouteMatch(m, mpath, ctx);
       let action: RouteSnap['action'];
       if (r.direct_response) {
         const dr = r.direct_response;
@@ -150,7 +127,8 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           includeAttemptCount: attemptCount,
         };
       }
-      routes.push({ name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action });
+      const headers = ((m.headers ?? []) as Obj[]).map((h, j) => headerMatcher(h, `${mpath}.headers[${j}]`, ctx));
+      routes.push({ name: r.name ?? '', match, headers, action });
     });
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });
   });

@@ -137,7 +137,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       return;
     }
 
-    this.route = cfg.routes.route(h);
+    this.route = cfg.routes.route(h, ssl);
     if (this.route !== null) {
       this.streamInfo.routeName = this.route.snap.name;
       const a = this.route.snap.action;
