@@ -9,6 +9,7 @@ export const HCM_COUNTERS = [
   'downstream_rq_too_large', 'downstream_rq_idle_timeout', 'downstream_rq_non_relative_path',
   'no_route', 'no_cluster', 'rq_direct_response', 'rq_total', 'rq_reset_after_downstream_response_started',
   'rs_too_large', 'downstream_cx_upgrades_total', 'downstream_rq_ws_on_non_ws_route',
+  'downstream_rq_failed_path_normalization', 'downstream_rq_redirected_with_normalized_path',
 ] as const;
 export const HCM_GAUGES = [
   'downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active', 'downstream_cx_upgrades_active',

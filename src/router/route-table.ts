@@ -16,6 +16,7 @@
 // matchers route by route (the run index is checked against that walk).
 import { bug } from '../common/errors.ts';
 import { RequestHeaders } from '../http/types.ts';
+import { portStart } from '../http/path-normalize.ts';
 import type { SslConnectionInfo } from '../network/transport-socket.ts';
 import type { RouteSnap, VirtualHostSnap } from './config.ts';
 import {
@@ -300,13 +301,4 @@ function addWildcard(buckets: WildcardBucket[], key: string, vh: CompiledVirtual
   let b = buckets.find((x) => x.length === key.length);
   if (b === undefined) buckets.push(b = { length: key.length, vhosts: new Map() });
   if (!b.vhosts.has(key)) b.vhosts.set(key, vh);
-}
-
-/** Where the port of a host starts (its ':'), or -1 (Envoy's HeaderUtility::getPortStart: a ':'
- *  inside a bracketed IPv6 literal is not one). */
-export function portStart(host: string): number {
-  const colon = host.lastIndexOf(':');
-  if (colon === -1) return -1;
-  const v6End = host.lastIndexOf(']');
-  return v6End === -1 || v6End < colon ? colon : -1;
 }
