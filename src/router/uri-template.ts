@@ -11,7 +11,7 @@
 
 /** RFC 3986 pchar less `*` and `=` (Envoy's kLiteral). */
 const LITERAL = "a-zA-Z0-9-._~%!$&'()+,;:@";
-const LITERAL_RE = new RegExp(`^[${LITERAL.replace(/[-\]\\^]/g, '\\$&')}]+$`);
+const LITERAL_RE = /^[a-zA-Z0-9\-._~%!$&'()+,;:@]+$/;
 const PATH_GLOB = `[${LITERAL}]+`;
 const TEXT_GLOB = `[${LITERAL}/]*`;
 const MAX_VARIABLES = 5;
