@@ -1,8 +1,8 @@
 // Regexes from a request or a config, with Envoy's semantics: RE2 syntax, and matching in time
-// linear in the input, so that no pattern can pin a thread. Used by the admin `?filter=` and by
+// linear in the input, so that no pattern can pin a thread. Used by the admin `?filter=`, by route
+// matching (router/matchers.ts: safe_regex paths, header and query matchers, uri templates) and by
 // RegexMatchAndSubstitute (route regex_rewrite, host_rewrite_path_regex, redirect regex_rewrite:
-// compileRewrite, RE2::GlobalReplace); route `safe_regex` (router/route-table.ts) still compiles
-// ECMAScript RegExp and is to move here.
+// compileRewrite, RE2::GlobalReplace).
 //
 // Design note: why re2js. ECMAScript RegExp (irregexp) backtracks, so `^([a-z_.]+)+!` is exponential,
 // and its syntax is not RE2's: no `(?i)`, `(?P<name>..)`, `\pL`, `[[:alpha:]]`, `\A`/`\z`, while

@@ -202,4 +202,5 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.HealthChecker]: 'health checker',
   [C.RetryHostPredicate]: 'retry host predicate',
   [C.UpstreamOptions]: 'upstream protocol options',
+  [C.PathMatch]: 'path match',
 };

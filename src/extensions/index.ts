@@ -33,6 +33,7 @@ import tcpHealthChecker from './health-checkers/tcp/index.ts';
 import grpcHealthChecker from './health-checkers/grpc/index.ts';
 import previousHostsPredicate from './retry-host-predicates/previous-hosts/index.ts';
 import httpProtocolOptions from './upstreams/http/index.ts';
+import uriTemplateMatcher from './path/match/uri-template/index.ts';
 
 let list: readonly ExtensionModule[] | null = null;
 
@@ -70,6 +71,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     grpcHealthChecker,
     previousHostsPredicate,
     httpProtocolOptions,
+    uriTemplateMatcher,
   ];
 }
 

@@ -52,6 +52,8 @@ export const ExtensionCategory = {
   /** A cluster's protocol options (`typed_extension_protocol_options`, keyed by the extension's
    *  name): what its upstream connections speak and how long they live. */
   UpstreamOptions: 'envoy.upstream_options',
+  /** A RouteMatch's path_match_policy (the uri_template matcher); the route table acts on it. */
+  PathMatch: 'envoy.path.match',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -286,6 +288,13 @@ export interface UpstreamOptionsModule<C = unknown> extends ExtensionModuleBase<
   readonly keys: readonly string[];
 }
 
+/** A route's path_match_policy: `compile` checks the typed_config and gives what the route table
+ *  matches with (router/route-table.ts); no worker side of its own. */
+export interface PathMatchModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.PathMatch;
+}
+
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
   | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
-  | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any> | UpstreamOptionsModule<any>;
+  | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any> | UpstreamOptionsModule<any>
+  | PathMatchModule<any>;

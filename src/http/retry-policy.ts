@@ -2,7 +2,7 @@
 // x-envoy-max-retries request headers): which failures a request is retried on, how many times,
 // after what backoff. Compiled in main (RetryPolicySnap); the router asks wouldRetryFromHeaders /
 // wouldRetryFromReset per attempt (Envoy's RetryStateImpl).
-import { headerValueMatches } from '../router/route-table.ts';
+import { headerMatcherOf } from '../router/matchers.ts';
 import type { HeaderMatchSnap } from '../router/config.ts';
 
 /** retry_on conditions (bits). */
@@ -83,9 +83,8 @@ export function wouldRetryFromHeaders(p: { retryOn: number; retriableStatusCodes
   if ((on & RetryOn['retriable-status-codes']) !== 0 && p.retriableStatusCodes.includes(status)) return true;
   if ((on & RetryOn['retriable-headers']) !== 0) {
     for (const m of p.retriableHeaders) {
-      // (Compiled here: a retry decision is rare.)
-      const re = m.kind === 'regex' ? new RegExp(`^(?:${m.value})$`, m.ignoreCase ? 'i' : '') : null;
-      if (headerValueMatches(m, header(m.name), re)) return true;
+      // (The same matcher as a route's headers; compiled on first use, kept with the snapshot.)
+      if (headerMatcherOf(m).matchesValue(header(m.name))) return true;
     }
   }
   return false;

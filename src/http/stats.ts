@@ -12,6 +12,7 @@ export const HCM_COUNTERS = [
   // (Envoy declares rq_redirect and never counts it: a redirect counts as rq_direct_response, and
   // Legate keeps no constant-zero stat.)
   'downstream_rq_max_duration_reached',
+  'downstream_rq_failed_path_normalization', 'downstream_rq_redirected_with_normalized_path',
 ] as const;
 export const HCM_GAUGES = [
   'downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active', 'downstream_cx_upgrades_active',

@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, perFilterConfig, redirectAction, routeActionExtra,
   routeMetadata, usesStreamDuration,
 } from './compile-action.ts';
+import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
 
 type Obj = Record<string, any>;
 
@@ -25,7 +26,7 @@ const ROUTE = 'envoy.config.route.v3.';
 /** The route messages' fields Legate acts on (the HTTP connection manager's module lists them). */
 export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
-    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts', 'max_direct_response_body_size_bytes'],
+    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts', 'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching'],
     [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
@@ -34,11 +35,7 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
     [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
     [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response', 'redirect', 'metadata', 'typed_per_filter_config'],
-    [ROUTE + 'RouteMatch']: ['prefix', 'path', 'safe_regex', 'headers', 'case_sensitive'],
-    'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
-    'envoy.type.matcher.v3.RegexMatcher.GoogleRE2': [],
-    [ROUTE + 'HeaderMatcher']: ['name', 'string_match', 'present_match', 'invert_match'],
-    'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
+    ...MATCH_FIELDS,
     [ROUTE + 'RouteAction']: [
       'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
       'hash_policy', 'retry_policy',
@@ -75,29 +72,11 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
 
 /** route_config (a RouteConfiguration); `path` is its field path. */
 export function compileRouteConfig(rc: Obj | undefined, path: string, ctx: CompileContext): RouteConfigSnap {
-  return { name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx) };
-}
-
-function stringMatch(name: string, sm: Obj, invert: boolean): HeaderMatchSnap {
-  const ignoreCase = sm.ignore_case === true;
-  for (const kind of ['exact', 'prefix', 'suffix', 'contains'] as const) {
-    if (typeof sm[kind] === 'string') {
-      return { name, kind, value: ignoreCase ? sm[kind].toLowerCase() : sm[kind], ignoreCase, invert, present: false };
-    }
-  }
-  if (sm.safe_regex) return { name, kind: 'regex', value: sm.safe_regex.regex, ignoreCase, invert, present: false };
-  return { name, kind: 'exact', value: '', ignoreCase, invert, present: false };
-}
-
-function headerMatcher(h: Obj): HeaderMatchSnap {
-  const name = String(h.name).toLowerCase();
-  const invert = h.invert_match === true;
-  if (h.string_match) return stringMatch(name, h.string_match, invert);
-  if (h.present_match !== undefined) {
-    return { name, kind: 'present', value: '', ignoreCase: false, invert, present: h.present_match !== false };
-  }
-  // Envoy: a matcher with no match specifier matches when the header is present.
-  return { name, kind: 'present', value: '', ignoreCase: false, invert, present: true };
+  checkDomains(rc, path, ctx);
+  return {
+    name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx),
+    ignorePortInHostMatching: rc?.ignore_port_in_host_matching === true,
+  };
 }
 
 /** A RetryPolicy (http/retry-policy.ts); `path` is its field path. */
@@ -128,7 +107,8 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
     backoffBaseMs: base,
     backoffMaxMs: max,
     retriableStatusCodes: (rp.retriable_status_codes ?? []) as number[],
-    retriableHeaders: ((rp.retriable_headers ?? []) as Obj[]).map(headerMatcher),
+    retriableHeaders: ((rp.retriable_headers ?? []) as Obj[])
+      .map((h, j): HeaderMatchSnap => headerMatcher(h, `${path}.retriable_headers[${j}]`, ctx)),
     previousHosts,
     hostSelectionMaxAttempts: Number(rp.host_selection_retry_max_attempts ?? 1),
   };
@@ -144,11 +124,8 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
     const routes: RouteSnap[] = [];
     ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
       const m = r.match ?? {};
-      const caseSensitive = m.case_sensitive !== false;
-      let match: RouteSnap['match'];
-      if (typeof m.path === 'string') match = { kind: 'path', value: m.path, caseSensitive };
-      else if (m.safe_regex) match = { kind: 'regex', value: m.safe_regex.regex, caseSensitive };
-      else match = { kind: 'prefix', value: m.prefix ?? '', caseSensitive };
+      const mpath = `${vpath}.routes[${i}].match`;
+      const match = compileRouteMatch(m, mpath, ctx);
       let action: RouteSnap['action'];
       const rpath = `${vpath}.routes[${i}]`;
       if (r.direct_response) {
@@ -174,8 +151,9 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           ...routeActionExtra(ra, `${rpath}.route`, ctx),
         };
       }
+      const headers = ((m.headers ?? []) as Obj[]).map((h, j) => headerMatcher(h, `${mpath}.headers[${j}]`, ctx));
       routes.push({
-        name: r.name ?? '', match, headers: ((m.headers ?? []) as Obj[]).map(headerMatcher), action,
+        name: r.name ?? '', match, headers, action,
         metadata: routeMetadata(r.metadata), perFilterConfig: perFilterConfig(r.typed_per_filter_config, rpath, ctx),
       });
     });

@@ -9,15 +9,51 @@ import type { ShadowPolicySnap } from './shadow.ts';
 
 export interface HeaderMatchSnap {
   name: string;
-  kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex' | 'present';
+  kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex' | 'present' | 'range';
+  /** The string to match (lowercased when ignoreCase), or the RE2 pattern. */
   value: string;
   ignoreCase: boolean;
   invert: boolean;
   present: boolean;
+  /** range_match: [start, end) as int64 decimal strings ('' otherwise). */
+  rangeStart?: string;
+  rangeEnd?: string;
+  /** treat_missing_header_as_empty. */
+  treatMissingAsEmpty?: boolean;
+}
+/** A StringMatcher (envoy.type.matcher.v3): exact/prefix/suffix/contains (value lowercased when
+ *  ignoreCase) or an RE2 pattern (kind 'regex'). */
+export interface StringMatchSnap {
+  kind: 'exact' | 'prefix' | 'suffix' | 'contains' | 'regex';
+  value: string;
+  ignoreCase: boolean;
+}
+/** A QueryParameterMatcher: `match` null with `present` null is "present". */
+export interface QueryParamMatchSnap {
+  name: string;
+  match: StringMatchSnap | null;
+  /** present_match when set, else null. */
+  present: boolean | null;
+}
+/** RouteMatch: the path specifier and the conditions other than headers. */
+export interface RouteMatchSnap {
+  /** prefix, path, safe_regex, path_separated_prefix, path_match_policy (uri_template: `value`
+   *  is the template, `regex` its RE2 translation). */
+  kind: 'prefix' | 'path' | 'regex' | 'separated' | 'template';
+  value: string;
+  caseSensitive: boolean;
+  /** The RE2 pattern of a template (kind 'template'). */
+  regex?: string;
+  queryParameters?: QueryParamMatchSnap[];
+  /** grpc: {} (content-type application/grpc). */
+  grpc?: boolean;
+  /** tls_context: presented / validated (null: not asked). */
+  tlsPresented?: boolean | null;
+  tlsValidated?: boolean | null;
 }
 export interface RouteSnap {
   name: string;
-  match: { kind: 'prefix' | 'path' | 'regex'; value: string; caseSensitive: boolean };
+  match: RouteMatchSnap;
   headers: HeaderMatchSnap[];
   action:
     | { kind: 'cluster'; cluster: string; timeoutMs: number;
@@ -67,4 +103,6 @@ export interface VirtualHostSnap { name: string; domains: string[]; routes: Rout
 export interface RouteConfigSnap {
   name: string;
   virtualHosts: VirtualHostSnap[];
+  /** ignore_port_in_host_matching. */
+  ignorePortInHostMatching?: boolean;
 }

@@ -29,6 +29,7 @@ import {
   AttemptFailure, DEFAULT_BACKOFF_BASE_MS, parseRetryOn, wouldRetryFromHeaders, wouldRetryFromReset,
   type RetryPolicySnap,
 } from '../../../../http/retry-policy.ts';
+import { headerValue } from '../../../../router/matchers.ts';
 import { JitteredExponentialBackOff } from '../../../../common/backoff.ts';
 import { OutlierEvent } from '../../../../upstream/outlier.ts';
 import { NO_REDIRECT, newUri } from '../../../../router/redirect.ts';
@@ -725,7 +726,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (!this.#retryable()) return false;
     if (!wouldRetryFromHeaders(
       { retryOn: this.retryOn, retriableStatusCodes: p.retriableStatusCodes, retriableHeaders: p.retriableHeaders },
-      h.status, (n) => h.get(n))) {
+      h.status, (n) => headerValue(h, n))) {
       // A retried request ends with an answer its policy takes (Envoy's upstream_rq_retry_success).
       if (this.attempts > 1) {
         const c = this.cluster!.info;

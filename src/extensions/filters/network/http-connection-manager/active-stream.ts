@@ -30,6 +30,13 @@ import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { NetworkConnection } from '../../../../network/filter.ts';
 import { ForwardClientCert, mutateXfcc } from './xfcc.ts';
+import {
+  PathAction, StripPort, maybeNormalizePath, stripPort, stripTrailingHostDot,
+} from '../../../../http/path-normalize.ts';
+import { isGrpcContentType } from '../../../../router/matchers.ts';
+
+/** Envoy's response code details for a path normalization refused or redirected. */
+const PATH_NORMALIZATION_FAILED = 'path_normalization_failed';
 
 
 export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks, RelayCallbacks {
@@ -139,8 +146,12 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       this.sendLocalReply(404, '', '', 'absolute_path');
       return;
     }
+    // Path, then host normalization, before anything reads them (Envoy's order).
+    if ((snap.normalizesPath || h.path.includes('#')) && !this.#normalizePath(h)) return;
+    if (snap.stripTrailingHostDot) h.authority = stripTrailingHostDot(h.authority);
+    if (snap.stripPort !== StripPort.None) h.authority = stripPort(h.authority, this.#listenerPort(snap.stripPort));
 
-    this.route = cfg.routes.route(h);
+    this.route = cfg.routes.route(h, ssl);
     if (this.route !== null) {
       this.streamInfo.routeName = this.route.snap.name;
       const a = this.route.snap.action;
@@ -159,6 +170,31 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const fm = this.filterManager;
     fm.createFilterChain(cfg.filterFactories);
     fm.decodeHeaders(endStream);
+  }
+
+  /** Envoy's maybeNormalizePath and what the HCM does with its answer: false when the request
+   *  was answered (400 for a path refused, or any path changed for a gRPC request, which cannot
+   *  follow a redirect; 307 to the unescaped path with UNESCAPE_AND_REDIRECT). */
+  #normalizePath(h: RequestHeaders): boolean {
+    const action = maybeNormalizePath(h, this.config.snap.pathNormalization);
+    if (action === PathAction.Continue) return true;
+    const v = this.stats.v;
+    if (action === PathAction.Reject || isGrpcContentType(h.get('content-type'))) {
+      v[this.hcmStats.downstream_rq_failed_path_normalization]++;
+      this.sendLocalReply(400, '', '', PATH_NORMALIZATION_FAILED);
+    } else {
+      v[this.hcmStats.downstream_rq_redirected_with_normalized_path]++;
+      this.sendLocalReply(307, '', '', PATH_NORMALIZATION_FAILED);
+    }
+    return false;
+  }
+
+  /** The port of the listener the connection came in on (strip_matching_host_port); null with
+   *  strip_any_host_port. */
+  #listenerPort(mode: StripPort): number | null {
+    if (mode === StripPort.Any) return null;
+    const local = this.hcm.connection!.localAddress;
+    return Number(local.slice(local.lastIndexOf(':') + 1));
   }
 
   /** Whether the config allows this upgrade (Envoy's createUpgradeFilterChain): a route's entry
@@ -303,7 +339,10 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.#localDone();
   }
 
-  onLocalReply(_headers: ResponseHeaders, body: string, _details: string): string {
+  onLocalReply(headers: ResponseHeaders, body: string, details: string): string {
+    // UNESCAPE_AND_REDIRECT: the client is sent to the path as unescaped (Envoy's Location is the
+    // path alone).
+    if (details === PATH_NORMALIZATION_FAILED && headers.status === 307) headers.set('location', this.requestHeaders.path);
     return body;
   }
 

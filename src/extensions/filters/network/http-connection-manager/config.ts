@@ -26,7 +26,7 @@ export class HcmConfig {
 
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
-    this.routes = new RouteTable(snap.routeConfig.virtualHosts);
+    this.routes = new RouteTable(snap.routeConfig.virtualHosts, snap.routeConfig.ignorePortInHostMatching === true);
     this.filterFactories = snap.httpFilters.map((f) => httpFilterFactory(f, ctx));
     this.accessLoggers = snap.accessLogs.length > 0 ? snap.accessLogs.map((a) => accessLogger(a, ctx)) : null;
     this.s = snap.stats;

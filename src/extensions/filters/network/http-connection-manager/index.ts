@@ -18,6 +18,7 @@ import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } 
 import { readDataSource } from '../../../../common/data-source.ts';
 import { slots } from '../../../../stats/slots.ts';
 import { HcmConfig } from './config.ts';
+import { EscapedSlashes, StripPort, type PathNormalization } from '../../../../http/path-normalize.ts';
 import { createHcmFilterFactory } from './filter.ts';
 import { clientCertDetailsOf, forwardClientCertOf } from './xfcc.ts';
 
@@ -45,6 +46,13 @@ export interface HcmSnap {
   accessLogs: CompiledExtension[];
   /** upgrade_configs, in order. */
   upgrades: UpgradeSnap[];
+  /** normalize_path, merge_slashes, path_with_escaped_slashes_action (http/path-normalize.ts). */
+  pathNormalization: PathNormalization;
+  /** Whether any of them is on (else only a fragment is looked for). */
+  normalizesPath: boolean;
+  /** strip_matching_host_port / strip_any_host_port. */
+  stripPort: StripPort;
+  stripTrailingHostDot: boolean;
   stats: HcmStats;
 }
 
@@ -59,6 +67,35 @@ const HCM = 'envoy.extensions.filters.network.http_connection_manager.v3.';
 
 type HcmModule = NetworkFilterModule<HcmSnap>;
 
+const ESCAPED_SLASHES: Record<string, EscapedSlashes> = {
+  IMPLEMENTATION_SPECIFIC_DEFAULT: EscapedSlashes.KeepUnchanged,
+  KEEP_UNCHANGED: EscapedSlashes.KeepUnchanged,
+  REJECT_REQUEST: EscapedSlashes.RejectRequest,
+  UNESCAPE_AND_REDIRECT: EscapedSlashes.UnescapeAndRedirect,
+  UNESCAPE_AND_FORWARD: EscapedSlashes.UnescapeAndForward,
+};
+
+/** The path and host normalization fields, with Envoy's defaults (its runtime defaults: no
+ *  normalization, escaped slashes kept). */
+function pathAndHost(h: Obj, ctx: Parameters<HcmModule['compile']>[1]): Pick<HcmSnap,
+  'pathNormalization' | 'normalizesPath' | 'stripPort' | 'stripTrailingHostDot'> {
+  if (h.strip_matching_host_port === true && h.strip_any_host_port === true) {
+    ctx.fail(`${ctx.path}.strip_any_host_port`, 'Only one of strip_matching_host_port or strip_any_host_port can be set.');
+  }
+  const pathNormalization: PathNormalization = {
+    normalizePath: h.normalize_path === true,
+    mergeSlashes: h.merge_slashes === true,
+    escapedSlashes: ESCAPED_SLASHES[String(h.path_with_escaped_slashes_action ?? 'KEEP_UNCHANGED')] ?? EscapedSlashes.KeepUnchanged,
+  };
+  return {
+    pathNormalization,
+    normalizesPath: pathNormalization.normalizePath || pathNormalization.mergeSlashes
+      || pathNormalization.escapedSlashes !== EscapedSlashes.KeepUnchanged,
+    stripPort: h.strip_any_host_port === true ? StripPort.Any : h.strip_matching_host_port === true ? StripPort.MatchingHost : StripPort.None,
+    stripTrailingHostDot: h.strip_trailing_host_dot === true,
+  };
+}
+
 const httpConnectionManager: HcmModule = {
   name: 'envoy.filters.network.http_connection_manager',
   category: ExtensionCategory.NetworkFilter,
@@ -70,6 +107,8 @@ const httpConnectionManager: HcmModule = {
       'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'stream_idle_timeout', 'request_timeout',
       'common_http_protocol_options', 'max_request_headers_kb', 'server_name', 'drain_timeout', 'upgrade_configs',
       'forward_client_cert_details', 'set_current_client_cert_details',
+      'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'strip_matching_host_port',
+      'strip_any_host_port', 'strip_trailing_host_dot',
     ],
     [HCM + 'HttpConnectionManager.SetCurrentClientCertDetails']: ['subject', 'cert', 'chain', 'dns', 'uri'],
     [HCM + 'HttpConnectionManager.UpgradeConfig']: ['upgrade_type', 'enabled'],
@@ -114,6 +153,7 @@ const httpConnectionManager: HcmModule = {
       accessLogs: ((h.access_log ?? []) as Obj[])
         .map((a, i) => ctx.compileNested(ExtensionCategory.AccessLogger, a, `${ctx.path}.access_log[${i}]`)),
       stats: slots(ctx.layout, `http.${statPrefix}.`, HCM_COUNTERS, HCM_GAUGES, HCM_HISTOGRAMS),
+      ...pathAndHost(h, ctx),
     };
   },
 

@@ -9,23 +9,20 @@ import { RouterFilter } from '../../../../../src/extensions/filters/http/router/
 import { HashMethodKind, type HashMethodSnap, type HashPolicySnap } from '../../../../../src/http/hash-policy.ts';
 import { RequestHeaders, ResponseHeaders, newStreamInfo } from '../../../../../src/http/types.ts';
 import type { StreamDecoderFilterCallbacks } from '../../../../../src/http/filter.ts';
-import type { CompiledRoute } from '../../../../../src/router/route-table.ts';
+import { compileRoute, type CompiledRoute } from '../../../../../src/router/route-table.ts';
 import { NO_ROUTE_ACTION_EXTRA } from '../../../../../src/router/route-action.ts';
 import type { ClusterManager } from '../../../../../src/upstream/cluster-manager.ts';
 import type { LoadBalancerContext } from '../../../../../src/upstream/load-balancer.ts';
 
 function route(hashPolicy: HashPolicySnap | null): CompiledRoute {
-  return {
-    snap: {
-      name: 'r', match: { kind: 'prefix', value: '/', caseSensitive: true }, headers: [],
-      action: {
-        kind: 'cluster', cluster: 'c', timeoutMs: 0, idleTimeoutMs: 0, prefixRewrite: null, hostRewrite: null,
-        upgrades: null, hashPolicy, retryPolicy: null, includeAttemptCount: false, ...NO_ROUTE_ACTION_EXTRA,
-      },
-      metadata: null, perFilterConfig: null,
+  return compileRoute({
+    name: 'r', match: { kind: 'prefix', value: '/', caseSensitive: true }, headers: [],
+    action: {
+      kind: 'cluster', cluster: 'c', timeoutMs: 0, idleTimeoutMs: 0, prefixRewrite: null, hostRewrite: null,
+      upgrades: null, hashPolicy, retryPolicy: null, includeAttemptCount: false, ...NO_ROUTE_ACTION_EXTRA,
     },
-    kind: 0, value: '/', caseSensitive: true, re: null, headers: [], action: { regexRewrite: null, hostRewritePathRegex: null },
-  };
+    metadata: null, perFilterConfig: null,
+  });
 }
 
 /** A router over one cluster whose load balancer asks for the hash key `asks` times, with a pool
