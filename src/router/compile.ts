@@ -10,6 +10,7 @@ import { durationMs } from '../config/duration.ts';
 import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } from '../http/retry-policy.ts';
 import { readDataSource } from '../common/data-source.ts';
 import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
+import { HEADER_MUTATION_FIELDS, compileRouteHeaders } from './compile-headers.ts';
 
 type Obj = Record<string, any>;
 
@@ -21,15 +22,22 @@ const ROUTE = 'envoy.config.route.v3.';
 /** The route messages' fields Legate acts on (the HTTP connection manager's module lists them). */
 export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
-    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts'],
-    [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
+    [ROUTE + 'RouteConfiguration']: [
+      'name', 'virtual_hosts', ...HEADER_MUTATION_FIELDS, 'most_specific_header_mutations_wins', 'internal_only_headers',
+    ],
+    [ROUTE + 'VirtualHost']: [
+      'name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count', ...HEADER_MUTATION_FIELDS,
+    ],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
       'retry_host_predicate', 'host_selection_retry_max_attempts',
     ],
     [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
     [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
-    [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response'],
+    [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response', ...HEADER_MUTATION_FIELDS],
+    // (router/header-parser.ts.)
+    'envoy.config.core.v3.HeaderValueOption': ['header', 'append_action', 'keep_empty_value', 'append'],
+    'envoy.config.core.v3.HeaderValue': ['key', 'value'],
     [ROUTE + 'RouteMatch']: ['prefix', 'path', 'safe_regex', 'headers', 'case_sensitive'],
     'envoy.type.matcher.v3.RegexMatcher': ['regex', 'google_re2'],
     'envoy.type.matcher.v3.RegexMatcher.GoogleRE2': [],
@@ -53,7 +61,9 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
 
 /** route_config (a RouteConfiguration); `path` is its field path. */
 export function compileRouteConfig(rc: Obj | undefined, path: string, ctx: CompileContext): RouteConfigSnap {
-  return { name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx) };
+  const snap: RouteConfigSnap = { name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx) };
+  compileRouteHeaders(rc, snap, path, ctx);
+  return snap;
 }
 
 function stringMatch(name: string, sm: Obj, invert: boolean): HeaderMatchSnap {
@@ -67,7 +77,7 @@ function stringMatch(name: string, sm: Obj, invert: boolean): HeaderMatchSnap {
   return { name, kind: 'exact', value: '', ignoreCase, invert, present: false };
 }
 
-function headerMatcher(h: Obj): HeaderMatchSnap {
+export function headerMatcher(h: Obj): HeaderMatchSnap {
   const name = String(h.name).toLowerCase();
   const invert = h.invert_match === true;
   if (h.string_match) return stringMatch(name, h.string_match, invert);

@@ -3,6 +3,7 @@
 // router/compile.ts, turned into matchers per worker by router/route-table.ts.
 import type { HashPolicySnap } from '../http/hash-policy.ts';
 import type { RetryPolicySnap } from '../http/retry-policy.ts';
+import type { HeaderParserSnap } from './header-parser.ts';
 
 export interface HeaderMatchSnap {
   name: string;
@@ -28,6 +29,11 @@ export interface RouteSnap {
         /** VirtualHost.include_request_attempt_count: x-envoy-attempt-count upstream. */
         includeAttemptCount: boolean }
     | { kind: 'direct'; status: number; body: string | null };
+  /** request_headers_to_add / _to_remove of the route, its virtual host and the route
+   *  configuration, in evaluation order (router/header-parser.ts routeChain); null: none. */
+  requestHeaderParsers?: HeaderParserSnap[] | null;
+  /** The same for response_headers_to_add / _to_remove (upstream responses and local replies). */
+  responseHeaderParsers?: HeaderParserSnap[] | null;
 }
 /** An upgrade_configs entry (HCM or route): the upgrade type, lowercase, and whether it is
  *  allowed. */
@@ -38,4 +44,6 @@ export interface VirtualHostSnap { name: string; domains: string[]; routes: Rout
 export interface RouteConfigSnap {
   name: string;
   virtualHosts: VirtualHostSnap[];
+  /** internal_only_headers, lowercase (null: none): removed from requests of external clients. */
+  internalOnlyHeaders?: string[] | null;
 }

@@ -31,6 +31,7 @@ import {
 } from '../../../../http/retry-policy.ts';
 import { JitteredExponentialBackOff } from '../../../../common/backoff.ts';
 import { OutlierEvent } from '../../../../upstream/outlier.ts';
+import { finalizeRequestHeaders, finalizeResponseHeaders } from '../../../../router/header-parser.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -292,6 +293,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return FilterHeadersStatus.StopIteration;
     }
+    // The route's custom request headers (Envoy's finalizeRequestHeaders, before the rewrites).
+    const customHeaders = route.snap.requestHeaderParsers;
+    if (customHeaders != null) finalizeRequestHeaders(customHeaders, headers, cb.streamInfo);
     if (action.prefixRewrite !== null) {
       const m = route.value;
       headers.set('x-envoy-original-path', headers.path);
@@ -469,6 +473,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
     h.set('x-envoy-upstream-service-time', String(svc));
+    const customHeaders = this.cb.route?.snap.responseHeaderParsers;
+    if (customHeaders != null) finalizeResponseHeaders(customHeaders, h, this.headers, this.cb.streamInfo);
     const cookies = this.setCookies;
     if (cookies !== null) for (let i = 0; i < cookies.length; i++) h.add('set-cookie', cookies[i]);
     this.responseStarted = true;

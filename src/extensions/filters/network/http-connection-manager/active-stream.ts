@@ -22,7 +22,8 @@ import {
 import { ByteRelay, RelayEnd, type RelayCallbacks } from '../../../../network/relay.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
 import {
-  RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, type HeaderMap, type ResponseHeaders, type StreamInfo,
+  RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, startTimeOf, type HeaderMap, type ResponseHeaders,
+  type StreamInfo,
 } from '../../../../http/types.ts';
 import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
 import type { CompiledRoute } from '../../../../router/route-table.ts';
@@ -30,6 +31,8 @@ import type { HcmStats } from '../../../../http/stats.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { NetworkConnection } from '../../../../network/filter.ts';
 import { ForwardClientCert, mutateXfcc } from './xfcc.ts';
+import { isInternalRequest } from './internal-request.ts';
+import { finishLocalReply } from '../../../../http/local-reply.ts';
 
 
 export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks, RelayCallbacks {
@@ -74,6 +77,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const conn = hcm.connection!;
     this.streamInfo = newStreamInfo(now, remote ? conn.remoteAddress : '', remote ? conn.directRemoteAddress : '',
       hcm.ssl, conn.requestedServerName);
+    this.streamInfo.downstreamConnection = conn;
     this.hcmStats = config.s;
     this.stats = config.stats;
     this.responseHeaders = null;
@@ -117,6 +121,13 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const hops = snap.xffNumTrustedHops;
     const ssl = this.hcm.ssl;
     if (ssl !== null) h.scheme = 'https';
+    // internal_only_headers go from requests of external clients (Envoy's cleanInternalHeaders),
+    // judged before x-forwarded-for is appended to.
+    const internalOnly = cfg.internalOnlyHeaders;
+    if (internalOnly !== null && !isInternalRequest(h.get('x-forwarded-for'), this.hcm.connection!.remoteIp,
+      snap.useRemoteAddress, hops)) {
+      for (const name of internalOnly) h.remove(name);
+    }
     if (snap.useRemoteAddress) {
       const peer = this.hcm.connection!.remoteIp;
       const xff = h.get('x-forwarded-for');
@@ -272,6 +283,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.responseHeaders = headers;
     this.responseStarted = true;
     this.streamInfo.responseCode = headers.status;
+    if (this.streamInfo.responseCodeDetails === '') this.streamInfo.responseCodeDetails = 'via_upstream';
     headers.set('server', this.config.snap.serverName);
     this.encoder.encodeHeaders(headers, endStream);
   }
@@ -294,8 +306,13 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.#localDone();
   }
 
-  onLocalReply(_headers: ResponseHeaders, body: string, _details: string): string {
-    return body;
+  onLocalReply(headers: ResponseHeaders, body: string, details: string): string {
+    this.streamInfo.responseCodeDetails = details;
+    const routeHeaders = this.route?.snap.responseHeaderParsers ?? null;
+    const localReply = this.config.localReply;
+    if (routeHeaders === null && localReply === null) return body;
+    const req = this.requestHeaders === NO_HEADERS ? null : this.requestHeaders;
+    return finishLocalReply(headers, body, req, this.streamInfo, routeHeaders, localReply);
   }
 
   onRequestDataTooLarge(): void {
@@ -411,7 +428,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       // The wall-clock start is derived here, only when something logs it.
       const ctx = {
         req: this.requestHeaders === NO_HEADERS ? null : this.requestHeaders, resp: this.responseHeaders,
-        info: this.streamInfo, durationMs: dur, startTime: Date.now() - dur,
+        info: this.streamInfo, durationMs: dur, startTime: startTimeOf(this.streamInfo),
       };
       for (const l of c.accessLoggers) l.log(ctx);
     }
