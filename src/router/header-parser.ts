@@ -16,7 +16,9 @@
 // and the route configuration's, least specific last unless most_specific_header_mutations_wins)
 // right before the request goes upstream (Envoy's finalizeRequestHeaders) and on the upstream's
 // response head (finalizeResponseHeaders); a weighted cluster's parser goes in front of that chain
-// (Envoy's WeightedClusterEntry evaluates its own before the route's).
+// (Envoy's WeightedClusterEntry evaluates its own before the route's): build that list once when
+// the config is compiled ([cluster's, ...route chain]) and pass it, since the worker-side chain is
+// cached by the list's identity (a list made per request would be rebuilt per request).
 import type { CompileContext } from '../extensions/types.ts';
 import {
   SubstitutionFormatter, parseFormat, type FormatContext, type FormatPiece,
@@ -219,6 +221,9 @@ export function finalizeResponseHeaders(
   snaps: readonly HeaderParserSnap[], headers: ResponseHeaders, req: RequestHeaders | null, info: StreamInfo,
 ): void {
   const chain = headerParsers(snaps);
+  // %RESPONSE_CODE% is this head's status (the connection manager records it again when the head
+  // leaves the filter chain).
+  if (chain.formats) info.responseCode = headers.status;
   const c = chain.formats ? context(req, headers, info) : null;
   for (const p of chain.parsers) p.evaluateHeaders(headers, c);
 }

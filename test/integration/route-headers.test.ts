@@ -25,7 +25,9 @@ const REQ_FORMAT = [
   '%UPSTREAM_CLUSTER%', '%ROUTE_NAME%', '%START_TIME%', '%START_TIME(%Y/%m/%d %H:%M:%S.%3f %s)%', '%HOSTNAME%',
   '%ENVIRONMENT(LEGATE_HDR_TEST)%', '%REQ_WITHOUT_QUERY(:PATH)%', '%REQ(:METHOD)%', '%REQ(:AUTHORITY):4%', '100%%',
 ].join('|');
-const RESP_FORMAT = ['%RESP(x-up)%', '%RESP(:STATUS)%', '%UPSTREAM_HOST%', '%REQ(x-in)%', '%UPSTREAM_CLUSTER%'].join('|');
+const RESP_FORMAT = [
+  '%RESP(x-up)%', '%RESP(:STATUS)%', '%UPSTREAM_HOST%', '%REQ(x-in)%', '%UPSTREAM_CLUSTER%', '%RESPONSE_CODE%',
+].join('|');
 
 const q = (s: string): string => JSON.stringify(s);
 
@@ -177,7 +179,7 @@ test('header values and the access log print the same for the same operators', a
   assert.match(parts[10], /^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\.\d{3} \d{10}$/);
   assert.deepEqual(parts.slice(11), [os.hostname(), ENV_VALUE, '/fmt', 'GET', 'exam', '100%']);
   const resp = m[2].split('|');
-  assert.deepEqual([resp[0], resp[1], resp[3], resp[4]], ['up-value', '200', 'in-value', 'upstream']);
+  assert.deepEqual([resp[0], resp[1], resp[3], resp[4], resp[5]], ['up-value', '200', 'in-value', 'upstream', '200']);
   assert.match(resp[2], /^127\.0\.0\.1:\d+$/);
 });
 
