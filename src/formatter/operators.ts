@@ -82,8 +82,6 @@ function stripQuery(v: string | undefined): string | undefined {
   return q === -1 ? v : v.slice(0, q);
 }
 
-let startTimeDefault: ((ms: number) => string) | null = null;
-
 export const OPERATORS: Readonly<Record<string, OperatorSpec>> = {
   START_TIME: {
     arg: ArgRule.Optional,
@@ -181,9 +179,3 @@ export const OPERATORS: Readonly<Record<string, OperatorSpec>> = {
   // Envoy reads the variable once, when the formatter is built; unset, it prints `-`.
   ENVIRONMENT: { arg: ArgRule.Required, constant: (arg) => process.env[arg!] ?? '-' },
 };
-
-/** The default START_TIME format's function (tests). */
-export function defaultStartTime(ms: number): string {
-  startTimeDefault ??= compileStrftime('%Y-%m-%dT%H:%M:%E3SZ');
-  return startTimeDefault(ms);
-}
