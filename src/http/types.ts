@@ -6,6 +6,7 @@ import type { StatSink } from '../common/stat-sink.ts';
 import type { RawHeaderBlock } from './raw-headers.ts';
 import type { StreamDecoderFilterCallbacks } from './filter.ts';
 import type { SslConnectionInfo } from '../network/transport-socket.ts';
+import { monotonicNow } from '../common/clock.ts';
 
 /**
  * A header list with the lookups filters use; names are lowercase. A map may be backed by a raw
@@ -192,6 +193,20 @@ export interface StreamInfo {
   requestedServerName: string;
   /** Why the upstream connection's transport failed (%UPSTREAM_TRANSPORT_FAILURE_REASON%). */
   upstreamTransportFailureReason: string;
+  /** Why the response is what it is (%RESPONSE_CODE_DETAILS%): a local reply's details,
+   *  `via_upstream` for a response a filter passed on; '' until then. */
+  responseCodeDetails: string;
+  /** Wall-clock ms at startHr, derived on first use (startTimeOf): 0 until then. */
+  startTime: number;
+  /** The downstream connection (%DOWNSTREAM_LOCAL_ADDRESS%), null when none is known. */
+  downstreamConnection: { readonly localAddress: string } | null;
+}
+
+/** The stream's wall-clock start (ms), derived from its monotonic start once, when something first
+ *  prints it (a header value, then the access log, see the same instant). */
+export function startTimeOf(info: StreamInfo): number {
+  if (info.startTime === 0) info.startTime = Date.now() - (monotonicNow() - info.startHr);
+  return info.startTime;
 }
 
 /** A stream's (or a TCP session's) info at its start: where it came from, nothing else yet. */
@@ -212,5 +227,8 @@ export function newStreamInfo(startHr: number, remoteAddress: string, directRemo
     downstreamSsl: ssl,
     requestedServerName,
     upstreamTransportFailureReason: '',
+    responseCodeDetails: '',
+    startTime: 0,
+    downstreamConnection: null,
   };
 }

@@ -37,8 +37,11 @@ export const MATCH_FIELDS: Record<string, readonly SupportedField[]> = {
   'envoy.type.matcher.v3.StringMatcher': ['exact', 'prefix', 'suffix', 'contains', 'safe_regex', 'ignore_case'],
 };
 
+/** What the matcher compilers need of a CompileContext (an access log filter has only this). */
+type FailContext = Pick<CompileContext, 'fail'>;
+
 /** An RE2 pattern checked now; `path` is the RegexMatcher's. */
-function regex(rm: Obj, path: string, ctx: CompileContext): string {
+function regex(rm: Obj, path: string, ctx: FailContext): string {
   const pattern = String(rm.regex ?? '');
   try {
     compileRegex(pattern);
@@ -50,7 +53,7 @@ function regex(rm: Obj, path: string, ctx: CompileContext): string {
 }
 
 /** A StringMatcher; `path` is its field path. */
-export function stringMatcher(sm: Obj, path: string, ctx: CompileContext): StringMatchSnap {
+export function stringMatcher(sm: Obj, path: string, ctx: FailContext): StringMatchSnap {
   const ignoreCase = sm.ignore_case === true;
   for (const kind of ['exact', 'prefix', 'suffix', 'contains'] as const) {
     if (typeof sm[kind] === 'string') return { kind, value: ignoreCase ? asciiLower(sm[kind]) : sm[kind], ignoreCase };
@@ -64,7 +67,7 @@ export function stringMatcher(sm: Obj, path: string, ctx: CompileContext): Strin
 }
 
 /** A HeaderMatcher (route headers, retriable_headers); `path` is its field path. */
-export function headerMatcher(h: Obj, path: string, ctx: CompileContext): HeaderMatchSnap {
+export function headerMatcher(h: Obj, path: string, ctx: FailContext): HeaderMatchSnap {
   const out: HeaderMatchSnap = {
     name: asciiLower(String(h.name)), kind: 'present', value: '', ignoreCase: false, invert: h.invert_match === true,
     present: true, rangeStart: '', rangeEnd: '', treatMissingAsEmpty: h.treat_missing_header_as_empty === true,
@@ -96,7 +99,7 @@ export function headerMatcher(h: Obj, path: string, ctx: CompileContext): Header
   return out;
 }
 
-function queryParameter(p: Obj, path: string, ctx: CompileContext): QueryParamMatchSnap {
+function queryParameter(p: Obj, path: string, ctx: FailContext): QueryParamMatchSnap {
   return {
     name: String(p.name),
     match: p.string_match === undefined ? null : stringMatcher(p.string_match, `${path}.string_match`, ctx),

@@ -15,6 +15,7 @@ import {
   routeMetadata, usesStreamDuration,
 } from './compile-action.ts';
 import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
+import { HEADER_MUTATION_FIELDS, compileRouteHeaders } from './compile-headers.ts';
 
 type Obj = Record<string, any>;
 
@@ -26,15 +27,26 @@ const ROUTE = 'envoy.config.route.v3.';
 /** The route messages' fields Legate acts on (the HTTP connection manager's module lists them). */
 export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
-    [ROUTE + 'RouteConfiguration']: ['name', 'virtual_hosts', 'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching'],
-    [ROUTE + 'VirtualHost']: ['name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count'],
+    [ROUTE + 'RouteConfiguration']: [
+      'name', 'virtual_hosts', 'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching',
+      ...HEADER_MUTATION_FIELDS, 'most_specific_header_mutations_wins', 'internal_only_headers',
+    ],
+    [ROUTE + 'VirtualHost']: [
+      'name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count', ...HEADER_MUTATION_FIELDS,
+    ],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
       'retry_host_predicate', 'host_selection_retry_max_attempts',
     ],
     [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
     [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
-    [ROUTE + 'Route']: ['name', 'match', 'route', 'direct_response', 'redirect', 'metadata', 'typed_per_filter_config'],
+    [ROUTE + 'Route']: [
+      'name', 'match', 'route', 'direct_response', 'redirect', 'metadata', 'typed_per_filter_config',
+      ...HEADER_MUTATION_FIELDS,
+    ],
+    // (router/header-parser.ts.)
+    'envoy.config.core.v3.HeaderValueOption': ['header', 'append_action', 'keep_empty_value', 'append'],
+    'envoy.config.core.v3.HeaderValue': ['key', 'value'],
     ...MATCH_FIELDS,
     [ROUTE + 'RouteAction']: [
       'cluster', 'timeout', 'prefix_rewrite', 'host_rewrite_literal', 'idle_timeout', 'upgrade_configs',
@@ -73,10 +85,12 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
 /** route_config (a RouteConfiguration); `path` is its field path. */
 export function compileRouteConfig(rc: Obj | undefined, path: string, ctx: CompileContext): RouteConfigSnap {
   checkDomains(rc, path, ctx);
-  return {
+  const snap: RouteConfigSnap = {
     name: rc?.name ?? '', virtualHosts: virtualHosts(rc, path, ctx),
     ignorePortInHostMatching: rc?.ignore_port_in_host_matching === true,
   };
+  compileRouteHeaders(rc, snap, path, ctx);
+  return snap;
 }
 
 /** A RetryPolicy (http/retry-policy.ts); `path` is its field path. */

@@ -6,6 +6,7 @@ import type { RetryPolicySnap } from '../http/retry-policy.ts';
 import type { RedirectSnap } from './redirect.ts';
 import type { WeightedClustersSnap } from './weighted-clusters.ts';
 import type { ShadowPolicySnap } from './shadow.ts';
+import type { HeaderParserSnap } from './header-parser.ts';
 
 export interface HeaderMatchSnap {
   name: string;
@@ -73,6 +74,11 @@ export interface RouteSnap {
   /** Route.typed_per_filter_config: filter config name -> its module's compiled per-route config
    *  (null: none). */
   perFilterConfig: Record<string, unknown> | null;
+  /** request_headers_to_add / _to_remove of the route, its virtual host and the route
+   *  configuration, in evaluation order (router/header-parser.ts routeChain); null: none. */
+  requestHeaderParsers?: HeaderParserSnap[] | null;
+  /** The same for response_headers_to_add / _to_remove (upstream responses and local replies). */
+  responseHeaderParsers?: HeaderParserSnap[] | null;
 }
 /** A RegexMatchAndSubstitute (common/regex.ts compileRewrite builds it per worker). */
 export interface RegexRewriteSnap { pattern: string; substitution: string }
@@ -105,4 +111,6 @@ export interface RouteConfigSnap {
   virtualHosts: VirtualHostSnap[];
   /** ignore_port_in_host_matching. */
   ignorePortInHostMatching?: boolean;
+  /** internal_only_headers, lowercase (null: none): removed from requests of external clients. */
+  internalOnlyHeaders?: string[] | null;
 }

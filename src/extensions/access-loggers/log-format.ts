@@ -3,6 +3,7 @@
 // http/access-log.ts renders.
 import { readDataSource } from '../../common/data-source.ts';
 import type { CompileContext, SupportedField } from '../types.ts';
+import { parseFormat, parseJsonFormat } from '../../formatter/substitution-formatter.ts';
 
 type Obj = Record<string, any>;
 
@@ -22,5 +23,9 @@ export function compileLogFormat(
   } else if (typeof lf.text_format === 'string') {
     format = lf.text_format;
   }
+  // Checked here, in main, so an unknown command operator or a bad `%` fails the config with its
+  // path; the workers compile the same strings (http/access-log.ts).
+  if (format !== null) parseFormat(format, `${path}.text_format_source`, ctx.fail);
+  if (lf.json_format !== undefined) parseJsonFormat(lf.json_format, `${path}.json_format`, ctx.fail);
   return { format, json: lf.json_format ?? null };
 }

@@ -56,7 +56,14 @@ function compileList(list: Obj[] | undefined, path: string, ctx: CompileContext)
     }
     // Envoy: an empty value is skipped unless keep_empty_value.
     if (value === '' && a.keep_empty_value !== true) return;
-    out.push({ op: ACTIONS[a.append_action ?? 'APPEND_IF_EXISTS_OR_ADD']!, name, value });
+    // The deprecated `append` (HeaderValueOption is shared with the route's custom headers, whose
+    // field table accepts it): true appends, false overwrites, never with append_action.
+    let op = ACTIONS[a.append_action ?? 'APPEND_IF_EXISTS_OR_ADD']!;
+    if (a.append !== undefined && a.append !== null) {
+      if (op !== MutationOp.AppendIfExistsOrAdd) ctx.fail(`${p}.append`, "Both append and append_action are set and it's not allowed");
+      op = a.append === false ? MutationOp.OverwriteIfExistsOrAdd : MutationOp.AppendIfExistsOrAdd;
+    }
+    out.push({ op, name, value });
   });
   return out;
 }

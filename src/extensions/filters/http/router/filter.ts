@@ -36,6 +36,7 @@ import { NO_REDIRECT, newUri } from '../../../../router/redirect.ts';
 import { redirectPath, rewriteHost, rewrittenPath } from '../../../../router/route-action.ts';
 import { pickWeightedCluster, randomValue } from '../../../../router/weighted-clusters.ts';
 import { ShadowRequest, shadowClusterName, type ShadowPolicySnap } from '../../../../router/shadow.ts';
+import { finalizeRequestHeaders, finalizeResponseHeaders } from '../../../../router/header-parser.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -328,6 +329,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return FilterHeadersStatus.StopIteration;
     }
+    // The route's custom request headers (Envoy's finalizeRequestHeaders, before the rewrites).
+    const customHeaders = route.snap.requestHeaderParsers;
+    if (customHeaders != null) finalizeRequestHeaders(customHeaders, headers, cb.streamInfo);
     // Envoy's finalizeRequestHeaders: the host, then the path; auto_host_rewrite takes the
     // chosen host's name (DNS clusters: the name resolved; STATIC: endpoint.hostname) when it has one.
     rewriteHost(action, route.action, headers);
@@ -529,6 +533,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
     h.set('x-envoy-upstream-service-time', String(svc));
+    const customHeaders = this.cb.route?.snap.responseHeaderParsers;
+    if (customHeaders != null) finalizeResponseHeaders(customHeaders, h, this.headers, this.cb.streamInfo);
     const cookies = this.setCookies;
     if (cookies !== null) for (let i = 0; i < cookies.length; i++) h.add('set-cookie', cookies[i]);
     this.responseStarted = true;

@@ -22,7 +22,8 @@ import {
 import { ByteRelay, RelayEnd, type RelayCallbacks } from '../../../../network/relay.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
 import {
-  RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, type HeaderMap, type ResponseHeaders, type StreamInfo,
+  RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, startTimeOf, type HeaderMap, type ResponseHeaders,
+  type StreamInfo,
 } from '../../../../http/types.ts';
 import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
 import type { CompiledRoute } from '../../../../router/route-table.ts';
@@ -37,6 +38,8 @@ import { isGrpcContentType } from '../../../../router/matchers.ts';
 
 /** Envoy's response code details for a path normalization refused or redirected. */
 const PATH_NORMALIZATION_FAILED = 'path_normalization_failed';
+import { isInternalRequest } from './internal-request.ts';
+import { finishLocalReply } from '../../../../http/local-reply.ts';
 
 
 export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks, RelayCallbacks {
@@ -83,6 +86,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const conn = hcm.connection!;
     this.streamInfo = newStreamInfo(now, remote ? conn.remoteAddress : '', remote ? conn.directRemoteAddress : '',
       hcm.ssl, conn.requestedServerName);
+    this.streamInfo.downstreamConnection = conn;
     this.hcmStats = config.s;
     this.stats = config.stats;
     this.responseHeaders = null;
@@ -127,6 +131,13 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const hops = snap.xffNumTrustedHops;
     const ssl = this.hcm.ssl;
     if (ssl !== null) h.scheme = 'https';
+    // internal_only_headers go from requests of external clients (Envoy's cleanInternalHeaders),
+    // judged before x-forwarded-for is appended to.
+    const internalOnly = cfg.internalOnlyHeaders;
+    if (internalOnly !== null && !isInternalRequest(h.get('x-forwarded-for'), this.hcm.connection!.remoteIp,
+      snap.useRemoteAddress, hops)) {
+      for (const name of internalOnly) h.remove(name);
+    }
     if (snap.useRemoteAddress) {
       const peer = this.hcm.connection!.remoteIp;
       const xff = h.get('x-forwarded-for');
@@ -317,6 +328,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.responseHeaders = headers;
     this.responseStarted = true;
     this.streamInfo.responseCode = headers.status;
+    if (this.streamInfo.responseCodeDetails === '') this.streamInfo.responseCodeDetails = 'via_upstream';
     headers.set('server', this.config.snap.serverName);
     this.encoder.encodeHeaders(headers, endStream);
   }
@@ -343,7 +355,12 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     // UNESCAPE_AND_REDIRECT: the client is sent to the path as unescaped (Envoy's Location is the
     // path alone).
     if (details === PATH_NORMALIZATION_FAILED && headers.status === 307) headers.set('location', this.requestHeaders.path);
-    return body;
+    this.streamInfo.responseCodeDetails = details;
+    const routeHeaders = this.route?.snap.responseHeaderParsers ?? null;
+    const localReply = this.config.localReply;
+    if (routeHeaders === null && localReply === null) return body;
+    const req = this.requestHeaders === NO_HEADERS ? null : this.requestHeaders;
+    return finishLocalReply(headers, body, req, this.streamInfo, routeHeaders, localReply);
   }
 
   onRequestDataTooLarge(): void {
@@ -470,7 +487,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
       // The wall-clock start is derived here, only when something logs it.
       const ctx = {
         req: this.requestHeaders === NO_HEADERS ? null : this.requestHeaders, resp: this.responseHeaders,
-        info: this.streamInfo, durationMs: dur, startTime: Date.now() - dur,
+        info: this.streamInfo, durationMs: dur, startTime: startTimeOf(this.streamInfo),
       };
       for (const l of c.accessLoggers) l.log(ctx);
     }

@@ -9,6 +9,7 @@ import type { AccessLogInstance } from '../../../types.ts';
 import { RouteTable } from '../../../../router/route-table.ts';
 import { HashMethodKind } from '../../../../http/hash-policy.ts';
 import { accessLogger, httpFilterFactory, type WorkerContext } from '../../../registry.ts';
+import { LocalReply } from '../../../../http/local-reply.ts';
 
 export class HcmConfig {
   readonly snap: HcmSnap;
@@ -23,6 +24,10 @@ export class HcmConfig {
    *  source_ip hash policy). When nothing does, codecs skip the getpeername(2) call and the
    *  string: ~3 us per new connection. */
   readonly needsRemoteAddress: boolean;
+  /** local_reply_config, null when none. */
+  readonly localReply: LocalReply | null;
+  /** The route configuration's internal_only_headers, null when none. */
+  readonly internalOnlyHeaders: string[] | null;
 
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
@@ -32,7 +37,11 @@ export class HcmConfig {
     this.s = snap.stats;
     this.stats = ctx.stats;
     this.ctx = ctx;
-    this.needsRemoteAddress = snap.useRemoteAddress || this.accessLoggers !== null || hashesSourceIp(snap);
+    this.localReply = snap.localReply == null ? null : new LocalReply(snap.localReply);
+    this.internalOnlyHeaders = snap.routeConfig.internalOnlyHeaders ?? null;
+    // (Custom headers and local replies may print the client's address too.)
+    this.needsRemoteAddress = snap.useRemoteAddress || this.accessLoggers !== null || hashesSourceIp(snap)
+      || this.localReply !== null || this.internalOnlyHeaders !== null || hasCustomHeaders(snap);
   }
 }
 
@@ -42,6 +51,14 @@ function hashesSourceIp(snap: HcmSnap): boolean {
     for (const r of vh.routes) {
       if (r.action.kind === 'cluster' && r.action.hashPolicy?.some((m) => m.kind === HashMethodKind.SourceIp)) return true;
     }
+  }
+  return false;
+}
+
+/** Whether a route has custom request or response headers. */
+function hasCustomHeaders(snap: HcmSnap): boolean {
+  for (const vh of snap.routeConfig.virtualHosts) {
+    for (const r of vh.routes) if (r.requestHeaderParsers != null || r.responseHeaderParsers != null) return true;
   }
   return false;
 }

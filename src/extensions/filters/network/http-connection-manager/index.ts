@@ -21,6 +21,7 @@ import { HcmConfig } from './config.ts';
 import { EscapedSlashes, StripPort, type PathNormalization } from '../../../../http/path-normalize.ts';
 import { createHcmFilterFactory } from './filter.ts';
 import { clientCertDetailsOf, forwardClientCertOf } from './xfcc.ts';
+import { LOCAL_REPLY_FIELDS, compileLocalReply, type LocalReplySnap } from '../../../../http/local-reply.ts';
 
 type Obj = Record<string, any>;
 
@@ -53,6 +54,8 @@ export interface HcmSnap {
   /** strip_matching_host_port / strip_any_host_port. */
   stripPort: StripPort;
   stripTrailingHostDot: boolean;
+  /** local_reply_config (http/local-reply.ts); null: none. */
+  localReply: LocalReplySnap | null;
   stats: HcmStats;
 }
 
@@ -106,7 +109,7 @@ const httpConnectionManager: HcmModule = {
       'stat_prefix', ['codec_type', { enumValues: ['AUTO', 'HTTP1'] }], 'route_config', 'http_filters', 'access_log',
       'use_remote_address', 'xff_num_trusted_hops', 'generate_request_id', 'stream_idle_timeout', 'request_timeout',
       'common_http_protocol_options', 'max_request_headers_kb', 'server_name', 'drain_timeout', 'upgrade_configs',
-      'forward_client_cert_details', 'set_current_client_cert_details',
+      'forward_client_cert_details', 'set_current_client_cert_details', 'local_reply_config',
       'normalize_path', 'merge_slashes', 'path_with_escaped_slashes_action', 'strip_matching_host_port',
       'strip_any_host_port', 'strip_trailing_host_dot',
     ],
@@ -116,6 +119,7 @@ const httpConnectionManager: HcmModule = {
     [HCM + 'HttpFilter']: ['name', 'typed_config'],
     'envoy.config.accesslog.v3.AccessLog': ['name', 'typed_config'],
     ...ROUTE_FIELDS,
+    ...LOCAL_REPLY_FIELDS,
     'envoy.config.core.v3.DataSource': ['inline_string', 'inline_bytes', 'filename'],
   },
   protos: ['envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto'],
@@ -150,6 +154,7 @@ const httpConnectionManager: HcmModule = {
       routeConfig: compileRouteConfig(h.route_config, `${ctx.path}.route_config`, ctx),
       httpFilters,
       upgrades: upgradeConfigs(h.upgrade_configs ?? []),
+      localReply: compileLocalReply(h.local_reply_config, `${ctx.path}.local_reply_config`, ctx),
       accessLogs: ((h.access_log ?? []) as Obj[])
         .map((a, i) => ctx.compileNested(ExtensionCategory.AccessLogger, a, `${ctx.path}.access_log[${i}]`)),
       stats: slots(ctx.layout, `http.${statPrefix}.`, HCM_COUNTERS, HCM_GAUGES, HCM_HISTOGRAMS),

@@ -1,0 +1,47 @@
+// The header manipulation fields of a RouteConfiguration, compiled in main after the rest of the
+// route table (router/compile.ts): each route gets its request and response HeaderParser chains
+// (router/header-parser.ts) in Envoy's order of evaluation, and the route configuration its
+// internal_only_headers.
+import type { CompileContext } from '../extensions/types.ts';
+import { compileHeaderParser, routeChain, type HeaderParserSnap } from './header-parser.ts';
+import type { RouteConfigSnap } from './config.ts';
+
+type Obj = Record<string, any>;
+
+/** The four fields a RouteConfiguration, a VirtualHost and a Route each have. */
+export const HEADER_MUTATION_FIELDS = [
+  'request_headers_to_add', 'request_headers_to_remove', 'response_headers_to_add', 'response_headers_to_remove',
+] as const;
+
+function parsers(m: Obj | undefined, path: string, ctx: Pick<CompileContext, 'fail'>):
+  { request: HeaderParserSnap | null; response: HeaderParserSnap | null } {
+  return {
+    request: compileHeaderParser(m?.request_headers_to_add, m?.request_headers_to_remove,
+      `${path}.request_headers_to_add`, `${path}.request_headers_to_remove`, ctx),
+    response: compileHeaderParser(m?.response_headers_to_add, m?.response_headers_to_remove,
+      `${path}.response_headers_to_add`, `${path}.response_headers_to_remove`, ctx),
+  };
+}
+
+/** Fill `snap`'s routes' requestHeaderParsers / responseHeaderParsers and its internalOnlyHeaders
+ *  from `rc` (the RouteConfiguration `snap` was compiled from; `path` is its field path). */
+export function compileRouteHeaders(
+  rc: Obj | undefined, snap: RouteConfigSnap, path: string, ctx: Pick<CompileContext, 'fail'>,
+): void {
+  const global = parsers(rc, path, ctx);
+  const mostSpecific = rc?.most_specific_header_mutations_wins === true;
+  const vhosts = (rc?.virtual_hosts ?? []) as Obj[];
+  snap.virtualHosts.forEach((vh, v) => {
+    const vpath = `${path}.virtual_hosts[${v}]`;
+    const vhConfig = vhosts[v];
+    const vhp = parsers(vhConfig, vpath, ctx);
+    const routes = (vhConfig?.routes ?? []) as Obj[];
+    vh.routes.forEach((r, i) => {
+      const rp = parsers(routes[i], `${vpath}.routes[${i}]`, ctx);
+      r.requestHeaderParsers = routeChain(rp.request, vhp.request, global.request, mostSpecific);
+      r.responseHeaderParsers = routeChain(rp.response, vhp.response, global.response, mostSpecific);
+    });
+  });
+  const internal = ((rc?.internal_only_headers ?? []) as string[]).map((h) => h.toLowerCase());
+  snap.internalOnlyHeaders = internal.length === 0 ? null : internal;
+}
