@@ -34,7 +34,10 @@ export function createEntry(value: JsonValue, raw = ''): RuntimeEntry {
   if (raw !== '') e.raw = raw;
   if (typeof value === 'number') {
     setNumberValue(e, value);
-    if (e.raw === '') e.raw = formatG(value, 6);
+    // (An integer beyond int32 reaches Envoy's static layer as its decimal string: its YAML reader
+    // keeps only int32 values as numbers.)
+    if (e.raw === '') e.raw = Number.isInteger(value) && Math.abs(value) > 2147483647 && Math.abs(value) < 2 ** 63
+      ? BigInt(value).toString() : formatG(value, 6);
   } else if (typeof value === 'boolean') {
     e.bool = value;
     if (e.raw === '') e.raw = value ? 'true' : 'false';

@@ -25,6 +25,7 @@ test('static values (JSON): numbers, booleans, strings, FractionalPercent struct
   assert.deepEqual(entry(createEntry(-1)), { raw: '-1', bool: true, double: -1, uint: null, fraction: null });
   // absl::StrCat prints six significant digits.
   assert.equal(createEntry(1234567).raw, '1.23457e+06');
+  assert.deepEqual(entry(createEntry(12345678901)), { raw: '12345678901', bool: null, double: 12345678901, uint: 12345678901, fraction: null });
   assert.equal(createEntry(1234567).uint, 1234567);
   assert.equal(createEntry(0.00001).raw, '1e-05');
   assert.deepEqual(entry(createEntry(true)), { raw: 'true', bool: true, double: null, uint: null, fraction: null });
