@@ -7,11 +7,6 @@ import type { DenominatorType, FractionalPercent, Loader, RuntimeEntry, RuntimeV
 
 const DENOMINATORS: Readonly<Record<DenominatorType, number>> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
 
-/** ProtobufPercentHelper::fractionalPercentDenominatorToInt. */
-export function denominatorValue(d: DenominatorType): number {
-  return DENOMINATORS[d];
-}
-
 /** A random value for a caller that gives none (Envoy draws a uint64; 32 bits keep `% 1e6`
  *  within 0.03% of uniform). */
 function randomValue(): number {
@@ -33,16 +28,6 @@ export class RuntimeSnapshot implements Snapshot {
 
   constructor(values: RuntimeValues) {
     this.#values = values;
-  }
-
-  /** How many keys it holds (runtime.num_keys). */
-  get size(): number {
-    return this.#values.size;
-  }
-
-  /** Every key and its parsed value. */
-  entries(): IterableIterator<[string, RuntimeEntry]> {
-    return this.#values.entries();
   }
 
   #entry(key: string): RuntimeEntry | undefined {

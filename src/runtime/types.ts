@@ -8,8 +8,10 @@
 // new immutable Snapshot (src/runtime/snapshot.ts). Reading is a Map lookup and a field read:
 // nothing is parsed or allocated per call.
 //
-// Reaching it from worker code: `WorkerContext.runtime` (filters, the HCM's route table) and the
-// `runtime` argument of LoadBalancerFactory.create. Call `runtime.snapshot()` when the value is
+// Reaching it from worker code: `WorkerContext.runtime` (filters, the HCM's route table: HcmConfig
+// has the context) and the `runtime` argument of LoadBalancerFactory.create; import the types only
+// (`import type { Loader, FractionalPercent } from '<...>/runtime/types.ts'`). Tests and code
+// without a runtime use NULL_LOADER (runtime/snapshot.ts), whose reads all give their defaults. Call `runtime.snapshot()` when the value is
 // needed (per request, per pick), not once at construction: the loader returns the current
 // snapshot, replaced whenever a layer changes (an admin /runtime_modify, a disk symlink swap).
 // Keep the Loader, not a Snapshot.

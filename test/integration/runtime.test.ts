@@ -173,14 +173,14 @@ ${NO_TRAFFIC}`);
   t.write('v3', { 'envoy/ok': '1' });
   fs.symlinkSync(path.join(t.root, 'nowhere'), path.join(t.root, 'v3/envoy/broken'));
   t.swap('v3');
-  await until('the bad tree is counted', async () => (await runtimeStats(l))['runtime.load_error'] === 1, 1000);
+  await until('the bad tree is counted', async () => (await runtimeStats(l))['runtime.load_error'] === 1, 3000);
   d = await runtimeDump(l);
   assert.deepEqual(d.layers, ['admin']);
   assert.equal((await runtimeStats(l))['runtime.num_layers'], 1);
   // A symlink to a directory without the subdirectory: no layer, not an error.
   fs.mkdirSync(path.join(t.root, 'v4'));
   t.swap('v4');
-  await until('the empty tree is read', async () => (await runtimeStats(l))['runtime.load_success'] > after['runtime.load_success'], 1000);
+  await until('the empty tree is read', async () => (await runtimeStats(l))['runtime.load_success'] > after['runtime.load_success'], 3000);
   assert.equal((await runtimeStats(l))['runtime.load_error'], 1);
 });
 
@@ -346,7 +346,8 @@ static_resources:
   await sleep(200);
   for (const [w, k] of await burst()) {
     assert.equal(k.C, 0, `worker ${w}: ${JSON.stringify(k)}`);
-    assert.ok(k.A <= 2 && k.B >= k.n - 2, `bias 8, worker ${w}: ${JSON.stringify(k)}`);
+    // (Two picks while A is idle; a third when requests bunch up before A's first one is counted.)
+    assert.ok(k.A <= 3 && k.A < k.n / 2, `bias 8, worker ${w}: ${JSON.stringify(k)}`);
   }
 
   // The override removed, and C back (another update): bias 0 again on both workers.
