@@ -12,6 +12,8 @@ import { prometheusHandler } from './prometheus.ts';
 import { quitHandler } from './quit.ts';
 import { readyHandler } from './ready.ts';
 import { reloadHandler } from './reload.ts';
+import { runtimeHandler } from './runtime.ts';
+import { FORM_URLENCODED, runtimeModifyHandler } from './runtime-modify.ts';
 import { serverInfoHandler } from './server-info.ts';
 import { statsHandler } from './stats.ts';
 import {
@@ -38,7 +40,7 @@ const homeHandler: AdminHandler = {
 /** Every handler, sorted by path as Envoy lists them. */
 export const HANDLERS: readonly AdminHandler[] = [
   homeHandler, certsHandler, clustersHandler, configDumpHandler, helpHandler, listenersHandler, quitHandler,
-  readyHandler, reloadHandler, serverInfoHandler, statsHandler, prometheusHandler,
+  readyHandler, reloadHandler, runtimeHandler, runtimeModifyHandler, serverInfoHandler, statsHandler, prometheusHandler,
 ].sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
 
 const BY_PATH = new Map(HANDLERS.map((h) => [h.prefix, h]));
@@ -81,15 +83,41 @@ export function parseTarget(target: string): { path: string; query: URLSearchPar
   return { path: url.pathname, query: url.searchParams };
 }
 
+/** The most of a form body read (POST /runtime_modify's parameters). */
+const MAX_FORM_BODY = 1024 * 1024;
+
 function onRequest(opts: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse): void {
-  // Drain any request body (POST /quitquitquit may carry one) so keep-alive works.
+  const contentType = req.headers['content-type'];
+  if (req.method === 'POST' && contentType === FORM_URLENCODED) {
+    // A form's parameters are the request's (Envoy's AdminFilter::queryParams): read it first.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_FORM_BODY) chunks.push(c);
+    });
+    req.on('end', () => {
+      if (size > MAX_FORM_BODY) {
+        respond(opts, req, res, { status: 413, body: 'request body too large\n' });
+        return;
+      }
+      handle(opts, req, res, contentType, Buffer.concat(chunks).toString('utf8'));
+    });
+    return;
+  }
+  // Drain any other request body (POST /quitquitquit may carry one) so keep-alive works.
   req.resume();
+  handle(opts, req, res, contentType, undefined);
+}
+
+function handle(opts: AdminOptions, req: http.IncomingMessage, res: http.ServerResponse,
+  contentType: string | undefined, body: string | undefined): void {
   let out: AdminResponse | Promise<AdminResponse>;
   try {
     const target = parseTarget(req.url ?? '/');
     out = target === null
       ? { status: 400, body: 'invalid request target\n' }
-      : dispatch({ method: req.method ?? 'GET', path: target.path, query: target.query }, opts);
+      : dispatch({ method: req.method ?? 'GET', path: target.path, query: target.query, contentType, body }, opts);
   } catch (err) {
     // A handler bug answers 500; it never takes the main thread (and every listener) down.
     opts.onHandlerError?.(err, req.url ?? '');

@@ -152,6 +152,11 @@ export interface AdminOptions {
   /** POST /reload: re-read the config and apply it; resolves once every worker has it. */
   onReload(): Promise<ReloadResult>;
   isReady(): boolean;
+  /** GET /runtime: the runtime's loaded layers, in order. */
+  runtimeLayers(): readonly RuntimeLayerStatus[];
+  /** POST /runtime_modify: set these keys in the admin layer ('' removes one); null when done,
+   *  else why the runtime refused (nothing changed). */
+  onRuntimeModify(values: ReadonlyMap<string, string>): string | null;
   /** A handler threw (a bug): it was answered 500; log and count it. */
   onHandlerError?(err: unknown, target: string): void;
 }
@@ -166,6 +171,16 @@ export interface AdminRequest {
   readonly method: string;
   readonly path: string;
   readonly query: URLSearchParams;
+  /** The content-type header (undefined when absent). */
+  readonly contentType?: string;
+  /** A POST's form body (read for content-type application/x-www-form-urlencoded only). */
+  readonly body?: string;
+}
+
+/** One runtime layer as GET /runtime lists it: its name and each key's raw value. */
+export interface RuntimeLayerStatus {
+  readonly name: string;
+  readonly values: ReadonlyMap<string, { readonly raw: string }>;
 }
 
 /** A reload's outcome: applied; refused (the running config kept); or applied in main but not

@@ -14,10 +14,16 @@ export type { FieldSupport, SupportedField };
 
 const CORE: Record<string, readonly SupportedField[]> = {
   // Bootstrap.
-  'envoy.config.bootstrap.v3.Bootstrap': ['node', 'static_resources', 'admin'],
+  'envoy.config.bootstrap.v3.Bootstrap': ['node', 'static_resources', 'admin', 'layered_runtime'],
   'envoy.config.bootstrap.v3.Bootstrap.StaticResources': ['listeners', 'clusters'],
   'envoy.config.bootstrap.v3.Admin': ['address'],
-  // Accepted as metadata (the admin endpoint and logs show them).
+  // The runtime (src/runtime/config.ts). rtds_layer is refused: no xDS yet.
+  'envoy.config.bootstrap.v3.LayeredRuntime': ['layers'],
+  'envoy.config.bootstrap.v3.RuntimeLayer': ['name', 'static_layer', 'disk_layer', 'admin_layer'],
+  'envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer': ['symlink_root', 'subdirectory', 'append_service_cluster'],
+  'envoy.config.bootstrap.v3.RuntimeLayer.AdminLayer': [],
+  // Accepted as metadata (the admin endpoint and logs show them; node.cluster is the service
+  // cluster a disk layer's append_service_cluster appends).
   'envoy.config.core.v3.Node': ['id', 'cluster'],
 
   // Addresses.

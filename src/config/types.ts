@@ -24,6 +24,20 @@ export interface Bootstrap {
   node?: Node;
   static_resources?: StaticResources;
   admin?: Admin;
+  layered_runtime?: LayeredRuntime;
+}
+
+/** src/runtime/config.ts compiles it. */
+export interface LayeredRuntime {
+  layers?: RuntimeLayer[];
+}
+
+export interface RuntimeLayer {
+  name?: string;
+  /** A google.protobuf.Struct, as JSON. */
+  static_layer?: Record<string, unknown>;
+  disk_layer?: { symlink_root?: string; subdirectory?: string; append_service_cluster?: boolean };
+  admin_layer?: Record<string, never>;
 }
 
 export interface Node {

@@ -28,6 +28,7 @@ import type { ClusterTypeFactory } from '../upstream/cluster-manager.ts';
 import type { LoadBalancerFactory } from '../upstream/load-balancer.ts';
 import type { DnsResolver } from '../upstream/dns.ts';
 import type { HealthCheck } from '../upstream/health-check.ts';
+import type { Loader } from '../runtime/types.ts';
 
 type Obj = Record<string, any>;
 
@@ -106,6 +107,8 @@ export interface WorkerContext {
   /** The latest value a main-thread service published under `key` (undefined until it has): the
    *  same object for a key for the worker's whole life, its `value` replaced in place. */
   shared(key: string): SharedValue;
+  /** The runtime (src/runtime/types.ts): `runtime.snapshot()` when a value is needed. */
+  runtime: Loader;
 }
 
 /** What a transport socket gets in the worker: no cluster manager (clusters make their transport

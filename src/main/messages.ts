@@ -3,6 +3,7 @@
 import type { Server, Socket } from 'node:net';
 import type { Snapshot } from '../config/snapshot.ts';
 import type { WorkerStatsTransfer } from '../stats/store.ts';
+import type { RuntimeValues } from '../runtime/types.ts';
 
 export interface WorkerInit {
   workerId: number;
@@ -16,6 +17,8 @@ export interface WorkerInit {
   resources: SharedArrayBuffer;
   /** This worker's outlier event ring (common/sab-ring.ts; main drains it). */
   outlierRing: SharedArrayBuffer;
+  /** The runtime's merged values now (runtime/loader.ts). */
+  runtime: RuntimeValues;
 }
 
 /** Listeners are named by their `name` (unique in a config), never by position: a config update
@@ -29,6 +32,8 @@ export type ToWorker =
   | { type: 'drain'; timeoutMs: number }
   /** A main-thread service's latest result (WorkerContext.shared(key)). */
   | { type: 'shared'; key: string; value: unknown }
+  /** The runtime changed (an admin override, a disk layer's symlink swap): its merged values. */
+  | { type: 'runtime'; values: RuntimeValues }
   | { type: 'crash' };
 
 export type FromWorker = { type: 'ready' } | { type: 'drained' } | { type: 'updated'; version: number };

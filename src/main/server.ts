@@ -25,6 +25,8 @@ import {
   RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS, RESOURCE_RETRIES, retryBudgetMax,
 } from '../upstream/resource-manager.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
+import { compileRuntime } from '../runtime/config.ts';
+import { RuntimeLoader } from '../runtime/loader.ts';
 
 export const VERSION = '0.1.0';
 
@@ -111,6 +113,8 @@ export class MainServer {
   readonly services: MainServices;
   /** What /config_dump shows of the running config. */
   readonly configTracker: ConfigTracker;
+  /** The runtime's layers (layered_runtime); every worker gets its values. */
+  readonly runtime: RuntimeLoader;
   state: 'INITIALIZING' | 'LIVE' | 'DRAINING';
   startedAt: number;
   #stopping: Promise<void> | null;
@@ -132,6 +136,14 @@ export class MainServer {
     this.snapshot = buildSnapshot(bootstrap, this.layout,
       { bufferLimit: opts.bufferSize, version: 1, resources: this.resources });
     this.store = new StatsStore(this.layout, opts.concurrency);
+    this.runtime = new RuntimeLoader(compileRuntime(bootstrap), {
+      stats: this.store.main,
+      layout: this.layout,
+      publish: (values) => {
+        for (const slot of this.workers) slot.worker?.postMessage({ type: 'runtime', values } satisfies ToWorker);
+      },
+      warn: (message, detail) => this.log.warn(detail, message),
+    });
     this.workers = [];
     this.listeners = [];
     this.loadSab = new SharedArrayBuffer(4 * opts.concurrency);
@@ -165,6 +177,7 @@ export class MainServer {
     this.#initServerStats();
     // DNS clusters resolve and health checks conclude before the workers start (warming). Their
     // timers do not hold the process up, so this does while they work.
+    this.runtime.start();
     const hold = setInterval(() => {}, 60_000);
     try {
       await this.services.sync(this.snapshot);
@@ -199,6 +212,17 @@ export class MainServer {
       onQuit: () => { void this.stop(); },
       onReload: () => this.reload(),
       isReady: () => this.state === 'LIVE',
+      runtimeLayers: () => this.runtime.layers(),
+      onRuntimeModify: (values) => {
+        try {
+          this.runtime.mergeValues(values);
+          return null;
+        } catch (err) {
+          if (!(err instanceof LegateError)) throw err;
+          this.log.error({ err: err.message }, 'runtime_modify refused');
+          return err.message;
+        }
+      },
       onHandlerError: (err, target) => {
         // A bug in an admin handler: answered 500, logged, counted as Envoy counts ENVOY_BUGs.
         this.log.error({ err, target }, 'admin handler failed');
@@ -369,6 +393,7 @@ export class MainServer {
       shared: this.services.latest(),
       resources: this.resources.sab,
       outlierRing: ring.sab,
+      runtime: this.runtime.values(),
     };
     const w = new Worker(new URL('../worker/index.ts', import.meta.url), { workerData: init });
     slot.worker = w;
@@ -580,14 +605,19 @@ export class MainServer {
     if (this.state !== 'LIVE') return refuse([`the server is ${this.state}`]);
     let bootstrap: Record<string, any>;
     let snap: Snapshot;
+    let runtimeKey: string;
     try {
       bootstrap = loadConfig(this.opts).bootstrap as Record<string, any>;
       snap = buildSnapshot(bootstrap, this.layout,
         { bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1, resources: this.resources });
+      runtimeKey = compileRuntime(bootstrap).key;
     } catch (err) {
       return refuse(err instanceof ConfigError ? err.errors : [(err as Error).message]);
     }
     const errors: string[] = [];
+    // (Envoy's runtime layers are bootstrap-only too; their values change through the admin and
+    // disk layers.)
+    if (runtimeKey !== this.runtime.config.key) errors.push('layered_runtime: the runtime layers cannot change while running');
     const old = new Map(this.snapshot.listeners.map((l) => [l.name, l]));
     snap.listeners.forEach((l, i) => {
       const o = old.get(l.name);
@@ -708,6 +738,7 @@ export class MainServer {
       this.#serverStats!.setState('DRAINING');
       this.log.info('draining');
       this.services.stopAll();
+      this.runtime.stop();
       if (this.#outlierTimer !== null) clearInterval(this.#outlierTimer);
       for (const b of this.listeners) for (const s of b.servers) s?.close();
       const timeoutMs = this.opts.drainTimeS * 1000;

@@ -16,6 +16,8 @@ import { LegateError } from '../common/errors.ts';
 import { Protocol, type HttpConnPool } from './conn-pool.ts';
 import { Http1ConnPool } from './conn-pool-http1.ts';
 import { TcpConnPool } from './tcp-conn-pool.ts';
+import { NULL_LOADER } from '../runtime/snapshot.ts';
+import type { Loader } from '../runtime/types.ts';
 
 export type { ClusterInfo } from './cluster-info.ts';
 
@@ -39,13 +41,17 @@ export interface ClusterEnv {
   readonly resources: Int32Array | null;
   /** This worker's outlier event ring (null: outlier detection is not running here). */
   readonly outlierRing: SabRing | null;
+  /** The worker's runtime (load balancers read theirs from it). */
+  readonly runtime: Loader;
 }
 
-/** No service publishes anything, no shared counts (tests that build clusters by hand). */
+/** No service publishes anything, no shared counts, an empty runtime (tests that build clusters
+ *  by hand). */
 export const NO_CLUSTER_ENV: ClusterEnv = {
   watch: () => ({ remove(): void {} }),
   resources: null,
   outlierRing: null,
+  runtime: NULL_LOADER,
 };
 
 /** Where the cluster manager finds cluster types and load balancers: the extension registry
@@ -123,7 +129,7 @@ export class ThreadLocalCluster {
       }
     }
     this.loadBalancer = need(factories.loadBalancer(snap.lbPolicy), 'lb_policy', snap.lbPolicy, snap.name)
-      .create(this.prioritySet, this.info, workerId);
+      .create(this.prioritySet, this.info, workerId, env.runtime);
   }
 
   get name(): string {

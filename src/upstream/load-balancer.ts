@@ -5,6 +5,7 @@ import type { RequestHeaders } from '../http/types.ts';
 import type { Host, PrioritySet } from './host.ts';
 import type { ClusterInfo } from './cluster-info.ts';
 import type { StatSink } from '../common/stat-sink.ts';
+import type { Loader } from '../runtime/types.ts';
 
 /** What the request tells a load balancer (the router implements it). */
 export interface LoadBalancerContext {
@@ -27,7 +28,8 @@ export interface LoadBalancerFactory {
   /** Its own Cluster field (`ring_hash_lb_config`), which a cluster of another lb_policy may not
    *  set (Envoy ignores it there; Legate does not accept what it would not act on). */
   readonly configField?: string;
-  create(prioritySet: PrioritySet, info: ClusterInfo, workerId: number): LoadBalancer;
+  /** `runtime`: the worker's, for what a policy reads from it (least request's bias). */
+  create(prioritySet: PrioritySet, info: ClusterInfo, workerId: number, runtime: Loader): LoadBalancer;
 }
 
 /** Envoy's default healthy_panic_threshold (percent). */

@@ -42,7 +42,7 @@ const observer: ListenerObserver = {
 };
 
 const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer, init.shared, init.resources,
-  init.outlierRing);
+  init.outlierRing, init.runtime);
 const ctx = runtime.ctx;
 
 function activeConnections(): number {
@@ -85,6 +85,9 @@ parentPort!.on('message', (msg: ToWorker) => {
       // (A discovery's new hosts come with stat slots main grew the blocks for.)
       stats.refresh();
       runtime.setShared(msg.key, msg.value);
+      break;
+    case 'runtime':
+      runtime.setRuntime(msg.values);
       break;
     case 'drain': {
       draining = true;

@@ -18,6 +18,8 @@ import {
 import type { Snapshot, ListenerSnap, FilterChainSnap } from '../config/snapshot.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { SharedValue } from '../extensions/types.ts';
+import { ThreadLoader } from '../runtime/snapshot.ts';
+import type { RuntimeValues } from '../runtime/types.ts';
 
 interface ListenerEntry {
   listener: ActiveListener;
@@ -33,13 +35,17 @@ export class WorkerRuntime {
   readonly retired: Set<ActiveListener>;
   /** What main-thread services published, by key (WorkerContext.shared). */
   readonly sharedValues: Map<string, SharedValue>;
+  /** The runtime as this worker sees it (WorkerContext.runtime), replaced by setRuntime(). */
+  readonly runtime: ThreadLoader;
   /** Who watches a key (ClusterEnv.watch: DNS clusters' hosts). */
   readonly #watchers: Map<string, Set<(value: unknown) => void>>;
   version: number;
 
   constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null,
     shared: readonly (readonly [string, unknown])[] = [], resources: SharedArrayBuffer | null = null,
-    outlierRing: SharedArrayBuffer | null = null) {
+    outlierRing: SharedArrayBuffer | null = null, runtimeValues: RuntimeValues | null = null) {
+    const runtime = new ThreadLoader(runtimeValues);
+    this.runtime = runtime;
     const sharedValues = new Map<string, SharedValue>(shared.map(([k, value]) => [k, { value }]));
     this.sharedValues = sharedValues;
     const watchers = new Map<string, Set<(value: unknown) => void>>();
@@ -56,6 +62,7 @@ export class WorkerRuntime {
       // (Length-tracking: it follows the buffer as main grows it.)
       resources: resources === null ? null : new Int32Array(resources),
       outlierRing: outlierRing === null ? null : new SabRing(outlierRing),
+      runtime,
     };
     this.ctx = {
       stats,
@@ -66,6 +73,7 @@ export class WorkerRuntime {
         if (v === undefined) sharedValues.set(key, v = { value: undefined });
         return v;
       },
+      runtime,
     };
     this.observer = observer;
     this.listeners = new Map();
@@ -133,6 +141,11 @@ export class WorkerRuntime {
     this.ctx.shared(key).value = value;
     const set = this.#watchers.get(key);
     if (set !== undefined) for (const cb of [...set]) cb(value);
+  }
+
+  /** The runtime changed: later reads see `values` (those in progress keep their snapshot). */
+  setRuntime(values: RuntimeValues): void {
+    this.runtime.update(values);
   }
 
   activeConnections(): number {

@@ -54,6 +54,14 @@ const info = (): ServerInfo => ({
 let admin: AdminServer;
 let reloads = 0;
 let base: string;
+// The runtime the admin sees: Envoy's runtime_handler_test layers, and what /runtime_modify asked.
+const raw = (v: string) => ({ raw: v });
+const runtimeLayers = [
+  { name: 'layer1', values: new Map([['string_key', raw('foo')], ['int_key', raw('1')], ['other_key', raw('bar')]]) },
+  { name: 'layer2', values: new Map([['string_key', raw('override')], ['extra_key', raw('bar')]]) },
+];
+const modified: Map<string, string>[] = [];
+let refuseModify: string | null = null;
 
 before(async () => {
   admin = await startAdmin({
@@ -75,6 +83,11 @@ before(async () => {
         : { ok: false, errors: ['static_resources.clusters[0].lb_policy: unknown value "X"'] };
     },
     isReady: () => ready,
+    runtimeLayers: () => runtimeLayers,
+    onRuntimeModify: (values) => {
+      modified.push(new Map(values));
+      return refuseModify;
+    },
   });
   base = `http://127.0.0.1:${admin.address.port}`;
 });
@@ -368,6 +381,7 @@ describe('ServerStats through the admin', () => {
     const a = await startAdmin({
       host: '127.0.0.1', port: 0, stats: st, serverInfo: info, clusters: () => [], listeners: () => [], certs: () => [],
       configDump: () => [], onQuit: () => {}, onReload: async () => ({ ok: true, version: 1 }), isReady: () => true,
+      runtimeLayers: () => [], onRuntimeModify: () => null,
     });
     try {
       const res = await fetch(`http://127.0.0.1:${a.address.port}/stats?filter=^server\\.(live|state|concurrency|uptime|total_connections|legate\\.worker)`,
@@ -402,4 +416,54 @@ test('POST /reload answers once the reload is done: 200 with the version, 400 wi
   assert.equal(refused.status, 400);
   assert.match(await refused.text(), /^config refused, the running one is kept:\nstatic_resources\.clusters\[0\]\.lb_policy: unknown value "X"\n$/);
   assert.equal(reloads, 2);
+});
+
+test('GET /runtime: layers in order, each key with its value per layer and the last non-empty one (Envoy\'s runtime_handler_test)', async () => {
+  const r = await get('/runtime');
+  assert.equal(r.status, 200);
+  assert.equal(r.type, 'application/json');
+  assert.deepEqual(JSON.parse(r.body), {
+    entries: {
+      extra_key: { final_value: 'bar', layer_values: ['', 'bar'] },
+      int_key: { final_value: '1', layer_values: ['1', ''] },
+      other_key: { final_value: 'bar', layer_values: ['bar', ''] },
+      string_key: { final_value: 'override', layer_values: ['foo', 'override'] },
+    },
+    layers: ['layer1', 'layer2'],
+  });
+  // Protobuf's pretty print of a Struct: one-space indent, keys sorted, a final newline.
+  assert.ok(r.body.startsWith('{\n "entries": {\n  "extra_key": {\n   "final_value": "bar",\n'), r.body);
+  assert.ok(r.body.endsWith(' "layers": [\n  "layer1",\n  "layer2"\n ]\n}\n'), r.body);
+});
+
+test('POST /runtime_modify: query parameters, else a form body; first value of a repeated key; 400 usage, 405, 503', async () => {
+  modified.length = 0;
+  const post = (path: string, init: RequestInit = {}) => fetch(`${base}${path}`, { method: 'POST', ...init, signal: AbortSignal.timeout(5000) });
+  let r = await post('/runtime_modify?foo=bar&x=42&nothing=&x=43');
+  assert.equal(r.status, 200);
+  assert.equal(await r.text(), 'OK\n');
+  assert.deepEqual([...modified[0]], [['foo', 'bar'], ['x', '42'], ['nothing', '']]);
+  // Envoy's RuntimeModifyParamsInBody: a YAML FractionalPercent as a form value.
+  r = await post('/runtime_modify', {
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `routing.traffic_shift.foo=${encodeURIComponent('numerator: 1\ndenominator: TEN_THOUSAND\n')}`,
+  });
+  assert.equal(r.status, 200);
+  assert.deepEqual([...modified[1]], [['routing.traffic_shift.foo', 'numerator: 1\ndenominator: TEN_THOUSAND\n']]);
+  // The query wins over a body; a body of another content type is not read.
+  r = await post('/runtime_modify?q=1', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'b=2' });
+  assert.deepEqual([...modified[2]], [['q', '1']]);
+  r = await post('/runtime_modify', { headers: { 'content-type': 'text/plain' }, body: 'b=2' });
+  assert.equal(r.status, 400);
+  assert.ok((await r.text()).startsWith('usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n'));
+  assert.equal((await post('/runtime_modify')).status, 400);
+  const g = await fetch(`${base}/runtime_modify?a=1`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(g.status, 405);
+  assert.equal(await g.text(), 'Method GET not allowed, POST required.');
+  assert.equal(modified.length, 3);
+  refuseModify = 'No admin layer specified';
+  r = await post('/runtime_modify?a=1');
+  assert.equal(r.status, 503);
+  assert.equal(await r.text(), 'No admin layer specified');
+  refuseModify = null;
 });

@@ -25,6 +25,8 @@ before(async () => {
     onQuit: () => {},
     onReload: async () => { throw new Error('reload exploded'); },
     isReady: () => true,
+    runtimeLayers: () => [],
+    onRuntimeModify: () => null,
     onHandlerError: (err, target) => { errors.push({ err, target }); },
   });
   base = `http://127.0.0.1:${admin.address.port}`;

@@ -454,7 +454,7 @@ function supportedValues(field: string): string {
 
 describe('unsupported fields', () => {
   const setUnsupported = (cfg: any): void => {
-    cfg.layered_runtime = { layers: [{ name: 'static', static_layer: { a: 1 } }] };
+    cfg.layered_runtime = { layers: [{ name: 'static', static_layer: { a: 1 } }, { name: 'rtds', rtds_layer: { name: 'r' } }] };
     cfg.static_resources.clusters[0].type = 'ORIGINAL_DST';
     cfg.static_resources.clusters[0].close_connections_on_host_health_failure = true;
     cfg.static_resources.clusters[0].lb_policy = 'CLUSTER_PROVIDED';
@@ -469,7 +469,7 @@ describe('unsupported fields', () => {
     `${C0}.close_connections_on_host_health_failure: field is not supported by Legate (value true)`,
     `${C0}.lb_policy: value "CLUSTER_PROVIDED" is not supported by Legate (supported: ${supportedValues('lb_policy')})`,
     `${C0}.ignore_health_on_host_removal: field is not supported by Legate (value true)`,
-    'layered_runtime: field is not supported by Legate',
+    'layered_runtime.layers[1].rtds_layer: field is not supported by Legate',
   ];
 
   test('all are listed in one report, which is an error by default', () => {

@@ -70,7 +70,7 @@ for (const [line, expect] of MALFORMED_TARGETS) {
 }
 
 const ENDPOINTS = ['/', '/help', '/clusters', '/config_dump', '/listeners', '/ready', '/server_info',
-  '/stats', '/stats/prometheus', '/quitquitquit'];
+  '/stats', '/stats/prometheus', '/quitquitquit', '/runtime', '/runtime_modify'];
 const BAD_PARAMS = ['format=bogus', 'format=json', 'format=prometheus', 'format=html', 'format=', 'filter=(',
   'filter=%5B', 'filter=(a)%5C1', 'filter=(%3F%3Dx)', 'type=bogus', 'type=', 'histogram_buckets=bogus',
   'histogram_buckets=cumulative&format=json', 'usedonly=maybe', 'resource=x', 'mask=a,b', 'include_eds',

@@ -8,21 +8,29 @@
 //   with its weight as it is now.
 // Active requests are this worker's to the host (the rq_active gauge of the worker's stats block;
 // Envoy's counter is process-wide). Which hosts: the cluster's PriorityLoad, one EDF schedule per
-// source. active_request_bias.runtime_key is read from the runtime, which has no layers in Legate
-// yet, so default_value is what applies (as in an Envoy without a runtime layer).
+// source. The bias is active_request_bias read from the runtime (`runtime_key`, default_value when
+// no layer sets it; 1.0 without active_request_bias), as Envoy's LeastRequestLoadBalancer::refresh
+// does: when the balancer is made and again whenever a host set of the cluster changes (hosts,
+// health, ejections), not per pick, so a runtime change applies from the next host set update. A
+// negative or NaN runtime value is replaced by 1.0 (Envoy also logs a warning).
 import type { Host, PrioritySet } from '../../../upstream/host.ts';
 import {
   priorityLoadOf, type LoadBalancer, type LoadBalancerContext, type PriorityLoad,
 } from '../../../upstream/load-balancer.ts';
 import type { ClusterInfo } from '../../../upstream/cluster-info.ts';
 import type { StatSink } from '../../../common/stat-sink.ts';
+import type { Loader } from '../../../runtime/types.ts';
+import { NULL_LOADER } from '../../../runtime/snapshot.ts';
 import { ExtensionCategory, type CompileContext, type LoadBalancerModule } from '../../types.ts';
 
 export const NAME = 'envoy.load_balancing_policies.least_request';
 
 export interface LeastRequestSnap {
   choiceCount: number;
+  /** active_request_bias.default_value (1 when active_request_bias is not set). */
   activeRequestBias: number;
+  /** active_request_bias.runtime_key (null when active_request_bias is not set). */
+  biasRuntimeKey: string | null;
 }
 
 type Obj = Record<string, any>;
@@ -110,20 +118,40 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
   readonly #load: PriorityLoad;
   readonly #stats: StatSink;
   readonly #choices: number;
-  readonly #bias: number;
+  readonly #runtime: Loader;
+  readonly #config: LeastRequestSnap;
+  /** The bias as read at the last host set update. */
+  #bias: number;
   /** EDF schedules of weighted sources, for the PriorityLoad version they were made in. */
   #edf: Map<readonly Host[], Edf>;
   #version: number;
   readonly #weight: (h: Host) => number;
 
-  constructor(ps: PrioritySet, info: ClusterInfo, config: LeastRequestSnap) {
+  constructor(ps: PrioritySet, info: ClusterInfo, config: LeastRequestSnap, runtime: Loader = NULL_LOADER) {
     this.#load = priorityLoadOf(ps, info);
     this.#stats = info.stats;
     this.#choices = config.choiceCount;
-    this.#bias = config.activeRequestBias;
+    this.#runtime = runtime;
+    this.#config = config;
+    this.#bias = 1;
     this.#edf = new Map();
     this.#version = -1;
     this.#weight = (h) => this.#hostWeight(h);
+    this.#refreshBias();
+    // (Registered after the priority load's: the schedules rebuilt for its new version use it.)
+    ps.addPriorityUpdateCb(() => this.#refreshBias());
+  }
+
+  /** The bias in use now (tests). */
+  get activeRequestBias(): number {
+    return this.#bias;
+  }
+
+  #refreshBias(): void {
+    const c = this.#config;
+    const b = c.biasRuntimeKey === null ? c.activeRequestBias
+      : this.#runtime.snapshot().getDouble(c.biasRuntimeKey, c.activeRequestBias);
+    this.#bias = b < 0 || Number.isNaN(b) ? 1 : b;
   }
 
   chooseHost(_context: LoadBalancerContext | null): Host | null {
@@ -189,11 +217,11 @@ const leastRequest: LoadBalancerModule<LeastRequestSnap> = {
       ctx.fail(`${ctx.path}.least_request_lb_config.active_request_bias.default_value`,
         `must be >= 0, got ${bias}`);
     }
-    return { choiceCount: c.choice_count ?? 2, activeRequestBias: bias };
+    return { choiceCount: c.choice_count ?? 2, activeRequestBias: bias, biasRuntimeKey: c.active_request_bias?.runtime_key ?? null };
   },
   lbPolicy: 'LEAST_REQUEST',
-  create(ps: PrioritySet, info: ClusterInfo): LoadBalancer {
-    return new LeastRequestLoadBalancer(ps, info, info.lbConfig as LeastRequestSnap);
+  create(ps: PrioritySet, info: ClusterInfo, _workerId: number, runtime: Loader): LoadBalancer {
+    return new LeastRequestLoadBalancer(ps, info, info.lbConfig as LeastRequestSnap, runtime);
   },
 };
 export default leastRequest;
