@@ -3,9 +3,11 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { MainServer, VERSION, defaultConcurrency, loadConfig, type ServeOptions } from './main/server.ts';
 import { ConfigError } from './config/load.ts';
+import { explain, formatExplanation, parseHeaderFlags } from './main/explain.ts';
 import { LegateError } from './common/errors.ts';
 
 const USAGE = `Usage: legate -c <config.yaml> [options]
+       legate explain -c <config.yaml> --url <url> [--method M] [--header 'n: v']... [--json]
 
   -c, --config-path <path>      Envoy v3 bootstrap (YAML or JSON)
       --config-yaml <yaml>      bootstrap given inline (used when -c is absent)
@@ -21,6 +23,15 @@ const USAGE = `Usage: legate -c <config.yaml> [options]
       --allow-unsupported-fields  report fields Legate does not act on as warnings, not errors
       --version                 print the version
   -h, --help                    this text
+
+explain: where a request would go (listener, filter chain, filters, virtual host, route and
+why the routes before it did not match, rewrites, cluster), without sending it:
+      --url <url>               http://host[:port]/path?query (https: a TLS connection, SNI host)
+      --method <m>              default GET
+      --header 'name: value'    a request header (repeatable); Host overrides the URL's authority
+      --remote-address <ip>     the client's address (default 127.0.0.1)
+      --listener <name>         the listener, when several are bound to the URL's port
+      --json                    the explanation as JSON
 `;
 
 const LEVELS: Record<string, string> = {
@@ -36,6 +47,7 @@ function positiveInt(name: string, v: string | undefined, dflt: number): number 
 }
 
 export async function run(argv: string[]): Promise<void> {
+  if (argv[0] === 'explain') return explainCommand(argv.slice(1));
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
@@ -142,4 +154,62 @@ export async function run(argv: string[]): Promise<void> {
   // SIGHUP re-reads the config and applies it, as POST /reload does (the result is logged).
   process.on('SIGHUP', () => { void server.reload(); });
   if (process.env.LEGATE_TEST_HOOKS === '1') process.on('SIGUSR2', () => server.crashWorker(0));
+}
+
+/** `legate explain`: load and compile the config as `--mode validate` does, then explain. */
+async function explainCommand(argv: string[]): Promise<void> {
+  let values: Record<string, string | boolean | string[] | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        'config-path': { type: 'string', short: 'c' },
+        'config-yaml': { type: 'string' },
+        url: { type: 'string' },
+        method: { type: 'string', default: 'GET' },
+        header: { type: 'string', short: 'H', multiple: true, default: [] },
+        'remote-address': { type: 'string' },
+        listener: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        'allow-unsupported-fields': { type: 'boolean', default: false },
+      },
+      strict: true,
+    }).values;
+    if (values.url === undefined) throw new Error('explain: --url is required');
+  } catch (err) {
+    process.stderr.write(`legate: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const logger = pino({ level: 'silent' });
+  const opts: ServeOptions = {
+    configPath: (values['config-path'] as string | undefined) ?? null,
+    configYaml: (values['config-yaml'] as string | undefined) ?? null,
+    concurrency: 1, bufferSize: 1024 * 1024, adminAddress: null, adminAddressPath: null, drainTimeS: 1,
+    allowUnsupportedFields: values['allow-unsupported-fields'] === true, logger, commandLine: argv,
+  };
+  let server: MainServer;
+  try {
+    const loaded = loadConfig(opts);
+    server = new MainServer(opts, loaded.bootstrap as Record<string, any>, () => {});
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof LegateError) {
+      process.stderr.write(`legate: invalid configuration:\n${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  try {
+    const e = explain(server.snapshot, {
+      method: String(values.method).toUpperCase(),
+      url: String(values.url),
+      headers: parseHeaderFlags(values.header as string[]),
+      remoteAddress: values['remote-address'] as string | undefined,
+      listener: values.listener as string | undefined,
+    });
+    process.stdout.write(values.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+  } catch (err) {
+    if (!(err instanceof LegateError)) throw err;
+    process.stderr.write(`legate: ${err.message}\n`);
+    process.exit(2);
+  }
 }

@@ -1,5 +1,6 @@
 // What the admin server needs from the control plane. The main thread builds these from its current
 // config snapshot and cluster manager state; handlers render them as Envoy does.
+import type { ExplainRequest, Explanation } from '../main/explain.ts';
 import type { StatsStore } from '../stats/store.ts';
 
 /** envoy.admin.v3.ServerInfo.State. */
@@ -157,6 +158,8 @@ export interface AdminOptions {
   /** POST /runtime_modify: set these keys in the admin layer ('' removes one); null when done,
    *  else why the runtime refused (nothing changed). */
   onRuntimeModify(values: ReadonlyMap<string, string>): string | null;
+  /** GET /explain: where a request would go on the running config (main/explain.ts). */
+  explain(req: ExplainRequest): Explanation;
   /** A handler threw (a bug): it was answered 500; log and count it. */
   onHandlerError?(err: unknown, target: string): void;
 }

@@ -1,5 +1,6 @@
 // The control plane: load and validate config once, resolve stats, bind every listening socket,
 // start and supervise the workers, hand them sockets, serve admin, drain on SIGTERM/SIGINT.
+import { explain } from './explain.ts';
 import net, { type Server } from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
@@ -213,6 +214,8 @@ export class MainServer {
       onReload: () => this.reload(),
       isReady: () => this.state === 'LIVE',
       runtimeLayers: () => this.runtime.layers(),
+      explain: (req) => explain(this.snapshot, req,
+        (l) => this.listeners.find((b) => b.snap.name === l.name)?.port ?? l.port),
       onRuntimeModify: (values) => {
         try {
           this.runtime.mergeValues(values);

@@ -83,6 +83,8 @@ before(async () => {
         : { ok: false, errors: ['static_resources.clusters[0].lb_policy: unknown value "X"'] };
     },
     isReady: () => ready,
+    // (GET /explain against a real config: test/integration/explain.test.ts.)
+    explain: () => { throw new Error('not reached'); },
     runtimeLayers: () => runtimeLayers,
     onRuntimeModify: (values) => {
       modified.push(new Map(values));
@@ -381,7 +383,7 @@ describe('ServerStats through the admin', () => {
     const a = await startAdmin({
       host: '127.0.0.1', port: 0, stats: st, serverInfo: info, clusters: () => [], listeners: () => [], certs: () => [],
       configDump: () => [], onQuit: () => {}, onReload: async () => ({ ok: true, version: 1 }), isReady: () => true,
-      runtimeLayers: () => [], onRuntimeModify: () => null,
+      runtimeLayers: () => [], onRuntimeModify: () => null, explain: () => { throw new Error('not reached'); },
     });
     try {
       const res = await fetch(`http://127.0.0.1:${a.address.port}/stats?filter=^server\\.(live|state|concurrency|uptime|total_connections|legate\\.worker)`,

@@ -27,6 +27,7 @@ before(async () => {
     isReady: () => true,
     runtimeLayers: () => [],
     onRuntimeModify: () => null,
+    explain: () => { throw new Error('explain exploded'); },
     onHandlerError: (err, target) => { errors.push({ err, target }); },
   });
   base = `http://127.0.0.1:${admin.address.port}`;

@@ -35,12 +35,11 @@ import {
   PathAction, StripPort, maybeNormalizePath, stripPort, stripTrailingHostDot,
 } from '../../../../http/path-normalize.ts';
 import { isGrpcContentType } from '../../../../router/matchers.ts';
-
-/** Envoy's response code details for a path normalization refused or redirected. */
-const PATH_NORMALIZATION_FAILED = 'path_normalization_failed';
 import { isInternalRequest } from './internal-request.ts';
 import { finishLocalReply } from '../../../../http/local-reply.ts';
 
+/** Envoy's response code details for a path normalization refused or redirected. */
+const PATH_NORMALIZATION_FAILED = 'path_normalization_failed';
 
 export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, StreamCallbacks, RelayCallbacks {
   readonly config: HcmConfig;
