@@ -76,6 +76,24 @@ function headerNames(arg: string): [string, string | null] {
   return [arg.slice(0, q).toLowerCase(), arg.slice(q + 1).toLowerCase()];
 }
 
+function same(v: string | undefined): string | undefined {
+  return v;
+}
+
+/** REQ / REQ_WITHOUT_QUERY / RESP: `arg`'s main header of the context's request or response,
+ *  else its alternative, through `post`; null (unset) when the message or both headers are absent. */
+function headerOperator<M>(arg: string, header: (name: string) => (m: M) => string | undefined,
+  message: (c: FormatContext) => M | null, post: (v: string | undefined) => string | undefined): OperatorFn {
+  const [main, alt] = headerNames(arg);
+  const a = header(main);
+  const b = alt === null ? null : header(alt);
+  return (c) => {
+    const m = message(c);
+    if (m === null) return null;
+    return post(a(m) ?? (b === null ? undefined : b(m))) ?? null;
+  };
+}
+
 function stripQuery(v: string | undefined): string | undefined {
   if (v === undefined) return v;
   const q = v.indexOf('?');
@@ -135,45 +153,9 @@ export const OPERATORS: Readonly<Record<string, OperatorSpec>> = {
   DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: {
     arg: ArgRule.None, make: () => (c) => withoutPort(c.info.downstreamConnection?.localAddress ?? ''),
   },
-  REQ: {
-    arg: ArgRule.Required,
-    make: (arg) => {
-      const [main, alt] = headerNames(arg!);
-      const a = reqHeader(main);
-      const b = alt === null ? null : reqHeader(alt);
-      return (c) => {
-        const r = c.req;
-        if (r === null) return null;
-        return a(r) ?? (b === null ? null : b(r) ?? null);
-      };
-    },
-  },
-  REQ_WITHOUT_QUERY: {
-    arg: ArgRule.Required,
-    make: (arg) => {
-      const [main, alt] = headerNames(arg!);
-      const a = reqHeader(main);
-      const b = alt === null ? null : reqHeader(alt);
-      return (c) => {
-        const r = c.req;
-        if (r === null) return null;
-        return stripQuery(a(r) ?? (b === null ? undefined : b(r))) ?? null;
-      };
-    },
-  },
-  RESP: {
-    arg: ArgRule.Required,
-    make: (arg) => {
-      const [main, alt] = headerNames(arg!);
-      const a = respHeader(main);
-      const b = alt === null ? null : respHeader(alt);
-      return (c) => {
-        const r = c.resp;
-        if (r === null) return null;
-        return a(r) ?? (b === null ? null : b(r) ?? null);
-      };
-    },
-  },
+  REQ: { arg: ArgRule.Required, make: (arg) => headerOperator(arg!, reqHeader, (c) => c.req, same) },
+  REQ_WITHOUT_QUERY: { arg: ArgRule.Required, make: (arg) => headerOperator(arg!, reqHeader, (c) => c.req, stripQuery) },
+  RESP: { arg: ArgRule.Required, make: (arg) => headerOperator(arg!, respHeader, (c) => c.resp, same) },
   LOCAL_REPLY_BODY: { arg: ArgRule.None, make: () => (c) => c.localReplyBody ?? '' },
   HOSTNAME: { arg: ArgRule.None, constant: () => os.hostname() || '-' },
   // Envoy reads the variable once, when the formatter is built; unset, it prints `-`.

@@ -147,9 +147,10 @@ export function staticCluster(name: string, ports: number[], extra = ''): string
 
 /** A listener entry (for a `listeners:` list) on 127.0.0.1, port 0, whose one network filter is an
  *  HTTP connection manager: `httpFilters` (entries, indented as below) before the router, and one
- *  virtual host `*` with `routes`. */
+ *  virtual host `*` with `routes` (or `virtualHosts`: the route configuration's list, entries
+ *  indented as `            - name: ...`, and `routes` unused). */
 export function hcmListener(name: string, statPrefix: string, routes: string,
-  extra: { listenerExtra?: string; hcmExtra?: string; httpFilters?: string } = {}): string {
+  extra: { listenerExtra?: string; hcmExtra?: string; httpFilters?: string; virtualHosts?: string } = {}): string {
   return `
   - name: ${name}
     address:
@@ -166,10 +167,10 @@ export function hcmListener(name: string, statPrefix: string, routes: string,
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
           route_config:
             name: local
-            virtual_hosts:
+            virtual_hosts:${extra.virtualHosts ?? `
             - name: all
               domains: ["*"]
-              routes:${routes}`;
+              routes:${routes}`}`;
 }
 
 /** A route entry (for hcmListener's `routes`): every path to `cluster`. */

@@ -9,35 +9,17 @@ import { promisify } from 'node:util';
 import path from 'node:path';
 import { request } from 'undici';
 import { legateFor, httpUp } from './fixtures/tracked.ts';
+import { hcmListener, staticCluster } from '../helpers/legate.ts';
 import type { Explanation } from '../../src/main/explain.ts';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 function config(a: number, b: number): string {
-  const cluster = (name: string, port: number) => `
-  - name: ${name}
-    connect_timeout: 1s
-    load_assignment:
-      cluster_name: ${name}
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${port} } } } }] }]`;
   return `
 static_resources:
-  listeners:
-  - name: proxy
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          merge_slashes: true
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-          route_config:
-            virtual_hosts:
+  listeners:${hcmListener('proxy', 'ingress', '', { hcmExtra: `
+          merge_slashes: true`, virtualHosts: `
             - name: api
               domains: ["api.test", "*.api.test"]
               routes:
@@ -69,8 +51,8 @@ static_resources:
               domains: ["*"]
               routes:
               - match: { prefix: "/" }
-                direct_response: { status: 404, body: { inline_string: "none" } }
-  clusters:${cluster('a', a)}${cluster('b', b)}
+                direct_response: { status: 404, body: { inline_string: "none" } }` })}
+  clusters:${staticCluster('a', [a])}${staticCluster('b', [b])}
 `;
 }
 

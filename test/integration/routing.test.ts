@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
-import { fileAccessLog } from '../helpers/legate.ts';
+import { fileAccessLog, hcmListener, staticCluster } from '../helpers/legate.ts';
 import { pollLog } from './fixtures/clients.ts';
 import { legateFor, httpUp } from './fixtures/tracked.ts';
 
@@ -16,26 +16,12 @@ function get(port: number, p: string, headers: Record<string, string> = {}) {
 }
 
 function config(upPorts: number[], logPath: string): string {
-  const eps = upPorts.map((p) => `
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p} } } }`).join('');
   return `
 static_resources:
-  listeners:
-  - name: proxy
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          use_remote_address: true
-${fileAccessLog(logPath, '%START_TIME% %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n')}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-          route_config:
-            virtual_hosts:
+  listeners:${hcmListener('proxy', 'ingress', '', {
+    hcmExtra: `
+          use_remote_address: true${fileAccessLog(logPath, '%START_TIME% %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_CLUSTER%\\n')}`,
+    virtualHosts: `
             - name: api
               domains: ["api.example.com", "*.api.example.com"]
               routes:
@@ -55,16 +41,9 @@ ${fileAccessLog(logPath, '%START_TIME% %REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH
               - match: { prefix: "/old/" }
                 route: { cluster: upstream, prefix_rewrite: "/new/", host_rewrite_literal: rewritten.example }
               - match: { prefix: "/rr" }
-                route: { cluster: upstream }
-  clusters:
-  - name: upstream
-    type: STATIC
-    connect_timeout: 1s
-    lb_policy: ROUND_ROBIN
-    load_assignment:
-      cluster_name: upstream
-      endpoints:
-      - lb_endpoints:${eps}
+                route: { cluster: upstream }`,
+  })}
+  clusters:${staticCluster('upstream', upPorts)}
 `;
 }
 
