@@ -333,38 +333,30 @@ test('a reset whose retries ran out answers 503 with both flags, UC and URX, in 
   await logLine(log, '503', '503 UC,URX');
 });
 
-/** A cluster with one host at P0 and one at P1 (both healthy: P0 takes every first attempt), and
- *  the retry policy on the route (or, `onVirtualHost`, on its virtual host). */
-function twoPriorities(p0: number, p1: number, retryPolicy: string, lbPolicy = 'ROUND_ROBIN', onVirtualHost = false): string {
-  const routes = onVirtualHost ? `
-              - match: { prefix: "/" }
-                route: { cluster: up }` : `
-              - match: { prefix: "/" }
-                route:
-                  cluster: up
-                  retry_policy:${retryPolicy}`;
-  const yaml = `
-static_resources:
-  listeners:${hcmListener('proxy', 'ingress', routes)}
-  clusters:
-  - name: up
+/** A cluster with one host at P0 and one at P1 (both healthy: P0 takes every first attempt). */
+function priorityCluster(name: string, p0: number, p1: number, lbPolicy: string): string {
+  return `
+  - name: ${name}
     connect_timeout: 1s
     lb_policy: ${lbPolicy}
     load_assignment:
-      cluster_name: up
+      cluster_name: ${name}
       endpoints:
       - priority: 0
         lb_endpoints:
         - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p0} } } }
       - priority: 1
         lb_endpoints:
-        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p1} } } }
-`;
-  // (A virtual host's fields sit four columns left of a route action's.)
-  return onVirtualHost
-    ? yaml.replace('              domains: ["*"]', `              domains: ["*"]
-              retry_policy:${retryPolicy.replace(/\n {4}/g, '\n')}`)
-    : yaml;
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p1} } } }`;
+}
+
+/** A route with its retry policy, to `cluster`. */
+function retryRoute(prefix: string, cluster: string, retryPolicy: string): string {
+  return `
+              - match: { prefix: "${prefix}" }
+                route:
+                  cluster: ${cluster}
+                  retry_policy:${retryPolicy}`;
 }
 
 const RETRY_5XX_ONCE = `
@@ -381,22 +373,36 @@ const PREVIOUS_PRIORITIES = `
 test('retry_priority previous_priorities: the retry of a 503 from P0 goes to P1; without it, to P0 again', async () => {
   const p0 = await httpUp((_req, res) => { res.writeHead(503); res.end('p0 down'); });
   const p1 = await httpUp((_req, res) => { res.writeHead(200); res.end('p1'); });
-  for (const lbPolicy of ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM']) {
+  // One cluster per load balancer that consults it, each behind a route with the policy; /plain
+  // is the round robin cluster behind a route without retry_priority.
+  const policies = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM'];
+  const routes = [
+    retryRoute('/plain', 'up_ROUND_ROBIN', RETRY_5XX_ONCE),
+    ...policies.map((lb) => retryRoute(`/${lb}`, `up_${lb}`, RETRY_5XX_ONCE + PREVIOUS_PRIORITIES)),
+  ].join('');
+  const l = await legateFor(`
+static_resources:
+  listeners:${hcmListener('proxy', 'ingress', routes)}
+  clusters:${policies.map((lb) => priorityCluster(`up_${lb}`, p0.port, p1.port, lb)).join('')}
+`, { concurrency: 2 });
+  const port = l.port('proxy');
+  for (const lb of policies) {
     p0.requests.length = 0;
     p1.requests.length = 0;
-    const l = await legateFor(twoPriorities(p0.port, p1.port, RETRY_5XX_ONCE + PREVIOUS_PRIORITIES, lbPolicy), { concurrency: 2 });
-    for (let i = 0; i < 10; i++) assert.deepEqual(await get(l.port('proxy'), `/r${i}`), { status: 200, body: 'p1' }, lbPolicy);
-    assert.equal(p0.requests.length, 10, `${lbPolicy}: every first attempt at P0`);
-    assert.equal(p1.requests.length, 10, `${lbPolicy}: every retry at P1`);
-    const st = await stats(l);
-    assert.equal(st.get('cluster.up.upstream_rq_retry'), 10);
-    assert.equal(st.get('cluster.up.upstream_rq_retry_success'), 10);
+    for (let i = 0; i < 10; i++) assert.deepEqual(await get(port, `/${lb}/${i}`), { status: 200, body: 'p1' }, lb);
+    assert.equal(p0.requests.length, 10, `${lb}: every first attempt at P0`);
+    assert.equal(p1.requests.length, 10, `${lb}: every retry at P1`);
   }
-  // The same route without retry_priority: the retry goes to P0 again, and the 503 reaches the client.
+  const st = await stats(l);
+  for (const lb of policies) {
+    assert.equal(st.get(`cluster.up_${lb}.upstream_rq_retry`), 10);
+    assert.equal(st.get(`cluster.up_${lb}.upstream_rq_retry_success`), 10);
+  }
+  // The same cluster without retry_priority: the retry goes to P0 again, and the 503 reaches the
+  // client.
   p0.requests.length = 0;
   p1.requests.length = 0;
-  const plain = await legateFor(twoPriorities(p0.port, p1.port, RETRY_5XX_ONCE), { concurrency: 2 });
-  for (let i = 0; i < 10; i++) assert.deepEqual(await get(plain.port('proxy'), `/r${i}`), { status: 503, body: 'p0 down' });
+  for (let i = 0; i < 10; i++) assert.deepEqual(await get(port, `/plain/${i}`), { status: 503, body: 'p0 down' });
   assert.equal(p0.requests.length, 20);
   assert.equal(p1.requests.length, 0);
 });
@@ -406,10 +412,19 @@ test('retry_priority on a virtual host\'s policy; every priority tried: the excl
   // so previous_priorities starts over (Envoy) and it goes to P0 again.
   const p0 = await httpUp((_req, res) => { res.writeHead(503); res.end('p0'); });
   const p1 = await httpUp((_req, res) => { res.writeHead(503); res.end('p1'); });
-  const yaml = twoPriorities(p0.port, p1.port, `
+  // (A virtual host's fields sit four columns left of a route action's.)
+  const policy = `
                     retry_on: 5xx
                     num_retries: 2
-                    retry_back_off: { base_interval: 0.001s }` + PREVIOUS_PRIORITIES, 'ROUND_ROBIN', true);
+                    retry_back_off: { base_interval: 0.001s }${PREVIOUS_PRIORITIES}`.replace(/\n {4}/g, '\n');
+  const yaml = `
+static_resources:
+  listeners:${hcmListener('proxy', 'ingress', `
+              - match: { prefix: "/" }
+                route: { cluster: up }`)}
+  clusters:${priorityCluster('up', p0.port, p1.port, 'ROUND_ROBIN')}
+`.replace('              domains: ["*"]', `              domains: ["*"]
+              retry_policy:${policy}`);
   assert.match(yaml, /\n {14}retry_policy:\n {16}retry_on: 5xx\n/);
   const l = await legateFor(yaml);
   const r = await get(l.port('proxy'));
