@@ -6,7 +6,7 @@ import type { Host, PrioritySet } from './host.ts';
 import type { ClusterInfo } from './cluster-info.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { Loader } from '../runtime/types.ts';
-import { OVERPROVISIONING, PriorityLocalities, type LocalityWeights } from './locality.ts';
+import { OVERPROVISIONING, PriorityLocalities, type LocalityScheduler, type LocalityWeights } from './locality.ts';
 
 /** What the request tells a load balancer (the router implements it). */
 export interface LoadBalancerContext {
@@ -54,6 +54,7 @@ export interface LoadBalancerFactory {
 
 /** Envoy's default healthy_panic_threshold (percent). */
 export const DEFAULT_PANIC_THRESHOLD = 50;
+
 /**
  * How a cluster's load spreads over its priorities (Envoy's LoadBalancerBase), recomputed when the
  * priority set changes. Each priority's availability is its healthy (and degraded) share of its
@@ -189,7 +190,7 @@ export class PriorityLoad {
   }
 
   /** Priority p's locality scheduler for its healthy (or degraded) hosts; null: none. */
-  #scheduler(p: number, degraded: boolean): PriorityLocalities['healthyScheduler'] {
+  #scheduler(p: number, degraded: boolean): LocalityScheduler | null {
     const l = this.#localities?.[p];
     if (l == null) return null;
     return degraded ? l.degradedScheduler : l.healthyScheduler;
