@@ -5,7 +5,8 @@
 // per locality in Envoy's order (PriorityStateManager keeps them in a std::map: region, zone,
 // sub_zone compared as strings). Each host is an LbEndpoint with its address, hostname, coarse
 // health (Host::coarseHealth()), weight, empty metadata and health_check_config (with port_value
-// when checks go to another port). A static cluster's assignment goes to static_endpoint_configs,
+// when checks go to another port); a locality's load_balancing_weight when the cluster weighs
+// localities (Envoy: when the host set has locality weights). A static cluster's assignment goes to static_endpoint_configs,
 // one added by API to dynamic_endpoint_configs; neither has a last_updated.
 import { hostsByPriority } from './clusters.ts';
 import type { ClusterStatus, ConfigDumpEntry, HostStatus } from './types.ts';
@@ -73,6 +74,8 @@ function clusterLoadAssignment(c: ClusterStatus): Obj {
       if (zone !== '') locality.zone = zone;
       if (subZone !== '') locality.sub_zone = subZone;
       const le: Obj = { locality, lb_endpoints: g.hosts.map(lbEndpoint) };
+      const weight = g.hosts[0].locality_weight;
+      if (weight !== undefined) le.load_balancing_weight = weight;
       if (priority !== 0) le.priority = priority;
       endpoints.push(le);
     }

@@ -71,6 +71,9 @@ export interface HostStatus {
   region?: string;
   zone?: string;
   sub_zone?: string;
+  /** Its locality's load_balancing_weight, when the cluster weighs localities
+   *  (locality_weighted_lb_config; 0: the locality has none); the EDS dump shows it. */
+  locality_weight?: number;
   canary?: boolean;
   /** -1 when outlier detection has no success rate for the host (Envoy's default). */
   success_rate?: number;

@@ -187,6 +187,7 @@ export const EXTENSION_SLOTS: ReadonlyMap<string, ExtensionCategory> = new Map([
   ['envoy.config.accesslog.v3.AccessLog', C.AccessLogger],
   ['envoy.config.core.v3.TransportSocket', C.TransportSocket],
   ['envoy.config.route.v3.RetryPolicy.RetryHostPredicate', C.RetryHostPredicate],
+  ['envoy.config.route.v3.RetryPolicy.RetryPriority', C.RetryPriority],
 ]);
 
 /** Human words for a category, as used in Envoy's terminal-filter messages. */
@@ -201,6 +202,7 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.DnsResolver]: 'DNS resolver',
   [C.HealthChecker]: 'health checker',
   [C.RetryHostPredicate]: 'retry host predicate',
+  [C.RetryPriority]: 'retry priority',
   [C.UpstreamOptions]: 'upstream protocol options',
   [C.PathMatch]: 'path match',
 };

@@ -23,6 +23,8 @@ import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-che
 import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
 import { compileConnectionOptions, type ConnectionOptionsSnap } from '../upstream/connection-options.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
+import { compileLocalityWeights } from '../upstream/endpoints.ts';
+import type { LocalityWeightSnap } from '../upstream/locality.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import type { RetryBudgetLimits } from '../upstream/resource-manager.ts';
 import {
@@ -110,6 +112,9 @@ export interface ClusterSnap {
   lbConfig: unknown;
   /** common_lb_config.healthy_panic_threshold, percent (Envoy's default 50). */
   panicThreshold: number;
+  /** With common_lb_config.locality_weighted_lb_config: its localities' load_balancing_weight
+   *  (upstream/locality.ts); null without it. */
+  localityWeights: LocalityWeightSnap[] | null;
   connectTimeoutMs: number;
   bufferLimit: number;
   maxConnections: number;
@@ -208,6 +213,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       }
     }
     const lbConfig = lbModule.compile(c, { ...ctx, path: cpath });
+    const localityWeights = compileLocalityWeights(c, { ...ctx, path: cpath }, type === 'LOGICAL_DNS');
     const panic = c.common_lb_config?.healthy_panic_threshold?.value;
     const dynamic = module.mainService !== undefined;
     const th = ((c.circuit_breakers?.thresholds ?? []) as Obj[])
@@ -249,6 +255,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       lbPolicy,
       lbConfig,
       panicThreshold: typeof panic === 'number' ? panic : DEFAULT_PANIC_THRESHOLD,
+      localityWeights,
       connectTimeoutMs: durationMs(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT_MS),
       bufferLimit: c.per_connection_buffer_limit_bytes ?? opts.bufferLimit,
       maxConnections: th.max_connections ?? DEFAULT_MAX_CONNECTIONS,

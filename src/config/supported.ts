@@ -70,7 +70,10 @@ const CORE: Record<string, readonly SupportedField[]> = {
   // (keepalive_probes and keepalive_interval only at the values Node sets itself.)
   'envoy.config.core.v3.TcpKeepalive': ['keepalive_time', 'keepalive_probes', 'keepalive_interval'],
   'envoy.config.core.v3.HealthCheck': [...HEALTH_CHECK_FIELDS],
-  'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold'],
+  // (upstream/locality.ts: every load balancer acts on locality_weighted_lb_config. Refused:
+  // zone_aware_lb_config, which needs the local cluster, and the rest.)
+  'envoy.config.cluster.v3.Cluster.CommonLbConfig': ['healthy_panic_threshold', 'locality_weighted_lb_config'],
+  'envoy.config.cluster.v3.Cluster.CommonLbConfig.LocalityWeightedLbConfig': [],
   'envoy.type.v3.Percent': ['value'],
   'envoy.config.cluster.v3.CircuitBreakers': ['thresholds'],
   'envoy.config.cluster.v3.CircuitBreakers.Thresholds': [

@@ -32,6 +32,7 @@ import httpHealthChecker from './health-checkers/http/index.ts';
 import tcpHealthChecker from './health-checkers/tcp/index.ts';
 import grpcHealthChecker from './health-checkers/grpc/index.ts';
 import previousHostsPredicate from './retry-host-predicates/previous-hosts/index.ts';
+import previousPrioritiesRetryPriority from './retry-priorities/previous-priorities/index.ts';
 import httpProtocolOptions from './upstreams/http/index.ts';
 import uriTemplateMatcher from './path/match/uri-template/index.ts';
 
@@ -70,6 +71,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     tcpHealthChecker,
     grpcHealthChecker,
     previousHostsPredicate,
+    previousPrioritiesRetryPriority,
     httpProtocolOptions,
     uriTemplateMatcher,
   ];

@@ -8,13 +8,14 @@ import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
   type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule, type TransportSocketContext, type CertificateDetails,
-  type DnsResolverModule, type HealthCheckerModule,
+  type DnsResolverModule, type HealthCheckerModule, type RetryPriorityModule,
 } from './types.ts';
 import type { DnsResolver } from '../upstream/dns.ts';
 import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import { LegateError } from '../common/errors.ts';
 import type { UpstreamFactories } from '../upstream/cluster-manager.ts';
+import type { RetryPriority } from '../upstream/load-balancer.ts';
 import { extensionModules } from './index.ts';
 
 export type { WorkerContext };
@@ -121,6 +122,12 @@ export const upstreamFactories: UpstreamFactories = {
   loadBalancer: (lbPolicy) => buildRegistry().loadBalancers.get(lbPolicy),
   transportSocket: (compiled, stats, workerId) => upstreamTransportSocketFactory(compiled, { stats, workerId }),
 };
+
+/** A request's retry priority from its route's compiled retry_priority (the router, per request
+ *  of a route that has one). */
+export function retryPriority(compiled: CompiledExtension): RetryPriority {
+  return moduleOf<RetryPriorityModule>(compiled, ExtensionCategory.RetryPriority).createRetryPriority(compiled.config);
+}
 
 /** A DNS resolver from its compiled extension (main thread: the DNS clusters' discovery). */
 export function dnsResolver(compiled: CompiledExtension): DnsResolver {

@@ -25,7 +25,7 @@ import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import type { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { ClusterTypeFactory } from '../upstream/cluster-manager.ts';
-import type { LoadBalancerFactory } from '../upstream/load-balancer.ts';
+import type { LoadBalancerFactory, RetryPriority } from '../upstream/load-balancer.ts';
 import type { DnsResolver } from '../upstream/dns.ts';
 import type { HealthCheck } from '../upstream/health-check.ts';
 import type { Loader } from '../runtime/types.ts';
@@ -50,6 +50,8 @@ export const ExtensionCategory = {
   HealthChecker: 'envoy.health_checkers',
   /** A retry policy's retry_host_predicate entries; the router acts on them. */
   RetryHostPredicate: 'envoy.retry_host_predicates',
+  /** A retry policy's retry_priority: the priority load of a request's retries. */
+  RetryPriority: 'envoy.retry_priorities',
   /** A cluster's protocol options (`typed_extension_protocol_options`, keyed by the extension's
    *  name): what its upstream connections speak and how long they live. */
   UpstreamOptions: 'envoy.upstream_options',
@@ -281,6 +283,14 @@ export interface RetryHostPredicateModule<C = unknown> extends ExtensionModuleBa
   readonly category: typeof ExtensionCategory.RetryHostPredicate;
 }
 
+/** A retry priority (a RetryPolicy's retry_priority, Envoy's RetryPriorityFactory): the router
+ *  makes one per request whose route has it (createRetryPriority), tells it each host the request
+ *  is sent to, and the load balancers ask it for the priority load of each pick. */
+export interface RetryPriorityModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.RetryPriority;
+  createRetryPriority(compiled: C): RetryPriority;
+}
+
 /** Protocol options a cluster names in `typed_extension_protocol_options` (Envoy's
  *  ProtocolOptionsFactory): `compile` gets the entry's typed_config; what it returns is for
  *  snapshot.ts to fold into the ClusterSnap (no worker side of its own). */
@@ -299,5 +309,5 @@ export interface PathMatchModule<C = unknown> extends ExtensionModuleBase<C> {
 
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
   | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
-  | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any> | UpstreamOptionsModule<any>
-  | PathMatchModule<any>;
+  | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any> | RetryPriorityModule<any>
+  | UpstreamOptionsModule<any> | PathMatchModule<any>;

@@ -35,6 +35,9 @@ export interface RetryPolicySnap {
    *  tried before, re-picking up to hostSelectionMaxAttempts times. */
   previousHosts: boolean;
   hostSelectionMaxAttempts: number;
+  /** retry_priority (envoy.retry_priorities.previous_priorities) as its extension compiled it (a
+   *  CompiledExtension: its name and config); null: none. */
+  retryPriority: { name: string; config: unknown } | null;
 }
 
 export const DEFAULT_BACKOFF_BASE_MS = 25;

@@ -25,6 +25,7 @@ import { ResourceSlots } from '../upstream/resource-slots.ts';
 import {
   RESOURCE_CONNECTIONS, RESOURCE_PENDING_REQUESTS, RESOURCE_REQUESTS, RESOURCE_RETRIES, retryBudgetMax,
 } from '../upstream/resource-manager.ts';
+import { localityWeightOf, localityWeightsOf } from '../upstream/locality.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 import { compileRuntime } from '../runtime/config.ts';
 import { RuntimeLoader } from '../runtime/loader.ts';
@@ -539,6 +540,7 @@ export class MainServer {
   #oneClusterStatus(c: Snapshot['clusters'][number], hc: Map<number, number> | null): ClusterStatus {
     // (With a health check: the checker's verdict, unchecked while it has none.)
     const ejected = this.services.ejected(c);
+    const lw = c.localityWeights === null ? null : localityWeightsOf(c.localityWeights);
     const flags = (h: { healthFlags: number; stats: { rq_total: number } }): number => {
       const key = h.stats.rq_total;
       let f = hc === null ? h.healthFlags : (h.healthFlags & ~ACTIVE_HC_FLAGS) | (hc.get(key) ?? HC_UNCHECKED);
@@ -566,6 +568,8 @@ export class MainServer {
         region: h.region,
         zone: h.zone,
         sub_zone: h.subZone,
+        locality_weight: lw === null ? undefined
+          : localityWeightOf(lw, h.priority, { region: h.region, zone: h.zone, subZone: h.subZone }),
         stats: h.stats,
       })),
     };

@@ -36,10 +36,11 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     ],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
-      'retry_host_predicate', 'host_selection_retry_max_attempts',
+      'retry_host_predicate', 'host_selection_retry_max_attempts', 'retry_priority',
     ],
     [ROUTE + 'RetryPolicy.RetryBackOff']: ['base_interval', 'max_interval'],
     [ROUTE + 'RetryPolicy.RetryHostPredicate']: ['name', 'typed_config'],
+    [ROUTE + 'RetryPolicy.RetryPriority']: ['name', 'typed_config'],
     [ROUTE + 'Route']: [
       'name', 'match', 'route', 'direct_response', 'redirect', 'metadata', 'typed_per_filter_config',
       ...HEADER_MUTATION_FIELDS,
@@ -113,6 +114,8 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
     ctx.compileNested(ExtensionCategory.RetryHostPredicate, pred, `${path}.retry_host_predicate[${i}]`);
     previousHosts = true;
   });
+  const retryPriority = rp.retry_priority === undefined ? null
+    : ctx.compileNested(ExtensionCategory.RetryPriority, rp.retry_priority, `${path}.retry_priority`);
   return {
     retryOn,
     numRetries: rp.num_retries ?? 1,
@@ -125,6 +128,7 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
       .map((h, j): HeaderMatchSnap => headerMatcher(h, `${path}.retriable_headers[${j}]`, ctx)),
     previousHosts,
     hostSelectionMaxAttempts: Number(rp.host_selection_retry_max_attempts ?? 1),
+    retryPriority,
   };
 }
 

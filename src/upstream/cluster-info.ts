@@ -8,6 +8,7 @@ import type { Host } from './host.ts';
 import type { SabRing } from '../common/sab-ring.ts';
 import { monotonicNow } from '../common/clock.ts';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
+import { localityWeightsOf, type LocalityWeights } from './locality.ts';
 
 export class ClusterInfo {
   readonly name: string;
@@ -26,6 +27,9 @@ export class ClusterInfo {
   readonly panicThreshold: number;
   /** What its load balancer's module compiled from the cluster (ring_hash_lb_config ...). */
   readonly lbConfig: unknown;
+  /** common_lb_config.locality_weighted_lb_config: the locality weights by priority (null: not
+   *  set, no locality-weighted balancing). */
+  readonly localityWeights: LocalityWeights | null;
   /** Where the router reports each attempt's outcome (outlier detection; null: not configured). */
   outlier: SabRing | null;
   // Its connections (upstream/connection-options.ts; 0: no limit).
@@ -54,6 +58,8 @@ export class ClusterInfo {
     this.transportSocket = transportSocket;
     this.panicThreshold = snap.panicThreshold;
     this.lbConfig = snap.lbConfig;
+    // (`!= null`: a hand-built snapshot in tests may not carry the field.)
+    this.localityWeights = snap.localityWeights != null ? localityWeightsOf(snap.localityWeights) : null;
     this.outlier = null;
     const o = snap.connections;
     this.idleTimeoutMs = o.idleTimeoutMs;

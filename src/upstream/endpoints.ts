@@ -2,14 +2,16 @@
 // one (STATIC, STRICT_DNS, LOGICAL_DNS): the supported fields, and Envoy's rule that priorities
 // run from 0 without a gap.
 import type { CompileContext } from '../extensions/types.ts';
+import { localityWeightsOfEndpoints, type LocalityWeightSnap } from './locality.ts';
 
 type Obj = Record<string, any>;
 
 /** The endpoint messages' fields the cluster types act on (weights, priorities and health drive
- *  the load balancers; localities show in /clusters). */
+ *  the load balancers; localities show in /clusters, and with locality_weighted_lb_config their
+ *  weights drive the load balancers too). */
 export const ENDPOINT_FIELDS = {
   'envoy.config.endpoint.v3.ClusterLoadAssignment': ['cluster_name', 'endpoints'],
-  'envoy.config.endpoint.v3.LocalityLbEndpoints': ['lb_endpoints', 'priority', 'locality'],
+  'envoy.config.endpoint.v3.LocalityLbEndpoints': ['lb_endpoints', 'priority', 'locality', 'load_balancing_weight'],
   'envoy.config.endpoint.v3.LbEndpoint': ['endpoint', 'load_balancing_weight', 'health_status'],
   'envoy.config.endpoint.v3.Endpoint': ['address', 'health_check_config', 'hostname'],
   'envoy.config.endpoint.v3.Endpoint.HealthCheckConfig': ['port_value'],
@@ -27,4 +29,28 @@ export function checkPriorities(cluster: Obj, ctx: Pick<CompileContext, 'fail' |
     ctx.fail(`${ctx.path}.load_assignment.endpoints[${i}].priority`,
       `priorities must run from 0 without a gap: ${max} is used but ${p} is not`);
   }
+}
+
+/** The locality weights of a cluster with common_lb_config.locality_weighted_lb_config (null
+ *  without it). Envoy ignores a LocalityLbEndpoints' load_balancing_weight without locality
+ *  weighting, and without a `locality`; Legate does not accept what it would not act on, so both
+ *  are refused with the weight's path. `logical`: LOGICAL_DNS, whose host is at priority 0. */
+export function compileLocalityWeights(cluster: Obj, ctx: Pick<CompileContext, 'fail' | 'path'>,
+  logical: boolean): LocalityWeightSnap[] | null {
+  const locs = (cluster.load_assignment?.endpoints ?? []) as Obj[];
+  const on = cluster.common_lb_config?.locality_weighted_lb_config !== undefined;
+  locs.forEach((le, i) => {
+    if (le.load_balancing_weight === undefined) return;
+    const path = `${ctx.path}.load_assignment.endpoints[${i}].load_balancing_weight`;
+    if (!on) {
+      ctx.fail(path, 'a locality weight is acted on only with common_lb_config.locality_weighted_lb_config '
+        + '(Envoy ignores it without)');
+    }
+    if (le.locality === undefined) {
+      ctx.fail(path, 'a locality weight needs the LocalityLbEndpoints\' locality (Envoy ignores it without one, and '
+        + 'the hosts get no load)');
+    }
+  });
+  if (!on) return null;
+  return localityWeightsOfEndpoints(locs, (le) => (logical ? 0 : le.priority ?? 0));
 }

@@ -47,14 +47,24 @@ const clusters: ClusterStatus[] = [
     name: 'api',
     circuit_breakers: { default: { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 } },
     hosts: [
-      // Listed out of order: the dump groups priority 0 first, then localities sorted.
-      { address: '10.0.0.9', port: 80, hostname: 'api.test', weight: 3, priority: 1, region: 'b', health_flags: [], stats: hostStats },
-      { address: '10.0.0.2', port: 80, hostname: 'api.test', weight: 5, region: 'b', zone: 'z', health_flags: ['degraded_active_hc'], stats: hostStats },
+      // Listed out of order: the dump groups priority 0 first, then localities sorted. (The cluster
+      // weighs localities: each host carries its locality's weight, 0 for one without.)
       {
-        address: '10.0.0.1', port: 80, hostname: 'api.test', weight: 1, region: 'a', health_check_port: 81,
+        address: '10.0.0.9', port: 80, hostname: 'api.test', weight: 3, priority: 1, region: 'b', locality_weight: 0,
+        health_flags: [], stats: hostStats,
+      },
+      {
+        address: '10.0.0.2', port: 80, hostname: 'api.test', weight: 5, region: 'b', zone: 'z', locality_weight: 4,
+        health_flags: ['degraded_active_hc'], stats: hostStats,
+      },
+      {
+        address: '10.0.0.1', port: 80, hostname: 'api.test', weight: 1, region: 'a', health_check_port: 81, locality_weight: 2,
         health_flags: ['failed_active_hc'], stats: hostStats,
       },
-      { address: '10.0.0.3', port: 80, hostname: 'api.test', weight: 1, region: 'b', zone: 'z', health_check_port: 80, health_flags: [], stats: hostStats },
+      {
+        address: '10.0.0.3', port: 80, hostname: 'api.test', weight: 1, region: 'b', zone: 'z', health_check_port: 80,
+        locality_weight: 4, health_flags: [], stats: hostStats,
+      },
     ],
   },
 ];
@@ -156,12 +166,18 @@ test('include_eds: an EndpointsConfigDump of the hosts the clusters have now, by
           '@type': 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
           cluster_name: 'api',
           endpoints: [
-            { locality: { region: 'a' }, lb_endpoints: [ep('10.0.0.1', 1, 'UNHEALTHY', { port_value: 81 })] },
+            {
+              locality: { region: 'a' }, lb_endpoints: [ep('10.0.0.1', 1, 'UNHEALTHY', { port_value: 81 })],
+              load_balancing_weight: 2,
+            },
             {
               locality: { region: 'b', zone: 'z' },
               lb_endpoints: [ep('10.0.0.2', 5, 'DEGRADED'), ep('10.0.0.3', 1, 'HEALTHY')],
+              load_balancing_weight: 4,
             },
-            { locality: { region: 'b' }, lb_endpoints: [ep('10.0.0.9', 3, 'HEALTHY')], priority: 1 },
+            {
+              locality: { region: 'b' }, lb_endpoints: [ep('10.0.0.9', 3, 'HEALTHY')], load_balancing_weight: 0, priority: 1,
+            },
           ],
           policy: { overprovisioning_factor: 140 },
         },

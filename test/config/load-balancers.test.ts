@@ -87,3 +87,55 @@ test('lb_policy lists the policies Legate has; another policy\'s config is refus
     `${C0}.least_request_lb_config: applies to lb_policy LEAST_REQUEST only (this cluster's is RANDOM)`,
   ]);
 });
+
+/** Two localities, weighted 1 and 3 (each as `lw` says), one endpoint each. */
+function localityEndpoints(lw: [unknown, unknown] = [1, 3], loc: [unknown, unknown] = [{ zone: 'a' }, { zone: 'b' }]): unknown {
+  const ep = (port: number): unknown => ({ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } });
+  const le = (i: number): Record<string, unknown> => {
+    const o: Record<string, unknown> = { lb_endpoints: [ep(8080 + i)] };
+    if (loc[i] !== undefined) o.locality = loc[i];
+    if (lw[i] !== undefined) o.load_balancing_weight = lw[i];
+    return o;
+  };
+  return { cluster_name: 'c0', endpoints: [le(0), le(1)] };
+}
+
+test('locality_weighted_lb_config: the localities\' weights reach the snapshot, for every lb_policy', () => {
+  for (const lb_policy of ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV']) {
+    const snap = compileConfig(withCluster({
+      lb_policy, common_lb_config: { locality_weighted_lb_config: {} }, load_assignment: localityEndpoints(),
+    }));
+    assert.deepEqual(snap.clusters[0].localityWeights, [
+      { priority: 0, region: '', zone: 'a', subZone: '', weight: 1 },
+      { priority: 0, region: '', zone: 'b', subZone: '', weight: 3 },
+    ], lb_policy);
+  }
+  // Without it: none (and no locality weight may be set).
+  assert.equal(compileConfig(minimal()).clusters[0].localityWeights, null);
+  // A locality without a weight gets none (Envoy: no load).
+  const one = compileConfig(withCluster({
+    common_lb_config: { locality_weighted_lb_config: {} }, load_assignment: localityEndpoints([1, undefined]),
+  }));
+  assert.deepEqual(one.clusters[0].localityWeights, [{ priority: 0, region: '', zone: 'a', subZone: '', weight: 1 }]);
+});
+
+test('locality weights: refused by path without locality_weighted_lb_config or without a locality; 0 is Envoy\'s error', () => {
+  assert.deepEqual(errorsOf({ load_assignment: localityEndpoints() }), [
+    `${C0}.load_assignment.endpoints[0].load_balancing_weight: a locality weight is acted on only with `
+      + 'common_lb_config.locality_weighted_lb_config (Envoy ignores it without)',
+  ]);
+  assert.deepEqual(errorsOf({
+    common_lb_config: { locality_weighted_lb_config: {} }, load_assignment: localityEndpoints([1, 3], [{ zone: 'a' }, undefined]),
+  }), [
+    `${C0}.load_assignment.endpoints[1].load_balancing_weight: a locality weight needs the LocalityLbEndpoints' `
+      + 'locality (Envoy ignores it without one, and the hosts get no load)',
+  ]);
+  const zero = errorsOf({ common_lb_config: { locality_weighted_lb_config: {} }, load_assignment: localityEndpoints([0, 3]) });
+  assert.equal(zero.length, 1);
+  assert.match(zero[0], /endpoints\[0\]\.load_balancing_weight: value must be greater than or equal to 1, got 0/);
+});
+
+test('zone-aware routing stays refused by name', () => {
+  assert.deepEqual(errorsOf({ common_lb_config: { zone_aware_lb_config: { min_cluster_size: 3 } } }),
+    unsupported(`${C0}.common_lb_config.zone_aware_lb_config: field is not supported by Legate`));
+});

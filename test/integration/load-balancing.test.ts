@@ -1,11 +1,14 @@
 // Load balancers through real Legate processes (two workers) to real upstreams: weighted round
 // robin over 10k requests, least request steering away from a slow host, priority failover and
-// panic from the endpoints' health_status, and random.
+// panic from the endpoints' health_status, random, and locality-weighted balancing
+// (locality_weighted_lb_config): shares by locality weight, a locality that loses its hosts to
+// health_status or to active health checks losing its share.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'undici';
-import { hcmListener, routeAll } from '../helpers/legate.ts';
+import { hcmListener, routeAll, type Legate } from '../helpers/legate.ts';
 import { legateFor, httpUp, track } from './fixtures/tracked.ts';
+import { until } from './fixtures/clients.ts';
 import { echo, type HttpUpstream } from './fixtures/upstreams.ts';
 
 interface Endpoint {
@@ -135,3 +138,149 @@ test('random spreads over every healthy host', async () => {
   assert.equal(c[2], 0);
   assert.ok(c[0] > 200 && c[1] > 200, `${c}`);
 });
+
+interface LocalityEps {
+  zone: string;
+  /** LocalityLbEndpoints.load_balancing_weight (unset: none). */
+  weight?: number;
+  priority?: number;
+  endpoints: Endpoint[];
+}
+
+/** A cluster with locality_weighted_lb_config, one LocalityLbEndpoints per locality. */
+function localityCluster(lbPolicy: string, localities: LocalityEps[], extra = ''): string {
+  const locs = localities.map((l) => `
+      - locality: { region: r1, zone: ${l.zone} }${l.weight === undefined ? '' : `
+        load_balancing_weight: ${l.weight}`}${l.priority === undefined ? '' : `
+        priority: ${l.priority}`}
+        lb_endpoints:${l.endpoints.map((e) => `
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${e.port} } } }${e.unhealthy ? `
+          health_status: UNHEALTHY` : ''}`).join('')}`).join('');
+  return `
+static_resources:
+  listeners:${hcmListener('proxy', 'ingress', routeAll('up'))}
+  clusters:
+  - name: up
+    connect_timeout: 1s
+    lb_policy: ${lbPolicy}
+    common_lb_config:
+      locality_weighted_lb_config: {}${extra}
+    load_assignment:
+      cluster_name: up
+      endpoints:${locs}
+`;
+}
+
+/** Each group's share of what `groups`' hosts served. */
+function shares(groups: HttpUpstream[][]): number[] {
+  const c = groups.map((g) => g.reduce((n, u) => n + u.requests.length, 0));
+  const total = c.reduce((a, b) => a + b, 0);
+  return c.map((n) => n / total);
+}
+
+function assertShares(got: number[], want: number[], tol: number, what: string): void {
+  want.forEach((w, i) => assert.ok(Math.abs(got[i] - w) <= tol, `${what}: locality ${i} got ${got[i]} (want ${w}; ${got})`));
+}
+
+test('locality weights 1:3: 25% / 75% of 10k requests within 2%, whatever the localities\' host counts', async () => {
+  // Three hosts in the light locality, two in the heavy one: the shares follow the localities'
+  // weights, not the host counts.
+  const a = [await httpUp(), await httpUp(), await httpUp()];
+  const b = [await httpUp(), await httpUp()];
+  const l = await legateFor(localityCluster('ROUND_ROBIN', [
+    { zone: 'a', weight: 1, endpoints: a.map((u) => ({ port: u.port })) },
+    { zone: 'b', weight: 3, endpoints: b.map((u) => ({ port: u.port })) },
+  ]), { concurrency: 2 });
+  await load(l.port('proxy'), 10_000, 32);
+  assertShares(shares([a, b]), [0.25, 0.75], 0.02, 'round robin');
+  // Within a locality, round robin over its hosts.
+  for (const u of b) assert.ok(Math.abs(u.requests.length - 3750) < 200, `${counts(b)}`);
+  // The EDS dump shows the localities' weights.
+  const dump = await (await request(`${l.admin}/config_dump?include_eds`)).body.json() as any;
+  const eds = dump.configs.find((c: any) => c['@type'].endsWith('EndpointsConfigDump'));
+  const les = eds.static_endpoint_configs[0].endpoint_config.endpoints;
+  assert.deepEqual(les.map((le: any) => [le.locality.zone, le.load_balancing_weight]), [['a', 1], ['b', 3]]);
+});
+
+test('locality weights with least request and random (4k requests each, within 3%)', async () => {
+  for (const policy of ['LEAST_REQUEST', 'RANDOM']) {
+    const a = [await httpUp(), await httpUp()];
+    const b = [await httpUp(), await httpUp()];
+    const l = await legateFor(localityCluster(policy, [
+      { zone: 'a', weight: 1, endpoints: a.map((u) => ({ port: u.port })) },
+      { zone: 'b', weight: 3, endpoints: b.map((u) => ({ port: u.port })) },
+    ]), { concurrency: 2 });
+    await load(l.port('proxy'), 4000, 16);
+    assertShares(shares([a, b]), [0.25, 0.75], 0.03, policy);
+  }
+});
+
+test('a locality whose hosts are all UNHEALTHY (health_status) loses its share to the others, by their weights', async () => {
+  const a = [await httpUp(), await httpUp()];
+  const b = [await httpUp(), await httpUp()];
+  const c = [await httpUp(), await httpUp()];
+  const unweighted = [await httpUp()];
+  const l = await legateFor(localityCluster('ROUND_ROBIN', [
+    { zone: 'a', weight: 1, endpoints: a.map((u) => ({ port: u.port, unhealthy: true })) },
+    { zone: 'b', weight: 1, endpoints: b.map((u) => ({ port: u.port })) },
+    { zone: 'c', weight: 2, endpoints: c.map((u) => ({ port: u.port })) },
+    // A locality without a weight gets nothing (Envoy: no load).
+    { zone: 'd', endpoints: unweighted.map((u) => ({ port: u.port })) },
+  ]), { concurrency: 2 });
+  await load(l.port('proxy'), 3000, 16);
+  assert.deepEqual(counts([...a, ...unweighted]), [0, 0, 0]);
+  assertShares(shares([b, c]), [1 / 3, 2 / 3], 0.02, 'b and c');
+});
+
+/** A host that answers /health with `health.status`, and echoes the rest. */
+async function checkedHost(): Promise<HttpUpstream & { health: { status: number } }> {
+  const health = { status: 200 };
+  const up = await httpUp((req, res, body) => {
+    if (req.url === '/health') {
+      res.writeHead(health.status);
+      res.end();
+    } else {
+      echo(req, res, body);
+    }
+  });
+  return Object.assign(up, { health });
+}
+
+test('a locality whose hosts fail their health checks loses its share at once, and gets it back', async () => {
+  const a = [await checkedHost(), await checkedHost()];
+  const b = [await checkedHost(), await checkedHost()];
+  const c = [await checkedHost(), await checkedHost()];
+  const l = await legateFor(localityCluster('ROUND_ROBIN', [
+    { zone: 'a', weight: 2, endpoints: a.map((u) => ({ port: u.port })) },
+    { zone: 'b', weight: 1, endpoints: b.map((u) => ({ port: u.port })) },
+    { zone: 'c', weight: 1, endpoints: c.map((u) => ({ port: u.port })) },
+  ], `
+    health_checks:
+    - timeout: 0.5s
+      interval: 0.1s
+      no_traffic_interval: 0.1s
+      unhealthy_threshold: 1
+      healthy_threshold: 1
+      http_health_check: { path: /health }`), { concurrency: 2 });
+  const all = [...a, ...b, ...c];
+  const served = (): number[] => [a, b, c].map((g) => g.reduce((n, u) => n + u.requests.filter((r) => r.url !== '/health').length, 0));
+  const round = async (n: number): Promise<number[]> => {
+    const before = served();
+    await load(l.port('proxy'), n, 8);
+    const after = served();
+    const d = after.map((x, i) => x - before[i]);
+    return d.map((x) => x / n);
+  };
+  assertShares(await round(2000), [0.5, 0.25, 0.25], 0.03, 'all healthy');
+  for (const u of a) u.health.status = 503;
+  await until('a ejected', async () => (await healthy(l)) === 4);
+  assertShares(await round(2000), [0, 0.5, 0.5], 0.03, 'a failing its checks');
+  for (const u of a) u.health.status = 200;
+  await until('a back', async () => (await healthy(l)) === 6);
+  assertShares(await round(2000), [0.5, 0.25, 0.25], 0.03, 'a back');
+  assert.equal(all.length, 6);
+});
+
+async function healthy(l: Legate): Promise<number> {
+  return (await l.stats()).get('cluster.up.health_check.healthy') ?? -1;
+}

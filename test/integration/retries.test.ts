@@ -1,7 +1,7 @@
 // Retries and timeouts through a real Legate to real upstreams: retry_on conditions (5xx, reset,
 // retriable status codes), num_retries and URX, per_try_timeout, backoff, previous_hosts, the
-// request body replayed, x-envoy-attempt-count, the x-envoy-* request headers, and the max_retries
-// circuit breaker.
+// request body replayed, x-envoy-attempt-count, the x-envoy-* request headers, the max_retries
+// circuit breaker, and retry_priority (previous_priorities) sending a retry to another priority.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -331,4 +331,104 @@ test('a reset whose retries ran out answers 503 with both flags, UC and URX, in 
   assert.match(r.body, /connection termination/);
   assert.equal(bad.requests.length, 2);
   await logLine(log, '503', '503 UC,URX');
+});
+
+/** A cluster with one host at P0 and one at P1 (both healthy: P0 takes every first attempt). */
+function priorityCluster(name: string, p0: number, p1: number, lbPolicy: string): string {
+  return `
+  - name: ${name}
+    connect_timeout: 1s
+    lb_policy: ${lbPolicy}
+    load_assignment:
+      cluster_name: ${name}
+      endpoints:
+      - priority: 0
+        lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p0} } } }
+      - priority: 1
+        lb_endpoints:
+        - endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${p1} } } }`;
+}
+
+/** A route with its retry policy, to `cluster`. */
+function retryRoute(prefix: string, cluster: string, retryPolicy: string): string {
+  return `
+              - match: { prefix: "${prefix}" }
+                route:
+                  cluster: ${cluster}
+                  retry_policy:${retryPolicy}`;
+}
+
+const RETRY_5XX_ONCE = `
+                    retry_on: 5xx
+                    num_retries: 1
+                    retry_back_off: { base_interval: 0.001s }`;
+const PREVIOUS_PRIORITIES = `
+                    retry_priority:
+                      name: envoy.retry_priorities.previous_priorities
+                      typed_config:
+                        "@type": type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig
+                        update_frequency: 1`;
+
+test('retry_priority previous_priorities: the retry of a 503 from P0 goes to P1; without it, to P0 again', async () => {
+  const p0 = await httpUp((_req, res) => { res.writeHead(503); res.end('p0 down'); });
+  const p1 = await httpUp((_req, res) => { res.writeHead(200); res.end('p1'); });
+  // One cluster per load balancer that consults it, each behind a route with the policy; /plain
+  // is the round robin cluster behind a route without retry_priority.
+  const policies = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM'];
+  const routes = [
+    retryRoute('/plain', 'up_ROUND_ROBIN', RETRY_5XX_ONCE),
+    ...policies.map((lb) => retryRoute(`/${lb}`, `up_${lb}`, RETRY_5XX_ONCE + PREVIOUS_PRIORITIES)),
+  ].join('');
+  const l = await legateFor(`
+static_resources:
+  listeners:${hcmListener('proxy', 'ingress', routes)}
+  clusters:${policies.map((lb) => priorityCluster(`up_${lb}`, p0.port, p1.port, lb)).join('')}
+`, { concurrency: 2 });
+  const port = l.port('proxy');
+  for (const lb of policies) {
+    p0.requests.length = 0;
+    p1.requests.length = 0;
+    for (let i = 0; i < 10; i++) assert.deepEqual(await get(port, `/${lb}/${i}`), { status: 200, body: 'p1' }, lb);
+    assert.equal(p0.requests.length, 10, `${lb}: every first attempt at P0`);
+    assert.equal(p1.requests.length, 10, `${lb}: every retry at P1`);
+  }
+  const st = await stats(l);
+  for (const lb of policies) {
+    assert.equal(st.get(`cluster.up_${lb}.upstream_rq_retry`), 10);
+    assert.equal(st.get(`cluster.up_${lb}.upstream_rq_retry_success`), 10);
+  }
+  // The same cluster without retry_priority: the retry goes to P0 again, and the 503 reaches the
+  // client.
+  p0.requests.length = 0;
+  p1.requests.length = 0;
+  for (let i = 0; i < 10; i++) assert.deepEqual(await get(port, `/plain/${i}`), { status: 503, body: 'p0 down' });
+  assert.equal(p0.requests.length, 20);
+  assert.equal(p1.requests.length, 0);
+});
+
+test('retry_priority on a virtual host\'s policy; every priority tried: the exclusions are cleared', async () => {
+  // Both priorities answer 503: with two retries, the second one finds P0 and P1 both excluded,
+  // so previous_priorities starts over (Envoy) and it goes to P0 again.
+  const p0 = await httpUp((_req, res) => { res.writeHead(503); res.end('p0'); });
+  const p1 = await httpUp((_req, res) => { res.writeHead(503); res.end('p1'); });
+  // (A virtual host's fields sit four columns left of a route action's.)
+  const policy = `
+                    retry_on: 5xx
+                    num_retries: 2
+                    retry_back_off: { base_interval: 0.001s }${PREVIOUS_PRIORITIES}`.replace(/\n {4}/g, '\n');
+  const yaml = `
+static_resources:
+  listeners:${hcmListener('proxy', 'ingress', `
+              - match: { prefix: "/" }
+                route: { cluster: up }`)}
+  clusters:${priorityCluster('up', p0.port, p1.port, 'ROUND_ROBIN')}
+`.replace('              domains: ["*"]', `              domains: ["*"]
+              retry_policy:${policy}`);
+  assert.match(yaml, /\n {14}retry_policy:\n {16}retry_on: 5xx\n/);
+  const l = await legateFor(yaml);
+  const r = await get(l.port('proxy'));
+  assert.deepEqual(r, { status: 503, body: 'p0' });
+  assert.equal(p0.requests.length, 2);
+  assert.equal(p1.requests.length, 1);
 });

@@ -58,7 +58,7 @@ export function clusterSnap(sink: TestSink, hosts: HostSnap[], extra: Partial<Cl
     name: 'c', type: 'STATIC', lbPolicy: 'ROUND_ROBIN', connectTimeoutMs: 1000, bufferLimit: 1 << 20,
     maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3, retryBudget: null,
     hosts, stats: clusterStats(sink), transportSocket: null, discovery: null, dynamic: false,
-    lbConfig: null, panicThreshold: 50, healthCheck: null, outlier: null,
+    lbConfig: null, panicThreshold: 50, localityWeights: null, healthCheck: null, outlier: null,
     connections: { ...DEFAULT_CONNECTION_OPTIONS }, ...extra,
   } as ClusterSnap;
 }

@@ -3,6 +3,7 @@
 import { Host, HealthFlag, PrioritySet } from '../../../src/upstream/host.ts';
 import type { LoadBalancer, LoadBalancerContext } from '../../../src/upstream/load-balancer.ts';
 import { ClusterInfo } from '../../../src/upstream/cluster-info.ts';
+import type { LocalityWeightSnap } from '../../../src/upstream/locality.ts';
 import { xxHash64 } from '../../../src/common/xxhash64.ts';
 import { TestSink, clusterSnap, hostSnap } from '../../upstream/fixtures.ts';
 
@@ -14,14 +15,15 @@ export const DEGRADED = HealthFlag.DEGRADED_ACTIVE_HC;
 export class Env {
   readonly sink = new TestSink();
 
-  info(lbConfig: unknown, panicThreshold = 50): ClusterInfo {
-    return new ClusterInfo(clusterSnap(this.sink, [], { lbConfig, panicThreshold }), this.sink);
+  /** `localityWeights`: locality_weighted_lb_config with these weights (null: not set). */
+  info(lbConfig: unknown, panicThreshold = 50, localityWeights: LocalityWeightSnap[] | null = null): ClusterInfo {
+    return new ClusterInfo(clusterSnap(this.sink, [], { lbConfig, panicThreshold, localityWeights }), this.sink);
   }
 
   /** `127.0.0.1:<port>` unless `address` says otherwise (Envoy's tests use tcp://127.0.0.1:9x). */
-  host(port: number, o: { weight?: number; healthFlags?: number; priority?: number; address?: string } = {}): Host {
+  host(port: number, o: { weight?: number; healthFlags?: number; priority?: number; address?: string; zone?: string } = {}): Host {
     return Host.fromSnap(hostSnap(this.sink, o.address ?? '127.0.0.1', port, {
-      weight: o.weight ?? 1, healthFlags: o.healthFlags ?? 0, priority: o.priority ?? 0,
+      weight: o.weight ?? 1, healthFlags: o.healthFlags ?? 0, priority: o.priority ?? 0, zone: o.zone ?? '',
     }));
   }
 
@@ -32,6 +34,12 @@ export class Env {
   panics(info: ClusterInfo): number {
     return this.sink.v[info.s.lb_healthy_panic];
   }
+}
+
+/** Locality weights for zones `z0`, `z1`, ... in order (Envoy's tests' makeLocalityWeights; put
+ *  host i's group in zone `z<i>` with `host(.., { zone })`). */
+export function zoneWeights(weights: readonly number[], priority = 0): LocalityWeightSnap[] {
+  return weights.map((weight, i) => ({ priority, region: '', zone: `z${i}`, subZone: '', weight }));
 }
 
 /** A priority set with `hosts` at `priority` (lower priorities created empty). */

@@ -9,7 +9,7 @@ import {
 } from '../../../src/extensions/load-balancers/maglev/index.ts';
 import { PrioritySet } from '../../../src/upstream/host.ts';
 import {
-  BAD, Env, countByPort, keyed, keysKeptAfterRemoval, setWith, testKeys, unkeyed,
+  BAD, Env, countByPort, keyed, keysKeptAfterRemoval, setWith, testKeys, unkeyed, zoneWeights,
 } from './hash-fixtures.ts';
 
 function tableOf(lb: MaglevLoadBalancer, priority = 0): MaglevTable {
@@ -52,15 +52,49 @@ test('Envoy: Weighted (weights 1 and 2, table size 17)', () => {
   assertAssignments(lb, hosts, [1, 0, 0, 1, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1]);
 });
 
-test('Envoy: LocalityWeightedLopsided, with host weights in place of locality weights (panic)', () => {
-  // Envoy's test weighs two localities 127:1, host :0 alone in the first and :1..:1023 in the
-  // second, with no healthy host (panic: all hosts). Host weights 127 * 1023 for :0 and 1 for the
-  // others normalize to the very same doubles, so the table is the same: every light host once,
-  // the heavy one the rest.
+test('Envoy: LocalityWeightedSameLocalityWeights (host weights 1, 2 in localities 1:1: the hosts weigh alike)', () => {
+  const env = new Env();
+  const info = env.info({ tableSize: 17 }, 50, zoneWeights([1, 1]));
+  const hosts = [env.host(90, { weight: 1, zone: 'z0' }), env.host(91, { weight: 2, zone: 'z1' })];
+  const lb = new MaglevLoadBalancer(setWith(hosts), info);
+  const t = tableOf(lb);
+  assert.deepEqual([t.minEntriesPerHost, t.maxEntriesPerHost], [8, 9]);
+  assertAssignments(lb, hosts, [1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1]);
+});
+
+test('Envoy: LocalityWeightedDifferentLocalityWeights (localities {:90} 8, {:92} 0, {:91} 2)', () => {
+  const env = new Env();
+  const info = env.info({ tableSize: 17 }, 50, zoneWeights([8, 0, 2]));
+  const hosts = [env.host(90, { weight: 1, zone: 'z0' }), env.host(91, { weight: 2, zone: 'z2' }),
+    env.host(92, { weight: 3, zone: 'z1' })];
+  const lb = new MaglevLoadBalancer(setWith(hosts), info);
+  const t = tableOf(lb);
+  assert.deepEqual([t.minEntriesPerHost, t.maxEntriesPerHost], [4, 13]);
+  assertAssignments(lb, hosts, [1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0]);
+});
+
+test('Envoy: LocalityWeightedAllZeroLocalityWeights (no host to pick)', () => {
+  const env = new Env();
+  const info = env.info({ tableSize: 17 }, 50, zoneWeights([0]));
+  const lb = new MaglevLoadBalancer(setWith([env.host(90, { zone: 'z0' })]), info);
+  assert.equal(lb.chooseHost(keyed(0n)), null);
+});
+
+test('Envoy: LocalityWeightedGlobalPanic (no healthy host: the table of every host, by locality)', () => {
+  const env = new Env();
+  const info = env.info({ tableSize: 17 }, 50, zoneWeights([1, 1]));
+  const hosts = [env.host(90, { weight: 1, zone: 'z0', healthFlags: BAD }), env.host(91, { weight: 2, zone: 'z1', healthFlags: BAD })];
+  const lb = new MaglevLoadBalancer(setWith(hosts), info);
+  const t = tableOf(lb);
+  assert.deepEqual([t.minEntriesPerHost, t.maxEntriesPerHost], [8, 9]);
+  assertAssignments(lb, hosts, [1, 0, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1]);
+});
+
+test('Envoy: LocalityWeightedLopsided (localities 127:1, :0 alone in the first, no healthy host)', () => {
   const env = new Env();
   // (The info first: its stat slots come before the 1024 hosts' in the test sink.)
-  const info = env.info({ tableSize: DEFAULT_TABLE_SIZE });
-  const hosts = Array.from({ length: 1024 }, (_, i) => env.host(i, { weight: i === 0 ? 127 * 1023 : 1, healthFlags: BAD }));
+  const info = env.info({ tableSize: DEFAULT_TABLE_SIZE }, 50, zoneWeights([127, 1]));
+  const hosts = Array.from({ length: 1024 }, (_, i) => env.host(i, { zone: i === 0 ? 'z0' : 'z1', healthFlags: BAD }));
   const lb = new MaglevLoadBalancer(setWith(hosts), info);
   const t = tableOf(lb);
   assert.deepEqual([t.minEntriesPerHost, t.maxEntriesPerHost], [1, DEFAULT_TABLE_SIZE - 1023]);

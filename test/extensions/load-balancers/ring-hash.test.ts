@@ -8,6 +8,7 @@ import { Ring, RingHashLoadBalancer, DEFAULT_MAX_RING_SIZE, DEFAULT_MIN_RING_SIZ
 import { PrioritySet, type Host } from '../../../src/upstream/host.ts';
 import {
   BAD, DEGRADED, Env, MAX_U64, countByPort, evenKeys, keyed, keysKeptAfterRemoval, setWith, testKeys, unkeyed,
+  zoneWeights,
 } from './hash-fixtures.ts';
 
 function ringConfig(min: number, max = DEFAULT_MAX_RING_SIZE): RingHashConfig {
@@ -142,14 +143,12 @@ test('Envoy: LargeFractionalScale (2 hosts, ring of exactly 1023: 511 and 512 en
   assert.deepEqual([counts.get(90), counts.get(91)], [526, 497]);
 });
 
-test('Envoy: LopsidedWeightSmallScale, with host weights in place of locality weights', () => {
-  // Envoy's test weighs two localities 127:1, host :0 alone in the first and :1..:1023 in the
-  // second. Host weights 127 * 1023 for :0 and 1 for the others normalize to the very same doubles
-  // (127/128 exactly, and 1/130944 rounded once either way), in the same host order, so the ring
-  // is the same one and Envoy's expectations hold unchanged.
+test('Envoy: LopsidedWeightSmallScale (localities weighted 127:1, :0 alone in the first, ring of 1024)', () => {
   const env = new Env();
-  const hosts = Array.from({ length: 1024 }, (_, i) => env.host(i, { weight: i === 0 ? 127 * 1023 : 1 }));
-  const lb = new RingHashLoadBalancer(setWith(hosts), env.info(ringConfig(1024, 1024)));
+  const info = env.info(ringConfig(1024, 1024), 50, zoneWeights([127, 1]));
+  const hosts = Array.from({ length: 1024 }, (_, i) => env.host(i, { zone: i === 0 ? 'z0' : 'z1' }));
+  const lb = new RingHashLoadBalancer(setWith(hosts), info);
+  // Host :0 has 1016 of the 1024 entries (127/128); every 128th light host one.
   assertRingStats(ringOf(lb), 1024, 0, 1016);
   const expected: [bigint, number][] = [
     [11664790346325243808n, 1], [15894554872961148518n, 128], [13958138884277627155n, 256],
@@ -157,6 +156,109 @@ test('Envoy: LopsidedWeightSmallScale, with host weights in place of locality we
     [6442769608292299103n, 768], [5881074926069334434n, 896],
   ];
   for (const [key, i] of expected) assert.equal(lb.chooseHost(keyed(key)), hosts[i], String(key));
+});
+
+test('the same ring from host weights 127 * 1023 : 1 (they normalize to the same doubles)', () => {
+  const env = new Env();
+  const hosts = Array.from({ length: 1024 }, (_, i) => env.host(i, { weight: i === 0 ? 127 * 1023 : 1 }));
+  const lb = new RingHashLoadBalancer(setWith(hosts), env.info(ringConfig(1024, 1024)));
+  assertRingStats(ringOf(lb), 1024, 0, 1016);
+  assert.equal(lb.chooseHost(keyed(15894554872961148518n)), hosts[128]);
+});
+
+test('Envoy: ZeroLocalityWeights (every locality weight 0: as if there were no host)', () => {
+  const env = new Env();
+  const info = env.info(null, 50, zoneWeights([0, 0]));
+  const lb = new RingHashLoadBalancer(setWith([env.host(90, { zone: 'z0' }), env.host(91, { zone: 'z1' })]), info);
+  assert.equal(lb.chooseHost(null), null);
+  // A locality without a configured weight counts as 0 too.
+  const unweighted = new RingHashLoadBalancer(setWith([env.host(90, { zone: 'z0' })]), env.info(null, 50, []));
+  assert.equal(unweighted.chooseHost(keyed(1n)), null);
+});
+
+test('Envoy: LocalityWeightedTinyRing (localities weighted 1, 2, 3, 0 on a ring of exactly 6)', () => {
+  const env = new Env();
+  const info = env.info(ringConfig(6, 6), 50, zoneWeights([1, 2, 3, 0]));
+  const hosts = [90, 91, 92, 93].map((p, i) => env.host(p, { zone: `z${i}` }));
+  const lb = new RingHashLoadBalancer(setWith(hosts), info);
+  assertRingStats(ringOf(lb), 6, 1, 3);
+  const expected: [bigint, number][] = [
+    [928266305478181108n, 2], [4443673547860492590n, 2], [5583722120771150861n, 1],
+    [6311230543546372928n, 1], [13444792449719432967n, 2], [16117243373044804889n, 0],
+  ];
+  for (const [key, i] of expected) assert.equal(lb.chooseHost(keyed(key)), hosts[i], String(key));
+});
+
+test('Envoy: LocalityWeightedLargeRing (1, 2, 3, 0, ring 6144: 987 / 1932 / 3081 / 0 of 6000 keys)', () => {
+  const env = new Env();
+  const info = env.info(ringConfig(6144), 50, zoneWeights([1, 2, 3, 0]));
+  const hosts = [90, 91, 92, 93].map((p, i) => env.host(p, { zone: `z${i}` }));
+  const lb = new RingHashLoadBalancer(setWith(hosts), info);
+  assertRingStats(ringOf(lb), 6144, 1024, 3072);
+  const counts = countByPort(lb, evenKeys(6000));
+  assert.deepEqual([counts.get(90), counts.get(91), counts.get(92), counts.get(93)], [987, 1932, 3081, undefined]);
+});
+
+test('Envoy: HostAndLocalityWeightedTinyRing (hosts 1:2 in each of two localities 1:2, ring of 9)', () => {
+  const env = new Env();
+  const info = env.info(ringConfig(9, 9), 50, zoneWeights([1, 2]));
+  const hosts = [
+    env.host(90, { weight: 1, zone: 'z0' }), env.host(91, { weight: 2, zone: 'z0' }),
+    env.host(92, { weight: 1, zone: 'z1' }), env.host(93, { weight: 2, zone: 'z1' }),
+  ];
+  const lb = new RingHashLoadBalancer(setWith(hosts), info);
+  assertRingStats(ringOf(lb), 9, 1, 4);
+  const expected: [bigint, number][] = [
+    [928266305478181108n, 2], [3851675632748031481n, 3], [5583722120771150861n, 1],
+    [6311230543546372928n, 1], [7700377290971790572n, 3], [12559126875973811811n, 3],
+    [13444792449719432967n, 2], [13784988426630141778n, 3], [16117243373044804889n, 0],
+  ];
+  for (const [key, i] of expected) assert.equal(lb.chooseHost(keyed(key)), hosts[i], String(key));
+});
+
+test('Envoy: HostAndLocalityWeightedLargeRing (ring 9216: 924 / 2009 / 2053 / 4014 of 9000 keys)', () => {
+  const env = new Env();
+  const info = env.info(ringConfig(9216), 50, zoneWeights([1, 2]));
+  const hosts = [
+    env.host(90, { weight: 1, zone: 'z0' }), env.host(91, { weight: 2, zone: 'z0' }),
+    env.host(92, { weight: 1, zone: 'z1' }), env.host(93, { weight: 2, zone: 'z1' }),
+  ];
+  const lb = new RingHashLoadBalancer(setWith(hosts), info);
+  assertRingStats(ringOf(lb), 9216, 1024, 4096);
+  const counts = countByPort(lb, evenKeys(9000));
+  assert.deepEqual([counts.get(90), counts.get(91), counts.get(92), counts.get(93)], [924, 2009, 2053, 4014]);
+});
+
+test('locality weights: the localities go in (region, zone, sub_zone) order, whatever the host order', () => {
+  const env = new Env();
+  const info = env.info(ringConfig(6, 6), 50, zoneWeights([1, 2, 3, 0]));
+  // The hosts of LocalityWeightedTinyRing listed backwards: the ring is the same.
+  const hosts = [93, 92, 91, 90].map((p, i) => env.host(p, { zone: `z${3 - i}` }));
+  const lb = new RingHashLoadBalancer(setWith(hosts), info);
+  assert.equal(lb.chooseHost(keyed(928266305478181108n))!.port, 92);
+  assert.equal(lb.chooseHost(keyed(16117243373044804889n))!.port, 90);
+});
+
+test('locality weights: the ring holds the healthy hosts of each locality; in panic all of them', () => {
+  const env = new Env();
+  const info = env.info(ringConfig(6144), 50, zoneWeights([1, 3]));
+  const a = [env.host(90, { zone: 'z0' }), env.host(91, { zone: 'z0' })];
+  const b = [env.host(92, { zone: 'z1' }), env.host(93, { zone: 'z1' })];
+  const ps = setWith([...a, ...b]);
+  const lb = new RingHashLoadBalancer(ps, info);
+  let counts = countByPort(lb, evenKeys(8000));
+  const share = (ports: number[]): number => ports.reduce((n, p) => n + (counts.get(p) ?? 0), 0) / 8000;
+  assert.ok(Math.abs(share([90, 91]) - 0.25) < 0.03, `${[...counts]}`);
+  // One of zone z1's hosts down: z1's weight goes to its other host (the weights are not scaled
+  // by the locality's availability, as in Envoy).
+  setHealth(ps, 0, [b[0]], BAD);
+  counts = countByPort(lb, evenKeys(8000));
+  assert.equal(counts.get(92), undefined);
+  assert.ok(Math.abs(share([93]) - 0.75) < 0.03, `${[...counts]}`);
+  // Everything down: panic, every host by its locality's weight.
+  setHealth(ps, 0, [...a, ...b], BAD);
+  counts = countByPort(lb, evenKeys(8000));
+  assert.ok(Math.abs(share([92, 93]) - 0.75) < 0.03, `${[...counts]}`);
 });
 
 test('Envoy: NoHost (an empty cluster gives null, with or without a hash key)', () => {

@@ -10,6 +10,13 @@
 // lookup still uses that priority's structure of healthy hosts (degraded hosts are never in a
 // ring or table), which has no host when all of them are degraded.
 //
+// With locality weights (locality_weighted_lb_config), the host weights are normalized per locality
+// as Envoy's normalizeLocalityWeights does: each locality's hosts share its weight divided by the
+// sum of the priority's locality weights (a locality of weight 0 is left out). The weights are
+// the configured ones, not scaled by the locality's availability (Envoy's TODO in
+// thread_aware_lb_impl.cc), and no locality is chosen first: the hash alone picks. As in Envoy,
+// a retry priority (retry_policy.retry_priority) is not consulted here.
+//
 // Structures are built when the host sets change (the PrioritySet's priority-update callback,
 // after PriorityLoad has recomputed), never on a pick. A priority whose host list is the same
 // array as before (HostSet makes new arrays on every update of that priority) keeps its structure.
@@ -21,6 +28,7 @@ import {
   priorityLoadOf, type LoadBalancer, type LoadBalancerContext, type PriorityLoad,
 } from '../../../upstream/load-balancer.ts';
 import type { ClusterInfo } from '../../../upstream/cluster-info.ts';
+import { HostsPerLocality, type LocalityWeights } from '../../../upstream/locality.ts';
 
 /** One priority's lookup structure (Envoy's HashingLoadBalancer). */
 export interface HashingLoadBalancer {
@@ -43,21 +51,46 @@ export type HashingLbFactory = (normalized: NormalizedHostWeights) => HashingLoa
 /** A source of uniformly random 64-bit values (Envoy's Random::RandomGenerator::random()). */
 export type Random64 = () => bigint;
 
-/** Envoy's normalizeHostWeights (locality weights are not supported, so the flat host list):
- *  each weight divided by the sum, in the same double arithmetic. */
+/** Envoy's normalizeHostWeights over a flat host list: each weight divided by the sum, in the
+ *  same double arithmetic. */
 export function normalizeHostWeights(hosts: readonly Host[]): NormalizedHostWeights {
+  const weights: number[] = [];
+  const mm = { min: 1, max: 0 };
+  addNormalized(hosts, 1.0, null, weights, mm);
+  return { hosts, weights: Float64Array.from(weights), min: mm.min, max: mm.max };
+}
+
+/** Envoy's normalizeLocalityWeights: each locality's hosts weighted by `host weight * (locality
+ *  weight / sum of locality weights) / sum of the locality's host weights`, localities in order,
+ *  those of weight 0 left out; no host when every locality weight is 0. */
+export function normalizeLocalityWeights(hostsPerLocality: readonly (readonly Host[])[],
+  localityWeights: readonly number[]): NormalizedHostWeights {
+  const hosts: Host[] = [];
+  const weights: number[] = [];
+  const mm = { min: 1, max: 0 };
+  let sum = 0;
+  for (const w of localityWeights) sum += w;
+  if (sum !== 0) {
+    for (let i = 0; i < localityWeights.length; i++) {
+      if (localityWeights[i] !== 0) addNormalized(hostsPerLocality[i], localityWeights[i] / sum, hosts, weights, mm);
+    }
+  }
+  return { hosts, weights: Float64Array.from(weights), min: mm.min, max: mm.max };
+}
+
+/** Envoy's normalizeHostWeights(hosts, normalized_locality_weight, ...): appends each host with
+ *  `weight * normalizedLocalityWeight / sum`. */
+function addNormalized(hosts: readonly Host[], normalizedLocalityWeight: number, outHosts: Host[] | null,
+  outWeights: number[], mm: { min: number; max: number }): void {
   let sum = 0;
   for (const h of hosts) sum += h.weight;
-  const weights = new Float64Array(hosts.length);
-  let min = 1;
-  let max = 0;
-  for (let i = 0; i < hosts.length; i++) {
-    const w = hosts[i].weight / sum;
-    weights[i] = w;
-    if (w < min) min = w;
-    if (w > max) max = w;
+  for (const h of hosts) {
+    const w = (h.weight * normalizedLocalityWeight) / sum;
+    outHosts?.push(h);
+    outWeights.push(w);
+    if (w < mm.min) mm.min = w;
+    if (w > mm.max) mm.max = w;
   }
-  return { hosts, weights, min, max };
 }
 
 /** The string Envoy hashes for a host: its address's asString(), `10.0.0.1:80`, or for IPv6 the
@@ -92,6 +125,9 @@ interface PriorityState {
  *  `create`, the priority chosen by the request's hash through the cluster's PriorityLoad. */
 export class ThreadAwareLoadBalancer implements LoadBalancer {
   readonly #load: PriorityLoad;
+  readonly #ps: PrioritySet;
+  /** Locality weights by priority (null: locality_weighted_lb_config not set). */
+  readonly #localityWeights: LocalityWeights | null;
   readonly #create: HashingLbFactory;
   readonly #random: Random64;
   /** By priority. */
@@ -104,8 +140,12 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
   #lastLb: HashingLoadBalancer | null;
 
   constructor(ps: PrioritySet, info: ClusterInfo, create: HashingLbFactory, random: Random64 = random64) {
-    // PriorityLoad subscribes to the set first, so #refresh sees its new panic flags.
-    this.#load = priorityLoadOf(ps, info);
+    // PriorityLoad subscribes to the set first, so #refresh sees its new panic flags. (It chooses
+    // priorities only: the locality weights go into the host weights.)
+    this.#load = priorityLoadOf(ps, info, false);
+    this.#ps = ps;
+    // (`?? null`: a hand-built ClusterInfo in tests may not carry the field.)
+    this.#localityWeights = info.localityWeights ?? null;
     this.#create = create;
     this.#random = random;
     this.#priorities = [];
@@ -144,7 +184,7 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     for (let p = 0; p < load.healthySource.length; p++) {
       const hosts = load.panic[p] ? load.allSource[p] : load.healthySource[p];
       const had = prev[p];
-      const lb = had !== undefined && had.hosts === hosts ? had.lb : this.#create(normalizeHostWeights(hosts));
+      const lb = had !== undefined && had.hosts === hosts ? had.lb : this.#create(this.#normalize(p, load.panic[p]));
       next.push({ hosts, lb });
       bySource.set(load.healthySource[p], lb);
       bySource.set(load.degradedSource[p], lb);
@@ -154,5 +194,18 @@ export class ThreadAwareLoadBalancer implements LoadBalancer {
     this.#bySource = bySource;
     this.#lastSource = null;
     this.#lastLb = null;
+  }
+
+  /** Envoy's normalizeWeights: priority p's healthy hosts (in panic: all of them, less the
+   *  excluded ones, as PriorityLoad's), per locality when the cluster weighs localities. */
+  #normalize(p: number, panic: boolean): NormalizedHostWeights {
+    const load = this.#load;
+    const weights = this.#localityWeights;
+    const set = this.#ps.hostSetsPerPriority[p];
+    if (weights === null || set === undefined || set.hosts.length === 0) {
+      return normalizeHostWeights(panic ? load.allSource[p] : load.healthySource[p]);
+    }
+    const hpl = new HostsPerLocality(set, weights[p]);
+    return normalizeLocalityWeights(panic ? hpl.available : hpl.healthy, hpl.weights);
   }
 }

@@ -5,11 +5,12 @@
 // - weights differ: Envoy's EDF scheduler over dynamic weights
 //   `load_balancing_weight / (active_requests + 1) ^ active_request_bias` (bias 1.0 by default; 0
 //   is plain weighted round robin): each pick takes the earliest deadline and puts the host back
-//   with its weight as it is now.
+//   with its weight as it is now (upstream/edf-scheduler.ts).
 // Active requests are this worker's to the host (the rq_active gauge of the worker's stats block;
-// Envoy's counter is process-wide). Which hosts: the cluster's PriorityLoad, one EDF schedule per
-// source. The bias is active_request_bias read from the runtime (`runtime_key`, default_value when
-// no layer sets it; 1.0 without active_request_bias), as Envoy's LeastRequestLoadBalancer::refresh
+// Envoy's counter is process-wide). Which hosts: the cluster's PriorityLoad (with
+// locality_weighted_lb_config, a locality chosen first), one EDF schedule per source. The bias is
+// active_request_bias read from the runtime (`runtime_key`, default_value when no layer sets it;
+// 1.0 without active_request_bias), as Envoy's LeastRequestLoadBalancer::refresh
 // does: when the balancer is made and again whenever a host set of the cluster changes (hosts,
 // health, ejections), not per pick, so a runtime change applies from the next host set update. A
 // negative or NaN runtime value is replaced by 1.0 (Envoy also logs a warning).
@@ -21,6 +22,7 @@ import type { ClusterInfo } from '../../../upstream/cluster-info.ts';
 import type { StatSink } from '../../../common/stat-sink.ts';
 import type { Loader } from '../../../runtime/types.ts';
 import { NULL_LOADER } from '../../../runtime/snapshot.ts';
+import { EdfScheduler } from '../../../upstream/edf-scheduler.ts';
 import { ExtensionCategory, type CompileContext, type LoadBalancerModule } from '../../types.ts';
 
 export const NAME = 'envoy.load_balancing_policies.least_request';
@@ -35,85 +37,6 @@ export interface LeastRequestSnap {
 
 type Obj = Record<string, any>;
 
-/** An earliest-deadline-first schedule over one source (Envoy's EdfScheduler): a binary heap of
- *  (deadline, order) with the hosts in a parallel array. */
-class Edf {
-  readonly #deadline: number[];
-  readonly #order: number[];
-  readonly #host: Host[];
-  #now: number;
-  #seq: number;
-
-  constructor(hosts: readonly Host[], weight: (h: Host) => number) {
-    this.#deadline = [];
-    this.#order = [];
-    this.#host = [];
-    this.#now = 0;
-    this.#seq = 0;
-    for (const h of hosts) this.#add(h, weight(h));
-  }
-
-  /** The host with the earliest deadline, put back with its current weight. */
-  pickAndAdd(weight: (h: Host) => number): Host | null {
-    if (this.#host.length === 0) return null;
-    const h = this.#host[0];
-    this.#now = this.#deadline[0];
-    this.#pop();
-    this.#add(h, weight(h));
-    return h;
-  }
-
-  #add(h: Host, w: number): void {
-    const d = this.#deadline;
-    const o = this.#order;
-    const hs = this.#host;
-    let i = hs.length;
-    d.push(this.#now + 1 / Math.max(w, 1e-9));
-    o.push(this.#seq++);
-    hs.push(h);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.#less(i, parent)) break;
-      this.#swap(i, parent);
-      i = parent;
-    }
-  }
-
-  #pop(): void {
-    const last = this.#host.length - 1;
-    this.#swap(0, last);
-    this.#deadline.pop();
-    this.#order.pop();
-    this.#host.pop();
-    let i = 0;
-    const n = this.#host.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < n && this.#less(l, m)) m = l;
-      if (r < n && this.#less(r, m)) m = r;
-      if (m === i) break;
-      this.#swap(i, m);
-      i = m;
-    }
-  }
-
-  #less(a: number, b: number): boolean {
-    const d = this.#deadline;
-    return d[a] < d[b] || (d[a] === d[b] && this.#order[a] < this.#order[b]);
-  }
-
-  #swap(a: number, b: number): void {
-    const d = this.#deadline;
-    const o = this.#order;
-    const h = this.#host;
-    const td = d[a]; d[a] = d[b]; d[b] = td;
-    const to = o[a]; o[a] = o[b]; o[b] = to;
-    const th = h[a]; h[a] = h[b]; h[b] = th;
-  }
-}
-
 export class LeastRequestLoadBalancer implements LoadBalancer {
   readonly #load: PriorityLoad;
   readonly #stats: StatSink;
@@ -123,7 +46,7 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
   /** The bias as read at the last host set update. */
   #bias: number;
   /** EDF schedules of weighted sources, for the PriorityLoad version they were made in. */
-  #edf: Map<readonly Host[], Edf>;
+  #edf: Map<readonly Host[], EdfScheduler<Host>>;
   #version: number;
   readonly #weight: (h: Host) => number;
 
@@ -154,9 +77,9 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
     this.#bias = b < 0 || Number.isNaN(b) ? 1 : b;
   }
 
-  chooseHost(_context: LoadBalancerContext | null): Host | null {
+  chooseHost(context: LoadBalancerContext | null): Host | null {
     const load = this.#load;
-    const hosts = load.choose(load.onlySource !== null ? 0 : Math.floor(Math.random() * 100));
+    const hosts = load.chooseRandom(context);
     const n = hosts.length;
     if (n === 0) return null;
     if (!weighted(hosts)) return this.#pickOfChoices(hosts);
@@ -165,7 +88,7 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
       this.#edf = new Map();
     }
     let edf = this.#edf.get(hosts);
-    if (edf === undefined) this.#edf.set(hosts, edf = new Edf(hosts, this.#weight));
+    if (edf === undefined) this.#edf.set(hosts, edf = new EdfScheduler(hosts, this.#weight));
     return edf.pickAndAdd(this.#weight);
   }
 

@@ -1,5 +1,6 @@
 // envoy.load_balancing_policies.random (Cluster.lb_policy RANDOM): a host at random from the
-// source the cluster's PriorityLoad chooses (with a random number too). Legate weighs the pick by
+// source the cluster's PriorityLoad chooses (with a random number too; with
+// locality_weighted_lb_config, one locality's hosts). Legate weighs the pick by
 // load_balancing_weight when the weights differ (a binary search over the running sums, built once
 // per source); Envoy's random balancer ignores the weights (docs/differences.md).
 import type { Host, PrioritySet } from '../../../upstream/host.ts';
@@ -24,9 +25,9 @@ export class RandomLoadBalancer implements LoadBalancer {
     this.#version = -1;
   }
 
-  chooseHost(_context: LoadBalancerContext | null): Host | null {
+  chooseHost(context: LoadBalancerContext | null): Host | null {
     const load = this.#load;
-    const hosts = load.choose(load.onlySource !== null ? 0 : Math.floor(Math.random() * 100));
+    const hosts = load.chooseRandom(context);
     const n = hosts.length;
     if (n === 0) return null;
     if (load.version !== this.#version) {

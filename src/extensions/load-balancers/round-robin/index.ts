@@ -3,8 +3,9 @@
 // host's weight to its credit, takes the host with the most, and charges it the total), which
 // spreads a heavy host's turns instead of sending them in a row. Equal weights take the plain
 // path: an index and a compare. Which hosts: the cluster's PriorityLoad (priorities, degraded
-// hosts, panic), with one turn order per source, as Envoy keeps one scheduler per HostsSource;
-// the usual single source (every host of P0 healthy) skips the choice.
+// hosts, panic, a retry's priority load, and with locality_weighted_lb_config a locality chosen
+// first), with one turn order per source, as Envoy keeps one scheduler per HostsSource; the usual
+// single source (every host of P0 healthy) skips the choice.
 import type { Host, PrioritySet } from '../../../upstream/host.ts';
 import {
   priorityLoadOf, type LoadBalancer, type LoadBalancerContext, type PriorityLoad,
@@ -84,9 +85,9 @@ export class RoundRobinLoadBalancer implements LoadBalancer {
     this.#lastTurns = null;
   }
 
-  chooseHost(_context: LoadBalancerContext | null): Host | null {
+  chooseHost(context: LoadBalancerContext | null): Host | null {
     const load = this.#load;
-    const source = load.choose(load.onlySource !== null ? 0 : Math.floor(Math.random() * 100));
+    const source = load.chooseRandom(context);
     if (source === this.#lastSource && load.version === this.#version) return this.#lastTurns!.pick();
     if (load.version !== this.#version) {
       this.#version = load.version;

@@ -18,7 +18,8 @@ import {
   type ResponseDecoder, type Stream, type StreamCallbacks,
 } from '../../../../upstream/conn-pool.ts';
 import type { Host } from '../../../../upstream/host.ts';
-import type { LoadBalancerContext } from '../../../../upstream/load-balancer.ts';
+import type { LoadBalancerContext, RetryPriority } from '../../../../upstream/load-balancer.ts';
+import { retryPriority } from '../../../registry.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import { retain } from '../../../../network/socket-owner.ts';
 import { statusClass } from '../../../../http/status.ts';
@@ -50,7 +51,7 @@ const EMPTY = Buffer.alloc(0);
 const HEADER_ONLY_POLICY: RetryPolicySnap = {
   retryOn: 0, numRetries: 1, perTryTimeoutMs: 0, perTryIdleTimeoutMs: 0, backoffBaseMs: DEFAULT_BACKOFF_BASE_MS,
   backoffMaxMs: DEFAULT_BACKOFF_BASE_MS * 10, retriableStatusCodes: [], retriableHeaders: [], previousHosts: false,
-  hostSelectionMaxAttempts: 1,
+  hostSelectionMaxAttempts: 1, retryPriority: null,
 };
 
 /** A non-negative integer header value, or -1. */
@@ -184,6 +185,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   attempts: number;
   /** The hosts tried (previous_hosts), or null. */
   triedHosts: Set<Host> | null;
+  /** The route's retry_priority for this request (LoadBalancerContext), or null. */
+  retryPriority: RetryPriority | null;
   backoff: JitteredExponentialBackOff | null;
   retryTimer: NodeJS.Timeout | null;
   /** A retry holds a max_retries circuit-breaker slot while it waits. */
@@ -228,6 +231,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.requestComplete = false;
     this.attempts = 0;
     this.triedHosts = null;
+    this.retryPriority = null;
     this.backoff = null;
     this.retryTimer = null;
     this.retryHeld = false;
@@ -392,6 +396,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.retriesLeft = retries;
     this.retryBody = [];
     if (this.retryPolicy.previousHosts) this.triedHosts = new Set();
+    if (this.retryPolicy.retryPriority !== null) this.retryPriority = retryPriority(this.retryPolicy.retryPriority);
   }
 
   /** Send the request to `host` (a new attempt: the first, or a retry). */
@@ -400,6 +405,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const pool = cluster.httpConnPool(host, Protocol.Http11)!;
     this.host = host;
     this.triedHosts?.add(host);
+    this.retryPriority?.onHostAttempted(host);
     this.cb.streamInfo.upstreamHost = pool.host.hostString;
     this.attempts++;
     if (countAttempts) this.headers!.set('x-envoy-attempt-count', String(this.attempts));
