@@ -215,7 +215,7 @@ export class MainServer {
       onReload: () => this.reload(),
       isReady: () => this.state === 'LIVE',
       runtimeLayers: () => this.runtime.layers(),
-      explain: (req) => explain(this.snapshot, req,
+      explain: (req) => explain(this.snapshot, req, this.runtime,
         (l) => this.listeners.find((b) => b.snap.name === l.name)?.port ?? l.port),
       onRuntimeModify: (values) => {
         try {

@@ -13,6 +13,7 @@ import type { RegexRewriteSnap, RouteActionExtra, RouteSnap } from './config.ts'
 import type { RedirectSnap } from './redirect.ts';
 import type { WeightedClustersSnap } from './weighted-clusters.ts';
 import type { ShadowPolicySnap } from './shadow.ts';
+import { runtimeFraction } from './compile-match.ts';
 
 type Obj = Record<string, any>;
 
@@ -45,7 +46,7 @@ function rewriteSnap(m: Obj, path: string, ctx: CompileContext): RegexRewriteSna
 }
 
 /** The RouteAction fields RouteActionExtra carries; `path` is the RouteAction's field path. */
-export function routeActionExtra(ra: Obj, path: string, ctx: CompileContext): RouteActionExtra {
+export function routeActionExtra(ra: Obj, path: string, ctx: CompileContext, routeName = ''): RouteActionExtra {
   if (ra.prefix_rewrite !== undefined && ra.prefix_rewrite !== '' && ra.regex_rewrite !== undefined) {
     ctx.fail(`${path}.regex_rewrite`, 'Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy');
   }
@@ -53,7 +54,7 @@ export function routeActionExtra(ra: Obj, path: string, ctx: CompileContext): Ro
   return {
     clusterHeader: typeof ra.cluster_header === 'string' ? lowerName(ra.cluster_header) : null,
     weightedClusters: ra.weighted_clusters === undefined ? null
-      : weightedClusters(ra.weighted_clusters, `${path}.weighted_clusters`, ctx),
+      : weightedClusters(ra.weighted_clusters, `${path}.weighted_clusters`, ctx, routeName),
     clusterNotFoundStatus: CLUSTER_NOT_FOUND[ra.cluster_not_found_response_code ?? 'SERVICE_UNAVAILABLE'] ?? 503,
     regexRewrite: ra.regex_rewrite === undefined ? null : rewriteSnap(ra.regex_rewrite, `${path}.regex_rewrite`, ctx),
     hostRewriteHeader: typeof ra.host_rewrite_header === 'string' ? lowerName(ra.host_rewrite_header) : null,
@@ -71,8 +72,9 @@ export function usesStreamDuration(ra: Obj): boolean {
   return ra.max_stream_duration !== undefined;
 }
 
-function weightedClusters(wc: Obj, path: string, ctx: CompileContext): WeightedClustersSnap {
+function weightedClusters(wc: Obj, path: string, ctx: CompileContext, routeName: string): WeightedClustersSnap {
   let total = 0;
+  const prefix: string = wc.runtime_key_prefix ?? '';
   const clusters = ((wc.clusters ?? []) as Obj[]).map((c, i) => {
     const cpath = `${path}.clusters[${i}]`;
     const name: string = c.name ?? '';
@@ -83,15 +85,23 @@ function weightedClusters(wc: Obj, path: string, ctx: CompileContext): WeightedC
     if (c.weight === undefined) ctx.fail(`${cpath}.weight`, 'weight is required');
     const weight = Number(c.weight);
     total += weight;
-    return { name, clusterHeader: header, weight, hostRewrite: c.host_rewrite_literal ?? null };
+    return {
+      name, clusterHeader: header, weight, runtimeKey: prefix === '' ? null : `${prefix}.${name}`,
+      hostRewrite: c.host_rewrite_literal ?? null,
+    };
   });
   if (total === 0) ctx.fail(`${path}.clusters`, 'Sum of weights in the weighted_cluster must be greater than 0.');
+  if (total > 0xffff_ffff) {
+    ctx.fail(`${path}.clusters`, `The sum of weights of all weighted clusters of route ${routeName} exceeds 4294967295`);
+  }
   // (Deprecated; Envoy no longer reads it and picks by the sum. A total other than the sum was an
   // error before: refused rather than silently meaning something else.)
   if (wc.total_weight !== undefined && Number(wc.total_weight) !== total) {
     ctx.fail(`${path}.total_weight`, `total_weight ${wc.total_weight} is not the sum of the weights (${total})`);
   }
-  return { clusters, totalWeight: total, headerName: wc.header_name ? lowerName(wc.header_name) : null };
+  return {
+    clusters, totalWeight: total, headerName: wc.header_name ? lowerName(wc.header_name) : null, runtime: prefix !== '',
+  };
 }
 
 function mirrorPolicy(m: Obj, path: string, ctx: CompileContext): ShadowPolicySnap {
@@ -100,7 +110,10 @@ function mirrorPolicy(m: Obj, path: string, ctx: CompileContext): ShadowPolicySn
   if (cluster === '' && header === null) ctx.fail(path, 'exactly one of cluster and cluster_header must be specified');
   if (cluster !== '' && header !== null) ctx.fail(path, 'Only one of cluster or cluster_header can be specified');
   if (cluster !== '' && !ctx.clusters.has(cluster)) ctx.fail(`${path}.cluster`, `route: unknown shadow cluster '${cluster}'`);
-  return { cluster, clusterHeader: header, disableHostSuffix: m.disable_shadow_host_suffix_append === true };
+  return {
+    cluster, clusterHeader: header, disableHostSuffix: m.disable_shadow_host_suffix_append === true,
+    runtimeFraction: m.runtime_fraction === undefined ? null : runtimeFraction(m.runtime_fraction),
+  };
 }
 
 /** A Route's redirect (RedirectAction). */

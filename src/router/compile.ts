@@ -56,15 +56,18 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
       'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'regex_rewrite', 'auto_host_rewrite',
       'host_rewrite_header', 'host_rewrite_path_regex', 'max_stream_duration', 'request_mirror_policies',
     ],
-    // (Refused: runtime_key_prefix, until the runtime layer; the per-cluster header mutations,
-    // metadata_match and typed_per_filter_config.)
-    [ROUTE + 'WeightedCluster']: ['clusters', 'total_weight', 'header_name'],
-    [ROUTE + 'WeightedCluster.ClusterWeight']: ['name', 'cluster_header', 'weight', 'host_rewrite_literal'],
+    // (Refused: the per-cluster metadata_match and typed_per_filter_config.)
+    [ROUTE + 'WeightedCluster']: ['clusters', 'total_weight', 'header_name', 'runtime_key_prefix'],
+    [ROUTE + 'WeightedCluster.ClusterWeight']: [
+      'name', 'cluster_header', 'weight', 'host_rewrite_literal', ...HEADER_MUTATION_FIELDS,
+    ],
     'envoy.type.matcher.v3.RegexMatchAndSubstitute': ['pattern', 'substitution'],
     // (grpc_timeout_header_max / _offset refused: Legate has no gRPC timeout handling.)
     [ROUTE + 'RouteAction.MaxStreamDuration']: ['max_stream_duration'],
-    // (runtime_fraction refused until the runtime layer; trace_sampled: no tracing.)
-    [ROUTE + 'RouteAction.RequestMirrorPolicy']: ['cluster', 'cluster_header', 'disable_shadow_host_suffix_append'],
+    // (trace_sampled refused: no tracing.)
+    [ROUTE + 'RouteAction.RequestMirrorPolicy']: [
+      'cluster', 'cluster_header', 'disable_shadow_host_suffix_append', 'runtime_fraction',
+    ],
     [ROUTE + 'RedirectAction']: [
       'https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite',
       'regex_rewrite', 'response_code', 'strip_query',
@@ -166,7 +169,7 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           retryPolicy: ra.retry_policy === undefined ? vhRetry
             : retryPolicy(ra.retry_policy, `${vpath}.routes[${i}].route.retry_policy`, ctx),
           includeAttemptCount: attemptCount,
-          ...routeActionExtra(ra, `${rpath}.route`, ctx),
+          ...routeActionExtra(ra, `${rpath}.route`, ctx, r.name ?? ''),
         };
       }
       const headers = ((m.headers ?? []) as Obj[]).map((h, j) => headerMatcher(h, `${mpath}.headers[${j}]`, ctx));

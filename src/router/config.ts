@@ -7,6 +7,14 @@ import type { RedirectSnap } from './redirect.ts';
 import type { WeightedClustersSnap } from './weighted-clusters.ts';
 import type { ShadowPolicySnap } from './shadow.ts';
 import type { HeaderParserSnap } from './header-parser.ts';
+import type { FractionalPercent } from '../runtime/types.ts';
+
+/** A RuntimeFractionalPercent (envoy.config.core.v3): the runtime's `runtimeKey` when set, else
+ *  `defaultValue` (runtime/types.ts featureEnabledFractional). */
+export interface RuntimeFractionSnap {
+  runtimeKey: string;
+  defaultValue: FractionalPercent;
+}
 
 export interface HeaderMatchSnap {
   name: string;
@@ -51,6 +59,8 @@ export interface RouteMatchSnap {
   /** tls_context: presented / validated (null: not asked). */
   tlsPresented?: boolean | null;
   tlsValidated?: boolean | null;
+  /** runtime_fraction (null: none). */
+  runtimeFraction?: RuntimeFractionSnap | null;
 }
 export interface RouteSnap {
   name: string;

@@ -31,7 +31,7 @@ export class HcmConfig {
 
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
-    this.routes = new RouteTable(snap.routeConfig.virtualHosts, snap.routeConfig.ignorePortInHostMatching === true);
+    this.routes = new RouteTable(snap.routeConfig.virtualHosts, snap.routeConfig.ignorePortInHostMatching === true, ctx.runtime);
     this.filterFactories = snap.httpFilters.map((f) => httpFilterFactory(f, ctx));
     this.accessLoggers = snap.accessLogs.length > 0 ? snap.accessLogs.map((a) => accessLogger(a, ctx)) : null;
     this.s = snap.stats;
@@ -55,10 +55,14 @@ function hashesSourceIp(snap: HcmSnap): boolean {
   return false;
 }
 
-/** Whether a route has custom request or response headers. */
+/** Whether a route (or one of its weighted clusters) has custom request or response headers. */
 function hasCustomHeaders(snap: HcmSnap): boolean {
   for (const vh of snap.routeConfig.virtualHosts) {
-    for (const r of vh.routes) if (r.requestHeaderParsers != null || r.responseHeaderParsers != null) return true;
+    for (const r of vh.routes) {
+      if (r.requestHeaderParsers != null || r.responseHeaderParsers != null) return true;
+      const wc = r.action.kind === 'cluster' ? r.action.weightedClusters : null;
+      if (wc?.clusters.some((c) => c.requestHeaderParsers != null || c.responseHeaderParsers != null)) return true;
+    }
   }
   return false;
 }
