@@ -14,6 +14,8 @@ import clientSslAuth from './filters/network/client-ssl-auth/index.ts';
 import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
+import rbac from './filters/http/rbac/index.ts';
+import cors from './filters/http/cors/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -53,6 +55,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     tcpProxy,
     router,
     headerMutation,
+    rbac,
+    cors,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

@@ -1,11 +1,11 @@
 // Route actions compiled in main (router/compile.ts calls these for each Route): the RouteAction
 // fields beyond the basic ones (cluster_header, weighted_clusters, regex and host rewrites,
 // max_stream_duration, request_mirror_policies), RedirectAction, DirectResponseAction, and the
-// Route's metadata and typed_per_filter_config. Every regex is compiled here once so a bad
+// Route's metadata, typed_per_filter_config at every level and the deprecated cors. Every regex is compiled here once so a bad
 // pattern or substitution fails the config with its field path (workers compile them again:
 // RE2 objects cannot cross threads).
-import type { CompileContext, HttpFilterModule } from '../extensions/types.ts';
-import { extensionModuleByType } from '../extensions/registry.ts';
+import type { CompileContext } from '../extensions/types.ts';
+import { perRouteModuleByType } from '../extensions/registry.ts';
 import { durationMs } from '../config/duration.ts';
 import { readDataSource } from '../common/data-source.ts';
 import { compileRewrite, RegexError } from '../common/regex.ts';
@@ -150,26 +150,64 @@ export function routeMetadata(md: Obj | undefined): Record<string, unknown> | nu
   return fm === undefined || Object.keys(fm).length === 0 ? null : structuredClone(fm);
 }
 
-/** Route.typed_per_filter_config: each entry compiled by the HTTP filter module its @type names,
- *  when that module declares a per-route config (Envoy's createRouteSpecificFilterConfig); any
- *  other is refused by name. The key is the filter's config name (http_filters[i].name), which
- *  the filter asks with (perFilterConfig). */
-export function perFilterConfig(map: Obj | undefined, path: string, ctx: CompileContext): RouteSnap['perFilterConfig'] {
+/** One level's compiled typed_per_filter_config entry and how its filter combines levels. */
+export interface PerFilterEntry {
+  config: object;
+  merge: ((outer: object, inner: object) => object) | null;
+}
+/** One level's typed_per_filter_config (the route configuration's, a virtual host's or a
+ *  route's): filter config name -> entry; null when it has none. */
+export type PerFilterLevel = Record<string, PerFilterEntry> | null;
+
+/** A typed_per_filter_config map (`path` is the field holding it): each entry compiled by the
+ *  HTTP filter module its @type names, when that module declares a per-route config (Envoy's
+ *  createRouteSpecificFilterConfig); any other is refused by name. The key is the filter's config
+ *  name (http_filters[i].name), which the filter asks with (perFilterConfig). */
+export function perFilterLevel(map: Obj | undefined, path: string, ctx: CompileContext): PerFilterLevel {
   if (map === undefined || Object.keys(map).length === 0) return null;
-  const out: Record<string, unknown> = {};
+  const out: Record<string, PerFilterEntry> = {};
   for (const [name, any] of Object.entries(map as Record<string, Obj>)) {
-    const epath = `${path}.typed_per_filter_config["${name}"]`;
+    const epath = `${path}["${name}"]`;
     // (The message name: what follows the type URL's last '/'. config/extensions.ts has the same
     // helper, but importing it here would close an import cycle through the extension list.)
     const url: unknown = any?.['@type'];
     const type = typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
-    const m = type === '' ? undefined : extensionModuleByType(type);
-    const perRoute = (m as HttpFilterModule | undefined)?.perRoute;
-    if (m === undefined || perRoute === undefined || !perRoute.types.includes(type)) {
+    const perRoute = type === '' ? undefined : perRouteModuleByType(type)?.perRoute;
+    if (perRoute === undefined) {
       ctx.fail(epath, `the filter ${JSON.stringify(name)} (${type || 'no @type'}) has no per-route config in Legate`);
     }
     const { '@type': _t, ...fields } = any;
-    out[name] = perRoute.compile(fields, { ...ctx, path: epath });
+    out[name] = { config: perRoute.compile(fields, { ...ctx, path: epath }), merge: perRoute.merge?.bind(perRoute) ?? null };
   }
   return out;
 }
+
+/** What a route's filters see (RouteSnap.perFilterConfig), from its levels, least specific
+ *  first: per filter name the most specific entry (Envoy's mostSpecificPerFilterConfig), or,
+ *  for a filter that reads every level (a `merge`), the levels combined. */
+export function resolvePerFilterConfig(levels: readonly PerFilterLevel[]): RouteSnap['perFilterConfig'] {
+  let out: Record<string, PerFilterEntry> | null = null;
+  for (const level of levels) {
+    if (level === null) continue;
+    out ??= {};
+    for (const [name, e] of Object.entries(level)) {
+      const outer = out[name];
+      out[name] = outer !== undefined && e.merge !== null ? { config: e.merge(outer.config, e.config), merge: e.merge } : e;
+    }
+  }
+  if (out === null) return null;
+  const flat: Record<string, unknown> = {};
+  for (const [name, e] of Object.entries(out)) flat[name] = e.config;
+  return flat;
+}
+
+/** The deprecated `cors` of a VirtualHost or RouteAction (envoy.config.route.v3.CorsPolicy, the
+ *  same fields as the CORS filter's CorsPolicy), compiled by the CORS filter's module: the CORS
+ *  filter reads it only when no typed_per_filter_config names it (Envoy's CorsFilter). */
+export function legacyCorsLevel(policy: Obj | undefined, path: string, ctx: CompileContext): PerFilterLevel {
+  if (policy === undefined) return null;
+  const perRoute = perRouteModuleByType(CORS_POLICY)?.perRoute;
+  if (perRoute === undefined) ctx.fail(path, 'Legate has no CORS filter');
+  return { cors: { config: perRoute.compile(policy, { ...ctx, path }), merge: perRoute.merge?.bind(perRoute) ?? null } };
+}
+const CORS_POLICY = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';

@@ -11,8 +11,8 @@ import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } 
 import { readDataSource } from '../common/data-source.ts';
 import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
 import {
-  DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, perFilterConfig, redirectAction, routeActionExtra,
-  routeMetadata, usesStreamDuration,
+  DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, legacyCorsLevel, perFilterLevel, redirectAction,
+  resolvePerFilterConfig, routeActionExtra, routeMetadata, usesStreamDuration,
 } from './compile-action.ts';
 import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
 import { HEADER_MUTATION_FIELDS, compileRouteHeaders } from './compile-headers.ts';
@@ -30,9 +30,11 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteConfiguration']: [
       'name', 'virtual_hosts', 'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching',
       ...HEADER_MUTATION_FIELDS, 'most_specific_header_mutations_wins', 'internal_only_headers',
+      'typed_per_filter_config',
     ],
     [ROUTE + 'VirtualHost']: [
       'name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count', ...HEADER_MUTATION_FIELDS,
+      'typed_per_filter_config', 'cors',
     ],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
@@ -55,6 +57,8 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
       // (router/compile-action.ts)
       'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'regex_rewrite', 'auto_host_rewrite',
       'host_rewrite_header', 'host_rewrite_path_regex', 'max_stream_duration', 'request_mirror_policies',
+      // (The deprecated CorsPolicy: the CORS filter's module lists its fields and compiles it.)
+      'cors',
     ],
     // (Refused: the per-cluster metadata_match and typed_per_filter_config.)
     [ROUTE + 'WeightedCluster']: ['clusters', 'total_weight', 'header_name', 'runtime_key_prefix'],
@@ -137,11 +141,14 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
 
 function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): VirtualHostSnap[] {
   const out: VirtualHostSnap[] = [];
+  const rcFilters = perFilterLevel(rc?.typed_per_filter_config, `${path}.typed_per_filter_config`, ctx);
   const maxBody: number = rc?.max_direct_response_body_size_bytes ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES;
   ((rc?.virtual_hosts ?? []) as Obj[]).forEach((vh, v) => {
     const vpath = `${path}.virtual_hosts[${v}]`;
     const vhRetry = retryPolicy(vh.retry_policy, `${vpath}.retry_policy`, ctx);
     const attemptCount = vh.include_request_attempt_count === true;
+    const vhFilters = perFilterLevel(vh.typed_per_filter_config, `${vpath}.typed_per_filter_config`, ctx);
+    const vhCors = legacyCorsLevel(vh.cors, `${vpath}.cors`, ctx);
     const routes: RouteSnap[] = [];
     ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
       const m = r.match ?? {};
@@ -173,9 +180,14 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
         };
       }
       const headers = ((m.headers ?? []) as Obj[]).map((h, j) => headerMatcher(h, `${mpath}.headers[${j}]`, ctx));
+      const routeFilters = perFilterLevel(r.typed_per_filter_config, `${rpath}.typed_per_filter_config`, ctx);
+      const routeCors = legacyCorsLevel(r.route?.cors, `${rpath}.route.cors`, ctx);
+      const cors = vhCors === null && routeCors === null ? null
+        : resolvePerFilterConfig([vhCors, routeCors])!.cors as object;
       routes.push({
         name: r.name ?? '', match, headers, action,
-        metadata: routeMetadata(r.metadata), perFilterConfig: perFilterConfig(r.typed_per_filter_config, rpath, ctx),
+        metadata: routeMetadata(r.metadata), perFilterConfig: resolvePerFilterConfig([rcFilters, vhFilters, routeFilters]),
+        ...(cors === null ? {} : { cors }),
       });
     });
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });

@@ -81,9 +81,14 @@ export interface RouteSnap {
     | { kind: 'redirect'; redirect: RedirectSnap };
   /** Route.metadata.filter_metadata as plain JSON (null: none). */
   metadata: Record<string, unknown> | null;
-  /** Route.typed_per_filter_config: filter config name -> its module's compiled per-route config
-   *  (null: none). */
+  /** typed_per_filter_config: filter config name -> its module's compiled per-route config, the
+   *  route's own, else its virtual host's, else the route configuration's (a filter with a
+   *  `merge` gets the levels combined: router/compile-action.ts resolvePerFilterConfig); null:
+   *  none. */
   perFilterConfig: Record<string, unknown> | null;
+  /** The deprecated `cors` of the RouteAction and the virtual host, combined by the CORS filter's
+   *  module (absent: neither has one). */
+  cors?: object;
   /** request_headers_to_add / _to_remove of the route, its virtual host and the route
    *  configuration, in evaluation order (router/header-parser.ts routeChain); null: none. */
   requestHeaderParsers?: HeaderParserSnap[] | null;
