@@ -57,14 +57,21 @@ export class RbacInput {
   cb: StreamDecoderFilterCallbacks;
   #path: string | null;
   #local: string | null;
-  #ips: (Uint8Array | null | undefined)[];
+  // The addresses' bytes by Addr (undefined: not parsed yet; null: not an IP).
+  #ip0: Uint8Array | null | undefined;
+  #ip1: Uint8Array | null | undefined;
+  #ip2: Uint8Array | null | undefined;
+  #ip3: Uint8Array | null | undefined;
 
   constructor(headers: RequestHeaders, cb: StreamDecoderFilterCallbacks) {
     this.headers = headers;
     this.cb = cb;
     this.#path = null;
     this.#local = null;
-    this.#ips = [undefined, undefined, undefined, undefined];
+    this.#ip0 = undefined;
+    this.#ip1 = undefined;
+    this.#ip2 = undefined;
+    this.#ip3 = undefined;
   }
 
   /** :path without query and fragment (Envoy's PathMatcher matches that). */
@@ -82,15 +89,18 @@ export class RbacInput {
 
   /** The bytes of one of the addresses (Addr.*), null when it is not an IP. */
   ip(which: number): Uint8Array | null {
-    let b = this.#ips[which];
-    if (b === undefined) {
-      const info = this.cb.streamInfo;
-      const a = which === Addr.Local ? this.local
-        : which === Addr.Source ? this.cb.connection()?.remoteAddress ?? info.downstreamDirectRemoteAddress
-          : which === Addr.DirectRemote ? info.downstreamDirectRemoteAddress : info.downstreamRemoteAddress;
-      b = this.#ips[which] = ipBytes(ipOf(a));
-    }
-    return b;
+    const b = which === Addr.Local ? this.#ip0 : which === Addr.Source ? this.#ip1 : which === Addr.DirectRemote ? this.#ip2 : this.#ip3;
+    if (b !== undefined) return b;
+    const info = this.cb.streamInfo;
+    const a = which === Addr.Local ? this.local
+      : which === Addr.Source ? this.cb.connection()?.remoteAddress ?? info.downstreamDirectRemoteAddress
+        : which === Addr.DirectRemote ? info.downstreamDirectRemoteAddress : info.downstreamRemoteAddress;
+    const parsed = ipBytes(ipOf(a));
+    if (which === Addr.Local) this.#ip0 = parsed;
+    else if (which === Addr.Source) this.#ip1 = parsed;
+    else if (which === Addr.DirectRemote) this.#ip2 = parsed;
+    else this.#ip3 = parsed;
+    return parsed;
   }
 
   get localPort(): number {
