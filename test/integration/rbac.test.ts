@@ -2,7 +2,8 @@
 // requests denied by the client's address (remote_ip from x-forwarded-for), by a header and by
 // the path get 403 `RBAC: access denied` and never reach the upstream; shadow rules only count;
 // a route's RBACPerRoute replaces the rules or turns them off; the stats and the response code
-// details are Envoy's.
+// details are Envoy's. Over TLS (node:tls clients with and without a client certificate):
+// `authenticated` principals by the certificate's URI SAN, and `requested_server_name`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -10,6 +11,8 @@ import { Agent, request } from 'undici';
 import { fileAccessLog, hcmListener, staticCluster, tmpFile } from '../helpers/legate.ts';
 import { httpUp, legateFor } from './fixtures/tracked.ts';
 import { pollLog, pollStat } from './fixtures/clients.ts';
+import { makeCa } from '../helpers/certs.ts';
+import { downstreamTls, tlsGet, tlsProxyConfig } from './fixtures/tls.ts';
 
 const RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
 const PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute';
@@ -125,4 +128,43 @@ test('rbac: allow and deny by address, header and path; shadow rules only count;
   assert.match(text, /^\/admin\/users\?q=1 403 rbac_access_denied_matched_policy\[deny_path\]$/m);
   assert.match(text, /^\/strict 403 rbac_access_denied_matched_policy\[none\]$/m);
   await agent.close();
+});
+
+test('rbac over TLS: authenticated by the client certificate\'s SAN, requested_server_name', async () => {
+  const ca = makeCa();
+  const server = ca.issue('a.test');
+  const client = ca.issue('client.test', { client: true, sans: ['DNS:client.test', 'URI:spiffe://legate/client'] });
+  const stranger = ca.issue('stranger.test', { client: true });
+  const up = await httpUp();
+  const tlsContext = downstreamTls([server], `
+            validation_context:
+              trusted_ca: { filename: ${ca.certPath} }`);
+  const yaml = tlsProxyConfig(tlsContext, [up.port]).replace('          http_filters:', `          http_filters:
+          - name: envoy.filters.http.rbac
+            typed_config:
+              "@type": ${RBAC}
+              rules:
+                action: ALLOW
+                policies:
+                  service:
+                    permissions: [{ url_path: { path: { prefix: /svc } } }]
+                    principals: [{ authenticated: { principal_name: { exact: "spiffe://legate/client" } } }]
+                  public:
+                    permissions:
+                    - and_rules:
+                        rules:
+                        - url_path: { path: { prefix: /pub } }
+                        - requested_server_name: { exact: a.test }
+                    principals: [{ any: true }]`);
+  const l = await legateFor(yaml);
+  const port = l.port('proxy');
+  const status = async (path: string, opts: Record<string, unknown>): Promise<number> =>
+    (await tlsGet(port, { ca: ca.cert, servername: 'a.test', ...opts }, path)).status;
+  assert.equal(await status('/svc', { cert: client.cert, key: client.key }), 200);
+  assert.equal(await status('/svc', {}), 403);
+  assert.equal(await status('/svc', { cert: stranger.cert, key: stranger.key }), 403);
+  assert.equal(await status('/pub', {}), 200);
+  assert.equal(await status('/pub', { servername: undefined, checkServerIdentity: () => undefined }), 403);
+  assert.deepEqual(up.requests.map((r) => r.url), ['/svc', '/pub']);
+  assert.equal(await pollStat(l, 'http.ingress.rbac.denied', (v) => v === 3), 3);
 });
