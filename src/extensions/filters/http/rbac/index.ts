@@ -7,6 +7,7 @@
 // Permission.matcher), CEL (`Policy.condition`, `checked_condition`), `audit_logging_options`,
 // `track_per_rule_stats`, and the matchers on state Legate does not keep (`metadata`,
 // `filter_state`) or has no RBAC form for (`uri_template`).
+import { Buffer } from 'node:buffer';
 import { ExtensionCategory, type CompileContext, type HttpFilterModule } from '../../../types.ts';
 import { parseCidr } from '../../../../common/cidr.ts';
 import { headerMatcher, stringMatcher } from '../../../../router/compile-match.ts';
@@ -85,8 +86,8 @@ function rule(r: Obj, path: string, principal: boolean, ctx: CompileContext): Ru
 function engine(rbac: Obj | undefined, path: string, ctx: CompileContext): EngineSnap | null {
   if (rbac === undefined) return null;
   const policies: PolicySnap[] = Object.entries((rbac.policies ?? {}) as Record<string, Obj>)
-    // Envoy keeps them in a std::map: byte order of the names.
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    // Envoy keeps them in a std::map: the byte order of the names' UTF-8.
+    .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
     .map(([name, p]) => {
       const pp = `${path}.policies["${name}"]`;
       return {
