@@ -66,8 +66,6 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.http.ext_proc', C.HttpFilter, [HTTP + 'ext_proc.v3.ExternalProcessor']],
   ['envoy.filters.http.jwt_authn', C.HttpFilter, [HTTP + 'jwt_authn.v3.JwtAuthentication']],
   ['envoy.filters.http.rbac', C.HttpFilter, [HTTP + 'rbac.v3.RBAC']],
-  ['envoy.filters.http.compressor', C.HttpFilter, [HTTP + 'compressor.v3.Compressor']],
-  ['envoy.filters.http.decompressor', C.HttpFilter, [HTTP + 'decompressor.v3.Decompressor']],
   ['envoy.filters.http.gzip', C.HttpFilter, [HTTP + 'gzip.v3.Gzip']],
   ['envoy.filters.http.csrf', C.HttpFilter, [HTTP + 'csrf.v3.CsrfPolicy']],
   ['envoy.filters.http.grpc_json_transcoder', C.HttpFilter,
@@ -148,7 +146,12 @@ const UNSUPPORTED: Row[] = [
 
 export const EXTENSIONS: readonly ExtensionInfo[] = [
   ...extensionModules().map((m): ExtensionInfo => ({
-    name: m.name, category: m.category, types: m.types, supported: true, terminal: m.terminal === true,
+    name: m.name,
+    category: m.category,
+    // An HTTP filter's per-route config types (typed_per_filter_config) are its types too.
+    types: m.category === C.HttpFilter && m.perRoute !== undefined ? [...m.types, ...m.perRoute.types] : m.types,
+    supported: true,
+    terminal: m.terminal === true,
   })),
   ...UNSUPPORTED.map(([name, category, types, terminal]): ExtensionInfo => ({
     name, category, types, supported: false, terminal: terminal === true,
@@ -205,4 +208,6 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.RetryPriority]: 'retry priority',
   [C.UpstreamOptions]: 'upstream protocol options',
   [C.PathMatch]: 'path match',
+  [C.Compressor]: 'compressor library',
+  [C.Decompressor]: 'decompressor library',
 };

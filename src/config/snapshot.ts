@@ -345,7 +345,7 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
       // The loader refuses unknown, unsupported and misplaced extensions first.
       if (m === undefined) fail(path, `extension "${name}" is not supported by Legate`);
       if (m.category !== category) fail(path, `extension "${m.name}" (${m.category}) cannot be used as a ${category} extension`);
-      return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config`, scope }) };
+      return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config`, scope, configName: name }) };
     },
   };
   return base;

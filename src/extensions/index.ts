@@ -14,6 +14,14 @@ import clientSslAuth from './filters/network/client-ssl-auth/index.ts';
 import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
+import compressor from './filters/http/compressor/index.ts';
+import decompressor from './filters/http/decompressor/index.ts';
+import gzipCompressor from './compression/gzip/compressor/index.ts';
+import gzipDecompressor from './compression/gzip/decompressor/index.ts';
+import brotliCompressor from './compression/brotli/compressor/index.ts';
+import brotliDecompressor from './compression/brotli/decompressor/index.ts';
+import zstdCompressor from './compression/zstd/compressor/index.ts';
+import zstdDecompressor from './compression/zstd/decompressor/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -53,6 +61,14 @@ export function extensionModules(): readonly ExtensionModule[] {
     tcpProxy,
     router,
     headerMutation,
+    compressor,
+    decompressor,
+    gzipCompressor,
+    gzipDecompressor,
+    brotliCompressor,
+    brotliDecompressor,
+    zstdCompressor,
+    zstdDecompressor,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,
