@@ -206,6 +206,15 @@ test('not compressed: below min_content_length, content type not listed, no acce
   assert.equal(none.h['content-length'], String(JSON_BODY.length));
   // Compressible, so a cache must know it varies, even when this client gets it plain.
   assert.equal(none.h.vary, 'accept-encoding');
+  // HEAD: the response has no body, so nothing is compressed (its content-length stays).
+  const head = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.request(`${multi}/json`, { method: 'HEAD', headers: { 'accept-encoding': 'gzip' }, agent: false }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+  head.resume();
+  assert.equal(head.headers['content-encoding'], undefined);
+  assert.equal(head.headers['content-length'], String(JSON_BODY.length));
   const nt = await raw(`${multi}/json?cc=no-transform`, { 'accept-encoding': 'gzip' });
   assert.equal(nt.h['content-encoding'], undefined);
   const off = await raw(`${multi}/off`, { 'accept-encoding': 'gzip' });
