@@ -70,6 +70,11 @@ test('compressor stats: <stat_prefix>compressor.<library name>.<library prefix>,
   assert.ok(legacy.includes('http.http.compressor.b.brotli.compressed'), legacy.join(' '));
   assert.ok(legacy.includes('http.http.compressor.b.brotli.header_wildcard'));
   assert.ok(legacy.includes('http.http.compressor.b.brotli.request.not_compressed'));
+  // Request compression is off without request_direction_config: its other stats would stay 0.
+  assert.ok(!legacy.includes('http.http.compressor.b.brotli.request.compressed'));
+  const req = names({ compressor_library: br, request_direction_config: {} });
+  assert.ok(req.includes('http.http.compressor.b.brotli.request.compressed'));
+  assert.ok(req.includes('http.http.compressor.b.brotli.request.total_compressed_bytes'));
   const dir = names({ compressor_library: br, response_direction_config: {} });
   assert.ok(dir.includes('http.http.compressor.b.brotli.response.compressed'), dir.join(' '));
   assert.ok(dir.includes('http.http.compressor.b.brotli.response.content_length_too_small'));

@@ -43,15 +43,17 @@ function featureFlag(f: Obj | undefined): FeatureFlagSnap {
   return { key: f.runtime_key ?? null, default: f.default_value ?? true };
 }
 
-function direction(common: Obj | undefined, prefix: string, ctx: CompileContext): DirectionSnap {
+function direction(common: Obj | undefined, prefix: string, ctx: CompileContext,
+  counters: readonly (typeof COMMON_STATS)[number][] = COMMON_STATS): DirectionSnap {
   const c = common ?? {};
   const types: string[] = c.content_type ?? [];
+  const stats = { ...Object.fromEntries(COMMON_STATS.map((n) => [n, -1])), ...slots(ctx.layout, prefix, counters, [], []) };
   return {
     enabled: featureFlag(c.enabled),
     // 0 (or unset) is Envoy's default of 30.
     minContentLength: c.min_content_length > 0 ? c.min_content_length : 30,
     contentTypes: (types.length > 0 ? types : DEFAULT_CONTENT_TYPES).map((t) => t.toLowerCase()),
-    stats: slots(ctx.layout, prefix, COMMON_STATS, [], []),
+    stats: stats as DirectionSnap['stats'],
   };
 }
 
@@ -92,8 +94,11 @@ const compressor: HttpFilterModule<CompressorSnap> = {
       library: lib,
       contentEncoding: m.contentEncoding,
       chooseFirst: tc.choose_first === true,
+      // Without request_direction_config no request is compressed: of its stats only
+      // not_compressed is ever counted (Envoy's tree has the others at zero).
       request: {
-        ...direction(tc.request_direction_config?.common_config, `${common}request.`, ctx),
+        ...direction(tc.request_direction_config?.common_config, `${common}request.`, ctx,
+          tc.request_direction_config !== undefined ? COMMON_STATS : ['not_compressed']),
         set: tc.request_direction_config !== undefined,
       },
       response: {
