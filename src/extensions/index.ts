@@ -16,6 +16,14 @@ import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
 import rbac from './filters/http/rbac/index.ts';
 import cors from './filters/http/cors/index.ts';
+import compressor from './filters/http/compressor/index.ts';
+import decompressor from './filters/http/decompressor/index.ts';
+import gzipCompressor from './compression/gzip/compressor/index.ts';
+import gzipDecompressor from './compression/gzip/decompressor/index.ts';
+import brotliCompressor from './compression/brotli/compressor/index.ts';
+import brotliDecompressor from './compression/brotli/decompressor/index.ts';
+import zstdCompressor from './compression/zstd/compressor/index.ts';
+import zstdDecompressor from './compression/zstd/decompressor/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -57,6 +65,14 @@ export function extensionModules(): readonly ExtensionModule[] {
     headerMutation,
     rbac,
     cors,
+    compressor,
+    decompressor,
+    gzipCompressor,
+    gzipDecompressor,
+    brotliCompressor,
+    brotliDecompressor,
+    zstdCompressor,
+    zstdDecompressor,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

@@ -29,6 +29,7 @@ import type { LoadBalancerFactory, RetryPriority } from '../upstream/load-balanc
 import type { DnsResolver } from '../upstream/dns.ts';
 import type { HealthCheck } from '../upstream/health-check.ts';
 import type { Loader } from '../runtime/types.ts';
+import type { CodecFactory } from '../compression/types.ts';
 
 type Obj = Record<string, any>;
 
@@ -57,6 +58,10 @@ export const ExtensionCategory = {
   UpstreamOptions: 'envoy.upstream_options',
   /** A RouteMatch's path_match_policy (the uri_template matcher); the route table acts on it. */
   PathMatch: 'envoy.path.match',
+  /** Compression libraries of the compressor filter (`compressor_library`). */
+  Compressor: 'envoy.compression.compressor',
+  /** Decompression libraries of the decompressor filter (`decompressor_library`). */
+  Decompressor: 'envoy.compression.decompressor',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -75,6 +80,9 @@ export interface CompileContext {
   /** Field path of this extension's typed_config, for error messages
    *  (`static_resources.listeners[0].filter_chains[0].filters[0].typed_config`). */
   path: string;
+  /** The entry's `name` for a nested extension (an HTTP filter's http_filters[i].name: the key a
+   *  route's typed_per_filter_config uses for it); '' otherwise. */
+  configName?: string;
   /** --buffer-size: the default per-connection buffer limit. */
   bufferLimit: number;
   /** The stat scope of what the extension sits on: `listener.<address>.` for a listener's filters
@@ -82,9 +90,6 @@ export interface CompileContext {
    *  cluster's transport socket, `http.<stat_prefix>.` for an HTTP connection manager's HTTP
    *  filters (Envoy's stats_prefix of a filter factory); '' elsewhere. */
   scope: string;
-  /** A nested extension's own name (the entry's `name`, e.g. http_filters[i].name: the key a
-   *  route's typed_per_filter_config names it by); absent outside compileNested. */
-  configName?: string;
   /** The names of the clusters the config defines (routes and tcp_proxy name them). */
   clusters: ReadonlySet<string>;
   /** Those of them with a transport_socket (TLS). */
@@ -316,7 +321,27 @@ export interface PathMatchModule<C = unknown> extends ExtensionModuleBase<C> {
   readonly category: typeof ExtensionCategory.PathMatch;
 }
 
+/** A compression library (Envoy's CompressorFactory): the compressor filter's
+ *  `compressor_library`. */
+export interface CompressorModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.Compressor;
+  /** The content-coding it produces (`gzip`, `br`, `zstd`). */
+  readonly contentEncoding: string;
+  /** Envoy's statsPrefix() (`gzip.`): the filter's stats are under `compressor.<name>.<this>`. */
+  readonly statsPrefix: string;
+  createCodecFactory(compiled: C): CodecFactory;
+}
+
+/** A decompression library (Envoy's DecompressorFactory): the decompressor filter's
+ *  `decompressor_library`. */
+export interface DecompressorModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.Decompressor;
+  readonly contentEncoding: string;
+  readonly statsPrefix: string;
+  createCodecFactory(compiled: C): CodecFactory;
+}
+
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
   | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
   | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any> | RetryPriorityModule<any>
-  | UpstreamOptionsModule<any> | PathMatchModule<any>;
+  | UpstreamOptionsModule<any> | PathMatchModule<any> | CompressorModule<any> | DecompressorModule<any>;

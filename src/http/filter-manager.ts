@@ -240,6 +240,12 @@ class ActiveStreamEncoderFilter extends ActiveStreamFilterBase implements Stream
   }
   addEncodedTrailers(): HeaderMap { return this.parent.addEncodedTrailers(); }
   setEncoderBufferLimit(limit: number): void { this.parent.bufferLimit = limit; }
+  onEncoderFilterAboveWriteBufferHighWatermark(): void {
+    if (!this.parent.destroyed) this.parent.onAboveWriteBufferHighWatermark();
+  }
+  onEncoderFilterBelowWriteBufferLowWatermark(): void {
+    if (!this.parent.destroyed) this.parent.onBelowWriteBufferLowWatermark();
+  }
 }
 
 export class FilterManager implements FilterChainFactoryCallbacks {

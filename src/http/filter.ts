@@ -162,6 +162,12 @@ export interface StreamEncoderFilterCallbacks extends StreamFilterCallbacks {
   addEncodedTrailers(): HeaderMap;
   readonly encoderBufferLimit: number;
   setEncoderBufferLimit(limit: number): void;
+  /** This filter holds more response data than it wants to (Envoy's
+   *  onEncoderFilterAboveWriteBufferHighWatermark): the producer (the router's upstream) is paused
+   *  as when the client falls behind, until the matching onEncoderFilterBelowWriteBufferLowWatermark.
+   *  Counted: n aboves need n belows. */
+  onEncoderFilterAboveWriteBufferHighWatermark(): void;
+  onEncoderFilterBelowWriteBufferLowWatermark(): void;
 }
 
 /** A request-side filter. The return values are FilterHeadersStatus / FilterDataStatus /
