@@ -201,7 +201,8 @@ export class HealthCheckService implements MainService {
       const have = this.#sessions.get(slot);
       if (have !== undefined) {
         // A LOGICAL_DNS host that moved: the same host, checked at its new address from now on.
-        if (have.target.address !== target.address || have.target.port !== target.port || have.target.hostname !== target.hostname) {
+        const t = have.target;
+        if (t.address !== target.address || t.port !== target.port || t.hostname !== target.hostname) {
           this.#deps.check.release(have.target);
           have.target = target;
           have.host = h;
@@ -209,8 +210,8 @@ export class HealthCheckService implements MainService {
         continue;
       }
       const s: Session = {
-        host: h, target, slot, failed: true, degraded: false, excluded: false, first: true, numHealthy: 0, numUnhealthy: 0,
-        timer: null, done: false,
+        host: h, target, slot, failed: true, degraded: false, excluded: false, first: true, numHealthy: 0,
+        numUnhealthy: 0, timer: null, done: false,
       };
       this.#sessions.set(slot, s);
       if (first) this.#waiting!.add(slot);
@@ -318,7 +319,8 @@ export class HealthCheckService implements MainService {
     if (s === undefined || s.done || this.#stopped) return;
     const changed = !s.excluded;
     s.excluded = true;
-    this.#onOutcome(s, { ok: false, network: false, retriable: false, reason: 'x-envoy-immediate-health-check-fail' }, true);
+    const o: CheckOutcome = { ok: false, network: false, retriable: false, reason: 'x-envoy-immediate-health-check-fail' };
+    this.#onOutcome(s, o, true);
     // (Already failed: excluded now, which the panic computations see.)
     if (changed) this.#publishSoon();
   }

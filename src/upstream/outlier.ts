@@ -1,9 +1,10 @@
 // Outlier detection (Envoy's DetectorImpl): passive, from the outcomes of real requests. Each
 // worker pushes one event per upstream attempt of a cluster that has `outlier_detection` into its
 // own SharedArrayBuffer ring (common/sab-ring.ts: the host, by its rq_total stat slot, and the
-// outcome; active health checking's immediate failures travel there too); the main thread drains every worker's ring (every 100 ms), keeps Envoy's per-host
-// counters, ejects and returns hosts, and publishes the ejected ones to every worker the way active
-// health checking publishes its verdicts (FAILED_OUTLIER_CHECK on the Host).
+// outcome; active health checking's immediate failures travel there too); the main thread drains
+// every worker's ring (every 100 ms), keeps Envoy's per-host counters, ejects and returns hosts, and
+// publishes the ejected ones to every worker the way active health checking publishes its verdicts
+// (FAILED_OUTLIER_CHECK on the Host).
 //
 // Design note (Envoy's rules)
 // - consecutive_5xx (5) and consecutive_gateway_failure (5; enforcing 0% by default) eject at once;
