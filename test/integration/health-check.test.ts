@@ -172,9 +172,10 @@ test('TCP: send and receive payloads on the health_check_config port', async () 
 });
 
 /** A grpc-js server implementing grpc.health.v1.Health/Check with `state.status`. */
-async function grpcHealth(): Promise<{ port: number; state: { status: number }; services: string[] }> {
+async function grpcHealth(): Promise<{ port: number; state: { status: number }; services: string[]; authorities: string[] }> {
   const state = { status: 1 };
   const services: string[] = [];
+  const authorities: string[] = [];
   const server = new grpc.Server();
   server.addService({
     Check: {
@@ -186,13 +187,14 @@ async function grpcHealth(): Promise<{ port: number; state: { status: number }; 
   }, {
     Check: (call: grpc.ServerUnaryCall<string, number>, cb: grpc.sendUnaryData<number>) => {
       services.push(call.request);
+      authorities.push(call.getHost());
       cb(null, state.status);
     },
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0',
     grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   track(() => new Promise<void>((r) => server.tryShutdown(() => r())));
-  return { port, state, services };
+  return { port, state, services, authorities };
 }
 
 test('gRPC: grpc.health.v1 SERVING / NOT_SERVING from a grpc-js server', async () => {
@@ -200,11 +202,14 @@ test('gRPC: grpc.health.v1 SERVING / NOT_SERVING from a grpc-js server', async (
   const b = await checkedHost();
   const ga = await grpcHealth();
   const gb = await grpcHealth();
-  const l = await legateFor(config([{ port: a.port, hcPort: ga.port }, { port: b.port, hcPort: gb.port }], `
+  const l = await legateFor(config([{ port: a.port, hcPort: ga.port }, { port: b.port, hcPort: gb.port, hostname: 'b-hc.test' }], `
       grpc_health_check: { service_name: legate.test.Echo }`), { concurrency: 2 });
   const port = l.port('proxy');
   assert.deepEqual(await spread(port, [a, b], 10), [5, 5]);
   assert.equal(gb.services[0], 'legate.test.Echo');
+  // :authority: the cluster's name, or the endpoint's health_check_config.hostname.
+  assert.equal(ga.authorities[0], 'up');
+  assert.equal(gb.authorities[0], 'b-hc.test');
   gb.state.status = 2; // NOT_SERVING: an active failure
   await until('b ejected', async () => (await stat(l, 'cluster.up.health_check.healthy')) === 1);
   assert.deepEqual(await spread(port, [a, b], 6), [6, 0]);
