@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
 import { compileConfig, configErrors } from './fixtures.ts';
+import { checkTarget } from '../../src/upstream/health-check.ts';
 
 function cluster(hc: string): unknown {
   return YAML.parse(`
@@ -101,6 +102,8 @@ test('codec_client_type HTTP2; endpoint health_check_config hostname and address
   // address: with its own port, or with port_value when set.
   const a = compileConfig(withHcc('{ address: { socket_address: { address: 127.0.0.2, port_value: 9000 } } }')).clusters[0].hosts[0];
   assert.deepEqual([a.hcAddress, a.hcPort], ['127.0.0.2', 9000]);
+  assert.deepEqual(checkTarget(a), { address: '127.0.0.2', port: 9000, hostname: '' });
+  assert.deepEqual(checkTarget(c.hosts[0]), { address: '127.0.0.1', port: 80, hostname: 'ep.test' });
   const b = compileConfig(withHcc('{ port_value: 9001, address: { socket_address: { address: "::1", port_value: 9000 } } }'))
     .clusters[0].hosts[0];
   assert.deepEqual([b.hcAddress, b.hcPort], ['::1', 9001]);
