@@ -23,7 +23,7 @@ import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-che
 import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
 import { compileConnectionOptions, type ConnectionOptionsSnap } from '../upstream/connection-options.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
-import { compileLocalityWeights } from '../upstream/endpoints.ts';
+import { compileLocalityWeights, healthCheckConfigOf } from '../upstream/endpoints.ts';
 import type { LocalityWeightSnap } from '../upstream/locality.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import type { RetryBudgetLimits } from '../upstream/resource-manager.ts';
@@ -96,8 +96,12 @@ export interface HostSnap {
   subZone: string;
   /** upstream/host.ts HealthFlag bits (health_status UNHEALTHY, DEGRADED, DRAINING). */
   healthFlags: number;
-  /** Its endpoint's health_check_config.port_value: where active checks go (0: `port`). */
+  /** Where active checks go (its endpoint's health_check_config, upstream/endpoints.ts
+   *  healthCheckConfigOf()): this address ('': `address`) and port (0: `port`). */
+  hcAddress: string;
   hcPort: number;
+  /** health_check_config.hostname: the L7 checks' Host / :authority ('': the checker's). */
+  hcHostname: string;
   /** Envoy's Host::hostname(): the name a DNS cluster resolved it from; a STATIC host's
    *  Endpoint.hostname ('' when unset). */
   hostname: string;
@@ -219,10 +223,11 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     const th = ((c.circuit_breakers?.thresholds ?? []) as Obj[])
       .find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT') ?? {};
     const hosts: HostSnap[] = [];
-    for (const le of dynamic ? [] : (c.load_assignment?.endpoints ?? []) as Obj[]) {
+    ((dynamic ? [] : c.load_assignment?.endpoints ?? []) as Obj[]).forEach((le, i) => {
       const loc = le.locality ?? {};
-      for (const lb of (le.lb_endpoints ?? []) as Obj[]) {
+      ((le.lb_endpoints ?? []) as Obj[]).forEach((lb, j) => {
         const { host, port } = addressOf(lb.endpoint?.address);
+        const hcPath = `${cpath}.load_assignment.endpoints[${i}].lb_endpoints[${j}].endpoint.health_check_config`;
         hosts.push({
           address: host, port,
           stats: hostStats(layout, c.name, host, port),
@@ -230,11 +235,11 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
           priority: le.priority ?? 0,
           region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
           healthFlags: edsHealthFlags(lb.health_status),
-          hcPort: lb.endpoint?.health_check_config?.port_value ?? 0,
+          ...healthCheckConfigOf(lb.endpoint?.health_check_config, hcPath, ctx),
           hostname: lb.endpoint?.hostname ?? '',
         });
-      }
-    }
+      });
+    });
     const stats = slots(layout, prefix, CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS);
     const retryBudget = compileRetryBudget(th.retry_budget);
     const cb = `${prefix}circuit_breakers.default.`;

@@ -308,12 +308,14 @@ export class MainServer {
 
   readonly #connectionSlots = new Set<number>();
 
-  /** Each worker slot's outlier event ring (kept across restarts of the slot's worker). */
+  /** Each worker slot's event ring: outlier outcomes and immediate health check failures (kept
+   *  across restarts of the slot's worker). */
   readonly #outlierRings: SabRing[] = [];
   readonly #outlierHandlers = new Set<(slot: number, code: number) => void>();
   #outlierTimer: NodeJS.Timeout | null = null;
 
-  /** Drain every worker's outlier events into the detectors (every 100 ms while any listens). */
+  /** Drain every worker's ring into the outlier detectors and health checkers (every 100 ms while
+   *  any listens). */
   #drainOutlier(): void {
     if (this.#outlierHandlers.size === 0) return;
     const hs = [...this.#outlierHandlers];
@@ -565,6 +567,8 @@ export class MainServer {
         priority: h.priority,
         hostname: h.hostname,
         health_check_port: h.hcPort === 0 ? undefined : h.hcPort,
+        health_check_address: h.hcAddress === '' ? undefined : h.hcAddress,
+        health_check_hostname: h.hcHostname === '' ? undefined : h.hcHostname,
         region: h.region,
         zone: h.zone,
         sub_zone: h.subZone,
