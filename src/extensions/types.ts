@@ -79,12 +79,25 @@ export interface CompileContext {
   bufferLimit: number;
   /** The stat scope of what the extension sits on: `listener.<address>.` for a listener's filters
    *  and transport sockets (`listener.<address>.ssl.handshake`), `cluster.<name>.` for a
-   *  cluster's transport socket; '' elsewhere. */
+   *  cluster's transport socket, `http.<stat_prefix>.` for an HTTP connection manager's HTTP
+   *  filters; '' elsewhere. */
   scope: string;
+  /** The `name` of the entry compileNested is compiling (an HTTP filter's config name: stats
+   *  and logs of filters that are configured more than once tell them apart by it); absent
+   *  outside compileNested. */
+  name?: string;
+  /** The config file's directory (absolute), which relative paths an extension loads resolve
+   *  against (legate.filters.http.script's `module`); absent: the current directory (an inline
+   *  config). */
+  configDir?: string;
   /** The names of the clusters the config defines (routes and tcp_proxy name them). */
   clusters: ReadonlySet<string>;
   /** Those of them with a transport_socket (TLS). */
   clustersWithTransportSocket: ReadonlySet<string>;
+  /** Have every worker import this ES module (a file: URL) before it builds from the config
+   *  (Snapshot.modules); the worker side takes it from common/preload.ts preloadedModule(url).
+   *  Absent where no snapshot is being built. */
+  preloadModule?(url: string): void;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;

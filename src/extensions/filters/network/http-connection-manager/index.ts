@@ -135,7 +135,7 @@ const httpConnectionManager: HcmModule = {
       }
     }
     const httpFilters = ((h.http_filters ?? []) as Obj[])
-      .map((f, i) => ctx.compileNested(ExtensionCategory.HttpFilter, f, `${ctx.path}.http_filters[${i}]`));
+      .map((f, i) => ctx.compileNested(ExtensionCategory.HttpFilter, f, `${ctx.path}.http_filters[${i}]`, `http.${statPrefix}.`));
     // (An empty http_filters is refused by the loader, config/checks.ts, as Envoy refuses it.)
     return {
       statPrefix,
