@@ -97,8 +97,9 @@ export interface BufferedBody {
   replace(data: Buffer | Uint8Array | string): void;
 }
 
-/** What the stream tells a filter and lets it do. Usable from the filter's first method call on
- *  (not inside the per-stream factory), until onDestroy. */
+/** What the stream tells a filter and lets it do, until onDestroy. Inside the per-stream function
+ *  (before the filter exists) only requestHeaders and streamInfo may be used: enough to decide
+ *  whether the stream needs the filter. */
 export interface FilterCallbacks {
   readonly requestHeaders: RequestHeaders;
   /** The response head once a response started, else null. */

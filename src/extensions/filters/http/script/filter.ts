@@ -65,7 +65,7 @@ export class ScriptShared {
   /** The chain factory (FilterFactory): the user's per-stream function decides whether, and as
    *  which sides, this stream gets a filter. */
   create(cb: FilterChainFactoryCallbacks): void {
-    const f = new ScriptFilter(this);
+    const f = new ScriptFilter(this, cb);
     const factory = this.streamFactory;
     if (factory === null) {
       f.failLater(this.setupError, 'its setup');
@@ -173,8 +173,13 @@ export class ScriptFilter implements StreamFilter {
   #requestView: RequestHeaderView | null = null;
   #responseView: ResponseHeaderView | null = null;
 
-  constructor(shared: ScriptShared) {
+  /** What made the stream's chain: the request head and stream info before the callbacks are set
+   *  (the user's per-stream function may look at the request). */
+  readonly chain: FilterChainFactoryCallbacks;
+
+  constructor(shared: ScriptShared, chain: FilterChainFactoryCallbacks) {
     this.shared = shared;
+    this.chain = chain;
     this.callbacks = new ScriptCallbacks(this);
   }
 
@@ -188,9 +193,7 @@ export class ScriptFilter implements StreamFilter {
   setEncoderFilterCallbacks(cb: StreamEncoderFilterCallbacks): void { this.ecb = cb; }
 
   requestView(): RequestHeaderView {
-    const cb = this.dcb ?? this.ecb;
-    if (cb === null) throw new Error('the callbacks are usable from the filter\'s first method call on');
-    const h = cb.requestHeaders;
+    const h = (this.dcb ?? this.ecb ?? this.chain).requestHeaders;
     if (this.#requestView === null || this.#requestView.map !== h) this.#requestView = new RequestHeaderView(h);
     return this.#requestView;
   }
@@ -517,11 +520,7 @@ export class ScriptCallbacks implements api.FilterCallbacks {
   }
   get requestHeaders(): api.RequestHeaders { return this.#f.requestView(); }
   get responseHeaders(): api.ResponseHeaders | null { return this.#f.responseView(); }
-  get streamInfo(): api.FilterCallbacks['streamInfo'] {
-    const cb = this.#f.dcb ?? this.#f.ecb;
-    if (cb === null) throw new Error('the callbacks are usable from the filter\'s first method call on');
-    return cb.streamInfo;
-  }
+  get streamInfo(): api.FilterCallbacks['streamInfo'] { return this.#f.chain.streamInfo; }
   sendLocalReply(status: number, body = '', options?: { headers?: Record<string, string>; details?: string }): void {
     if (!Number.isInteger(status) || status < 200 || status > 599) throw new TypeError(`invalid status ${status}`);
     if (typeof body !== 'string') throw new TypeError('the body must be a string');
