@@ -229,3 +229,31 @@ test('examples/filters/json-rewrite.ts rewrites a JSON body (one chunk and many)
   });
   assert.equal(await plain.body.text(), '{"debug":true}');
 });
+
+test('a reload after the module was edited loads the new code in every worker (and a new listener\'s filter too)', async () => {
+  const { up } = await ctx;
+  const mdir = fs.mkdtempSync(path.join(os.tmpdir(), 'legate-script-reload-'));
+  const mod = path.join(mdir, 'tag.js');
+  const write = (v: string): void => fs.writeFileSync(mod, `export default () => () => ({ decodeHeaders(h) { h.set('x-version', '${v}'); } });\n`);
+  write('v1');
+  const yaml = (extra: string): string => `
+static_resources:
+  listeners:${hcmListener('a', 'a', routeAll('upstream'), { httpFilters: scriptFilter('tag', mod, '{}') })}${extra}
+  clusters:${staticCluster('upstream', [up.port])}
+`;
+  const l = await legateFor(yaml(''), { concurrency: 2 });
+  const versionSeen = async (port: number, p: string): Promise<string> => {
+    const res = await request(`http://127.0.0.1:${port}${p}`, { headersTimeout: 5000, reset: true });
+    await res.body.text();
+    return String(up.requests.find((r) => r.url === p)?.headers['x-version']);
+  };
+  assert.equal(await versionSeen(l.port('a'), '/reload-1'), 'v1');
+  write('v2');
+  fs.writeFileSync(l.configPath, yaml(hcmListener('b', 'b', routeAll('upstream'), { httpFilters: scriptFilter('tag', mod, '{}') })));
+  const r = await fetch(`${l.admin}/reload`, { method: 'POST', signal: AbortSignal.timeout(20_000) });
+  assert.equal(r.status, 200, await r.text());
+  await l.refreshPorts();
+  // New connections, several, so both workers answer.
+  for (let i = 0; i < 6; i++) assert.equal(await versionSeen(l.port('a'), `/reload-2-${i}`), 'v2');
+  assert.equal(await versionSeen(l.port('b'), '/reload-b'), 'v2');
+});
