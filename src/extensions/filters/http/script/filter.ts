@@ -251,7 +251,10 @@ export class ScriptFilter implements StreamFilter {
     if (!this.#call(DECODE)) return this.#failed ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.Continue;
     if (s.waiting) return FilterDataStatus.StopIterationAndWatermark;
     const fn = this.user!.decodeData;
-    if (typeof fn !== 'function') return this.#continueWith(s, DECODE, data.length);
+    if (typeof fn !== 'function') {
+      // A side the filter stopped stays stopped until it continues: the body waits with it.
+      return s.held ? FilterDataStatus.StopIterationAndWatermark : this.#continueWith(s, DECODE, data.length);
+    }
     s.current = data;
     s.taken = false;
     let r: unknown;
@@ -272,7 +275,7 @@ export class ScriptFilter implements StreamFilter {
     if (!this.#call(DECODE)) return this.#failed ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
     if (s.waiting) return FilterTrailersStatus.StopIteration;
     const fn = this.user!.decodeTrailers;
-    if (typeof fn !== 'function') return this.#trailersContinue(s, DECODE);
+    if (typeof fn !== 'function') return s.held ? FilterTrailersStatus.StopIteration : this.#trailersContinue(s, DECODE);
     let r: unknown;
     try {
       r = fn.call(this.user, new HeaderView(trailers));
@@ -310,7 +313,10 @@ export class ScriptFilter implements StreamFilter {
     if (!this.#call(ENCODE)) return FilterDataStatus.Continue;
     if (s.waiting) return FilterDataStatus.StopIterationAndWatermark;
     const fn = this.user!.encodeData;
-    if (typeof fn !== 'function') return this.#continueWith(s, ENCODE, data.length);
+    if (typeof fn !== 'function') {
+      // A side the filter stopped stays stopped until it continues: the body waits with it.
+      return s.held ? FilterDataStatus.StopIterationAndWatermark : this.#continueWith(s, ENCODE, data.length);
+    }
     s.current = data;
     s.taken = false;
     let r: unknown;
@@ -331,7 +337,7 @@ export class ScriptFilter implements StreamFilter {
     if (!this.#call(ENCODE)) return FilterTrailersStatus.Continue;
     if (s.waiting) return FilterTrailersStatus.StopIteration;
     const fn = this.user!.encodeTrailers;
-    if (typeof fn !== 'function') return this.#trailersContinue(s, ENCODE);
+    if (typeof fn !== 'function') return s.held ? FilterTrailersStatus.StopIteration : this.#trailersContinue(s, ENCODE);
     let r: unknown;
     try {
       r = fn.call(this.user, new HeaderView(trailers));

@@ -196,3 +196,17 @@ test('a status out of range and a thrown per-stream function fail the stream; on
   c.fm.destroy();
   assert.equal(destroyed, 1);
 });
+
+test('a filter with only decodeHeaders that stops keeps the body waiting until it continues', () => {
+  let cbs: api.FilterCallbacks | null = null;
+  const { owner, fm } = stream((cb) => {
+    cbs = cb;
+    return { decodeHeaders() { return FilterHeadersStatus.StopIteration; } };
+  });
+  fm.decodeHeaders(false);
+  fm.decodeData(Buffer.from('he'), false);
+  fm.decodeData(Buffer.from('llo'), true);
+  assert.deepEqual(owner.log, []);
+  cbs!.continueDecoding();
+  assert.deepEqual(owner.log, ['next:headers cl=5 x=-', 'next:data hello end']);
+});
