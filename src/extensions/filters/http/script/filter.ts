@@ -155,6 +155,8 @@ class Side {
   /** The chunk of the running data call, and whether the user took it into the buffer. */
   current: Buffer | null = null;
   taken = false;
+  /** A user method of this side is running (a continue asked for now waits for its return). */
+  inCall = false;
   token: SideToken | null = null;
 }
 
@@ -236,11 +238,14 @@ export class ScriptFilter implements StreamFilter {
       return FilterHeadersStatus.Continue;
     }
     let r: unknown;
+    s.inCall = true;
     try {
       r = fn.call(this.user, this.requestView(), endStream);
     } catch (err) {
       this.fail(err, 'decodeHeaders');
       return FilterHeadersStatus.StopIteration;
+    } finally {
+      s.inCall = false;
     }
     return this.#headersResult(s, DECODE, r, 'decodeHeaders');
   }
@@ -258,12 +263,15 @@ export class ScriptFilter implements StreamFilter {
     s.current = data;
     s.taken = false;
     let r: unknown;
+    s.inCall = true;
     try {
       r = fn.call(this.user, data, endStream);
     } catch (err) {
       s.current = null;
       this.fail(err, 'decodeData');
       return FilterDataStatus.StopIterationNoBuffer;
+    } finally {
+      s.inCall = false;
     }
     s.current = null;
     return this.#dataResult(s, DECODE, r, data, 'decodeData');
@@ -277,11 +285,14 @@ export class ScriptFilter implements StreamFilter {
     const fn = this.user!.decodeTrailers;
     if (typeof fn !== 'function') return s.held ? FilterTrailersStatus.StopIteration : this.#trailersContinue(s, DECODE);
     let r: unknown;
+    s.inCall = true;
     try {
       r = fn.call(this.user, new HeaderView(trailers));
     } catch (err) {
       this.fail(err, 'decodeTrailers');
       return FilterTrailersStatus.StopIteration;
+    } finally {
+      s.inCall = false;
     }
     return this.#trailersResult(s, DECODE, r, 'decodeTrailers');
   }
@@ -298,11 +309,14 @@ export class ScriptFilter implements StreamFilter {
       return FilterHeadersStatus.Continue;
     }
     let r: unknown;
+    s.inCall = true;
     try {
       r = fn.call(this.user, this.responseView() ?? new ResponseHeaderView(headers), endStream);
     } catch (err) {
       this.fail(err, 'encodeHeaders');
       return FilterHeadersStatus.StopIteration;
+    } finally {
+      s.inCall = false;
     }
     return this.#headersResult(s, ENCODE, r, 'encodeHeaders');
   }
@@ -320,12 +334,15 @@ export class ScriptFilter implements StreamFilter {
     s.current = data;
     s.taken = false;
     let r: unknown;
+    s.inCall = true;
     try {
       r = fn.call(this.user, data, endStream);
     } catch (err) {
       s.current = null;
       this.fail(err, 'encodeData');
       return FilterDataStatus.StopIterationNoBuffer;
+    } finally {
+      s.inCall = false;
     }
     s.current = null;
     return this.#dataResult(s, ENCODE, r, data, 'encodeData');
@@ -339,11 +356,14 @@ export class ScriptFilter implements StreamFilter {
     const fn = this.user!.encodeTrailers;
     if (typeof fn !== 'function') return s.held ? FilterTrailersStatus.StopIteration : this.#trailersContinue(s, ENCODE);
     let r: unknown;
+    s.inCall = true;
     try {
       r = fn.call(this.user, new HeaderView(trailers));
     } catch (err) {
       this.fail(err, 'encodeTrailers');
       return FilterTrailersStatus.StopIteration;
+    } finally {
+      s.inCall = false;
     }
     return this.#trailersResult(s, ENCODE, r, 'encodeTrailers');
   }
@@ -453,6 +473,11 @@ export class ScriptFilter implements StreamFilter {
   resume(decode: boolean): void {
     if (this.#failed || this.#destroyed) return;
     const s = decode ? this.dec : this.enc;
+    if (s.inCall) {
+      // (The manager is inside this filter's call: continue once it has returned.)
+      queueMicrotask((s.token ??= new SideToken(this, decode)).resumeNow);
+      return;
+    }
     this.#fixLength(s, decode, 0);
     s.held = false;
     s.passed = true;

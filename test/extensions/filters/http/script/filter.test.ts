@@ -210,3 +210,16 @@ test('a filter with only decodeHeaders that stops keeps the body waiting until i
   cbs!.continueDecoding();
   assert.deepEqual(owner.log, ['next:headers cl=5 x=-', 'next:data hello end']);
 });
+
+test('continueDecoding() called inside the filter\'s own call takes effect when the call returns', async () => {
+  const { owner, fm } = stream((cb) => ({
+    decodeHeaders() {
+      cb.continueDecoding();
+      return FilterHeadersStatus.StopIteration;
+    },
+  }));
+  fm.decodeHeaders(true);
+  assert.deepEqual(owner.log, []);
+  await tick();
+  assert.deepEqual(owner.log, ['next:headers cl=5 x=- end']);
+});
