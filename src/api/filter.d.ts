@@ -110,7 +110,8 @@ export interface FilterCallbacks {
     /** The matched route's name ('' when unnamed or none). */
     readonly routeName: string;
   };
-  /** Answer the request from here: `status`, a text/plain `body`, extra response headers. Before a
+  /** Answer the request from here: `status` (200-599), a text/plain `body`, extra response
+   *  headers (checked as set() checks them), `details` for %RESPONSE_CODE_DETAILS%. Before a
    *  response started it goes through the encoder filters as any response (local_reply_config
    *  applies); once the response started the stream is reset. Nothing is passed on after it. */
   sendLocalReply(status: number, body?: string, options?: { headers?: Record<string, string>; details?: string }): void;

@@ -27,25 +27,31 @@ function messageOf(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
-let ns: Record<string, unknown>;
-try {
-  ns = await import(url);
-} catch (e) {
-  done(2, messageOf(e));
-  throw 0; // (ends the thread; the main thread has its answer)
-}
-const factory = ns.default;
-if (typeof factory !== 'function') {
-  done(3, `its default export is ${describe(factory)}, not a function (export default (config, ctx) => (callbacks) => filter)`);
-} else {
+async function check(): Promise<void> {
+  let ns: Record<string, unknown>;
   try {
-    const perStream = factory(config, { name, workerId: -1 });
-    if (typeof perStream !== 'function') {
-      done(4, `its default export returned ${describe(perStream)}, not the per-stream function ((callbacks) => filter)`);
-    } else {
-      done(1, '');
-    }
+    ns = await import(url);
+  } catch (e) {
+    done(2, messageOf(e));
+    return;
+  }
+  const factory = ns.default;
+  if (typeof factory !== 'function') {
+    done(3, `its default export is ${describe(factory)}, not a function (export default (config, ctx) => (callbacks) => filter)`);
+    return;
+  }
+  let perStream: unknown;
+  try {
+    perStream = factory(config, { name, workerId: -1 });
   } catch (e) {
     done(5, messageOf(e));
+    return;
   }
+  if (typeof perStream !== 'function') {
+    done(4, `its default export returned ${describe(perStream)}, not the per-stream function ((callbacks) => filter)`);
+    return;
+  }
+  done(1, '');
 }
+
+await check();
