@@ -3,6 +3,7 @@
 // slots, and everything a request needs is flattened into plain, structured-cloneable data.
 // Workers only compile it further (regexes) and never look a stat up by name. Each extension's
 // typed_config is compiled by its own module (src/extensions, `compile`), through compileNested.
+import process from 'node:process';
 import { durationMs } from './duration.ts';
 import { ConfigError } from './load.ts';
 import { typeNameOfUrl } from './extensions.ts';
@@ -154,6 +155,9 @@ export interface Snapshot {
   version: number;
   listeners: ListenerSnap[];
   clusters: ClusterSnap[];
+  /** ES modules (file: URLs) each worker imports before building from this snapshot
+   *  (CompileContext.preloadModule); absent: none. */
+  modules?: string[];
 }
 
 export interface SnapshotOptions {
@@ -162,6 +166,8 @@ export interface SnapshotOptions {
   version: number;
   /** The process's circuit-breaker counts (main); absent: each cluster counts on its own. */
   resources?: ResourceSlots;
+  /** The config file's directory (CompileContext.configDir); absent: the current directory. */
+  configDir?: string;
 }
 
 export interface BreakerStats {
@@ -199,7 +205,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
   const clusterNames = new Set<string>();
   const withTransport = new Set(((sr.clusters ?? []) as Obj[]).filter((c) => c.transport_socket !== undefined).map((c) => String(c.name)));
   for (const c of (sr.clusters ?? []) as Obj[]) clusterNames.add(c.name);
-  const ctx = compileContext(layout, opts, clusterNames, withTransport);
+  const modules = new Set<string>();
+  const ctx = compileContext(layout, opts, clusterNames, withTransport, modules);
   ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     const prefix = `cluster.${c.name}.`;
     const type = typeof c.type === 'string' ? c.type : 'STATIC';
@@ -329,7 +336,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       },
     });
   });
-  return { version: opts.version, listeners, clusters };
+  return modules.size === 0 ? { version: opts.version, listeners, clusters }
+    : { version: opts.version, listeners, clusters, modules: [...modules] };
 }
 
 function fail(path: string, message: string): never {
@@ -339,9 +347,11 @@ function fail(path: string, message: string): never {
 /** What every extension's compile() gets; compileNested resolves an entry's module (by its
  *  typed_config @type, else by name, as the loader does) and compiles it at its path. */
 function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>,
-  clustersWithTransportSocket: ReadonlySet<string>): CompileContext {
+  clustersWithTransportSocket: ReadonlySet<string>, modules: Set<string>): CompileContext {
   const base: CompileContext = {
     layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, fail,
+    configDir: opts.configDir ?? process.cwd(),
+    preloadModule(url: string): void { modules.add(url); },
     compileNested(category, entry, path, scope = ''): CompiledExtension {
       const tc: Obj | undefined = entry.typed_config;
       const type = tc?.['@type'];

@@ -24,6 +24,7 @@ import brotliCompressor from './compression/brotli/compressor/index.ts';
 import brotliDecompressor from './compression/brotli/decompressor/index.ts';
 import zstdCompressor from './compression/zstd/compressor/index.ts';
 import zstdDecompressor from './compression/zstd/decompressor/index.ts';
+import script from './filters/http/script/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -73,6 +74,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     brotliDecompressor,
     zstdCompressor,
     zstdDecompressor,
+    script,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

@@ -90,10 +90,18 @@ export interface CompileContext {
    *  cluster's transport socket, `http.<stat_prefix>.` for an HTTP connection manager's HTTP
    *  filters (Envoy's stats_prefix of a filter factory); '' elsewhere. */
   scope: string;
+  /** The config file's directory (absolute), which relative paths an extension loads resolve
+   *  against (legate.filters.http.script's `module`); absent: the current directory (an inline
+   *  config). */
+  configDir?: string;
   /** The names of the clusters the config defines (routes and tcp_proxy name them). */
   clusters: ReadonlySet<string>;
   /** Those of them with a transport_socket (TLS). */
   clustersWithTransportSocket: ReadonlySet<string>;
+  /** Have every worker import this ES module (a file: URL) before it builds from the config
+   *  (Snapshot.modules); the worker side takes it from common/preload.ts preloadedModule(url).
+   *  Absent where no snapshot is being built. */
+  preloadModule?(url: string): void;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;

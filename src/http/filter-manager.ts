@@ -400,6 +400,8 @@ export class FilterManager implements FilterChainFactoryCallbacks {
   }
 
   get destroyed(): boolean { return this.#destroyed; }
+  get requestHeaders(): RequestHeaders { return this.owner.requestHeaders; }
+  get streamInfo(): StreamInfo { return this.owner.streamInfo; }
   /** The response head a filter (or a local reply) started, null before. */
   get responseHeaders(): ResponseHeaders | null { return this.#responseHeaders; }
   get requestTrailers(): HeaderMap | null { return this.#requestTrailers; }

@@ -195,8 +195,12 @@ export interface StreamEncoderFilter {
 /** Both (added with addStreamFilter: one object in both chains, destroyed once). */
 export interface StreamFilter extends StreamDecoderFilter, StreamEncoderFilter {}
 
-/** What a filter factory adds its filters to (Envoy's FilterChainFactoryCallbacks). */
+/** What a filter factory adds its filters to (Envoy's FilterChainFactoryCallbacks). The chain is
+ *  made once the request is routed, so a factory may look at the request to decide whether the
+ *  stream needs its filter at all. */
 export interface FilterChainFactoryCallbacks {
+  readonly requestHeaders: RequestHeaders;
+  readonly streamInfo: StreamInfo;
   addStreamDecoderFilter(filter: StreamDecoderFilter): void;
   addStreamEncoderFilter(filter: StreamEncoderFilter): void;
   addStreamFilter(filter: StreamFilter): void;

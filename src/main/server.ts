@@ -4,6 +4,7 @@ import { explain } from './explain.ts';
 import net, { type Server } from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ConfigError, loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
@@ -85,6 +86,12 @@ export function loadConfig(opts: Pick<ServeOptions, 'configPath' | 'configYaml' 
   throw new LegateError('LEGATE_ERR_CONFIG', 'no configuration: pass -c <path> or --config-yaml <yaml>');
 }
 
+/** Where relative paths in the config resolve (the config file's directory; the current one for
+ *  --config-yaml). */
+function configDirOf(opts: Pick<ServeOptions, 'configPath'>): string {
+  return opts.configPath === null ? process.cwd() : path.dirname(path.resolve(opts.configPath));
+}
+
 function listen(server: Server, host: string, port: number, reusePort: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
@@ -136,7 +143,7 @@ export class MainServer {
     this.layout = new StatsLayout();
     this.resources = new ResourceSlots();
     this.snapshot = buildSnapshot(bootstrap, this.layout,
-      { bufferLimit: opts.bufferSize, version: 1, resources: this.resources });
+      { bufferLimit: opts.bufferSize, version: 1, resources: this.resources, configDir: configDirOf(opts) });
     this.store = new StatsStore(this.layout, opts.concurrency);
     this.runtime = new RuntimeLoader(compileRuntime(bootstrap), {
       stats: this.store.main,
@@ -619,8 +626,10 @@ export class MainServer {
     let runtimeKey: string;
     try {
       bootstrap = loadConfig(this.opts).bootstrap as Record<string, any>;
-      snap = buildSnapshot(bootstrap, this.layout,
-        { bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1, resources: this.resources });
+      snap = buildSnapshot(bootstrap, this.layout, {
+        bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1, resources: this.resources,
+        configDir: configDirOf(this.opts),
+      });
       runtimeKey = compileRuntime(bootstrap).key;
     } catch (err) {
       return refuse(err instanceof ConfigError ? err.errors : [(err as Error).message]);
