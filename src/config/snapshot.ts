@@ -345,6 +345,10 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
       // The loader refuses unknown, unsupported and misplaced extensions first.
       if (m === undefined) fail(path, `extension "${name}" is not supported by Legate`);
       if (m.category !== category) fail(path, `extension "${m.name}" (${m.category}) cannot be used as a ${category} extension`);
+      // (A per-route config type names its HTTP filter too, but configures only a route.)
+      if (typeof type === 'string' && !m.types.includes(typeNameOfUrl(type))) {
+        fail(`${path}.typed_config`, `${typeNameOfUrl(type)} is the per-route config of "${m.name}" (a route's typed_per_filter_config), not its config`);
+      }
       return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config`, scope }) };
     },
   };

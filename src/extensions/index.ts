@@ -14,6 +14,7 @@ import clientSslAuth from './filters/network/client-ssl-auth/index.ts';
 import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
+import buffer from './filters/http/buffer/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -53,6 +54,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     tcpProxy,
     router,
     headerMutation,
+    buffer,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

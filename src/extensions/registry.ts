@@ -50,6 +50,17 @@ export function buildRegistry(): Registry {
       byType.set(t, m);
     }
   }
+  // An HTTP filter's per-route config types name it too (a route's typed_per_filter_config).
+  for (const m of extensionModules()) {
+    if (m.category !== ExtensionCategory.HttpFilter || m.perRoute === undefined) continue;
+    for (const t of m.perRoute.types) {
+      const other = byType.get(t);
+      if (other !== undefined && other !== m) {
+        throw new LegateError('LEGATE_ERR_EXTENSION', `type ${t} belongs to both "${other.name}" and "${m.name}"`);
+      }
+      byType.set(t, m);
+    }
+  }
   registry = { byName, byType, clusterTypes, loadBalancers };
   return registry;
 }

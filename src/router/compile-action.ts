@@ -137,26 +137,81 @@ export function routeMetadata(md: Obj | undefined): Record<string, unknown> | nu
   return fm === undefined || Object.keys(fm).length === 0 ? null : structuredClone(fm);
 }
 
-/** Route.typed_per_filter_config: each entry compiled by the HTTP filter module its @type names,
- *  when that module declares a per-route config (Envoy's createRouteSpecificFilterConfig); any
- *  other is refused by name. The key is the filter's config name (http_filters[i].name), which
- *  the filter asks with (perFilterConfig). */
-export function perFilterConfig(map: Obj | undefined, path: string, ctx: CompileContext): RouteSnap['perFilterConfig'] {
+/** One level's typed_per_filter_config (a Route's, VirtualHost's or RouteConfiguration's), compiled:
+ *  `configs` has each filter's compiled per-route config, `disabled` says for every name with an
+ *  entry whether it disables the filter there (Envoy's PerFilterConfigs: any entry enables a
+ *  filter disabled by default, an envoy.config.route.v3.FilterConfig with `disabled` disables it). */
+export interface PerFilterSnap {
+  configs: Record<string, unknown>;
+  disabled: Record<string, boolean>;
+}
+
+const FILTER_CONFIG = 'envoy.config.route.v3.FilterConfig';
+
+/** The message name of an Any's type URL: what follows its last '/'. (config/extensions.ts has the
+ *  same helper, but importing it here would close an import cycle through the extension list.) */
+function typeOf(any: Obj | undefined): string {
+  const url: unknown = any?.['@type'];
+  return typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
+}
+
+/** typed_per_filter_config: each entry compiled by the HTTP filter module its @type names (Envoy's
+ *  createRouteSpecificFilterConfig), when that module declares a per-route config; an
+ *  envoy.config.route.v3.FilterConfig wraps one with `disabled` and `is_optional` (an unknown type
+ *  is then skipped). Anything else is refused by name. The key is the filter's config name
+ *  (http_filters[i].name), which the filter asks with (perFilterConfig). `path` is the owner's. */
+export function perFilterConfig(map: Obj | undefined, path: string, ctx: CompileContext): PerFilterSnap | null {
   if (map === undefined || Object.keys(map).length === 0) return null;
-  const out: Record<string, unknown> = {};
-  for (const [name, any] of Object.entries(map as Record<string, Obj>)) {
+  const out: PerFilterSnap = { configs: {}, disabled: {} };
+  for (const [name, entry] of Object.entries(map as Record<string, Obj>)) {
     const epath = `${path}.typed_per_filter_config["${name}"]`;
-    // (The message name: what follows the type URL's last '/'. config/extensions.ts has the same
-    // helper, but importing it here would close an import cycle through the extension list.)
-    const url: unknown = any?.['@type'];
-    const type = typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
+    let any: Obj | undefined = entry;
+    let apath = epath;
+    let optional = false;
+    if (typeOf(entry) === FILTER_CONFIG) {
+      // The filter is disabled there: its config is ignored (Envoy's).
+      if (entry.disabled === true) {
+        out.disabled[name] = true;
+        continue;
+      }
+      if (entry.config === undefined) ctx.fail(epath, `Empty route/virtual host per filter configuration for ${name} filter`);
+      any = entry.config;
+      apath = `${epath}.config`;
+      optional = entry.is_optional === true;
+      // An empty config enables the filter there, with no per-route config.
+      if (typeOf(any) === '') {
+        out.disabled[name] = false;
+        continue;
+      }
+    }
+    out.disabled[name] = false;
+    const type = typeOf(any);
     const m = type === '' ? undefined : extensionModuleByType(type);
     const perRoute = (m as HttpFilterModule | undefined)?.perRoute;
     if (m === undefined || perRoute === undefined || !perRoute.types.includes(type)) {
-      ctx.fail(epath, `the filter ${JSON.stringify(name)} (${type || 'no @type'}) has no per-route config in Legate`);
+      // (is_optional: Envoy skips what it has no implementation of, with a warning; the loader
+      // has warned.)
+      if (optional) continue;
+      ctx.fail(apath, `the filter ${JSON.stringify(name)} (${type || 'no @type'}) has no per-route config in Legate`);
     }
-    const { '@type': _t, ...fields } = any;
-    out[name] = perRoute.compile(fields, { ...ctx, path: epath });
+    const { '@type': _t, ...fields } = any!;
+    out.configs[name] = perRoute.compile(fields, { ...ctx, path: apath });
   }
   return out;
+}
+
+/** The per-filter configs of a route over those of its virtual host and route configuration (the
+ *  most specific entry wins, name by name, for the config and for `disabled` separately: Envoy's
+ *  mostSpecificPerFilterConfig and filterDisabled); null when none of them has any. */
+export function mergePerFilter(levels: readonly (PerFilterSnap | null)[]):
+  Pick<RouteSnap, 'perFilterConfig' | 'filterDisabled'> {
+  let configs: Record<string, unknown> | null = null;
+  let disabled: Record<string, boolean> | null = null;
+  // Least specific first: later levels overwrite.
+  for (const l of levels) {
+    if (l === null) continue;
+    if (Object.keys(l.configs).length > 0) configs = { ...(configs ?? {}), ...l.configs };
+    if (Object.keys(l.disabled).length > 0) disabled = { ...(disabled ?? {}), ...l.disabled };
+  }
+  return { perFilterConfig: configs, filterDisabled: disabled };
 }

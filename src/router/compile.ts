@@ -11,7 +11,7 @@ import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } 
 import { readDataSource } from '../common/data-source.ts';
 import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
 import {
-  DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, perFilterConfig, redirectAction, routeActionExtra,
+  DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, mergePerFilter, perFilterConfig, redirectAction, routeActionExtra,
   routeMetadata, usesStreamDuration,
 } from './compile-action.ts';
 import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
@@ -29,11 +29,14 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
     [ROUTE + 'RouteConfiguration']: [
       'name', 'virtual_hosts', 'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching',
-      ...HEADER_MUTATION_FIELDS, 'most_specific_header_mutations_wins', 'internal_only_headers',
+      ...HEADER_MUTATION_FIELDS, 'most_specific_header_mutations_wins', 'internal_only_headers', 'typed_per_filter_config',
     ],
     [ROUTE + 'VirtualHost']: [
       'name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count', ...HEADER_MUTATION_FIELDS,
+      'typed_per_filter_config',
     ],
+    // (A typed_per_filter_config entry wrapping a filter's per-route config: router/compile-action.ts.)
+    [ROUTE + 'FilterConfig']: ['config', 'is_optional', 'disabled'],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
       'retry_host_predicate', 'host_selection_retry_max_attempts', 'retry_priority',
@@ -135,8 +138,10 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
 function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): VirtualHostSnap[] {
   const out: VirtualHostSnap[] = [];
   const maxBody: number = rc?.max_direct_response_body_size_bytes ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES;
+  const rcPerFilter = perFilterConfig(rc?.typed_per_filter_config, path, ctx);
   ((rc?.virtual_hosts ?? []) as Obj[]).forEach((vh, v) => {
     const vpath = `${path}.virtual_hosts[${v}]`;
+    const vhPerFilter = perFilterConfig(vh.typed_per_filter_config, vpath, ctx);
     const vhRetry = retryPolicy(vh.retry_policy, `${vpath}.retry_policy`, ctx);
     const attemptCount = vh.include_request_attempt_count === true;
     const routes: RouteSnap[] = [];
@@ -172,7 +177,8 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
       const headers = ((m.headers ?? []) as Obj[]).map((h, j) => headerMatcher(h, `${mpath}.headers[${j}]`, ctx));
       routes.push({
         name: r.name ?? '', match, headers, action,
-        metadata: routeMetadata(r.metadata), perFilterConfig: perFilterConfig(r.typed_per_filter_config, rpath, ctx),
+        metadata: routeMetadata(r.metadata),
+        ...mergePerFilter([rcPerFilter, vhPerFilter, perFilterConfig(r.typed_per_filter_config, rpath, ctx)]),
       });
     });
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });

@@ -71,9 +71,12 @@ export interface RouteSnap {
     | { kind: 'redirect'; redirect: RedirectSnap };
   /** Route.metadata.filter_metadata as plain JSON (null: none). */
   metadata: Record<string, unknown> | null;
-  /** Route.typed_per_filter_config: filter config name -> its module's compiled per-route config
-   *  (null: none). */
+  /** typed_per_filter_config of the route, else its virtual host, else its route configuration:
+   *  filter config name -> its module's compiled per-route config (null: none). */
   perFilterConfig: Record<string, unknown> | null;
+  /** Filter config name -> whether that filter is disabled on this route, for every name one of
+   *  those levels has an entry for (null: none; HTTP filters keep their default). */
+  filterDisabled?: Record<string, boolean> | null;
   /** request_headers_to_add / _to_remove of the route, its virtual host and the route
    *  configuration, in evaluation order (router/header-parser.ts routeChain); null: none. */
   requestHeaderParsers?: HeaderParserSnap[] | null;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { FilterManager, type FilterManagerCallbacks } from '../../src/http/filter-manager.ts';
+import { FilterManager, type FilterChainEntry, type FilterManagerCallbacks } from '../../src/http/filter-manager.ts';
 import {
   FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type DownstreamWatermarkCallbacks, type FilterFactory,
   type StreamDecoderFilterCallbacks, type StreamEncoderFilterCallbacks, type StreamFilter,
@@ -131,16 +131,18 @@ function setup(spec: string, opts: { limit?: number; method?: string } = {}) {
   const fm = new FilterManager(owner, opts.limit ?? 0);
   owner.fm = fm;
   const filters: Record<string, TF> = {};
-  const factories: FilterFactory[] = [];
+  const chain: FilterChainEntry[] = [];
   for (const item of spec.split(' ')) {
     const [kind, name] = item.split(':');
     const f = new TF(name, log);
     filters[name] = f;
-    if (kind === 'd') factories.push((cb) => cb.addStreamDecoderFilter(f));
-    else if (kind === 'e') factories.push((cb) => cb.addStreamEncoderFilter(f));
-    else factories.push((cb) => cb.addStreamFilter(f));
+    let factory: FilterFactory;
+    if (kind === 'd') factory = (cb) => cb.addStreamDecoderFilter(f);
+    else if (kind === 'e') factory = (cb) => cb.addStreamEncoderFilter(f);
+    else factory = (cb) => cb.addStreamFilter(f);
+    chain.push({ name, factory, disabled: false });
   }
-  fm.createFilterChain(factories);
+  fm.createFilterChain(chain);
   return { log, owner, fm, f: filters };
 }
 

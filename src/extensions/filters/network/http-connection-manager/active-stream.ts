@@ -178,7 +178,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     }
 
     const fm = this.filterManager;
-    fm.createFilterChain(cfg.filterFactories);
+    fm.createFilterChain(cfg.filterChain, this.route === null ? null : this.route.snap.filterDisabled ?? null);
     fm.decodeHeaders(endStream);
   }
 

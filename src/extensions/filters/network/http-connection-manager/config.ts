@@ -4,7 +4,7 @@
 import type { HcmSnap } from './index.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
-import type { FilterFactory } from '../../../../http/types.ts';
+import type { FilterChainEntry } from '../../../../http/filter-manager.ts';
 import type { AccessLogInstance } from '../../../types.ts';
 import { RouteTable } from '../../../../router/route-table.ts';
 import { HashMethodKind } from '../../../../http/hash-policy.ts';
@@ -14,7 +14,9 @@ import { LocalReply } from '../../../../http/local-reply.ts';
 export class HcmConfig {
   readonly snap: HcmSnap;
   readonly routes: RouteTable;
-  readonly filterFactories: FilterFactory[];
+  /** The HTTP filter chain, built once per config and worker (FilterManager.createFilterChain
+   *  runs it per stream). */
+  readonly filterChain: FilterChainEntry[];
   /** null when there are no access logs: the request path tests `!== null`. */
   readonly accessLoggers: AccessLogInstance[] | null;
   readonly s: HcmStats;
@@ -32,7 +34,9 @@ export class HcmConfig {
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
     this.routes = new RouteTable(snap.routeConfig.virtualHosts, snap.routeConfig.ignorePortInHostMatching === true);
-    this.filterFactories = snap.httpFilters.map((f) => httpFilterFactory(f, ctx));
+    this.filterChain = snap.httpFilters.map((f) => ({
+      name: f.configName, factory: httpFilterFactory(f, ctx), disabled: f.disabled,
+    }));
     this.accessLoggers = snap.accessLogs.length > 0 ? snap.accessLogs.map((a) => accessLogger(a, ctx)) : null;
     this.s = snap.stats;
     this.stats = ctx.stats;
