@@ -195,7 +195,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
   const clusterNames = new Set<string>();
   const withTransport = new Set(((sr.clusters ?? []) as Obj[]).filter((c) => c.transport_socket !== undefined).map((c) => String(c.name)));
   for (const c of (sr.clusters ?? []) as Obj[]) clusterNames.add(c.name);
-  const ctx = compileContext(layout, opts, clusterNames, withTransport);
+  const ctx = compileContext(layout, opts, clusterNames, withTransport, String(bootstrap.node?.cluster ?? ''));
   ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     const prefix = `cluster.${c.name}.`;
     const type = typeof c.type === 'string' ? c.type : 'STATIC';
@@ -334,9 +334,9 @@ function fail(path: string, message: string): never {
 /** What every extension's compile() gets; compileNested resolves an entry's module (by its
  *  typed_config @type, else by name, as the loader does) and compiles it at its path. */
 function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>,
-  clustersWithTransportSocket: ReadonlySet<string>): CompileContext {
+  clustersWithTransportSocket: ReadonlySet<string>, serviceCluster: string): CompileContext {
   const base: CompileContext = {
-    layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, fail,
+    layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, serviceCluster, fail,
     compileNested(category, entry, path, scope = ''): CompiledExtension {
       const tc: Obj | undefined = entry.typed_config;
       const type = tc?.['@type'];

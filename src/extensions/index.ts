@@ -15,6 +15,7 @@ import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
 import buffer from './filters/http/buffer/index.ts';
+import healthCheck from './filters/http/health-check/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -55,6 +56,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     router,
     headerMutation,
     buffer,
+    healthCheck,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

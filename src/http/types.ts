@@ -145,6 +145,7 @@ export const ResponseFlag = {
   DownstreamConnectionTermination: 'DC',
   DownstreamProtocolError: 'DPE',
   NoHealthyUpstream: 'UH',
+  FailedLocalHealthCheck: 'LH',
   StreamIdleTimeout: 'SI',
   DurationTimeout: 'DT',
 } as const;
@@ -200,6 +201,9 @@ export interface StreamInfo {
   startTime: number;
   /** The downstream connection (%DOWNSTREAM_LOCAL_ADDRESS%), null when none is known. */
   downstreamConnection: { readonly localAddress: string } | null;
+  /** The request is a health check (Envoy's StreamInfo::healthCheck(): the health_check filter
+   *  sets it; access logs' not_health_check_filter reads it). */
+  healthCheck: boolean;
 }
 
 /** The stream's wall-clock start (ms), derived from its monotonic start once, when something first
@@ -230,5 +234,6 @@ export function newStreamInfo(startHr: number, remoteAddress: string, directRemo
     responseCodeDetails: '',
     startTime: 0,
     downstreamConnection: null,
+    healthCheck: false,
   };
 }
