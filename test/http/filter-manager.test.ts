@@ -84,6 +84,8 @@ class TF implements StreamFilter {
   ed: Hook<[Buffer, boolean], number> = null;
   et: Hook<[HeaderMap], number> = null;
   destroyed = 0;
+  /** Free for a test's hooks. */
+  iterationDone = false;
   constructor(name: string, log: string[]) {
     this.name = name;
     this.log = log;
@@ -648,4 +650,54 @@ test('a local reply from decodeData stops the chain there', () => {
     'A:dh', 'B:dh', 'A:dd x', 'onLocalReply 400 bad_body', 'codec:headers 400', 'codec:data bad body end',
     'codec:endStream', 'A:destroy', 'B:destroy',
   ]);
+});
+
+test('StopIteration, then continueDecoding mid-body: the body so far goes on once, then the rest as it comes, in order', async () => {
+  const { log, fm, f } = setup('d:A d:B d:R');
+  f.R.dd = () => FilterDataStatus.StopIterationNoBuffer;
+  f.A.dh = () => FilterHeadersStatus.StopIteration;
+  f.A.dd = (a) => (a.iterationDone ? FilterDataStatus.Continue : FilterDataStatus.StopIterationAndBuffer);
+  fm.decodeHeaders(false);
+  fm.decodeData(b('a'), false);
+  fm.decodeData(b('b'), false);
+  // The filter resumes on a later turn (an external check came back).
+  await new Promise((r) => setImmediate(r));
+  f.A.iterationDone = true;
+  f.A.dcb!.continueDecoding();
+  fm.decodeData(b('c'), false);
+  fm.decodeData(b('d'), true);
+  const seenByR = log.filter((x) => x.startsWith('R:'));
+  assert.deepEqual(seenByR, ['R:dh', 'R:dd ab', 'R:dd c', 'R:dd d end']);
+  // Every byte once, in order, at each later filter.
+  assert.deepEqual(log.filter((x) => x.startsWith('B:')), ['B:dh', 'B:dd ab', 'B:dd c', 'B:dd d end']);
+});
+
+test('the chain: a disabled filter is left out unless the route enables it; the route may disable any; each filter knows its config name', () => {
+  /** Run a stream through known, lazy (disabled by default) and router; what each filter saw. */
+  const run = (routeDisabled: Record<string, boolean> | null): string[] => {
+    const log: string[] = [];
+    const owner = new Owner(log);
+    const fm = new FilterManager(owner, 0);
+    owner.fm = fm;
+    const seen: string[] = [];
+    const add = (label: string): FilterFactory => (cb) => {
+      const t = new TF(label, log);
+      t.dh = (self) => {
+        // The config name, and the route's per-filter config asked with no name (its own).
+        seen.push(`${label}=${self.dcb!.filterConfigName} ${JSON.stringify(self.dcb!.perFilterConfig())}`);
+        return FilterHeadersStatus.Continue;
+      };
+      cb.addStreamDecoderFilter(t);
+    };
+    fm.createFilterChain([
+      { name: 'known', factory: add('K'), disabled: false },
+      { name: 'lazy', factory: add('L'), disabled: true },
+      { name: 'router', factory: add('R'), disabled: false },
+    ], routeDisabled);
+    fm.decodeHeaders(true);
+    return seen;
+  };
+  assert.deepEqual(run(null), ['K=known {"per":"route"}', 'R=router null']);
+  assert.deepEqual(run({ lazy: false }), ['K=known {"per":"route"}', 'L=lazy null', 'R=router null']);
+  assert.deepEqual(run({ known: true, lazy: false }), ['L=lazy null', 'R=router null']);
 });
