@@ -331,7 +331,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     headers.set('server', this.config.snap.serverName);
     // Envoy's drainClose(): while the server fails health checks, a response closes its
     // connection (an upgrade's 101 is left alone: its connection is no longer HTTP).
-    if (this.config.ctx.serverState.healthCheckFailed() && headers.status !== 101) this.hcm.drainClose();
+    if (this.config.serverState.healthCheckFailed() && headers.status !== 101) this.hcm.drainClose();
     this.encoder.encodeHeaders(headers, endStream);
   }
 

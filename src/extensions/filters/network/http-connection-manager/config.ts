@@ -10,6 +10,7 @@ import { RouteTable } from '../../../../router/route-table.ts';
 import { HashMethodKind } from '../../../../http/hash-policy.ts';
 import { accessLogger, httpFilterFactory, type WorkerContext } from '../../../registry.ts';
 import { LocalReply } from '../../../../http/local-reply.ts';
+import type { ServerState } from '../../../../common/server-state.ts';
 
 export class HcmConfig {
   readonly snap: HcmSnap;
@@ -22,6 +23,8 @@ export class HcmConfig {
   readonly s: HcmStats;
   readonly stats: StatSink;
   readonly ctx: WorkerContext;
+  /** ctx.serverState, read per response (health-check-failed drain close). */
+  readonly serverState: ServerState;
   /** Whether anything reads the client's address (x-forwarded-for, access logs, a route's
    *  source_ip hash policy). When nothing does, codecs skip the getpeername(2) call and the
    *  string: ~3 us per new connection. */
@@ -41,6 +44,7 @@ export class HcmConfig {
     this.s = snap.stats;
     this.stats = ctx.stats;
     this.ctx = ctx;
+    this.serverState = ctx.serverState;
     this.localReply = snap.localReply == null ? null : new LocalReply(snap.localReply);
     this.internalOnlyHeaders = snap.routeConfig.internalOnlyHeaders ?? null;
     // (Custom headers and local replies may print the client's address too.)
