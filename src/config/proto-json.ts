@@ -350,7 +350,8 @@ function anyValue(v: unknown, path: string, report: boolean, ctx: Ctx, slot: Slo
     if (ext !== undefined) return { '@type': canonical };
     return err(ctx, path, `unknown type ${show(url)}`);
   }
-  if (report && ext === undefined && !PLAIN_IN_ANY.has(typeName)) {
+  if (report && ext === undefined && (slot !== null || !PLAIN_IN_ANY.has(typeName))) {
+    // (A FilterConfig belongs in a typed_per_filter_config map, not in an extension's slot.)
     // A real proto, but not an extension Legate knows: refuse it by name.
     return notSupported(ctx, slotPath, slot?.name ?? typeName, typeName);
   }

@@ -121,3 +121,9 @@ test('health_check: compiled with Envoy\'s rules; cache_time needs pass_through_
   assert.match(errorsOf(() => validateBootstrap(withFilters([{ name: 'hc', typed_config: { '@type': HC } }])))[0]!,
     /pass_through_mode: .*required/);
 });
+
+test('a FilterConfig belongs in typed_per_filter_config only', () => {
+  assert.deepEqual(errorsOf(() => validateBootstrap(withFilters([{ name: 'x', typed_config: { '@type': FILTER_CONFIG, disabled: true } }]))), [
+    `${HCM}.http_filters[0]: extension "x" (${FILTER_CONFIG}) is not supported by Legate`,
+  ]);
+});
