@@ -109,6 +109,13 @@ test('a filter disabled in the chain runs only on a route that enables it (Filte
   // Enabled by the route, with the route's 8-byte limit.
   const on = await chunked(port, '/lazy-on', ['0123456789']);
   assert.equal(on.status, 413);
+  // admin /explain lists the filters a request runs through.
+  const explain = async (path: string): Promise<string> => {
+    const r = await fetch(`${l.admin}/explain?listener=proxy&url=${encodeURIComponent(`http://x${path}`)}`, { signal: AbortSignal.timeout(5000) });
+    return (/^http filters +(.*) \(stat_prefix/m.exec(await r.text()) ?? [])[1] ?? '';
+  };
+  assert.equal(await explain('/x'), 'envoy.filters.http.buffer -> envoy.filters.http.router');
+  assert.equal(await explain('/lazy-on'), 'envoy.filters.http.buffer -> envoy.filters.http.buffer -> envoy.filters.http.router');
 });
 
 test('a 20 MiB body against a 1 MiB limit: 413, nothing upstream, and Legate\'s RSS stays bounded', async () => {
