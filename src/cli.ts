@@ -31,6 +31,8 @@ why the routes before it did not match, rewrites, cluster), without sending it:
       --header 'name: value'    a request header (repeatable); Host overrides the URL's authority
       --remote-address <ip>     the client's address (default 127.0.0.1)
       --listener <name>         the listener, when several are bound to the URL's port
+      --random <n>              the stream's random value (runtime_fraction, weighted clusters);
+                                drawn when absent and printed, so an answer can be asked again
       --json                    the explanation as JSON
 `;
 
@@ -170,6 +172,7 @@ async function explainCommand(argv: string[]): Promise<void> {
         header: { type: 'string', short: 'H', multiple: true, default: [] },
         'remote-address': { type: 'string' },
         listener: { type: 'string' },
+        random: { type: 'string' },
         json: { type: 'boolean', default: false },
         'allow-unsupported-fields': { type: 'boolean', default: false },
       },
@@ -205,7 +208,8 @@ async function explainCommand(argv: string[]): Promise<void> {
       headers: parseHeaderFlags(values.header as string[]),
       remoteAddress: values['remote-address'] as string | undefined,
       listener: values.listener as string | undefined,
-    });
+      random: values.random === undefined ? undefined : Number(values.random),
+    }, server.runtime);
     process.stdout.write(values.json === true ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
   } catch (err) {
     if (!(err instanceof LegateError)) throw err;

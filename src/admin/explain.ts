@@ -1,7 +1,7 @@
 // GET /explain (Legate's own; Envoy has none): where a request would go on the running config,
 // without sending it, the answer `legate explain` gives for a config file (main/explain.ts).
 // Query: url (required, absolute), method (GET), header=name:value (repeatable), remote_address,
-// listener, format=json (else text).
+// listener, random (the stream's random value), format=json (else text).
 import { ExplainError, formatExplanation, parseHeaderFlags } from '../main/explain.ts';
 import { CONTENT_JSON, CONTENT_TEXT, type AdminHandler, type AdminOptions, type AdminRequest, type AdminResponse } from './types.ts';
 
@@ -20,6 +20,7 @@ export const explainHandler: AdminHandler = {
         headers: parseHeaderFlags(q.getAll('header')),
         remoteAddress: q.get('remote_address') ?? undefined,
         listener: q.get('listener') ?? undefined,
+        random: q.get('random') === null ? undefined : Number(q.get('random')),
       });
       return q.get('format') === 'json'
         ? { status: 200, contentType: CONTENT_JSON, body: `${JSON.stringify(e, null, 2)}\n` }

@@ -58,12 +58,10 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.http.ratelimit', C.HttpFilter, [HTTP + 'ratelimit.v3.RateLimit']],
   ['envoy.filters.http.dynamo', C.HttpFilter, [HTTP + 'dynamo.v3.Dynamo']],
   ['envoy.filters.http.grpc_web', C.HttpFilter, [HTTP + 'grpc_web.v3.GrpcWeb']],
-  ['envoy.filters.http.cors', C.HttpFilter, [HTTP + 'cors.v3.Cors']],
   ['envoy.filters.http.lua', C.HttpFilter, [HTTP + 'lua.v3.Lua']],
   ['envoy.filters.http.ext_authz', C.HttpFilter, [HTTP + 'ext_authz.v3.ExtAuthz']],
   ['envoy.filters.http.ext_proc', C.HttpFilter, [HTTP + 'ext_proc.v3.ExternalProcessor']],
   ['envoy.filters.http.jwt_authn', C.HttpFilter, [HTTP + 'jwt_authn.v3.JwtAuthentication']],
-  ['envoy.filters.http.rbac', C.HttpFilter, [HTTP + 'rbac.v3.RBAC']],
   ['envoy.filters.http.compressor', C.HttpFilter, [HTTP + 'compressor.v3.Compressor']],
   ['envoy.filters.http.decompressor', C.HttpFilter, [HTTP + 'decompressor.v3.Decompressor']],
   ['envoy.filters.http.gzip', C.HttpFilter, [HTTP + 'gzip.v3.Gzip']],
@@ -148,7 +146,9 @@ const UNSUPPORTED: Row[] = [
 
 export const EXTENSIONS: readonly ExtensionInfo[] = [
   ...extensionModules().map((m): ExtensionInfo => ({
-    name: m.name, category: m.category, types: m.types, supported: true, terminal: m.terminal === true,
+    name: m.name, category: m.category, supported: true, terminal: m.terminal === true,
+    // (An HTTP filter's per-route config types too: typed_per_filter_config entries are Anys.)
+    types: m.category === C.HttpFilter && m.perRoute !== undefined ? [...m.types, ...m.perRoute.types] : m.types,
   })),
   ...UNSUPPORTED.map(([name, category, types, terminal]): ExtensionInfo => ({
     name, category, types, supported: false, terminal: terminal === true,
@@ -160,13 +160,6 @@ const byName = new Map<string, ExtensionInfo>();
 for (const e of EXTENSIONS) {
   byName.set(e.name, e);
   for (const t of e.types) byType.set(t, e);
-}
-// An HTTP filter's per-route config types (a typed_per_filter_config entry) name it too (Envoy's
-// NamedHttpFilterConfigFactory::configTypes has both).
-for (const m of extensionModules()) {
-  if (m.category !== C.HttpFilter || m.perRoute === undefined) continue;
-  const e = byName.get(m.name)!;
-  for (const t of m.perRoute.types) if (!byType.has(t)) byType.set(t, e);
 }
 
 /** Full message name from a type URL: everything after the last '/', as Envoy does. */

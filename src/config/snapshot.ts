@@ -17,7 +17,7 @@ import { chainMatchOf, isEmptyMatch, type ChainMatchSnap } from '../listener/fil
 import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
 import {
-  clusterTypeModule, extensionModule, extensionModuleByType, healthCheckerModule, loadBalancerModule, loadBalancerModules,
+  clusterTypeModule, extensionModule, extensionModuleByType, perRouteModuleByType, healthCheckerModule, loadBalancerModule, loadBalancerModules,
 } from '../extensions/registry.ts';
 import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-check.ts';
 import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
@@ -342,14 +342,16 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
       const type = tc?.['@type'];
       const name = String(entry.name ?? '');
       const m = typeof type === 'string' ? extensionModuleByType(typeNameOfUrl(type)) : extensionModule(name);
-      // The loader refuses unknown, unsupported and misplaced extensions first.
+      // The loader refuses unknown, unsupported and misplaced extensions first. (A per-route config
+      // type names its HTTP filter to the loader, but configures only a route.)
+      const perRoute = m === undefined && typeof type === 'string' ? perRouteModuleByType(typeNameOfUrl(type)) : undefined;
+      if (perRoute !== undefined) {
+        fail(`${path}.typed_config`, `${typeNameOfUrl(type)} is the per-route config of "${perRoute.name}" `
+          + '(a route\'s typed_per_filter_config), not its config');
+      }
       if (m === undefined) fail(path, `extension "${name}" is not supported by Legate`);
       if (m.category !== category) fail(path, `extension "${m.name}" (${m.category}) cannot be used as a ${category} extension`);
-      // (A per-route config type names its HTTP filter too, but configures only a route.)
-      if (typeof type === 'string' && !m.types.includes(typeNameOfUrl(type))) {
-        fail(`${path}.typed_config`, `${typeNameOfUrl(type)} is the per-route config of "${m.name}" (a route's typed_per_filter_config), not its config`);
-      }
-      return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config`, scope }) };
+      return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config`, scope, configName: name }) };
     },
   };
   return base;

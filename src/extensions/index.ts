@@ -16,6 +16,8 @@ import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
 import buffer from './filters/http/buffer/index.ts';
 import healthCheck from './filters/http/health-check/index.ts';
+import rbac from './filters/http/rbac/index.ts';
+import cors from './filters/http/cors/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -57,6 +59,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     headerMutation,
     buffer,
     healthCheck,
+    rbac,
+    cors,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

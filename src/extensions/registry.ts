@@ -24,6 +24,8 @@ interface Registry {
   byName: Map<string, ExtensionModule>;
   /** Full message name of a typed_config -> its module. */
   byType: Map<string, ExtensionModule>;
+  /** Full message name of an HTTP filter's per-route config (typed_per_filter_config) -> its module. */
+  byPerRouteType: Map<string, HttpFilterModule>;
   /** Cluster.type -> cluster type; Cluster.lb_policy -> load balancer. */
   clusterTypes: Map<string, ClusterTypeModule>;
   loadBalancers: Map<string, LoadBalancerModule>;
@@ -35,6 +37,7 @@ export function buildRegistry(): Registry {
   if (registry !== null) return registry;
   const byName = new Map<string, ExtensionModule>();
   const byType = new Map<string, ExtensionModule>();
+  const byPerRouteType = new Map<string, HttpFilterModule>();
   const clusterTypes = new Map<string, ClusterTypeModule>();
   const loadBalancers = new Map<string, LoadBalancerModule>();
   for (const m of extensionModules()) {
@@ -49,19 +52,9 @@ export function buildRegistry(): Registry {
       }
       byType.set(t, m);
     }
+    if (m.category === ExtensionCategory.HttpFilter) for (const t of m.perRoute?.types ?? []) byPerRouteType.set(t, m);
   }
-  // An HTTP filter's per-route config types name it too (a route's typed_per_filter_config).
-  for (const m of extensionModules()) {
-    if (m.category !== ExtensionCategory.HttpFilter || m.perRoute === undefined) continue;
-    for (const t of m.perRoute.types) {
-      const other = byType.get(t);
-      if (other !== undefined && other !== m) {
-        throw new LegateError('LEGATE_ERR_EXTENSION', `type ${t} belongs to both "${other.name}" and "${m.name}"`);
-      }
-      byType.set(t, m);
-    }
-  }
-  registry = { byName, byType, clusterTypes, loadBalancers };
+  registry = { byName, byType, byPerRouteType, clusterTypes, loadBalancers };
   return registry;
 }
 
@@ -73,6 +66,11 @@ export function extensionModule(name: string): ExtensionModule | undefined {
 /** The module of an implemented extension, by typed_config type (full message name). */
 export function extensionModuleByType(typeName: string): ExtensionModule | undefined {
   return buildRegistry().byType.get(typeName);
+}
+
+/** The HTTP filter module whose per-route config (typed_per_filter_config) has this type. */
+export function perRouteModuleByType(typeName: string): HttpFilterModule | undefined {
+  return buildRegistry().byPerRouteType.get(typeName);
 }
 
 function moduleOf<M extends ExtensionModule>(compiled: CompiledExtension, category: ExtensionCategory): M {

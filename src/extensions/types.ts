@@ -80,8 +80,12 @@ export interface CompileContext {
   bufferLimit: number;
   /** The stat scope of what the extension sits on: `listener.<address>.` for a listener's filters
    *  and transport sockets (`listener.<address>.ssl.handshake`), `cluster.<name>.` for a
-   *  cluster's transport socket; '' elsewhere. */
+   *  cluster's transport socket, `http.<stat_prefix>.` for an HTTP connection manager's HTTP
+   *  filters (Envoy's stats_prefix of a filter factory); '' elsewhere. */
   scope: string;
+  /** A nested extension's own name (the entry's `name`, e.g. http_filters[i].name: the key a
+   *  route's typed_per_filter_config names it by); absent outside compileNested. */
+  configName?: string;
   /** The names of the clusters the config defines (routes and tcp_proxy name them). */
   clusters: ReadonlySet<string>;
   /** Those of them with a transport_socket (TLS). */
@@ -184,6 +188,11 @@ export interface HttpFilterModule<C = unknown> extends ExtensionModuleBase<C> {
   readonly perRoute?: {
     readonly types: readonly string[];
     compile(typedConfig: Obj, ctx: CompileContext): object;
+    /** A route sees one entry per filter name: its own, else its virtual host's, else the route
+     *  configuration's (Envoy's mostSpecificPerFilterConfig). A filter that reads every level
+     *  (Envoy's getAllPerFilterConfig: CORS) combines them here instead, once at config time:
+     *  `outer` is the less specific level's compiled entry, `inner` the more specific one's. */
+    merge?(outer: object, inner: object): object;
   };
   createFilterFactory(compiled: C, ctx: WorkerContext): FilterFactory;
 }

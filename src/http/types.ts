@@ -7,6 +7,8 @@ import type { RawHeaderBlock } from './raw-headers.ts';
 import type { StreamDecoderFilterCallbacks } from './filter.ts';
 import type { SslConnectionInfo } from '../network/transport-socket.ts';
 import { monotonicNow } from '../common/clock.ts';
+import { randomU53 } from '../common/random.ts';
+import type { WeightedClusterSnap } from '../router/weighted-clusters.ts';
 
 /**
  * A header list with the lookups filters use; names are lowercase. A map may be backed by a raw
@@ -204,6 +206,20 @@ export interface StreamInfo {
   /** The request is a health check (Envoy's StreamInfo::healthCheck(): the health_check filter
    *  sets it; access logs' not_health_check_filter reads it). */
   healthCheck: boolean;
+  /** Envoy's stream id: a random integer (53 bits here, Envoy's is a uint64), drawn on first use
+   *  (streamIdOf); -1 until then. It is the random value of the route's runtime_fraction, the
+   *  weighted cluster pick and the mirror policies' runtime_fraction, as in Envoy, so one stream
+   *  sees one value everywhere. */
+  streamId: number;
+  /** The weighted cluster the route picked for this stream (null: none): Envoy's route entry is
+   *  then the WeightedClusterEntry, whose custom headers come before the route's. */
+  weightedCluster: WeightedClusterSnap | null;
+}
+
+/** The stream's id (StreamInfo.streamId), drawn when first asked for. */
+export function streamIdOf(info: StreamInfo): number {
+  if (info.streamId === -1) info.streamId = randomU53();
+  return info.streamId;
 }
 
 /** The stream's wall-clock start (ms), derived from its monotonic start once, when something first
@@ -235,5 +251,7 @@ export function newStreamInfo(startHr: number, remoteAddress: string, directRemo
     startTime: 0,
     downstreamConnection: null,
     healthCheck: false,
+    streamId: -1,
+    weightedCluster: null,
   };
 }

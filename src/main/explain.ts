@@ -10,7 +10,10 @@ import { FilterChainMatcher, type MatchFacts } from '../listener/filter-chain-ma
 import { chainsOf, type FilterChainSnap, type ListenerSnap, type Snapshot } from '../config/snapshot.ts';
 import type { HcmSnap } from '../extensions/filters/network/http-connection-manager/index.ts';
 import { RouteTable, type CompiledRoute, type RouteExplanation } from '../router/route-table.ts';
-import { RequestHeaders, newStreamInfo } from '../http/types.ts';
+import { RequestHeaders, newStreamInfo, type StreamInfo } from '../http/types.ts';
+import type { Loader } from '../runtime/types.ts';
+import { randomU53 } from '../common/random.ts';
+import { pickWeightedCluster } from '../router/weighted-clusters.ts';
 import { LegateError } from '../common/errors.ts';
 import { PathAction, StripPort, maybeNormalizePath, stripPort, stripTrailingHostDot } from '../http/path-normalize.ts';
 import { finalizeRequestHeaders } from '../router/header-parser.ts';
@@ -31,10 +34,13 @@ export interface ExplainRequest {
   remoteAddress?: string;
   /** A listener by name, when several are bound to the URL's port. */
   listener?: string;
+  /** The stream's random value (runtime_fraction routes, weighted clusters by runtime); drawn
+   *  when absent, and printed so that an answer can be asked for again. */
+  random?: number;
 }
 
 export interface Explanation {
-  request: { method: string; authority: string; path: string; scheme: string };
+  request: { method: string; authority: string; path: string; scheme: string; random: number };
   listener: { name: string; address: string; why: string } | null;
   filterChain: { index: number | 'default'; name: string; why: string } | null;
   networkFilters: string[];
@@ -81,16 +87,19 @@ export class ExplainError extends LegateError {
  *  against one config; a reload brings new snapshot objects). */
 const tables = new WeakMap<HcmSnap, RouteTable>();
 
-function routeTableOf(hcm: HcmSnap): RouteTable {
+function routeTableOf(hcm: HcmSnap, runtime: Loader): RouteTable {
   let t = tables.get(hcm);
-  if (t === undefined) tables.set(hcm, t = new RouteTable(hcm.routeConfig.virtualHosts));
+  if (t === undefined) {
+    tables.set(hcm, t = new RouteTable(hcm.routeConfig.virtualHosts, hcm.routeConfig.ignorePortInHostMatching, runtime));
+  }
   return t;
 }
 
 /** `boundPort`: the port a listener is bound to, when it differs from its config (a running
  *  Legate's `port_value: 0` listeners); the config's port otherwise. */
-export function explain(snap: Snapshot, req: ExplainRequest,
+export function explain(snap: Snapshot, req: ExplainRequest, runtime: Loader,
   boundPort: (l: ListenerSnap) => number = (l) => l.port): Explanation {
+  const random = req.random ?? randomU53();
   let url: URL;
   try {
     url = new URL(req.url);
@@ -106,7 +115,7 @@ export function explain(snap: Snapshot, req: ExplainRequest,
   const authority = hostHeader ?? url.host;
   const path = url.pathname + url.search;
   const out: Explanation = {
-    request: { method: req.method, authority, path, scheme: tls ? 'https' : 'http' },
+    request: { method: req.method, authority, path, scheme: tls ? 'https' : 'http', random },
     listener: null, filterChain: null, networkFilters: [], http: null, stop: '',
   };
 
@@ -167,12 +176,14 @@ export function explain(snap: Snapshot, req: ExplainRequest,
   if (hcm.stripTrailingHostDot) headers.authority = stripTrailingHostDot(headers.authority);
   if (hcm.stripPort !== StripPort.None) headers.authority = stripPort(headers.authority, hcm.stripPort === StripPort.Any ? null : port);
   if (headers.authority !== host) http.normalized.push(`host ${JSON.stringify(host)} -> ${JSON.stringify(headers.authority)}`);
-  const table = routeTableOf(hcm);
-  http.route = table.explain(headers);
-  const route = table.route(headers);
+  const table = routeTableOf(hcm, runtime);
+  http.route = table.explain(headers, null, random);
+  const info = newStreamInfo(performance.now(), `${req.remoteAddress ?? '127.0.0.1'}:0`, `${req.remoteAddress ?? '127.0.0.1'}:0`, null);
+  info.streamId = random;
+  const route = table.route(headers, null, info);
   if (route !== null) {
     http.httpFilters = runningFilters(hcm, route.snap.filterDisabled ?? null);
-    http.action = explainAction(route, headers, req.remoteAddress ?? '127.0.0.1');
+    http.action = explainAction(route, headers, info, runtime);
   }
   return out;
 }
@@ -185,7 +196,7 @@ function runningFilters(hcm: HcmSnap, routeDisabled: Readonly<Record<string, boo
 
 /** What the router does with a request on `route`: the same functions, in the router's order
  *  (router/filter.ts decodeHeaders), applied to a copy of the request. */
-function explainAction(route: CompiledRoute, original: RequestHeaders, remote: string): ActionExplanation {
+function explainAction(route: CompiledRoute, original: RequestHeaders, info: StreamInfo, runtime: Loader): ActionExplanation {
   const h = new RequestHeaders(original.method, original.path, original.authority, original.scheme, original.protocol,
     original.list.slice());
   const out: ActionExplanation = {
@@ -208,6 +219,8 @@ function explainAction(route: CompiledRoute, original: RequestHeaders, remote: s
     if (out.status === 201 || (out.status >= 300 && out.status < 400)) out.location = newUri(redirect, h);
     return out;
   }
+  let custom = route.snap.requestHeaderParsers;
+  let clusterHostRewrite: string | null = null;
   if (a.clusterHeader !== null) {
     const named = h.get(a.clusterHeader);
     out.cluster = named ?? null;
@@ -218,15 +231,26 @@ function explainAction(route: CompiledRoute, original: RequestHeaders, remote: s
       name: c.name, weight: c.weight, percent: Math.round(10000 * c.weight / wc.totalWeight) / 100,
     }));
     if (wc.headerName !== null) out.notes.push(`weighted pick by header ${wc.headerName} (else random)`);
+    if (wc.runtime) out.notes.push('weights read from the runtime (runtime_key_prefix); the shares above are the configured ones');
+    // The pick this stream's random value makes (the connection manager's, at routing).
+    const picked = pickWeightedCluster(wc, h, info.streamId, runtime);
+    if (picked === null) {
+      out.kind = 'local_reply';
+      out.status = 404;
+      out.notes.push('the runtime\'s weights sum to 0: no route (404 NR)');
+      return out;
+    }
+    out.cluster = picked.clusterHeader === null ? picked.name : h.get(picked.clusterHeader) ?? null;
+    clusterHostRewrite = picked.hostRewrite;
+    custom = picked.requestHeaderParsers;
   } else {
     out.cluster = a.cluster;
   }
-  const info = newStreamInfo(performance.now(), `${remote}:0`, `${remote}:0`, null);
   const before = new Map<string, string>();
   for (let i = 0; i < h.list.length; i += 2) before.set(h.list[i], h.list[i + 1]);
-  const custom = route.snap.requestHeaderParsers;
   if (custom != null) finalizeRequestHeaders(custom, h, info);
   rewriteHost(a, route.action, h);
+  if (clusterHostRewrite !== null) h.authority = clusterHostRewrite;
   const to = rewrittenPath(route.snap, a.prefixRewrite ?? '', route.action.regexRewrite, h.path);
   if (to !== null) {
     h.set('x-envoy-original-path', h.path);
@@ -282,7 +306,7 @@ function chooseChain(l: ListenerSnap, url: URL, tls: boolean, port: number, remo
 export function formatExplanation(e: Explanation): string {
   const lines: string[] = [];
   const r = e.request;
-  lines.push(`request        ${r.method} ${r.scheme}://${r.authority}${r.path}`);
+  lines.push(`request        ${r.method} ${r.scheme}://${r.authority}${r.path} (random value ${r.random})`);
   if (e.listener !== null) lines.push(`listener       ${JSON.stringify(e.listener.name)} ${e.listener.address}: ${e.listener.why}`);
   if (e.filterChain !== null) {
     const fc = e.filterChain;

@@ -220,7 +220,7 @@ export class MainServer {
       isReady: () => this.state === 'LIVE' && !this.serverState.healthCheckFailed(),
       onHealthCheck: (fail) => this.#failHealthCheck(fail),
       runtimeLayers: () => this.runtime.layers(),
-      explain: (req) => explain(this.snapshot, req,
+      explain: (req) => explain(this.snapshot, req, this.runtime,
         (l) => this.listeners.find((b) => b.snap.name === l.name)?.port ?? l.port),
       onRuntimeModify: (values) => {
         try {

@@ -1,11 +1,11 @@
 // Route actions compiled in main (router/compile.ts calls these for each Route): the RouteAction
 // fields beyond the basic ones (cluster_header, weighted_clusters, regex and host rewrites,
 // max_stream_duration, request_mirror_policies), RedirectAction, DirectResponseAction, and the
-// Route's metadata and typed_per_filter_config. Every regex is compiled here once so a bad
+// Route's metadata, typed_per_filter_config at every level and the deprecated cors. Every regex is compiled here once so a bad
 // pattern or substitution fails the config with its field path (workers compile them again:
 // RE2 objects cannot cross threads).
-import type { CompileContext, HttpFilterModule } from '../extensions/types.ts';
-import { extensionModuleByType } from '../extensions/registry.ts';
+import type { CompileContext } from '../extensions/types.ts';
+import { perRouteModuleByType } from '../extensions/registry.ts';
 import { durationMs } from '../config/duration.ts';
 import { readDataSource } from '../common/data-source.ts';
 import { compileRewrite, RegexError } from '../common/regex.ts';
@@ -13,6 +13,7 @@ import type { RegexRewriteSnap, RouteActionExtra, RouteSnap } from './config.ts'
 import type { RedirectSnap } from './redirect.ts';
 import type { WeightedClustersSnap } from './weighted-clusters.ts';
 import type { ShadowPolicySnap } from './shadow.ts';
+import { runtimeFraction } from './compile-match.ts';
 
 type Obj = Record<string, any>;
 
@@ -45,7 +46,7 @@ function rewriteSnap(m: Obj, path: string, ctx: CompileContext): RegexRewriteSna
 }
 
 /** The RouteAction fields RouteActionExtra carries; `path` is the RouteAction's field path. */
-export function routeActionExtra(ra: Obj, path: string, ctx: CompileContext): RouteActionExtra {
+export function routeActionExtra(ra: Obj, path: string, ctx: CompileContext, routeName = ''): RouteActionExtra {
   if (ra.prefix_rewrite !== undefined && ra.prefix_rewrite !== '' && ra.regex_rewrite !== undefined) {
     ctx.fail(`${path}.regex_rewrite`, 'Specify only one of prefix_rewrite, regex_rewrite or path_rewrite_policy');
   }
@@ -53,7 +54,7 @@ export function routeActionExtra(ra: Obj, path: string, ctx: CompileContext): Ro
   return {
     clusterHeader: typeof ra.cluster_header === 'string' ? lowerName(ra.cluster_header) : null,
     weightedClusters: ra.weighted_clusters === undefined ? null
-      : weightedClusters(ra.weighted_clusters, `${path}.weighted_clusters`, ctx),
+      : weightedClusters(ra.weighted_clusters, `${path}.weighted_clusters`, ctx, routeName),
     clusterNotFoundStatus: CLUSTER_NOT_FOUND[ra.cluster_not_found_response_code ?? 'SERVICE_UNAVAILABLE'] ?? 503,
     regexRewrite: ra.regex_rewrite === undefined ? null : rewriteSnap(ra.regex_rewrite, `${path}.regex_rewrite`, ctx),
     hostRewriteHeader: typeof ra.host_rewrite_header === 'string' ? lowerName(ra.host_rewrite_header) : null,
@@ -71,8 +72,9 @@ export function usesStreamDuration(ra: Obj): boolean {
   return ra.max_stream_duration !== undefined;
 }
 
-function weightedClusters(wc: Obj, path: string, ctx: CompileContext): WeightedClustersSnap {
+function weightedClusters(wc: Obj, path: string, ctx: CompileContext, routeName: string): WeightedClustersSnap {
   let total = 0;
+  const prefix: string = wc.runtime_key_prefix ?? '';
   const clusters = ((wc.clusters ?? []) as Obj[]).map((c, i) => {
     const cpath = `${path}.clusters[${i}]`;
     const name: string = c.name ?? '';
@@ -83,15 +85,23 @@ function weightedClusters(wc: Obj, path: string, ctx: CompileContext): WeightedC
     if (c.weight === undefined) ctx.fail(`${cpath}.weight`, 'weight is required');
     const weight = Number(c.weight);
     total += weight;
-    return { name, clusterHeader: header, weight, hostRewrite: c.host_rewrite_literal ?? null };
+    return {
+      name, clusterHeader: header, weight, runtimeKey: prefix === '' ? null : `${prefix}.${name}`,
+      hostRewrite: c.host_rewrite_literal ?? null,
+    };
   });
   if (total === 0) ctx.fail(`${path}.clusters`, 'Sum of weights in the weighted_cluster must be greater than 0.');
+  if (total > 0xffff_ffff) {
+    ctx.fail(`${path}.clusters`, `The sum of weights of all weighted clusters of route ${routeName} exceeds 4294967295`);
+  }
   // (Deprecated; Envoy no longer reads it and picks by the sum. A total other than the sum was an
   // error before: refused rather than silently meaning something else.)
   if (wc.total_weight !== undefined && Number(wc.total_weight) !== total) {
     ctx.fail(`${path}.total_weight`, `total_weight ${wc.total_weight} is not the sum of the weights (${total})`);
   }
-  return { clusters, totalWeight: total, headerName: wc.header_name ? lowerName(wc.header_name) : null };
+  return {
+    clusters, totalWeight: total, headerName: wc.header_name ? lowerName(wc.header_name) : null, runtime: prefix !== '',
+  };
 }
 
 function mirrorPolicy(m: Obj, path: string, ctx: CompileContext): ShadowPolicySnap {
@@ -100,7 +110,10 @@ function mirrorPolicy(m: Obj, path: string, ctx: CompileContext): ShadowPolicySn
   if (cluster === '' && header === null) ctx.fail(path, 'exactly one of cluster and cluster_header must be specified');
   if (cluster !== '' && header !== null) ctx.fail(path, 'Only one of cluster or cluster_header can be specified');
   if (cluster !== '' && !ctx.clusters.has(cluster)) ctx.fail(`${path}.cluster`, `route: unknown shadow cluster '${cluster}'`);
-  return { cluster, clusterHeader: header, disableHostSuffix: m.disable_shadow_host_suffix_append === true };
+  return {
+    cluster, clusterHeader: header, disableHostSuffix: m.disable_shadow_host_suffix_append === true,
+    runtimeFraction: m.runtime_fraction === undefined ? null : runtimeFraction(m.runtime_fraction),
+  };
 }
 
 /** A Route's redirect (RedirectAction). */
@@ -137,14 +150,19 @@ export function routeMetadata(md: Obj | undefined): Record<string, unknown> | nu
   return fm === undefined || Object.keys(fm).length === 0 ? null : structuredClone(fm);
 }
 
-/** One level's typed_per_filter_config (a Route's, VirtualHost's or RouteConfiguration's), compiled:
- *  `configs` has each filter's compiled per-route config, `disabled` says for every name with an
- *  entry whether it disables the filter there (Envoy's PerFilterConfigs: any entry enables a
- *  filter disabled by default, an envoy.config.route.v3.FilterConfig with `disabled` disables it). */
-export interface PerFilterSnap {
-  configs: Record<string, unknown>;
-  disabled: Record<string, boolean>;
+/** One level's compiled typed_per_filter_config entry and how its filter combines levels:
+ *  `config` is null for an entry that only enables or disables the filter (an
+ *  envoy.config.route.v3.FilterConfig with `disabled`, or with an empty or optional-and-unknown
+ *  `config`); `disabled` is Envoy's PerFilterConfigs::disabled() (any entry enables a filter
+ *  disabled by default). */
+export interface PerFilterEntry {
+  config: object | null;
+  merge: ((outer: object, inner: object) => object) | null;
+  disabled: boolean;
 }
+/** One level's typed_per_filter_config (the route configuration's, a virtual host's or a
+ *  route's): filter config name -> entry; null when it has none. */
+export type PerFilterLevel = Record<string, PerFilterEntry> | null;
 
 const FILTER_CONFIG = 'envoy.config.route.v3.FilterConfig';
 
@@ -155,63 +173,94 @@ function typeOf(any: Obj | undefined): string {
   return typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
 }
 
-/** typed_per_filter_config: each entry compiled by the HTTP filter module its @type names (Envoy's
- *  createRouteSpecificFilterConfig), when that module declares a per-route config; an
- *  envoy.config.route.v3.FilterConfig wraps one with `disabled` and `is_optional` (an unknown type
- *  is then skipped). Anything else is refused by name. The key is the filter's config name
- *  (http_filters[i].name), which the filter asks with (perFilterConfig). `path` is the owner's. */
-export function perFilterConfig(map: Obj | undefined, path: string, ctx: CompileContext): PerFilterSnap | null {
+/** A typed_per_filter_config map (`path` is the field holding it): each entry compiled by the
+ *  HTTP filter module its @type names, when that module declares a per-route config (Envoy's
+ *  createRouteSpecificFilterConfig); an envoy.config.route.v3.FilterConfig wraps one with
+ *  `disabled` (the filter is off there, its config ignored) and `is_optional` (a type Legate does
+ *  not implement is skipped: the loader warned). Any other is refused by name. The key is the
+ *  filter's config name (http_filters[i].name), which the filter asks with (perFilterConfig). */
+export function perFilterLevel(map: Obj | undefined, path: string, ctx: CompileContext): PerFilterLevel {
   if (map === undefined || Object.keys(map).length === 0) return null;
-  const out: PerFilterSnap = { configs: {}, disabled: {} };
+  const out: Record<string, PerFilterEntry> = {};
   for (const [name, entry] of Object.entries(map as Record<string, Obj>)) {
-    const epath = `${path}.typed_per_filter_config["${name}"]`;
+    const epath = `${path}["${name}"]`;
     let any: Obj | undefined = entry;
     let apath = epath;
     let optional = false;
     if (typeOf(entry) === FILTER_CONFIG) {
-      // The filter is disabled there: its config is ignored (Envoy's).
       if (entry.disabled === true) {
-        out.disabled[name] = true;
+        out[name] = { config: null, merge: null, disabled: true };
         continue;
       }
       if (entry.config === undefined) ctx.fail(epath, `Empty route/virtual host per filter configuration for ${name} filter`);
       any = entry.config;
       apath = `${epath}.config`;
       optional = entry.is_optional === true;
-      // An empty config enables the filter there, with no per-route config.
-      if (typeOf(any) === '') {
-        out.disabled[name] = false;
+    }
+    const type = typeOf(any);
+    // (A FilterConfig with an empty config enables the filter there, with no config of its own.)
+    if (type === '' && any !== entry) {
+      out[name] = { config: null, merge: null, disabled: false };
+      continue;
+    }
+    const perRoute = type === '' ? undefined : perRouteModuleByType(type)?.perRoute;
+    if (perRoute === undefined) {
+      if (optional) {
+        out[name] = { config: null, merge: null, disabled: false };
         continue;
       }
-    }
-    out.disabled[name] = false;
-    const type = typeOf(any);
-    const m = type === '' ? undefined : extensionModuleByType(type);
-    const perRoute = (m as HttpFilterModule | undefined)?.perRoute;
-    if (m === undefined || perRoute === undefined || !perRoute.types.includes(type)) {
-      // (is_optional: Envoy skips what it has no implementation of, with a warning; the loader
-      // has warned.)
-      if (optional) continue;
       ctx.fail(apath, `the filter ${JSON.stringify(name)} (${type || 'no @type'}) has no per-route config in Legate`);
     }
     const { '@type': _t, ...fields } = any!;
-    out.configs[name] = perRoute.compile(fields, { ...ctx, path: apath });
+    out[name] = {
+      config: perRoute.compile(fields, { ...ctx, path: apath }), merge: perRoute.merge?.bind(perRoute) ?? null, disabled: false,
+    };
   }
   return out;
 }
 
-/** The per-filter configs of a route over those of its virtual host and route configuration (the
- *  most specific entry wins, name by name, for the config and for `disabled` separately: Envoy's
- *  mostSpecificPerFilterConfig and filterDisabled); null when none of them has any. */
-export function mergePerFilter(levels: readonly (PerFilterSnap | null)[]):
-  Pick<RouteSnap, 'perFilterConfig' | 'filterDisabled'> {
-  let configs: Record<string, unknown> | null = null;
-  let disabled: Record<string, boolean> | null = null;
-  // Least specific first: later levels overwrite.
-  for (const l of levels) {
-    if (l === null) continue;
-    if (Object.keys(l.configs).length > 0) configs = { ...(configs ?? {}), ...l.configs };
-    if (Object.keys(l.disabled).length > 0) disabled = { ...(disabled ?? {}), ...l.disabled };
+/** What a route's filters see (RouteSnap.perFilterConfig), from its levels, least specific
+ *  first: per filter name the most specific entry with a config (Envoy's
+ *  mostSpecificPerFilterConfig), or, for a filter that reads every level (a `merge`), the levels
+ *  combined. */
+export function resolvePerFilterConfig(levels: readonly PerFilterLevel[]): RouteSnap['perFilterConfig'] {
+  let out: Record<string, PerFilterEntry> | null = null;
+  for (const level of levels) {
+    if (level === null) continue;
+    for (const [name, e] of Object.entries(level)) {
+      if (e.config === null) continue;
+      out ??= {};
+      const outer = out[name];
+      out[name] = outer !== undefined && e.merge !== null
+        ? { config: e.merge(outer.config!, e.config), merge: e.merge, disabled: false } : e;
+    }
   }
-  return { perFilterConfig: configs, filterDisabled: disabled };
+  if (out === null) return null;
+  const flat: Record<string, unknown> = {};
+  for (const [name, e] of Object.entries(out)) flat[name] = e.config;
+  return flat;
 }
+
+/** RouteSnap.filterDisabled from a route's levels, least specific first: per filter name the
+ *  most specific entry's `disabled` (Envoy's filterDisabled()); null when no level has an entry. */
+export function resolveFilterDisabled(levels: readonly PerFilterLevel[]): Record<string, boolean> | null {
+  let out: Record<string, boolean> | null = null;
+  for (const level of levels) {
+    if (level === null) continue;
+    for (const [name, e] of Object.entries(level)) (out ??= {})[name] = e.disabled;
+  }
+  return out;
+}
+
+/** The deprecated `cors` of a VirtualHost or RouteAction (envoy.config.route.v3.CorsPolicy, the
+ *  same fields as the CORS filter's CorsPolicy), compiled by the CORS filter's module: the CORS
+ *  filter reads it only when no typed_per_filter_config names it (Envoy's CorsFilter). */
+export function legacyCorsLevel(policy: Obj | undefined, path: string, ctx: CompileContext): PerFilterLevel {
+  if (policy === undefined) return null;
+  const perRoute = perRouteModuleByType(CORS_POLICY)?.perRoute;
+  if (perRoute === undefined) ctx.fail(path, 'Legate has no CORS filter');
+  return {
+    cors: { config: perRoute.compile(policy, { ...ctx, path }), merge: perRoute.merge?.bind(perRoute) ?? null, disabled: false },
+  };
+}
+const CORS_POLICY = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';

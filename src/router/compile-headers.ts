@@ -1,7 +1,7 @@
 // The header manipulation fields of a RouteConfiguration, compiled in main after the rest of the
 // route table (router/compile.ts): each route gets its request and response HeaderParser chains
-// (router/header-parser.ts) in Envoy's order of evaluation, and the route configuration its
-// internal_only_headers.
+// (router/header-parser.ts) in Envoy's order of evaluation, each weighted cluster its own chains
+// (its parser in front of the route's), and the route configuration its internal_only_headers.
 import type { CompileContext } from '../extensions/types.ts';
 import { compileHeaderParser, routeChain, type HeaderParserSnap } from './header-parser.ts';
 import type { RouteConfigSnap } from './config.ts';
@@ -23,6 +23,13 @@ function parsers(m: Obj | undefined, path: string, ctx: Pick<CompileContext, 'fa
   };
 }
 
+/** A weighted cluster's chain: its parser, then the route's chain (the route's own list when the
+ *  cluster has none, so both share one worker-side chain). */
+function withCluster(cluster: HeaderParserSnap | null, route: HeaderParserSnap[] | null): HeaderParserSnap[] | null {
+  if (cluster === null) return route;
+  return route === null ? [cluster] : [cluster, ...route];
+}
+
 /** Fill `snap`'s routes' requestHeaderParsers / responseHeaderParsers and its internalOnlyHeaders
  *  from `rc` (the RouteConfiguration `snap` was compiled from; `path` is its field path). */
 export function compileRouteHeaders(
@@ -40,6 +47,17 @@ export function compileRouteHeaders(
       const rp = parsers(routes[i], `${vpath}.routes[${i}]`, ctx);
       r.requestHeaderParsers = routeChain(rp.request, vhp.request, global.request, mostSpecific);
       r.responseHeaderParsers = routeChain(rp.response, vhp.response, global.response, mostSpecific);
+      const a = r.action;
+      if (a.kind !== 'cluster' || a.weightedClusters === null) return;
+      // A weighted cluster's own parser goes first, before the route's chain whatever
+      // most_specific_header_mutations_wins says (Envoy's WeightedClusterEntry evaluates its own,
+      // then the route's). Built once here: the worker caches a chain by the list's identity.
+      const wcConfig = (routes[i]?.route?.weighted_clusters?.clusters ?? []) as Obj[];
+      a.weightedClusters.clusters.forEach((c, j) => {
+        const cp = parsers(wcConfig[j], `${vpath}.routes[${i}].route.weighted_clusters.clusters[${j}]`, ctx);
+        c.requestHeaderParsers = withCluster(cp.request, r.requestHeaderParsers ?? null);
+        c.responseHeaderParsers = withCluster(cp.response, r.responseHeaderParsers ?? null);
+      });
     });
   });
   const internal = ((rc?.internal_only_headers ?? []) as string[]).map((h) => h.toLowerCase());

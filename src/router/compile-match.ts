@@ -6,7 +6,10 @@
 import { compileRegex, RegexError } from '../common/regex.ts';
 import { ExtensionCategory, type CompileContext, type SupportedField } from '../extensions/types.ts';
 import type { UriTemplateSnap } from '../extensions/path/match/uri-template/index.ts';
-import type { HeaderMatchSnap, QueryParamMatchSnap, RouteMatchSnap, StringMatchSnap } from './config.ts';
+import type {
+  HeaderMatchSnap, QueryParamMatchSnap, RouteMatchSnap, RuntimeFractionSnap, StringMatchSnap,
+} from './config.ts';
+import type { DenominatorType } from '../runtime/types.ts';
 import { asciiLower } from './matchers.ts';
 
 type Obj = Record<string, any>;
@@ -14,13 +17,15 @@ type Obj = Record<string, any>;
 const ROUTE = 'envoy.config.route.v3.';
 
 /** The match messages' fields Legate acts on. Refused (by the loader, by name): RouteMatch's
- *  runtime_fraction (no runtime layer), dynamic_metadata, filter_state, connect_matcher;
- *  StringMatcher.custom. */
+ *  dynamic_metadata, filter_state, connect_matcher; StringMatcher.custom. */
 export const MATCH_FIELDS: Record<string, readonly SupportedField[]> = {
   [ROUTE + 'RouteMatch']: [
     'prefix', 'path', 'safe_regex', 'path_separated_prefix', 'path_match_policy', 'case_sensitive', 'headers',
-    'query_parameters', 'grpc', 'tls_context',
+    'query_parameters', 'grpc', 'tls_context', 'runtime_fraction',
   ],
+  // (RouteMatch.runtime_fraction, RequestMirrorPolicy.runtime_fraction.)
+  'envoy.config.core.v3.RuntimeFractionalPercent': ['default_value', 'runtime_key'],
+  'envoy.type.v3.FractionalPercent': ['numerator', 'denominator'],
   [ROUTE + 'RouteMatch.GrpcRouteMatchOptions']: [],
   [ROUTE + 'RouteMatch.TlsContextMatchOptions']: ['presented', 'validated'],
   'envoy.config.core.v3.TypedExtensionConfig': ['name', 'typed_config'],
@@ -121,7 +126,18 @@ export function compileRouteMatch(m: Obj, path: string, ctx: CompileContext): Ro
   out.grpc = m.grpc !== undefined;
   out.tlsPresented = m.tls_context?.presented ?? null;
   out.tlsValidated = m.tls_context?.validated ?? null;
+  out.runtimeFraction = m.runtime_fraction === undefined ? null : runtimeFraction(m.runtime_fraction);
   return out;
+}
+
+/** A RuntimeFractionalPercent (its default_value is required: the loader has checked that, and
+ *  the denominator's enum name). */
+export function runtimeFraction(rf: Obj): RuntimeFractionSnap {
+  const d = rf.default_value ?? {};
+  return {
+    runtimeKey: String(rf.runtime_key ?? ''),
+    defaultValue: { numerator: Number(d.numerator ?? 0), denominator: (d.denominator ?? 'HUNDRED') as DenominatorType },
+  };
 }
 
 function pathMatchPolicy(p: Obj, path: string, ctx: CompileContext, caseSensitive: boolean): RouteMatchSnap {

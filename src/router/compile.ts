@@ -11,8 +11,8 @@ import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } 
 import { readDataSource } from '../common/data-source.ts';
 import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
 import {
-  DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, mergePerFilter, perFilterConfig, redirectAction, routeActionExtra,
-  routeMetadata, usesStreamDuration,
+  DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, legacyCorsLevel, perFilterLevel, redirectAction,
+  resolveFilterDisabled, resolvePerFilterConfig, routeActionExtra, routeMetadata, usesStreamDuration,
 } from './compile-action.ts';
 import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
 import { HEADER_MUTATION_FIELDS, compileRouteHeaders } from './compile-headers.ts';
@@ -29,11 +29,12 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'RouteAction.UpgradeConfig']: ['upgrade_type', 'enabled'],
     [ROUTE + 'RouteConfiguration']: [
       'name', 'virtual_hosts', 'max_direct_response_body_size_bytes', 'ignore_port_in_host_matching',
-      ...HEADER_MUTATION_FIELDS, 'most_specific_header_mutations_wins', 'internal_only_headers', 'typed_per_filter_config',
+      ...HEADER_MUTATION_FIELDS, 'most_specific_header_mutations_wins', 'internal_only_headers',
+      'typed_per_filter_config',
     ],
     [ROUTE + 'VirtualHost']: [
       'name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count', ...HEADER_MUTATION_FIELDS,
-      'typed_per_filter_config',
+      'typed_per_filter_config', 'cors',
     ],
     // (A typed_per_filter_config entry wrapping a filter's per-route config: router/compile-action.ts.)
     [ROUTE + 'FilterConfig']: ['config', 'is_optional', 'disabled'],
@@ -58,16 +59,21 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
       // (router/compile-action.ts)
       'cluster_header', 'weighted_clusters', 'cluster_not_found_response_code', 'regex_rewrite', 'auto_host_rewrite',
       'host_rewrite_header', 'host_rewrite_path_regex', 'max_stream_duration', 'request_mirror_policies',
+      // (The deprecated CorsPolicy: the CORS filter's module lists its fields and compiles it.)
+      'cors',
     ],
-    // (Refused: runtime_key_prefix, until the runtime layer; the per-cluster header mutations,
-    // metadata_match and typed_per_filter_config.)
-    [ROUTE + 'WeightedCluster']: ['clusters', 'total_weight', 'header_name'],
-    [ROUTE + 'WeightedCluster.ClusterWeight']: ['name', 'cluster_header', 'weight', 'host_rewrite_literal'],
+    // (Refused: the per-cluster metadata_match and typed_per_filter_config.)
+    [ROUTE + 'WeightedCluster']: ['clusters', 'total_weight', 'header_name', 'runtime_key_prefix'],
+    [ROUTE + 'WeightedCluster.ClusterWeight']: [
+      'name', 'cluster_header', 'weight', 'host_rewrite_literal', ...HEADER_MUTATION_FIELDS,
+    ],
     'envoy.type.matcher.v3.RegexMatchAndSubstitute': ['pattern', 'substitution'],
     // (grpc_timeout_header_max / _offset refused: Legate has no gRPC timeout handling.)
     [ROUTE + 'RouteAction.MaxStreamDuration']: ['max_stream_duration'],
-    // (runtime_fraction refused until the runtime layer; trace_sampled: no tracing.)
-    [ROUTE + 'RouteAction.RequestMirrorPolicy']: ['cluster', 'cluster_header', 'disable_shadow_host_suffix_append'],
+    // (trace_sampled refused: no tracing.)
+    [ROUTE + 'RouteAction.RequestMirrorPolicy']: [
+      'cluster', 'cluster_header', 'disable_shadow_host_suffix_append', 'runtime_fraction',
+    ],
     [ROUTE + 'RedirectAction']: [
       'https_redirect', 'scheme_redirect', 'host_redirect', 'port_redirect', 'path_redirect', 'prefix_rewrite',
       'regex_rewrite', 'response_code', 'strip_query',
@@ -137,13 +143,14 @@ function retryPolicy(rp: Obj | undefined, path: string, ctx: CompileContext): Re
 
 function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): VirtualHostSnap[] {
   const out: VirtualHostSnap[] = [];
+  const rcFilters = perFilterLevel(rc?.typed_per_filter_config, `${path}.typed_per_filter_config`, ctx);
   const maxBody: number = rc?.max_direct_response_body_size_bytes ?? DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES;
-  const rcPerFilter = perFilterConfig(rc?.typed_per_filter_config, path, ctx);
   ((rc?.virtual_hosts ?? []) as Obj[]).forEach((vh, v) => {
     const vpath = `${path}.virtual_hosts[${v}]`;
-    const vhPerFilter = perFilterConfig(vh.typed_per_filter_config, vpath, ctx);
     const vhRetry = retryPolicy(vh.retry_policy, `${vpath}.retry_policy`, ctx);
     const attemptCount = vh.include_request_attempt_count === true;
+    const vhFilters = perFilterLevel(vh.typed_per_filter_config, `${vpath}.typed_per_filter_config`, ctx);
+    const vhCors = legacyCorsLevel(vh.cors, `${vpath}.cors`, ctx);
     const routes: RouteSnap[] = [];
     ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
       const m = r.match ?? {};
@@ -171,14 +178,19 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           retryPolicy: ra.retry_policy === undefined ? vhRetry
             : retryPolicy(ra.retry_policy, `${vpath}.routes[${i}].route.retry_policy`, ctx),
           includeAttemptCount: attemptCount,
-          ...routeActionExtra(ra, `${rpath}.route`, ctx),
+          ...routeActionExtra(ra, `${rpath}.route`, ctx, r.name ?? ''),
         };
       }
       const headers = ((m.headers ?? []) as Obj[]).map((h, j) => headerMatcher(h, `${mpath}.headers[${j}]`, ctx));
+      const routeFilters = perFilterLevel(r.typed_per_filter_config, `${rpath}.typed_per_filter_config`, ctx);
+      const routeCors = legacyCorsLevel(r.route?.cors, `${rpath}.route.cors`, ctx);
+      const cors = vhCors === null && routeCors === null ? null
+        : resolvePerFilterConfig([vhCors, routeCors])!.cors as object;
       routes.push({
         name: r.name ?? '', match, headers, action,
-        metadata: routeMetadata(r.metadata),
-        ...mergePerFilter([rcPerFilter, vhPerFilter, perFilterConfig(r.typed_per_filter_config, rpath, ctx)]),
+        metadata: routeMetadata(r.metadata), perFilterConfig: resolvePerFilterConfig([rcFilters, vhFilters, routeFilters]),
+        filterDisabled: resolveFilterDisabled([rcFilters, vhFilters, routeFilters]),
+        ...(cors === null ? {} : { cors }),
       });
     });
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });

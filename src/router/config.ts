@@ -7,6 +7,14 @@ import type { RedirectSnap } from './redirect.ts';
 import type { WeightedClustersSnap } from './weighted-clusters.ts';
 import type { ShadowPolicySnap } from './shadow.ts';
 import type { HeaderParserSnap } from './header-parser.ts';
+import type { FractionalPercent } from '../runtime/types.ts';
+
+/** A RuntimeFractionalPercent (envoy.config.core.v3): the runtime's `runtimeKey` when set, else
+ *  `defaultValue` (runtime/types.ts featureEnabledFractional). */
+export interface RuntimeFractionSnap {
+  runtimeKey: string;
+  defaultValue: FractionalPercent;
+}
 
 export interface HeaderMatchSnap {
   name: string;
@@ -51,6 +59,8 @@ export interface RouteMatchSnap {
   /** tls_context: presented / validated (null: not asked). */
   tlsPresented?: boolean | null;
   tlsValidated?: boolean | null;
+  /** runtime_fraction (null: none). */
+  runtimeFraction?: RuntimeFractionSnap | null;
 }
 export interface RouteSnap {
   name: string;
@@ -71,11 +81,17 @@ export interface RouteSnap {
     | { kind: 'redirect'; redirect: RedirectSnap };
   /** Route.metadata.filter_metadata as plain JSON (null: none). */
   metadata: Record<string, unknown> | null;
-  /** typed_per_filter_config of the route, else its virtual host, else its route configuration:
-   *  filter config name -> its module's compiled per-route config (null: none). */
+  /** typed_per_filter_config: filter config name -> its module's compiled per-route config, the
+   *  route's own, else its virtual host's, else the route configuration's (a filter with a
+   *  `merge` gets the levels combined: router/compile-action.ts resolvePerFilterConfig); null:
+   *  none. */
   perFilterConfig: Record<string, unknown> | null;
-  /** Filter config name -> whether that filter is disabled on this route, for every name one of
-   *  those levels has an entry for (null: none; HTTP filters keep their default). */
+  /** The deprecated `cors` of the RouteAction and the virtual host, combined by the CORS filter's
+   *  module (absent: neither has one). */
+  cors?: object;
+  /** Filter config name -> whether that filter is disabled on this route, for every name the
+   *  route, its virtual host or its route configuration has an entry for, the most specific
+   *  winning (null: none; HTTP filters keep their default). */
   filterDisabled?: Record<string, boolean> | null;
   /** request_headers_to_add / _to_remove of the route, its virtual host and the route
    *  configuration, in evaluation order (router/header-parser.ts routeChain); null: none. */

@@ -5,12 +5,16 @@
 // called only after `match` said no, and only words the reason from the same compiled data: the
 // verdict always comes from `match`, so what `legate explain` reports cannot drift from what the
 // request path does. A route is its path matcher plus a list of conditions in Envoy's order
-// (grpc, headers, query parameters, tls_context); one more RouteMatch field is one more entry in the
-// list. Regexes are RE2 (common/regex.ts), compiled here once; no ECMAScript RegExp sees a pattern
+// (runtime_fraction, grpc, headers, query parameters, tls_context); one more RouteMatch field is
+// one more entry in the list. runtime_fraction reads the runtime when the request is matched, with
+// the stream's random value (Envoy's stream id: the same value for every route of one lookup). Regexes are RE2 (common/regex.ts), compiled here once; no ECMAScript RegExp sees a pattern
 // from a config or a request.
 import { compileRegex, type CompiledRegex } from '../common/regex.ts';
 import type { HeaderMap, RequestHeaders } from '../http/types.ts';
 import type { SslConnectionInfo } from '../network/transport-socket.ts';
+import { streamIdOf, type StreamInfo } from '../http/types.ts';
+import { randomU53 } from '../common/random.ts';
+import type { FractionalPercent, Loader } from '../runtime/types.ts';
 import type { HeaderMatchSnap, QueryParamMatchSnap, RouteMatchSnap, StringMatchSnap } from './config.ts';
 
 /** ASCII lowercase (absl::AsciiStrToLower); the string itself when it has no capital. */
@@ -29,23 +33,36 @@ export class MatchInput {
   /** :path without query and fragment (Envoy's PathUtil::removeQueryAndFragment). */
   path: string;
   ssl: SslConnectionInfo | null;
+  /** The stream (its id is the random value), null: a value drawn for this lookup. */
+  info: StreamInfo | null;
   #lower: string | null;
   #query: Map<string, string> | null;
+  #random: number;
 
   constructor(req: RequestHeaders) {
     this.req = req;
     this.path = '';
     this.ssl = null;
+    this.info = null;
     this.#lower = null;
     this.#query = null;
+    this.#random = -1;
   }
 
-  reset(req: RequestHeaders, ssl: SslConnectionInfo | null): void {
+  reset(req: RequestHeaders, ssl: SslConnectionInfo | null, info: StreamInfo | null = null): void {
     this.req = req;
     this.path = pathOnly(req.path);
     this.ssl = ssl;
+    this.info = info;
     this.#lower = null;
     this.#query = null;
+    this.#random = -1;
+  }
+
+  /** The random value of this lookup (Envoy's stream id), drawn when first asked for. */
+  get random(): number {
+    if (this.#random === -1) this.#random = this.info !== null ? streamIdOf(this.info) : randomU53();
+    return this.#random;
   }
 
   get lowerPath(): string {
@@ -308,9 +325,41 @@ class TlsCondition implements RouteCondition {
   }
 }
 
-/** The conditions of a RouteMatch other than its path, in Envoy's order. */
-export function routeConditions(match: RouteMatchSnap, headers: readonly HeaderMatchSnap[]): RouteCondition[] {
+const DENOMINATOR: Readonly<Record<FractionalPercent['denominator'], number>> = {
+  HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000,
+};
+
+/** RouteMatch.runtime_fraction (Envoy's evaluateRuntimeMatch): the runtime's fraction under
+ *  runtimeKey, else the default, against the stream's random value; the snapshot is the one
+ *  current when the request is matched. */
+class RuntimeCondition implements RouteCondition {
+  readonly runtimeKey: string;
+  readonly defaultValue: FractionalPercent;
+  readonly runtime: Loader;
+  constructor(runtimeKey: string, defaultValue: FractionalPercent, runtime: Loader) {
+    this.runtimeKey = runtimeKey;
+    this.defaultValue = defaultValue;
+    this.runtime = runtime;
+  }
+  match(m: MatchInput): boolean {
+    return this.runtime.snapshot().featureEnabledFractional(this.runtimeKey, this.defaultValue, m.random);
+  }
+  explain(m: MatchInput): string {
+    const d = this.defaultValue;
+    const raw = this.runtimeKey === '' ? null : this.runtime.snapshot().get(this.runtimeKey);
+    const source = this.runtimeKey === '' ? 'no runtime_key'
+      : raw === null ? `runtime_key ${q(this.runtimeKey)} not set` : `runtime_key ${q(this.runtimeKey)} = ${q(raw)}`;
+    return `runtime_fraction: not enabled for random value ${m.random} `
+      + `(default_value ${d.numerator}/${DENOMINATOR[d.denominator]}, ${source})`;
+  }
+}
+
+/** The conditions of a RouteMatch other than its path, in Envoy's order (runtime_fraction is
+ *  read through `runtime`). */
+export function routeConditions(match: RouteMatchSnap, headers: readonly HeaderMatchSnap[], runtime: Loader): RouteCondition[] {
   const out: RouteCondition[] = [];
+  const rf = match.runtimeFraction ?? null;
+  if (rf !== null) out.push(new RuntimeCondition(rf.runtimeKey, rf.defaultValue, runtime));
   if (match.grpc === true) out.push(new GrpcCondition());
   for (const h of headers) out.push(new HeaderCondition(h));
   for (const p of match.queryParameters ?? []) out.push(new QueryCondition(p));

@@ -15,7 +15,10 @@
 // explain() answers why a request got its virtual host and route by walking the same compiled
 // matchers route by route (the run index is checked against that walk).
 import { bug } from '../common/errors.ts';
-import { RequestHeaders } from '../http/types.ts';
+import { RequestHeaders, newStreamInfo, type StreamInfo } from '../http/types.ts';
+import { randomU53 } from '../common/random.ts';
+import { NULL_LOADER } from '../runtime/snapshot.ts';
+import type { Loader } from '../runtime/types.ts';
 import { portStart } from '../http/path-normalize.ts';
 import type { SslConnectionInfo } from '../network/transport-socket.ts';
 import type { RouteSnap, VirtualHostSnap } from './config.ts';
@@ -37,10 +40,10 @@ export interface CompiledRoute {
   action: CompiledAction;
 }
 
-export function compileRoute(r: RouteSnap, index = 0): CompiledRoute {
+export function compileRoute(r: RouteSnap, index = 0, runtime: Loader = NULL_LOADER): CompiledRoute {
   return {
-    snap: r, index, path: new PathMatcher(r.match), value: r.match.value, conditions: routeConditions(r.match, r.headers),
-    action: compileAction(r),
+    snap: r, index, path: new PathMatcher(r.match), value: r.match.value,
+    conditions: routeConditions(r.match, r.headers, runtime), action: compileAction(r),
   };
 }
 
@@ -109,8 +112,8 @@ function isPlain(r: CompiledRoute): boolean {
   return (k === PathKind.Prefix || k === PathKind.Exact) && r.path.caseSensitive && r.conditions.length === 0;
 }
 
-function compileVirtualHost(vh: VirtualHostSnap): CompiledVirtualHost {
-  const routes = vh.routes.map(compileRoute);
+function compileVirtualHost(vh: VirtualHostSnap, runtime: Loader): CompiledVirtualHost {
+  const routes = vh.routes.map((r, i) => compileRoute(r, i, runtime));
   const steps: Step[] = [];
   for (let i = 0; i < routes.length;) {
     let j = i;
@@ -166,11 +169,13 @@ export class RouteTable {
   #domain = '';
   #input = new MatchInput(new RequestHeaders('GET', '/', '', 'http', 'HTTP/1.1', []));
 
-  constructor(vhosts: VirtualHostSnap[], ignorePortInHostMatching = false) {
+  /** `runtime`: what runtime_fraction conditions read (a worker's WorkerContext.runtime; main's
+   *  loader for a table built there); NULL_LOADER gives every key its default. */
+  constructor(vhosts: VirtualHostSnap[], ignorePortInHostMatching = false, runtime: Loader = NULL_LOADER) {
     this.#ignorePort = ignorePortInHostMatching;
     // (Duplicate domains are refused at config time, router/compile.ts; the first one wins here.)
     for (const vh of vhosts) {
-      const c = compileVirtualHost(vh);
+      const c = compileVirtualHost(vh, runtime);
       for (const d of vh.domains) {
         if (d === '*') this.#default ??= c;
         else if (d.startsWith('*')) addWildcard(this.#suffix, d.slice(1), c);
@@ -236,12 +241,14 @@ export class RouteTable {
   }
 
   /** The route for a request, or null (no virtual host, or no route of it matches). `ssl`: the
-   *  downstream connection's TLS (tls_context conditions), null for plaintext. */
-  route(req: RequestHeaders, ssl: SslConnectionInfo | null = null): CompiledRoute | null {
+   *  downstream connection's TLS (tls_context conditions), null for plaintext; `info`: the
+   *  stream, whose id is the random value of runtime_fraction conditions (null: one is drawn for
+   *  this lookup). */
+  route(req: RequestHeaders, ssl: SslConnectionInfo | null = null, info: StreamInfo | null = null): CompiledRoute | null {
     const vh = this.virtualHost(req.authority);
     if (vh === null) return null;
     const m = this.#input;
-    m.reset(req, ssl);
+    m.reset(req, ssl, info);
     const steps = vh.steps;
     for (let s = 0; s < steps.length; s++) {
       const step = steps[s];
@@ -263,8 +270,12 @@ export class RouteTable {
   }
 
   /** Which virtual host and route a request gets, and why (`legate explain`). Cold: it walks
-   *  every route with the compiled matchers route() uses. */
-  explain(req: RequestHeaders, ssl: SslConnectionInfo | null = null): RouteExplanation {
+   *  every route with the compiled matchers route() uses. `random`: the stream's random value
+   *  runtime_fraction conditions are evaluated with (drawn when not given; the explanation of a
+   *  route skipped by one says which value it was). */
+  explain(req: RequestHeaders, ssl: SslConnectionInfo | null = null, random: number = randomU53()): RouteExplanation {
+    const info = newStreamInfo(0, '', '', ssl);
+    info.streamId = random;
     const vh = this.#onlyDefault ? this.#default : this.#lookup(req.authority);
     const out: RouteExplanation = {
       host: this.#host(req.authority),
@@ -276,7 +287,7 @@ export class RouteTable {
     };
     if (vh === null) return out;
     const m = new MatchInput(req);
-    m.reset(req, ssl);
+    m.reset(req, ssl, info);
     for (const r of vh.routes) {
       const reasons: string[] = [];
       if (!r.path.match(m)) reasons.push(r.path.explain(m));
@@ -287,7 +298,7 @@ export class RouteTable {
       }
       out.skipped.push({ index: r.index, name: r.snap.name, reasons });
     }
-    const hot = this.route(req, ssl);
+    const hot = this.route(req, ssl, info);
     if ((hot?.index ?? -1) !== (out.route?.index ?? -1) || (hot !== null && this.virtualHost(req.authority) !== vh)) {
       bug(`route table: explain chose route ${out.route?.index} where route() chose ${hot?.index}`);
     }
@@ -296,10 +307,10 @@ export class RouteTable {
 
   /** explain() for a request given by its parts; `headers` are [name, value] pairs. */
   explainRequest(method: string, authority: string, path: string, headers: readonly (readonly [string, string])[] = [],
-    ssl: SslConnectionInfo | null = null): RouteExplanation {
+    ssl: SslConnectionInfo | null = null, random: number = randomU53()): RouteExplanation {
     const list: string[] = [];
     for (const [k, v] of headers) list.push(asciiLower(k), v);
-    return this.explain(new RequestHeaders(method, path, authority, 'http', 'HTTP/1.1', list), ssl);
+    return this.explain(new RequestHeaders(method, path, authority, 'http', 'HTTP/1.1', list), ssl, random);
   }
 }
 

@@ -19,6 +19,8 @@ import type { Host } from '../upstream/host.ts';
 import type { LoadBalancerContext } from '../upstream/load-balancer.ts';
 import { retain } from '../network/socket-owner.ts';
 import { statusClass } from '../http/status.ts';
+import type { Loader } from '../runtime/types.ts';
+import type { RuntimeFractionSnap } from './config.ts';
 
 /** A RequestMirrorPolicy. */
 export interface ShadowPolicySnap {
@@ -28,6 +30,15 @@ export interface ShadowPolicySnap {
   clusterHeader: string | null;
   /** disable_shadow_host_suffix_append. */
   disableHostSuffix: boolean;
+  /** runtime_fraction (null: none, every request is mirrored, as Envoy's default 100%). */
+  runtimeFraction: RuntimeFractionSnap | null;
+}
+
+/** Envoy's FilterUtility::shouldShadow: the policy's runtime fraction, on the stream's random
+ *  value. */
+export function shouldShadow(p: ShadowPolicySnap, runtime: Loader, random: number): boolean {
+  const f = p.runtimeFraction;
+  return f === null || runtime.snapshot().featureEnabledFractional(f.runtimeKey, f.defaultValue, random);
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -11,7 +11,7 @@ const BUFFER = 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buff
 const PER_ROUTE = 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.BufferPerRoute';
 const FILTER_CONFIG = 'type.googleapis.com/envoy.config.route.v3.FilterConfig';
 const HC = 'type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck';
-const CORS = 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors';
+const LUA = 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua';
 const ROUTER = { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } };
 
 function withFilters(filters: unknown[]): any {
@@ -77,20 +77,22 @@ test('HttpFilter.disabled: compiled; route entries enable or disable by config n
 });
 
 test('is_optional: a filter or per-route config Legate does not implement is skipped with a warning, else refused by name', () => {
-  const cfg = withFilters([{ name: 'cors', is_optional: true, typed_config: { '@type': CORS } }]);
+  const cfg = withFilters([{ name: 'lua', is_optional: true, typed_config: { '@type': LUA } }]);
   hcmOf(cfg).route_config.virtual_hosts[0].routes[0].typed_per_filter_config = {
-    cors: { '@type': FILTER_CONFIG, is_optional: true, config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy' } },
+    lua: { '@type': FILTER_CONFIG, is_optional: true, config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute', disabled: true } },
   };
   const { warnings } = validateBootstrap(cfg);
   assert.equal(warnings.length, 2);
-  assert.ok(warnings.some((w) => /http_filters\[0\]: optional filter "cors" .* is not supported by Legate: skipped/.test(w)), warnings.join('\n'));
-  assert.ok(warnings.some((w) => /typed_per_filter_config\["cors"\]\.config: optional filter .* skipped/.test(w)), warnings.join('\n'));
+  assert.ok(warnings.some((w) => /http_filters\[0\]: optional filter "lua" .* is not supported by Legate: skipped/.test(w)), warnings.join('\n'));
+  assert.ok(warnings.some((w) => /typed_per_filter_config\["lua"\]\.config: optional filter .* skipped/.test(w)), warnings.join('\n'));
   const snap = hcmSnap(cfg);
   assert.deepEqual(snap.httpFilters.map((f: any) => f.configName), ['envoy.filters.http.router']);
   assert.equal(snap.routeConfig.virtualHosts[0].routes[0].perFilterConfig, null);
+  // (An entry for the filter still enables it there, as Envoy's PerFilterConfigs.)
+  assert.deepEqual(snap.routeConfig.virtualHosts[0].routes[0].filterDisabled, { lua: false });
 
-  assert.deepEqual(errorsOf(() => validateBootstrap(withFilters([{ name: 'cors', typed_config: { '@type': CORS } }]))), [
-    `${HCM}.http_filters[0]: extension "envoy.filters.http.cors" (${CORS}) is not supported by Legate`,
+  assert.deepEqual(errorsOf(() => validateBootstrap(withFilters([{ name: 'lua', typed_config: { '@type': LUA } }]))), [
+    `${HCM}.http_filters[0]: extension "envoy.filters.http.lua" (${LUA}) is not supported by Legate`,
   ]);
 });
 

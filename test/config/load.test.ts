@@ -390,13 +390,13 @@ describe('unsupported extensions', () => {
     const cfg = minimal();
     hcmOf(cfg).http_filters.unshift(
       { name: 'my-dynamo', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamo.v3.Dynamo' } },
-      { name: 'envoy.filters.http.cors' },
+      { name: 'envoy.filters.http.lua' },
     );
     rejectsWith(cfg, [
       `${HCM}.http_filters[0]: extension "envoy.filters.http.dynamo" `
         + '(type.googleapis.com/envoy.extensions.filters.http.dynamo.v3.Dynamo) is not supported by Legate',
-      `${HCM}.http_filters[1]: extension "envoy.filters.http.cors" `
-        + '(type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors) is not supported by Legate',
+      `${HCM}.http_filters[1]: extension "envoy.filters.http.lua" `
+        + '(type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua) is not supported by Legate',
     ]);
   });
 

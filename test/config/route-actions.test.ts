@@ -55,10 +55,10 @@ test('route action fields compile: cluster_header, weighted_clusters, rewrites, 
   const a = r.action;
   assert.deepEqual(a.weightedClusters, {
     clusters: [
-      { name: c, clusterHeader: null, weight: 3, hostRewrite: 'w.test' },
-      { name: '', clusterHeader: 'x-c', weight: 1, hostRewrite: null },
+      { name: c, clusterHeader: null, weight: 3, runtimeKey: null, hostRewrite: 'w.test', requestHeaderParsers: null, responseHeaderParsers: null },
+      { name: '', clusterHeader: 'x-c', weight: 1, runtimeKey: null, hostRewrite: null, requestHeaderParsers: null, responseHeaderParsers: null },
     ],
-    totalWeight: 4, headerName: 'x-r',
+    totalWeight: 4, headerName: 'x-r', runtime: false,
   });
   assert.deepEqual(a.regexRewrite, { pattern: '^/a/(.*)$', substitution: '/b/\\1' });
   assert.equal(a.hostRewriteHeader, 'x-host');
@@ -66,11 +66,48 @@ test('route action fields compile: cluster_header, weighted_clusters, rewrites, 
   assert.equal(a.timeoutMs, 0, 'max_stream_duration turns the route timeout off (Envoy new timeouts)');
   assert.equal(a.clusterNotFoundStatus, 404);
   assert.deepEqual(a.mirrors, [
-    { cluster: c, clusterHeader: null, disableHostSuffix: false },
-    { cluster: '', clusterHeader: 'x-shadow', disableHostSuffix: true },
+    { cluster: c, clusterHeader: null, disableHostSuffix: false, runtimeFraction: null },
+    { cluster: '', clusterHeader: 'x-shadow', disableHostSuffix: true, runtimeFraction: null },
   ]);
   assert.deepEqual(r.metadata, { 'acme.auth': { team: 'x', n: 1 } });
   assert.equal(routeOf(withRoute({ route: { cluster_header: 'X-Cluster' } })).action.clusterHeader, 'x-cluster');
+});
+
+test('runtime_key_prefix, per-cluster headers and mirror runtime_fraction compile', () => {
+  const cfg = minimal();
+  const c = clusterOf(cfg);
+  const r = routeOf(withRoute({
+    route: {
+      weighted_clusters: {
+        clusters: [
+          { name: c, weight: 1, request_headers_to_add: [{ header: { key: 'X-A', value: 'b' } }], response_headers_to_remove: ['x-gone'] },
+          { cluster_header: 'x-c', weight: 2 },
+        ],
+        runtime_key_prefix: 'rt.split',
+      },
+      request_mirror_policies: [
+        { cluster: c, runtime_fraction: { default_value: { numerator: 50, denominator: 'TEN_THOUSAND' }, runtime_key: 'mirror.pct' } },
+        { cluster: c, runtime_fraction: { default_value: { numerator: 5 } } },
+      ],
+    },
+    request_headers_to_add: [{ header: { key: 'x-route', value: 'r' } }],
+  }));
+  const wc = r.action.weightedClusters;
+  assert.equal(wc.runtime, true);
+  assert.deepEqual(wc.clusters.map((x: any) => x.runtimeKey), [`rt.split.${c}`, 'rt.split.']);
+  // The cluster's parser first, then the route's chain; a cluster without one shares the route's.
+  assert.deepEqual(wc.clusters[0].requestHeaderParsers.map((p: any) => p.add.map((a: any) => a.name)), [['x-a'], ['x-route']]);
+  assert.deepEqual(wc.clusters[0].responseHeaderParsers, [{ add: [], remove: ['x-gone'] }]);
+  assert.deepEqual(wc.clusters[1].requestHeaderParsers, r.requestHeaderParsers);
+  assert.equal(wc.clusters[1].responseHeaderParsers, null);
+  assert.deepEqual(r.action.mirrors.map((m: any) => m.runtimeFraction), [
+    { runtimeKey: 'mirror.pct', defaultValue: { numerator: 50, denominator: 'TEN_THOUSAND' } },
+    { runtimeKey: '', defaultValue: { numerator: 5, denominator: 'HUNDRED' } },
+  ]);
+  // A weighted cluster's header names are checked as the route's are.
+  assert.match(configErrors(() => compileConfig(withRoute({
+    route: { weighted_clusters: { clusters: [{ name: c, weight: 1, request_headers_to_remove: ['Host'] }] } },
+  })))[0], /weighted_clusters\.clusters\[0\]\.request_headers_to_remove\[0\]: :-prefixed or host headers may not be removed/);
 });
 
 test('what Legate does not act on is refused by field path', () => {
@@ -78,20 +115,18 @@ test('what Legate does not act on is refused by field path', () => {
   const errs = refused(withRoute({
     route: {
       weighted_clusters: {
-        clusters: [{ name: c, weight: 1, request_headers_to_add: [{ header: { key: 'a', value: 'b' } }] }],
-        runtime_key_prefix: 'rt',
+        clusters: [{ name: c, weight: 1, metadata_match: { filter_metadata: { 'envoy.lb': { a: 'b' } } } }],
       },
       max_stream_duration: { grpc_timeout_header_max: '1s', grpc_timeout_header_offset: '1s' },
-      request_mirror_policies: [{ cluster: c, runtime_fraction: { default_value: { numerator: 50 } } }],
+      request_mirror_policies: [{ cluster: c, trace_sampled: false }],
     },
     decorator: { operation: 'op' },
   }));
   for (const f of [
-    `${R0}.route.weighted_clusters.clusters[0].request_headers_to_add`,
-    `${R0}.route.weighted_clusters.runtime_key_prefix`,
+    `${R0}.route.weighted_clusters.clusters[0].metadata_match`,
     `${R0}.route.max_stream_duration.grpc_timeout_header_max`,
     `${R0}.route.max_stream_duration.grpc_timeout_header_offset`,
-    `${R0}.route.request_mirror_policies[0].runtime_fraction`,
+    `${R0}.route.request_mirror_policies[0].trace_sampled`,
     `${R0}.decorator`,
   ]) assert.ok(errs.some((e) => e.startsWith(`${f}:`)), `${f} in ${errs.join('\n')}`);
   assert.ok(refused(withRoute({ non_forwarding_action: {} })).some((e) => e.startsWith(`${R0}.non_forwarding_action:`)));

@@ -51,6 +51,21 @@ test('every path specifier and condition compiles', () => {
   ]);
 });
 
+test('runtime_fraction compiles (the denominator defaults to HUNDRED; default_value is required)', () => {
+  const routes = routesOf(withRoutes([
+    r({ prefix: '/a', runtime_fraction: { default_value: { numerator: 25, denominator: 'MILLION' }, runtime_key: 'routing.a' } }),
+    r({ prefix: '/b', runtime_fraction: { default_value: { numerator: 7 } } }),
+    r({ prefix: '/c' }),
+  ]));
+  assert.deepEqual(routes.map((x) => x.match.runtimeFraction), [
+    { runtimeKey: 'routing.a', defaultValue: { numerator: 25, denominator: 'MILLION' } },
+    { runtimeKey: '', defaultValue: { numerator: 7, denominator: 'HUNDRED' } },
+    null,
+  ]);
+  const errors = configErrors(() => compileConfig(withRoutes([r({ prefix: '/', runtime_fraction: { runtime_key: 'k' } })])));
+  assert.ok(errors.some((e) => e.startsWith(`${VH0}.routes[0].match.runtime_fraction.default_value: `)), errors.join('\n'));
+});
+
 test('regexes RE2 refuses fail at config time, with their path and the reason', () => {
   const R = `${VH0}.routes`;
   const cases: [unknown, string][] = [
@@ -96,11 +111,11 @@ test('Envoy\'s load-time refusals: templates, domains, strip port modes, path_se
 
 test('what Legate does not act on is refused by name', () => {
   const errors = configErrors(() => compileConfig(withRoutes([
-    r({ prefix: '/', runtime_fraction: { default_value: { numerator: 1 } } }),
+    r({ prefix: '/' }),
     r({ prefix: '/', dynamic_metadata: [{ filter: 'f', path: [{ key: 'k' }], value: { present_match: true } }] }),
     r({ connect_matcher: {} }),
   ])));
-  for (const f of ['[0].match.runtime_fraction', '[1].match.dynamic_metadata', '[2].match.connect_matcher']) {
+  for (const f of ['[1].match.dynamic_metadata', '[2].match.connect_matcher']) {
     assert.ok(errors.some((e) => e.startsWith(`${VH0}.routes${f}: field is not supported by Legate`)), `${f}\n${errors.join('\n')}`);
   }
 });

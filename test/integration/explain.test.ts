@@ -42,6 +42,15 @@ static_resources:
                 match: { prefix: "/" }
                 route: { cluster: a }
                 request_headers_to_add: [{ header: { key: x-route, value: "rest %REQ(x-tag)%" } }]
+            - name: frac
+              domains: ["frac.test"]
+              routes:
+              - name: half
+                match: { prefix: "/", runtime_fraction: { default_value: { numerator: 50 } } }
+                route: { cluster: a }
+              - name: other
+                match: { prefix: "/" }
+                route: { cluster: b }
             - name: www
               domains: ["www.test"]
               routes:
@@ -139,4 +148,16 @@ test('GET /explain refuses a request it cannot read, by name', async () => {
   assert.equal(header.status, 400);
   const other = await fetch(`${l.admin}/explain?url=http://x:1/`, { signal: AbortSignal.timeout(10_000) });
   assert.match(await other.text(), /stop {11}no listener is bound to port 1/);
+  // A runtime_fraction route: the stream's random value decides, and is given back.
+  const frac = async (random: number) => {
+    const q = new URLSearchParams({ url: `http://127.0.0.1:${l.port('proxy')}/x`, header: 'host: frac.test', random: String(random) });
+    const r = await fetch(`${l.admin}/explain?${q}`, { signal: AbortSignal.timeout(10_000) });
+    return r.text();
+  };
+  const inside = await frac(110);
+  assert.match(inside, /\(random value 110\)/);
+  assert.match(inside, /route {10}#0 "half"/);
+  const outside = await frac(170);
+  assert.match(outside, /skipped {6}#0 "half": runtime_fraction: not enabled for random value 170 \(default_value 50\/100, no runtime_key\)/);
+  assert.match(outside, /route {10}#1 "other"/);
 });

@@ -9,6 +9,9 @@ import { RequestHeaders } from '../../src/http/types.ts';
 import { uriTemplateRegex } from '../../src/router/uri-template.ts';
 import type { HeaderMatchSnap, RouteMatchSnap, RouteSnap, VirtualHostSnap } from '../../src/router/config.ts';
 import type { SslConnectionInfo } from '../../src/network/transport-socket.ts';
+import { ThreadLoader } from '../../src/runtime/snapshot.ts';
+import { createEntry, type JsonValue } from '../../src/runtime/entry.ts';
+import { newStreamInfo } from '../../src/http/types.ts';
 
 process.env.LEGATE_TEST = '1';
 
@@ -258,4 +261,76 @@ test('explain: the virtual host rule, the route, and why each earlier route did 
   });
   const none = t.explainRequest('GET', 'other', '/');
   assert.deepEqual([none.virtualHost, none.route, none.skipped], [null, null, []]);
+});
+
+function values(v: Record<string, JsonValue>) {
+  return new Map(Object.entries(v).map(([k, x]) => [k, createEntry(x)]));
+}
+
+test('runtime_fraction: the runtime value (fraction or percent) or the default, on the stream\'s random value', () => {
+  const runtime = new ThreadLoader();
+  const rt = (runtimeKey: string, numerator: number, denominator: 'HUNDRED' | 'TEN_THOUSAND' | 'MILLION' = 'HUNDRED') =>
+    ({ runtimeFraction: { runtimeKey, defaultValue: { numerator, denominator } } });
+  const t = new RouteTable([{ name: 'v', domains: ['*'], routes: [
+    route('a', { kind: 'prefix', value: '/', ...rt('routing.a', 30) }),
+    route('b', { kind: 'prefix', value: '/', ...rt('', 60) }),
+    route('c', { kind: 'prefix', value: '/' }),
+  ] }], false, runtime);
+  const pick = (random: number): string => {
+    const info = newStreamInfo(0, '', '', null);
+    info.streamId = random;
+    const r = t.route(req('/x'), null, info)!;
+    // explain agrees with the hot path for the same random value (it throws under LEGATE_TEST when not).
+    assert.equal(t.explain(req('/x'), null, random).route!.name, r.snap.name);
+    return r.snap.name;
+  };
+  // The default: random % 100 < 30. Both routes see the same value (Envoy's stream id), so b
+  // gets 30% of the requests (30 <= random % 100 < 60), not 60% of the remaining 70%.
+  assert.deepEqual([29, 129, 30, 59, 60, 99].map(pick), ['a', 'a', 'b', 'b', 'c', 'c']);
+  // The runtime's value wins: a FractionalPercent, or a plain number read as a percentage.
+  runtime.update(values({ 'routing.a': { numerator: 500, denominator: 'TEN_THOUSAND' } }));
+  assert.deepEqual([499, 500, 10_499, 10_500].map(pick), ['a', 'b', 'a', 'b']);
+  runtime.update(values({ 'routing.a': 100 }));
+  assert.equal(pick(99), 'a');
+  runtime.update(values({ 'routing.a': 0 }));
+  assert.equal(pick(0), 'b');
+  // Not a number nor a fraction: the default.
+  runtime.update(values({ 'routing.a': 'x' }));
+  assert.deepEqual([29, 30].map(pick), ['a', 'b']);
+  // One random value per stream: every route of the lookup, and a second lookup, see the same.
+  const info = newStreamInfo(0, '', '', null);
+  const first = t.route(req('/x'), null, info)!.snap.name;
+  assert.notEqual(info.streamId, -1);
+  for (let i = 0; i < 20; i++) assert.equal(t.route(req('/x'), null, info)!.snap.name, first);
+  // Roughly the fraction over many streams (no stream info: a value drawn per lookup).
+  runtime.update(values({ 'routing.a': 50 }));
+  let a = 0;
+  for (let i = 0; i < 10_000; i++) if (t.route(req('/x'))!.snap.name === 'a') a++;
+  assert.ok(Math.abs(a / 10_000 - 0.5) < 0.03, `${a}`);
+});
+
+test('runtime_fraction: explain says which value and which fraction', () => {
+  const runtime = new ThreadLoader(values({ 'routing.set': 10 }));
+  const t = new RouteTable([{ name: 'v', domains: ['*'], routes: [
+    route('unset', { kind: 'prefix', value: '/', runtimeFraction: { runtimeKey: 'routing.unset', defaultValue: { numerator: 1, denominator: 'MILLION' } } }),
+    route('set', { kind: 'prefix', value: '/', runtimeFraction: { runtimeKey: 'routing.set', defaultValue: { numerator: 90, denominator: 'HUNDRED' } } }),
+    route('nokey', { kind: 'prefix', value: '/', runtimeFraction: { runtimeKey: '', defaultValue: { numerator: 0, denominator: 'HUNDRED' } } }),
+    route('h', { kind: 'prefix', value: '/', runtimeFraction: { runtimeKey: '', defaultValue: { numerator: 100, denominator: 'HUNDRED' } } },
+      [hdr('x-h', { kind: 'present', present: true })]),
+    route('last', { kind: 'prefix', value: '/' }),
+  ] }], false, runtime);
+  const e = t.explainRequest('GET', 'h', '/', [], null, 55);
+  assert.deepEqual(e.route, { index: 4, name: 'last' });
+  assert.deepEqual(e.skipped.map((s) => s.reasons), [
+    ['runtime_fraction: not enabled for random value 55 (default_value 1/1000000, runtime_key "routing.unset" not set)'],
+    ['runtime_fraction: not enabled for random value 55 (default_value 90/100, runtime_key "routing.set" = "10")'],
+    ['runtime_fraction: not enabled for random value 55 (default_value 0/100, no runtime_key)'],
+    // (A fraction that passes is not a reason; the other conditions still are.)
+    ['header x-h: absent (present_match: true)'],
+  ]);
+  // Without a loader the defaults apply (main's explain tool before a runtime exists, tests).
+  const d = new RouteTable([{ name: 'v', domains: ['*'], routes: [
+    route('set', { kind: 'prefix', value: '/', runtimeFraction: { runtimeKey: 'routing.set', defaultValue: { numerator: 90, denominator: 'HUNDRED' } } }),
+  ] }]);
+  assert.equal(d.explainRequest('GET', 'h', '/', [], null, 55).route?.name, 'set');
 });

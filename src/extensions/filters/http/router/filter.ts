@@ -7,7 +7,7 @@ import { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../../../common/clock.ts';
 import { cancel, schedule, type Expirable } from '../../../../common/timer-wheel.ts';
 import {
-  FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, ResponseFlag, addResponseFlag, type HeaderMap,
+  FilterHeadersStatus, FilterDataStatus, FilterTrailersStatus, ResponseFlag, addResponseFlag, streamIdOf, type HeaderMap,
   type RequestHeaders,
   type ResponseHeaders, type DownstreamWatermarkCallbacks,
 } from '../../../../http/types.ts';
@@ -35,8 +35,9 @@ import { JitteredExponentialBackOff } from '../../../../common/backoff.ts';
 import { OutlierEvent } from '../../../../upstream/outlier.ts';
 import { NO_REDIRECT, newUri } from '../../../../router/redirect.ts';
 import { redirectPath, rewriteHost, rewrittenPath } from '../../../../router/route-action.ts';
-import { pickWeightedCluster, randomValue } from '../../../../router/weighted-clusters.ts';
-import { ShadowRequest, shadowClusterName, type ShadowPolicySnap } from '../../../../router/shadow.ts';
+import { pickWeightedCluster } from '../../../../router/weighted-clusters.ts';
+import { ShadowRequest, shadowClusterName, shouldShadow, type ShadowPolicySnap } from '../../../../router/shadow.ts';
+import type { Loader } from '../../../../runtime/types.ts';
 import { finalizeRequestHeaders, finalizeResponseHeaders } from '../../../../router/header-parser.ts';
 
 // Envoy's local reply bodies.
@@ -143,6 +144,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   HashPolicyCallbacks {
   cb: StreamDecoderFilterCallbacks;
   readonly cm: ClusterManager;
+  /** The worker's runtime (mirror policies' runtime_fraction; weighted cluster weights). */
+  readonly runtime: Loader;
   hcmStats: HcmStats;
   cluster: ThreadLocalCluster | null;
   host: Host | null;
@@ -196,9 +199,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** Mirrored copies of a request whose body is still coming (null: none). */
   shadows: ShadowRequest[] | null;
 
-  constructor(cm: ClusterManager) {
+  constructor(cm: ClusterManager, runtime: Loader) {
     this.cb = NO_CALLBACKS;
     this.cm = cm;
+    this.runtime = runtime;
     this.hcmStats = NO_CALLBACKS.hcmStats;
     this.cluster = null;
     this.host = null;
@@ -307,12 +311,22 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // The cluster: named by the route, by a request header, or picked by weight.
     let clusterName = action.cluster;
     let clusterHostRewrite: string | null = null;
+    let customHeaders = route.snap.requestHeaderParsers;
     if (action.clusterHeader !== null) {
       clusterName = headers.get(action.clusterHeader) ?? '';
     } else if (action.weightedClusters !== null) {
-      const wc = pickWeightedCluster(action.weightedClusters, headers, randomValue());
+      // (The connection manager picked it with the route, as Envoy's route lookup does.)
+      const info = cb.streamInfo;
+      const wc = info.weightedCluster ?? pickWeightedCluster(action.weightedClusters, headers, streamIdOf(info), this.runtime);
+      if (wc === null) {
+        cb.stats.v[this.hcmStats.no_route]++;
+        cb.sendLocalReply(404, '', ResponseFlag.NoRouteFound, 'route_not_found');
+        return FilterHeadersStatus.StopIteration;
+      }
+      info.weightedCluster = wc;
       clusterName = wc.clusterHeader === null ? wc.name : headers.get(wc.clusterHeader) ?? '';
       clusterHostRewrite = wc.hostRewrite;
+      customHeaders = wc.requestHeaderParsers;
     }
     const cluster = clusterName === '' ? undefined : this.cm.getThreadLocalCluster(clusterName);
     if (cluster === undefined) {
@@ -333,8 +347,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       cb.sendLocalReply(503, BODY_NO_HEALTHY, ResponseFlag.NoHealthyUpstream, 'no_healthy_upstream');
       return FilterHeadersStatus.StopIteration;
     }
-    // The route's custom request headers (Envoy's finalizeRequestHeaders, before the rewrites).
-    const customHeaders = route.snap.requestHeaderParsers;
+    // The route's (or its weighted cluster's) custom request headers (Envoy's
+    // finalizeRequestHeaders, before the rewrites).
     if (customHeaders != null) finalizeRequestHeaders(customHeaders, headers, cb.streamInfo);
     // Envoy's finalizeRequestHeaders: the host, then the path; auto_host_rewrite takes the
     // chosen host's name (DNS clusters: the name resolved; STATIC: endpoint.hostname) when it has one.
@@ -419,6 +433,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   #startShadows(policies: readonly ShadowPolicySnap[], h: RequestHeaders,
     endStream: boolean): void {
     for (const p of policies) {
+      if (!shouldShadow(p, this.runtime, streamIdOf(this.cb.streamInfo))) continue;
       const name = shadowClusterName(p, h);
       if (name === null) continue;
       const s = ShadowRequest.start(this.cm, name, p, h, endStream, this.timeoutMs, this.cb.decoderBufferLimit);
@@ -539,7 +554,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const svc = Math.round(now - this.upstreamStart);
     this.cb.streamInfo.upstreamServiceTimeMs = svc;
     h.set('x-envoy-upstream-service-time', String(svc));
-    const customHeaders = this.cb.route?.snap.responseHeaderParsers;
+    const wc = this.cb.streamInfo.weightedCluster;
+    const customHeaders = wc !== null ? wc.responseHeaderParsers : this.cb.route?.snap.responseHeaderParsers;
     if (customHeaders != null) finalizeResponseHeaders(customHeaders, h, this.headers, this.cb.streamInfo);
     const cookies = this.setCookies;
     if (cookies !== null) for (let i = 0; i < cookies.length; i++) h.add('set-cookie', cookies[i]);

@@ -14,7 +14,8 @@ const router: HttpFilterModule<null> = {
   compile: () => null,
   createFilterFactory(_compiled, ctx) {
     const cm = ctx.clusterManager;
-    return (cb) => cb.addStreamDecoderFilter(new RouterFilter(cm));
+    const runtime = ctx.runtime;
+    return (cb) => cb.addStreamDecoderFilter(new RouterFilter(cm, runtime));
   },
 };
 export default router;

@@ -22,7 +22,7 @@ import {
 import { ByteRelay, RelayEnd, type RelayCallbacks } from '../../../../network/relay.ts';
 import { uuidV4 } from '../../../../common/uuid.ts';
 import {
-  RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, startTimeOf, type HeaderMap, type ResponseHeaders,
+  RequestHeaders, ResponseFlag, addResponseFlag, newStreamInfo, startTimeOf, streamIdOf, type HeaderMap, type ResponseHeaders,
   type StreamInfo,
 } from '../../../../http/types.ts';
 import { FilterManager, type FilterManagerCallbacks } from '../../../../http/filter-manager.ts';
@@ -35,6 +35,7 @@ import {
   PathAction, StripPort, maybeNormalizePath, stripPort, stripTrailingHostDot,
 } from '../../../../http/path-normalize.ts';
 import { isGrpcContentType } from '../../../../router/matchers.ts';
+import { pickWeightedCluster } from '../../../../router/weighted-clusters.ts';
 import { isInternalRequest } from './internal-request.ts';
 import { finishLocalReply } from '../../../../http/local-reply.ts';
 
@@ -161,7 +162,14 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     if (snap.stripTrailingHostDot) h.authority = stripTrailingHostDot(h.authority);
     if (snap.stripPort !== StripPort.None) h.authority = stripPort(h.authority, this.#listenerPort(snap.stripPort));
 
-    this.route = cfg.routes.route(h, ssl);
+    this.route = cfg.routes.route(h, ssl, this.streamInfo);
+    const wc = this.route !== null && this.route.snap.action.kind === 'cluster' ? this.route.snap.action.weightedClusters : null;
+    if (wc !== null) {
+      // Envoy's route lookup picks the weighted cluster (with the stream's id, as the route's
+      // runtime_fraction); weights from the runtime that sum to 0 leave the stream with no route.
+      this.streamInfo.weightedCluster = pickWeightedCluster(wc, h, streamIdOf(this.streamInfo), cfg.ctx.runtime);
+      if (this.streamInfo.weightedCluster === null) this.route = null;
+    }
     if (this.route !== null) {
       this.streamInfo.routeName = this.route.snap.name;
       const a = this.route.snap.action;
@@ -358,7 +366,9 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     // path alone).
     if (details === PATH_NORMALIZATION_FAILED && headers.status === 307) headers.set('location', this.requestHeaders.path);
     this.streamInfo.responseCodeDetails = details;
-    const routeHeaders = this.route?.snap.responseHeaderParsers ?? null;
+    // (A weighted cluster's chain has the route's after its own.)
+    const wc = this.streamInfo.weightedCluster;
+    const routeHeaders = (wc !== null ? wc.responseHeaderParsers : this.route?.snap.responseHeaderParsers) ?? null;
     const localReply = this.config.localReply;
     if (routeHeaders === null && localReply === null) return body;
     const req = this.requestHeaders === NO_HEADERS ? null : this.requestHeaders;

@@ -36,7 +36,7 @@ export class HcmConfig {
 
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
-    this.routes = new RouteTable(snap.routeConfig.virtualHosts, snap.routeConfig.ignorePortInHostMatching === true);
+    this.routes = new RouteTable(snap.routeConfig.virtualHosts, snap.routeConfig.ignorePortInHostMatching === true, ctx.runtime);
     this.filterChain = snap.httpFilters.map((f) => ({
       name: f.configName, factory: httpFilterFactory(f, ctx), disabled: f.disabled,
     }));
@@ -63,10 +63,14 @@ function hashesSourceIp(snap: HcmSnap): boolean {
   return false;
 }
 
-/** Whether a route has custom request or response headers. */
+/** Whether a route (or one of its weighted clusters) has custom request or response headers. */
 function hasCustomHeaders(snap: HcmSnap): boolean {
   for (const vh of snap.routeConfig.virtualHosts) {
-    for (const r of vh.routes) if (r.requestHeaderParsers != null || r.responseHeaderParsers != null) return true;
+    for (const r of vh.routes) {
+      if (r.requestHeaderParsers != null || r.responseHeaderParsers != null) return true;
+      const wc = r.action.kind === 'cluster' ? r.action.weightedClusters : null;
+      if (wc?.clusters.some((c) => c.requestHeaderParsers != null || c.responseHeaderParsers != null)) return true;
+    }
   }
   return false;
 }

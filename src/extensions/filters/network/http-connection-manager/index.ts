@@ -110,7 +110,7 @@ function pathAndHost(h: Obj, ctx: Parameters<HcmModule['compile']>[1]): Pick<Hcm
 
 /** http_filters (Envoy's FilterChainHelper::processFilter): an is_optional filter Legate does not
  *  implement is skipped (the loader warned), the terminal filter cannot be disabled by default. */
-function compileHttpFilters(list: Obj[], ctx: CompileContext): HttpFilterSnap[] {
+function compileHttpFilters(list: Obj[], scope: string, ctx: CompileContext): HttpFilterSnap[] {
   const out: HttpFilterSnap[] = [];
   list.forEach((f, i) => {
     const path = `${ctx.path}.http_filters[${i}]`;
@@ -122,7 +122,7 @@ function compileHttpFilters(list: Obj[], ctx: CompileContext): HttpFilterSnap[] 
       ctx.fail(`${path}.disabled`,
         `Error: the last (terminal) filter (${configName}) in the http filter chain cannot be disabled by default.`);
     }
-    out.push({ ...ctx.compileNested(ExtensionCategory.HttpFilter, f, path), configName, disabled: f.disabled === true });
+    out.push({ ...ctx.compileNested(ExtensionCategory.HttpFilter, f, path, scope), configName, disabled: f.disabled === true });
   });
   return out;
 }
@@ -166,7 +166,7 @@ const httpConnectionManager: HcmModule = {
           'Legate acts on it for upstream connections only (a cluster\'s HttpProtocolOptions), not on downstream ones');
       }
     }
-    const httpFilters = compileHttpFilters((h.http_filters ?? []) as Obj[], ctx);
+    const httpFilters = compileHttpFilters((h.http_filters ?? []) as Obj[], `http.${statPrefix}.`, ctx);
     // (An empty http_filters is refused by the loader, config/checks.ts, as Envoy refuses it.)
     return {
       statPrefix,

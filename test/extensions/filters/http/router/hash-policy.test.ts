@@ -10,6 +10,7 @@ import { HashMethodKind, type HashMethodSnap, type HashPolicySnap } from '../../
 import { RequestHeaders, ResponseHeaders, newStreamInfo } from '../../../../../src/http/types.ts';
 import type { StreamDecoderFilterCallbacks } from '../../../../../src/http/filter.ts';
 import { compileRoute, type CompiledRoute } from '../../../../../src/router/route-table.ts';
+import { NULL_LOADER } from '../../../../../src/runtime/snapshot.ts';
 import { NO_ROUTE_ACTION_EXTRA } from '../../../../../src/router/route-action.ts';
 import type { ClusterManager } from '../../../../../src/upstream/cluster-manager.ts';
 import type { LoadBalancerContext } from '../../../../../src/upstream/load-balancer.ts';
@@ -54,7 +55,7 @@ function setup(hashPolicy: HashPolicySnap | null, opts: { asks?: number; remote?
     encodeHeaders(h: ResponseHeaders) { encoded.push(h); },
     sendLocalReply(status: number) { throw new Error(`local reply ${status}`); },
   } as unknown as StreamDecoderFilterCallbacks;
-  const router = new RouterFilter(cm);
+  const router = new RouterFilter(cm, NULL_LOADER);
   router.setDecoderFilterCallbacks(cb);
   return { router, keys, encoded };
 }

@@ -1,0 +1,103 @@
+// envoy.filters.http.rbac's per-stream filter (Envoy's RoleBasedAccessControlFilter::decodeHeaders):
+// the shadow engine is evaluated and counted first, then the enforced one; a denied request gets a
+// 403 `RBAC: access denied` local reply with the details `rbac_access_denied_matched_policy[<name>]`.
+// The engines are the route's RBACPerRoute ones when it has one (Envoy's most specific
+// per-filter config), else the filter's own; no enforced engine allows.
+import type { StatSink } from '../../../../common/stat-sink.ts';
+import type { HeaderMap, RequestHeaders } from '../../../../http/types.ts';
+import {
+  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter, type StreamDecoderFilterCallbacks,
+} from '../../../../http/filter.ts';
+import { Engine, RbacInput, type EngineSnap } from './engine.ts';
+
+/** The engines of one RBAC message pair (the filter's rules / shadow_rules, or a route's). */
+export interface Engines {
+  enforced: Engine | null;
+  shadow: Engine | null;
+}
+
+/** Compiled engines and what the filter counts (stat slots, -1: not counted). */
+export interface RbacShared extends Engines {
+  /** The typed_per_filter_config key of this filter (its http_filters name). */
+  configName: string;
+  stats: StatSink;
+  allowed: number;
+  denied: number;
+  shadowAllowed: number;
+  shadowDenied: number;
+}
+
+/** The engines of an RBACPerRoute, as compiled (RBACPerRoute.rbac's rules / shadow_rules). */
+export interface RbacPerRouteSnap {
+  enforced: EngineSnap | null;
+  shadow: EngineSnap | null;
+}
+
+// A route's engines, built on first use in this worker and kept with its snapshot (which lives as
+// long as its config).
+const perRoute = new WeakMap<object, Engines>();
+
+function routeEngines(s: RbacPerRouteSnap): Engines {
+  let e = perRoute.get(s);
+  if (e === undefined) {
+    e = { enforced: s.enforced === null ? null : new Engine(s.enforced), shadow: s.shadow === null ? null : new Engine(s.shadow) };
+    perRoute.set(s, e);
+  }
+  return e;
+}
+
+/** Envoy's Filters::Common::RBAC::responseDetail: whitespace in the policy name becomes '_'. */
+function deniedDetails(policy: string | null): string {
+  return `rbac_access_denied_matched_policy[${policy === null ? 'none' : policy.replace(/\s/g, '_')}]`;
+}
+
+export class RbacFilter implements StreamDecoderFilter {
+  readonly #shared: RbacShared;
+  #cb: StreamDecoderFilterCallbacks | null;
+
+  constructor(shared: RbacShared) {
+    this.#shared = shared;
+    this.#cb = null;
+  }
+
+  setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
+    this.#cb = cb;
+  }
+
+  decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
+    const s = this.#shared;
+    const cb = this.#cb!;
+    const route = cb.perFilterConfig(s.configName) as RbacPerRouteSnap | null;
+    const engines: Engines = route === null ? s : routeEngines(route);
+    if (engines.shadow === null && engines.enforced === null) return FilterHeadersStatus.Continue;
+    const input = new RbacInput(headers, cb);
+    const v = s.stats.v;
+    if (engines.shadow !== null) {
+      const e = engines.shadow;
+      if (e.allowed(e.matchedPolicy(input))) v[s.shadowAllowed]++;
+      else v[s.shadowDenied]++;
+    }
+    const e = engines.enforced;
+    if (e === null) return FilterHeadersStatus.Continue;
+    const policy = e.matchedPolicy(input);
+    if (e.allowed(policy)) {
+      v[s.allowed]++;
+      return FilterHeadersStatus.Continue;
+    }
+    v[s.denied]++;
+    cb.sendLocalReply(403, 'RBAC: access denied', '', deniedDetails(policy));
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  decodeData(): FilterDataStatus {
+    return FilterDataStatus.Continue;
+  }
+
+  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
+    return FilterTrailersStatus.Continue;
+  }
+
+  onDestroy(): void {
+    this.#cb = null;
+  }
+}
