@@ -5,7 +5,7 @@
 // per locality in Envoy's order (PriorityStateManager keeps them in a std::map: region, zone,
 // sub_zone compared as strings). Each host is an LbEndpoint with its address, hostname, coarse
 // health (Host::coarseHealth()), weight, empty metadata and health_check_config (with port_value
-// when checks go to another port); a locality's load_balancing_weight when the cluster weighs
+// when checks go to another address or port, and hostname); a locality's load_balancing_weight when the cluster weighs
 // localities (Envoy: when the host set has locality weights). A static cluster's assignment goes to static_endpoint_configs,
 // one added by API to dynamic_endpoint_configs; neither has a last_updated.
 import { hostsByPriority } from './clusters.ts';
@@ -29,10 +29,10 @@ function coarseHealth(flags: readonly string[]): 'HEALTHY' | 'UNHEALTHY' | 'DEGR
 
 function lbEndpoint(h: HostStatus): Obj {
   const hc: Obj = {};
-  // (Envoy compares the health-check address with the host's.)
-  if (h.health_check_port !== undefined && h.health_check_port !== 0 && h.health_check_port !== h.port) {
-    hc.port_value = h.health_check_port;
-  }
+  // (Envoy compares the health-check address with the host's, and prints its port.)
+  const hcPort = h.health_check_port || h.port;
+  if (hcPort !== h.port || (h.health_check_address ?? h.address) !== h.address) hc.port_value = hcPort;
+  if (h.health_check_hostname) hc.hostname = h.health_check_hostname;
   const endpoint: Obj = {
     address: { socket_address: { address: h.address, port_value: h.port } },
     health_check_config: hc,

@@ -68,6 +68,10 @@ export interface HostStatus {
   /** Where active health checks go when not `port` (Endpoint.health_check_config.port_value);
    *  the EDS dump shows it. */
   health_check_port?: number;
+  /** Where active health checks go when not `address` (Endpoint.health_check_config.address). */
+  health_check_address?: string;
+  /** Endpoint.health_check_config.hostname (the L7 checks' Host); the EDS dump shows it. */
+  health_check_hostname?: string;
   region?: string;
   zone?: string;
   sub_zone?: string;

@@ -1,8 +1,8 @@
 // A single-producer single-consumer ring of int32 pairs in a SharedArrayBuffer: a worker pushes
-// events (outlier detection's per-request outcomes), the main thread drains them. No locks: the
-// producer owns `tail`, the consumer owns `head`, each published with Atomics.store after the data it
-// covers. A full ring drops the event and counts it (`dropped`): the data plane never waits for
-// the control plane.
+// events (outlier detection's per-request outcomes, active health checking's immediate failures),
+// the main thread drains them. No locks: the producer owns `tail`, the consumer owns `head`, each
+// published with Atomics.store after the data it covers. A full ring drops the event and counts it
+// (`dropped`): the data plane never waits for the control plane.
 
 const HEAD = 0;
 const TAIL = 1;

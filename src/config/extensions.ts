@@ -62,8 +62,6 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.http.ext_authz', C.HttpFilter, [HTTP + 'ext_authz.v3.ExtAuthz']],
   ['envoy.filters.http.ext_proc', C.HttpFilter, [HTTP + 'ext_proc.v3.ExternalProcessor']],
   ['envoy.filters.http.jwt_authn', C.HttpFilter, [HTTP + 'jwt_authn.v3.JwtAuthentication']],
-  ['envoy.filters.http.compressor', C.HttpFilter, [HTTP + 'compressor.v3.Compressor']],
-  ['envoy.filters.http.decompressor', C.HttpFilter, [HTTP + 'decompressor.v3.Decompressor']],
   ['envoy.filters.http.gzip', C.HttpFilter, [HTTP + 'gzip.v3.Gzip']],
   ['envoy.filters.http.csrf', C.HttpFilter, [HTTP + 'csrf.v3.CsrfPolicy']],
   ['envoy.filters.http.grpc_json_transcoder', C.HttpFilter,
@@ -205,4 +203,6 @@ export const CHAIN_NAMES: Readonly<Record<ExtensionCategory, string>> = {
   [C.RetryPriority]: 'retry priority',
   [C.UpstreamOptions]: 'upstream protocol options',
   [C.PathMatch]: 'path match',
+  [C.Compressor]: 'compressor library',
+  [C.Decompressor]: 'decompressor library',
 };

@@ -32,8 +32,10 @@ function includeDirs(): string[] {
   const deps = path.join(xds, 'deps');
   // protobufjs bundles google/protobuf/descriptor.proto, which the annotation protos import.
   // contrib-protos: Envoy contrib extensions' messages the package does not ship, declared here.
+  // proto/ (the repository's): Legate's own extension messages (legate.filters.http.script.v1).
   return [
-    path.join(deps, 'envoy-api'), path.join(import.meta.dirname, 'contrib-protos'), path.join(deps, 'xds'),
+    path.join(deps, 'envoy-api'), path.join(import.meta.dirname, 'contrib-protos'),
+    path.join(import.meta.dirname, '../../proto'), path.join(deps, 'xds'),
     path.join(deps, 'googleapis'), path.join(deps, 'protoc-gen-validate'), pbjs,
   ];
 }

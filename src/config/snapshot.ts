@@ -3,6 +3,7 @@
 // slots, and everything a request needs is flattened into plain, structured-cloneable data.
 // Workers only compile it further (regexes) and never look a stat up by name. Each extension's
 // typed_config is compiled by its own module (src/extensions, `compile`), through compileNested.
+import process from 'node:process';
 import { durationMs } from './duration.ts';
 import { ConfigError } from './load.ts';
 import { typeNameOfUrl } from './extensions.ts';
@@ -23,7 +24,7 @@ import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-che
 import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
 import { compileConnectionOptions, type ConnectionOptionsSnap } from '../upstream/connection-options.ts';
 import { DEFAULT_PANIC_THRESHOLD } from '../upstream/load-balancer.ts';
-import { compileLocalityWeights } from '../upstream/endpoints.ts';
+import { compileLocalityWeights, healthCheckConfigOf } from '../upstream/endpoints.ts';
 import type { LocalityWeightSnap } from '../upstream/locality.ts';
 import type { ResourceSlots } from '../upstream/resource-slots.ts';
 import type { RetryBudgetLimits } from '../upstream/resource-manager.ts';
@@ -96,8 +97,12 @@ export interface HostSnap {
   subZone: string;
   /** upstream/host.ts HealthFlag bits (health_status UNHEALTHY, DEGRADED, DRAINING). */
   healthFlags: number;
-  /** Its endpoint's health_check_config.port_value: where active checks go (0: `port`). */
+  /** Where active checks go (its endpoint's health_check_config, upstream/endpoints.ts
+   *  healthCheckConfigOf()): this address ('': `address`) and port (0: `port`). */
+  hcAddress: string;
   hcPort: number;
+  /** health_check_config.hostname: the L7 checks' Host / :authority ('': the checker's). */
+  hcHostname: string;
   /** Envoy's Host::hostname(): the name a DNS cluster resolved it from; a STATIC host's
    *  Endpoint.hostname ('' when unset). */
   hostname: string;
@@ -150,6 +155,9 @@ export interface Snapshot {
   version: number;
   listeners: ListenerSnap[];
   clusters: ClusterSnap[];
+  /** ES modules (file: URLs) each worker imports before building from this snapshot
+   *  (CompileContext.preloadModule); absent: none. */
+  modules?: string[];
 }
 
 export interface SnapshotOptions {
@@ -158,6 +166,8 @@ export interface SnapshotOptions {
   version: number;
   /** The process's circuit-breaker counts (main); absent: each cluster counts on its own. */
   resources?: ResourceSlots;
+  /** The config file's directory (CompileContext.configDir); absent: the current directory. */
+  configDir?: string;
 }
 
 export interface BreakerStats {
@@ -195,7 +205,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
   const clusterNames = new Set<string>();
   const withTransport = new Set(((sr.clusters ?? []) as Obj[]).filter((c) => c.transport_socket !== undefined).map((c) => String(c.name)));
   for (const c of (sr.clusters ?? []) as Obj[]) clusterNames.add(c.name);
-  const ctx = compileContext(layout, opts, clusterNames, withTransport, String(bootstrap.node?.cluster ?? ''));
+  const modules = new Set<string>();
+  const ctx = compileContext(layout, opts, clusterNames, withTransport, modules, String(bootstrap.node?.cluster ?? ''));
   ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     const prefix = `cluster.${c.name}.`;
     const type = typeof c.type === 'string' ? c.type : 'STATIC';
@@ -219,10 +230,11 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
     const th = ((c.circuit_breakers?.thresholds ?? []) as Obj[])
       .find((t) => (t.priority ?? 'DEFAULT') === 'DEFAULT') ?? {};
     const hosts: HostSnap[] = [];
-    for (const le of dynamic ? [] : (c.load_assignment?.endpoints ?? []) as Obj[]) {
+    ((dynamic ? [] : c.load_assignment?.endpoints ?? []) as Obj[]).forEach((le, i) => {
       const loc = le.locality ?? {};
-      for (const lb of (le.lb_endpoints ?? []) as Obj[]) {
+      ((le.lb_endpoints ?? []) as Obj[]).forEach((lb, j) => {
         const { host, port } = addressOf(lb.endpoint?.address);
+        const hcPath = `${cpath}.load_assignment.endpoints[${i}].lb_endpoints[${j}].endpoint.health_check_config`;
         hosts.push({
           address: host, port,
           stats: hostStats(layout, c.name, host, port),
@@ -230,11 +242,11 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
           priority: le.priority ?? 0,
           region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
           healthFlags: edsHealthFlags(lb.health_status),
-          hcPort: lb.endpoint?.health_check_config?.port_value ?? 0,
+          ...healthCheckConfigOf(lb.endpoint?.health_check_config, hcPath, ctx),
           hostname: lb.endpoint?.hostname ?? '',
         });
-      }
-    }
+      });
+    });
     const stats = slots(layout, prefix, CLUSTER_COUNTERS, CLUSTER_GAUGES, CLUSTER_HISTOGRAMS);
     const retryBudget = compileRetryBudget(th.retry_budget);
     const cb = `${prefix}circuit_breakers.default.`;
@@ -324,7 +336,8 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
       },
     });
   });
-  return { version: opts.version, listeners, clusters };
+  return modules.size === 0 ? { version: opts.version, listeners, clusters }
+    : { version: opts.version, listeners, clusters, modules: [...modules] };
 }
 
 function fail(path: string, message: string): never {
@@ -334,9 +347,11 @@ function fail(path: string, message: string): never {
 /** What every extension's compile() gets; compileNested resolves an entry's module (by its
  *  typed_config @type, else by name, as the loader does) and compiles it at its path. */
 function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>,
-  clustersWithTransportSocket: ReadonlySet<string>, serviceCluster: string): CompileContext {
+  clustersWithTransportSocket: ReadonlySet<string>, modules: Set<string>, serviceCluster: string): CompileContext {
   const base: CompileContext = {
     layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, serviceCluster, fail,
+    configDir: opts.configDir ?? process.cwd(),
+    preloadModule(url: string): void { modules.add(url); },
     compileNested(category, entry, path, scope = ''): CompiledExtension {
       const tc: Obj | undefined = entry.typed_config;
       const type = tc?.['@type'];
@@ -344,7 +359,8 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
       const m = typeof type === 'string' ? extensionModuleByType(typeNameOfUrl(type)) : extensionModule(name);
       // The loader refuses unknown, unsupported and misplaced extensions first. (A per-route config
       // type names its HTTP filter to the loader, but configures only a route.)
-      const perRoute = m === undefined && typeof type === 'string' ? perRouteModuleByType(typeNameOfUrl(type)) : undefined;
+      const perRoute = typeof type === 'string' && (m === undefined || !m.types.includes(typeNameOfUrl(type)))
+        ? perRouteModuleByType(typeNameOfUrl(type)) : undefined;
       if (perRoute !== undefined) {
         fail(`${path}.typed_config`, `${typeNameOfUrl(type)} is the per-route config of "${perRoute.name}" `
           + '(a route\'s typed_per_filter_config), not its config');

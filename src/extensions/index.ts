@@ -18,6 +18,15 @@ import buffer from './filters/http/buffer/index.ts';
 import healthCheck from './filters/http/health-check/index.ts';
 import rbac from './filters/http/rbac/index.ts';
 import cors from './filters/http/cors/index.ts';
+import compressor from './filters/http/compressor/index.ts';
+import decompressor from './filters/http/decompressor/index.ts';
+import gzipCompressor from './compression/gzip/compressor/index.ts';
+import gzipDecompressor from './compression/gzip/decompressor/index.ts';
+import brotliCompressor from './compression/brotli/compressor/index.ts';
+import brotliDecompressor from './compression/brotli/decompressor/index.ts';
+import zstdCompressor from './compression/zstd/compressor/index.ts';
+import zstdDecompressor from './compression/zstd/decompressor/index.ts';
+import script from './filters/http/script/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -61,6 +70,15 @@ export function extensionModules(): readonly ExtensionModule[] {
     healthCheck,
     rbac,
     cors,
+    compressor,
+    decompressor,
+    gzipCompressor,
+    gzipDecompressor,
+    brotliCompressor,
+    brotliDecompressor,
+    zstdCompressor,
+    zstdDecompressor,
+    script,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

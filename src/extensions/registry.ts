@@ -8,8 +8,10 @@ import {
   ExtensionCategory, type AccessLogInstance, type AccessLoggerModule, type CompiledExtension, type ExtensionModule,
   type HttpFilterModule, type NetworkFilterModule, type WorkerContext, type ClusterTypeModule,
   type LoadBalancerModule, type ListenerFilterModule, type TransportSocketModule, type TransportSocketContext, type CertificateDetails,
-  type DnsResolverModule, type HealthCheckerModule, type RetryPriorityModule,
+  type DnsResolverModule, type HealthCheckerModule, type RetryPriorityModule, type CompressorModule,
+  type DecompressorModule,
 } from './types.ts';
+import type { CodecFactory } from '../compression/types.ts';
 import type { DnsResolver } from '../upstream/dns.ts';
 import type { ListenerFilterFactory } from '../listener/listener-filter.ts';
 import type { DownstreamTransportSocketFactory, UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
@@ -45,7 +47,9 @@ export function buildRegistry(): Registry {
     byName.set(m.name, m);
     if (m.category === ExtensionCategory.Cluster) clusterTypes.set(m.clusterType, m);
     if (m.category === ExtensionCategory.LoadBalancer) loadBalancers.set(m.lbPolicy, m);
-    for (const t of m.types) {
+    // A filter's per-route config type (typed_per_filter_config) finds its module too.
+    const perRoute = m.category === ExtensionCategory.HttpFilter ? m.perRoute?.types ?? [] : [];
+    for (const t of [...m.types, ...perRoute]) {
       const other = byType.get(t);
       if (other !== undefined) {
         throw new LegateError('LEGATE_ERR_EXTENSION', `type ${t} belongs to both "${other.name}" and "${m.name}"`);
@@ -164,4 +168,20 @@ export function healthCheckerModule(field: string): HealthCheckerModule | undefi
     if (m.category === ExtensionCategory.HealthChecker && m.field === field) return m;
   }
   return undefined;
+}
+
+/** A compressor filter's library, by its compiled entry (main: its content-coding and stats
+ *  prefix; the worker: createCodecFactory). */
+export function compressorModule(compiled: CompiledExtension): CompressorModule {
+  return moduleOf<CompressorModule>(compiled, ExtensionCategory.Compressor);
+}
+
+export function decompressorModule(compiled: CompiledExtension): DecompressorModule {
+  return moduleOf<DecompressorModule>(compiled, ExtensionCategory.Decompressor);
+}
+
+/** The worker's coding streams of a compiled compressor or decompressor library. */
+export function codecFactory(compiled: CompiledExtension, category: typeof ExtensionCategory.Compressor
+  | typeof ExtensionCategory.Decompressor): CodecFactory {
+  return moduleOf<CompressorModule | DecompressorModule>(compiled, category).createCodecFactory(compiled.config);
 }

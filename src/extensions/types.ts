@@ -30,6 +30,7 @@ import type { DnsResolver } from '../upstream/dns.ts';
 import type { HealthCheck } from '../upstream/health-check.ts';
 import type { Loader } from '../runtime/types.ts';
 import type { ServerState } from '../common/server-state.ts';
+import type { CodecFactory } from '../compression/types.ts';
 
 type Obj = Record<string, any>;
 
@@ -58,6 +59,10 @@ export const ExtensionCategory = {
   UpstreamOptions: 'envoy.upstream_options',
   /** A RouteMatch's path_match_policy (the uri_template matcher); the route table acts on it. */
   PathMatch: 'envoy.path.match',
+  /** Compression libraries of the compressor filter (`compressor_library`). */
+  Compressor: 'envoy.compression.compressor',
+  /** Decompression libraries of the decompressor filter (`decompressor_library`). */
+  Decompressor: 'envoy.compression.decompressor',
 } as const;
 export type ExtensionCategory = (typeof ExtensionCategory)[keyof typeof ExtensionCategory];
 
@@ -76,6 +81,9 @@ export interface CompileContext {
   /** Field path of this extension's typed_config, for error messages
    *  (`static_resources.listeners[0].filter_chains[0].filters[0].typed_config`). */
   path: string;
+  /** The entry's `name` for a nested extension (an HTTP filter's http_filters[i].name: the key a
+   *  route's typed_per_filter_config uses for it); '' otherwise. */
+  configName?: string;
   /** --buffer-size: the default per-connection buffer limit. */
   bufferLimit: number;
   /** The stat scope of what the extension sits on: `listener.<address>.` for a listener's filters
@@ -83,9 +91,10 @@ export interface CompileContext {
    *  cluster's transport socket, `http.<stat_prefix>.` for an HTTP connection manager's HTTP
    *  filters (Envoy's stats_prefix of a filter factory); '' elsewhere. */
   scope: string;
-  /** A nested extension's own name (the entry's `name`, e.g. http_filters[i].name: the key a
-   *  route's typed_per_filter_config names it by); absent outside compileNested. */
-  configName?: string;
+  /** The config file's directory (absolute), which relative paths an extension loads resolve
+   *  against (legate.filters.http.script's `module`); absent: the current directory (an inline
+   *  config). */
+  configDir?: string;
   /** The names of the clusters the config defines (routes and tcp_proxy name them). */
   clusters: ReadonlySet<string>;
   /** Those of them with a transport_socket (TLS). */
@@ -93,6 +102,10 @@ export interface CompileContext {
   /** The local service cluster (the bootstrap's node.cluster, Envoy's LocalInfo clusterName());
    *  '' when none. */
   serviceCluster?: string;
+  /** Have every worker import this ES module (a file: URL) before it builds from the config
+   *  (Snapshot.modules); the worker side takes it from common/preload.ts preloadedModule(url).
+   *  Absent where no snapshot is being built. */
+  preloadModule?(url: string): void;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;
@@ -322,7 +335,27 @@ export interface PathMatchModule<C = unknown> extends ExtensionModuleBase<C> {
   readonly category: typeof ExtensionCategory.PathMatch;
 }
 
+/** A compression library (Envoy's CompressorFactory): the compressor filter's
+ *  `compressor_library`. */
+export interface CompressorModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.Compressor;
+  /** The content-coding it produces (`gzip`, `br`, `zstd`). */
+  readonly contentEncoding: string;
+  /** Envoy's statsPrefix() (`gzip.`): the filter's stats are under `compressor.<name>.<this>`. */
+  readonly statsPrefix: string;
+  createCodecFactory(compiled: C): CodecFactory;
+}
+
+/** A decompression library (Envoy's DecompressorFactory): the decompressor filter's
+ *  `decompressor_library`. */
+export interface DecompressorModule<C = unknown> extends ExtensionModuleBase<C> {
+  readonly category: typeof ExtensionCategory.Decompressor;
+  readonly contentEncoding: string;
+  readonly statsPrefix: string;
+  createCodecFactory(compiled: C): CodecFactory;
+}
+
 export type ExtensionModule = HttpFilterModule<any> | NetworkFilterModule<any> | AccessLoggerModule<any>
   | ListenerFilterModule<any> | TransportSocketModule<any> | ClusterTypeModule<any> | LoadBalancerModule<any>
   | DnsResolverModule<any> | HealthCheckerModule<any> | RetryHostPredicateModule<any> | RetryPriorityModule<any>
-  | UpstreamOptionsModule<any> | PathMatchModule<any>;
+  | UpstreamOptionsModule<any> | PathMatchModule<any> | CompressorModule<any> | DecompressorModule<any>;

@@ -253,6 +253,12 @@ class ActiveStreamEncoderFilter extends ActiveStreamFilterBase implements Stream
   }
   addEncodedTrailers(): HeaderMap { return this.parent.addEncodedTrailers(); }
   setEncoderBufferLimit(limit: number): void { this.parent.bufferLimit = limit; }
+  onEncoderFilterAboveWriteBufferHighWatermark(): void {
+    if (!this.parent.destroyed) this.parent.onAboveWriteBufferHighWatermark();
+  }
+  onEncoderFilterBelowWriteBufferLowWatermark(): void {
+    if (!this.parent.destroyed) this.parent.onBelowWriteBufferLowWatermark();
+  }
 }
 
 export class FilterManager implements FilterChainFactoryCallbacks {
@@ -308,11 +314,17 @@ export class FilterManager implements FilterChainFactoryCallbacks {
    *  disabled by default is left out unless the route enables it, and the route may disable any
    *  (`routeDisabled`: config name -> disabled, from the most specific typed_per_filter_config
    *  entry of route, virtual host and route configuration: Envoy's filterDisabled()). */
-  createFilterChain(chain: readonly FilterChainEntry[], routeDisabled: Readonly<Record<string, boolean>> | null = null): void {
+  createFilterChain(chain: readonly (FilterChainEntry | FilterFactory)[],
+    routeDisabled: Readonly<Record<string, boolean>> | null = null): void {
     if (this.#chainCreated) return;
     this.#chainCreated = true;
     for (let i = 0; i < chain.length; i++) {
       const e = chain[i];
+      // (A bare factory: a filter with no config name, never disabled; tests build chains so.)
+      if (typeof e === 'function') {
+        e(this);
+        continue;
+      }
       let off = e.disabled;
       if (routeDisabled !== null) {
         const d = routeDisabled[e.name];
@@ -423,6 +435,8 @@ export class FilterManager implements FilterChainFactoryCallbacks {
   }
 
   get destroyed(): boolean { return this.#destroyed; }
+  get requestHeaders(): RequestHeaders { return this.owner.requestHeaders; }
+  get streamInfo(): StreamInfo { return this.owner.streamInfo; }
   /** The response head a filter (or a local reply) started, null before. */
   get responseHeaders(): ResponseHeaders | null { return this.#responseHeaders; }
   get requestTrailers(): HeaderMap | null { return this.#requestTrailers; }

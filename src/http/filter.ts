@@ -165,6 +165,12 @@ export interface StreamEncoderFilterCallbacks extends StreamFilterCallbacks {
   addEncodedTrailers(): HeaderMap;
   readonly encoderBufferLimit: number;
   setEncoderBufferLimit(limit: number): void;
+  /** This filter holds more response data than it wants to (Envoy's
+   *  onEncoderFilterAboveWriteBufferHighWatermark): the producer (the router's upstream) is paused
+   *  as when the client falls behind, until the matching onEncoderFilterBelowWriteBufferLowWatermark.
+   *  Counted: n aboves need n belows. */
+  onEncoderFilterAboveWriteBufferHighWatermark(): void;
+  onEncoderFilterBelowWriteBufferLowWatermark(): void;
 }
 
 /** A request-side filter. The return values are FilterHeadersStatus / FilterDataStatus /
@@ -192,8 +198,12 @@ export interface StreamEncoderFilter {
 /** Both (added with addStreamFilter: one object in both chains, destroyed once). */
 export interface StreamFilter extends StreamDecoderFilter, StreamEncoderFilter {}
 
-/** What a filter factory adds its filters to (Envoy's FilterChainFactoryCallbacks). */
+/** What a filter factory adds its filters to (Envoy's FilterChainFactoryCallbacks). The chain is
+ *  made once the request is routed, so a factory may look at the request to decide whether the
+ *  stream needs its filter at all. */
 export interface FilterChainFactoryCallbacks {
+  readonly requestHeaders: RequestHeaders;
+  readonly streamInfo: StreamInfo;
   addStreamDecoderFilter(filter: StreamDecoderFilter): void;
   addStreamEncoderFilter(filter: StreamEncoderFilter): void;
   addStreamFilter(filter: StreamFilter): void;

@@ -150,12 +150,16 @@ export const ResponseFlag = {
   FailedLocalHealthCheck: 'LH',
   StreamIdleTimeout: 'SI',
   DurationTimeout: 'DT',
+  /** Legate's own: a legate.filters.http.script filter threw or rejected (docs/filters.md). */
+  ScriptFilterError: 'SFE',
 } as const;
 
 /** Envoy's ResponseFlag enum order, the order %RESPONSE_FLAGS% lists a stream's flags in. */
 const FLAG_ORDER: readonly string[] = [
   'LH', 'UH', 'UT', 'LR', 'UR', 'UF', 'UC', 'UO', 'NR', 'DI', 'FI', 'RL', 'UAEX', 'RLSE', 'DC', 'URX', 'SI', 'IH',
   'DPE', 'UMSDR', 'RFCF', 'NFCF', 'DT', 'UPE', 'NC', 'OM', 'DF', 'DO', 'DR', 'UDO',
+  // Legate's own, after Envoy's.
+  'SFE',
 ];
 
 /** Add a response flag to a stream's (Envoy's setResponseFlag: a stream may carry several, e.g.

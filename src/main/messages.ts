@@ -15,7 +15,8 @@ export interface WorkerInit {
   shared: [string, unknown][];
   /** The circuit-breaker counts of every cluster (upstream/resource-slots.ts; growable). */
   resources: SharedArrayBuffer;
-  /** This worker's outlier event ring (common/sab-ring.ts; main drains it). */
+  /** This worker's event ring (common/sab-ring.ts; main drains it): outlier outcomes, immediate
+   *  health check failures. */
   outlierRing: SharedArrayBuffer;
   /** The runtime's merged values now (runtime/loader.ts). */
   runtime: RuntimeValues;

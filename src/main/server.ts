@@ -4,6 +4,7 @@ import { explain } from './explain.ts';
 import net, { type Server } from 'node:net';
 import os from 'node:os';
 import fs from 'node:fs';
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { ConfigError, loadBootstrapFile, loadBootstrapText } from '../config/load.ts';
@@ -86,6 +87,12 @@ export function loadConfig(opts: Pick<ServeOptions, 'configPath' | 'configYaml' 
   throw new LegateError('LEGATE_ERR_CONFIG', 'no configuration: pass -c <path> or --config-yaml <yaml>');
 }
 
+/** Where relative paths in the config resolve (the config file's directory; the current one for
+ *  --config-yaml). */
+function configDirOf(opts: Pick<ServeOptions, 'configPath'>): string {
+  return opts.configPath === null ? process.cwd() : path.dirname(path.resolve(opts.configPath));
+}
+
 function listen(server: Server, host: string, port: number, reusePort: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
@@ -139,7 +146,7 @@ export class MainServer {
     this.layout = new StatsLayout();
     this.resources = new ResourceSlots();
     this.snapshot = buildSnapshot(bootstrap, this.layout,
-      { bufferLimit: opts.bufferSize, version: 1, resources: this.resources });
+      { bufferLimit: opts.bufferSize, version: 1, resources: this.resources, configDir: configDirOf(opts) });
     this.store = new StatsStore(this.layout, opts.concurrency);
     this.runtime = new RuntimeLoader(compileRuntime(bootstrap), {
       stats: this.store.main,
@@ -313,12 +320,14 @@ export class MainServer {
 
   readonly #connectionSlots = new Set<number>();
 
-  /** Each worker slot's outlier event ring (kept across restarts of the slot's worker). */
+  /** Each worker slot's event ring: outlier outcomes and immediate health check failures (kept
+   *  across restarts of the slot's worker). */
   readonly #outlierRings: SabRing[] = [];
   readonly #outlierHandlers = new Set<(slot: number, code: number) => void>();
   #outlierTimer: NodeJS.Timeout | null = null;
 
-  /** Drain every worker's outlier events into the detectors (every 100 ms while any listens). */
+  /** Drain every worker's ring into the outlier detectors and health checkers (every 100 ms while
+   *  any listens). */
   #drainOutlier(): void {
     if (this.#outlierHandlers.size === 0) return;
     const hs = [...this.#outlierHandlers];
@@ -579,6 +588,8 @@ export class MainServer {
         priority: h.priority,
         hostname: h.hostname,
         health_check_port: h.hcPort === 0 ? undefined : h.hcPort,
+        health_check_address: h.hcAddress === '' ? undefined : h.hcAddress,
+        health_check_hostname: h.hcHostname === '' ? undefined : h.hcHostname,
         region: h.region,
         zone: h.zone,
         sub_zone: h.subZone,
@@ -629,8 +640,10 @@ export class MainServer {
     let runtimeKey: string;
     try {
       bootstrap = loadConfig(this.opts).bootstrap as Record<string, any>;
-      snap = buildSnapshot(bootstrap, this.layout,
-        { bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1, resources: this.resources });
+      snap = buildSnapshot(bootstrap, this.layout, {
+        bufferLimit: this.opts.bufferSize, version: this.snapshot.version + 1, resources: this.resources,
+        configDir: configDirOf(this.opts),
+      });
       runtimeKey = compileRuntime(bootstrap).key;
     } catch (err) {
       return refuse(err instanceof ConfigError ? err.errors : [(err as Error).message]);

@@ -15,7 +15,7 @@ import type { StatSink } from '../common/stat-sink.ts';
 import type { StatsLayout } from '../stats/layout.ts';
 import type { DiscoveredHosts } from '../upstream/dns-cluster.ts';
 import { HealthCheckService, type HealthCheckSnap, type PublishedHealth } from '../upstream/health-check.ts';
-import { OutlierDetector, type PublishedEjections } from '../upstream/outlier.ts';
+import { OutlierDetector, OutlierEvent, type PublishedEjections } from '../upstream/outlier.ts';
 import { LegateError } from '../common/errors.ts';
 
 interface Running {
@@ -29,7 +29,8 @@ export interface ServicesHost {
   layout: StatsLayout;
   /** A counter or gauge summed over every thread. */
   statValue(slot: number): number;
-  /** Every worker's outlier events (host slot, outcome), drained by main; returns the unlisten. */
+  /** Every worker's ring events (host slot, outcome: outlier outcomes and immediate health check
+   *  failures), drained by main; returns the unlisten. */
   outlierEvents(handler: (slot: number, code: number) => void): () => void;
   /** Send a published value to every live worker. */
   broadcast(key: string, value: unknown): void;
@@ -44,6 +45,10 @@ export class MainServices {
    *  cluster's hosts). */
   readonly #watchers = new Map<string, Set<(value: unknown) => void>>();
   #snapshot: Snapshot | null = null;
+  /** The health checkers listening for immediate health check failures, and the one ring listener
+   *  that finds those among every event (null: none listens). */
+  readonly #immediateFailures = new Set<(slot: number) => void>();
+  #unlistenRings: (() => void) | null = null;
 
   constructor(host: ServicesHost) {
     this.#host = host;
@@ -140,8 +145,26 @@ export class MainServices {
       cxTotalSlot: c.stats.upstream_cx_total,
       statValue: (slot) => this.#host.statValue(slot),
       watchHosts: (cb) => this.#watchHosts(c, cb),
+      listenImmediateFailures: (h) => this.#listenImmediateFailures(h),
       check: m.createCheck(hc.checker.config, { cluster: c.name, reuseConnection: hc.reuseConnection }),
     });
+  }
+
+  /** `h` gets the host slot of every immediate health check failure a worker reports; returns the
+   *  unlisten. */
+  #listenImmediateFailures(h: (slot: number) => void): () => void {
+    const hs = this.#immediateFailures;
+    hs.add(h);
+    this.#unlistenRings ??= this.#host.outlierEvents((slot, code) => {
+      if (code === OutlierEvent.ImmediateHealthCheckFail) for (const f of hs) f(slot);
+    });
+    return () => {
+      hs.delete(h);
+      if (hs.size === 0 && this.#unlistenRings !== null) {
+        this.#unlistenRings();
+        this.#unlistenRings = null;
+      }
+    };
   }
 
   /** A cluster's hosts now and, for a DNS cluster, each later answer; returns the unwatch. */

@@ -32,6 +32,9 @@ export class ClusterInfo {
   readonly localityWeights: LocalityWeights | null;
   /** Where the router reports each attempt's outcome (outlier detection; null: not configured). */
   outlier: SabRing | null;
+  /** Where the router reports a response's x-envoy-immediate-health-check-fail (the same ring;
+   *  null: the cluster has no active health checking). */
+  hcEvents: SabRing | null;
   // Its connections (upstream/connection-options.ts; 0: no limit).
   /** An idle HTTP connection closes after this (common_http_protocol_options.idle_timeout). */
   readonly idleTimeoutMs: number;
@@ -61,6 +64,7 @@ export class ClusterInfo {
     // (`!= null`: a hand-built snapshot in tests may not carry the field.)
     this.localityWeights = snap.localityWeights != null ? localityWeightsOf(snap.localityWeights) : null;
     this.outlier = null;
+    this.hcEvents = null;
     const o = snap.connections;
     this.idleTimeoutMs = o.idleTimeoutMs;
     this.maxConnectionDurationMs = o.maxConnectionDurationMs;

@@ -39,7 +39,8 @@ export interface ClusterEnv {
   /** The process's circuit-breaker counts (ClusterSnap.resourceOffset indexes them); null: each
    *  cluster counts on its own. */
   readonly resources: Int32Array | null;
-  /** This worker's outlier event ring (null: outlier detection is not running here). */
+  /** This worker's event ring for main (outlier outcomes, immediate health check failures; null:
+   *  neither runs here). */
   readonly outlierRing: SabRing | null;
   /** The worker's runtime (load balancers read theirs from it). */
   readonly runtime: Loader;
@@ -115,6 +116,7 @@ export class ThreadLocalCluster {
       this.#applyVerdicts();
       this.prioritySet.addMemberUpdateCb((added) => { if (added.length > 0) this.#applyVerdicts(); });
       if (hc !== null) {
+        this.info.hcEvents = env.outlierRing;
         this.#watches.push(env.watch(hc.key, (v) => {
           this.#health = new Map((v as PublishedHealth).flags);
           this.#applyVerdicts();

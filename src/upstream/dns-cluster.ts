@@ -31,7 +31,7 @@ import { xxHash64 } from '../common/xxhash64.ts';
 import { FixedBackOff, JitteredExponentialBackOff, type BackOffStrategy } from '../common/backoff.ts';
 import { edsHealthFlags, recordMembership } from './host.ts';
 import { hostStats, type ClusterStats } from './stats.ts';
-import { ENDPOINT_FIELDS, checkPriorities } from './endpoints.ts';
+import { ENDPOINT_FIELDS, checkPriorities, healthCheckConfigOf } from './endpoints.ts';
 import type { DnsLookupFamily, DnsResolver, DnsResult } from './dns.ts';
 
 type Obj = Record<string, any>;
@@ -107,7 +107,8 @@ export function compileDnsCluster(c: Obj, ctx: CompileContext, logical: boolean)
         priority: logical ? 0 : le.priority ?? 0,
         region: loc.region ?? '', zone: loc.zone ?? '', subZone: loc.sub_zone ?? '',
         healthFlags: edsHealthFlags(lb.health_status),
-        hcPort: lb.endpoint?.health_check_config?.port_value ?? 0,
+        ...healthCheckConfigOf(lb.endpoint?.health_check_config,
+          `${path}.load_assignment.endpoints[${i}].lb_endpoints[${j}].endpoint.health_check_config`, ctx),
       });
     });
   });
@@ -283,7 +284,7 @@ export class DnsDiscovery implements MainService {
       address, port: s.port,
       stats: hostStats(this.#ctx.layout, this.#cluster, statName, s.port),
       weight: s.weight, priority: s.priority, region: s.region, zone: s.zone, subZone: s.subZone,
-      healthFlags: s.healthFlags, hcPort: s.hcPort,
+      healthFlags: s.healthFlags, hcAddress: s.hcAddress, hcPort: s.hcPort, hcHostname: s.hcHostname,
       // (Envoy: the endpoint's hostname, or else the name it resolves.)
       hostname: s.name,
     };

@@ -1,6 +1,7 @@
 // What a cluster's load_assignment may say about its endpoints, for every cluster type that reads
 // one (STATIC, STRICT_DNS, LOGICAL_DNS): the supported fields, and Envoy's rule that priorities
 // run from 0 without a gap.
+import net from 'node:net';
 import type { CompileContext } from '../extensions/types.ts';
 import { localityWeightsOfEndpoints, type LocalityWeightSnap } from './locality.ts';
 
@@ -14,9 +15,31 @@ export const ENDPOINT_FIELDS = {
   'envoy.config.endpoint.v3.LocalityLbEndpoints': ['lb_endpoints', 'priority', 'locality', 'load_balancing_weight'],
   'envoy.config.endpoint.v3.LbEndpoint': ['endpoint', 'load_balancing_weight', 'health_status'],
   'envoy.config.endpoint.v3.Endpoint': ['address', 'health_check_config', 'hostname'],
-  'envoy.config.endpoint.v3.Endpoint.HealthCheckConfig': ['port_value'],
+  'envoy.config.endpoint.v3.Endpoint.HealthCheckConfig': ['port_value', 'hostname', 'address'],
   'envoy.config.core.v3.Locality': ['region', 'zone', 'sub_zone'],
 } as const;
+
+/** An endpoint's health_check_config as HostSnap carries it: where active checks go and the Host
+ *  they name. Envoy's resolveHealthCheckAddress(): `address` (an IP) with port_value when set, else
+ *  with its own port; without `address`, the host's address with port_value when set. `path`: the
+ *  health_check_config's. */
+export function healthCheckConfigOf(hcc: Obj | undefined, path: string, ctx: Pick<CompileContext, 'fail'>):
+  { hcAddress: string; hcPort: number; hcHostname: string } {
+  if (hcc === undefined) return { hcAddress: '', hcPort: 0, hcHostname: '' };
+  let hcAddress = '';
+  let hcPort: number = hcc.port_value ?? 0;
+  if (hcc.address !== undefined) {
+    const sa = hcc.address.socket_address ?? {};
+    hcAddress = String(sa.address ?? '');
+    if (net.isIP(hcAddress) === 0) {
+      ctx.fail(`${path}.address.socket_address.address`, `a health check address must be an IP address, got "${hcAddress}"`);
+    }
+    if (hcPort === 0) hcPort = sa.port_value ?? 0;
+    // (Envoy would check port 0.)
+    if (hcPort === 0) ctx.fail(`${path}.address.socket_address.port_value`, 'a health check address needs a port (its own or port_value)');
+  }
+  return { hcAddress, hcPort, hcHostname: hcc.hostname ?? '' };
+}
 
 /** Envoy's rule: the priorities used are 0..N with none skipped. */
 export function checkPriorities(cluster: Obj, ctx: Pick<CompileContext, 'fail' | 'path'>): void {

@@ -22,9 +22,16 @@
 //   first request already sees their health. A DNS cluster with wait_for_warm_on_init: false is
 //   initialized before any answer, with no host (Envoy's startPreInit()), so nothing waits for a
 //   check; its hosts come unchecked, as do those a later DNS answer adds.
-// - Stats (main's block): cluster.<name>.health_check.attempt, success, failure, network_failure and
-//   the gauges healthy (hosts not failed) and degraded. event_log_path gets Envoy's HealthCheckEvent
-//   JSON lines.
+// - Immediate health check failure (Envoy's HealthCheckHostMonitor, PASSIVE failures): an upstream
+//   response carrying x-envoy-immediate-health-check-fail makes the router (a worker) push the host,
+//   by its stat slot, into its SharedArrayBuffer ring (the outlier detector's: common/sab-ring.ts,
+//   code OutlierEvent.ImmediateHealthCheckFail); main drains the rings every 100 ms. The host fails
+//   at once, FAILED_ACTIVE_HC and EXCLUDED_VIA_IMMEDIATE_HC_FAIL (out of the panic computations
+//   too), and counts failure and passive_failure; its checks keep their schedule, and it returns
+//   when they make it healthy again (healthy_threshold successes), which clears both flags.
+// - Stats (main's block): cluster.<name>.health_check.attempt, success, failure, network_failure,
+//   passive_failure and the gauges healthy (hosts not failed) and degraded. event_log_path gets
+//   Envoy's HealthCheckEvent JSON lines.
 import fs from 'node:fs';
 import { HealthFlag } from './host.ts';
 import type { HostSnap } from '../config/snapshot.ts';
@@ -39,10 +46,13 @@ export type CheckOutcome =
    *  like a network failure (HTTP retriable_statuses). */
   | { ok: false; network: boolean; retriable: boolean; reason: string };
 
-/** Where a check goes: the host, or its endpoint's health_check_config port. */
+/** Where a check goes: the host, or its endpoint's health_check_config address and port. */
 export interface CheckTarget {
   address: string;
   port: number;
+  /** Its endpoint's health_check_config.hostname: the L7 checks' Host / :authority, before the
+   *  checker's own (`host`, `authority`) and the cluster's name ('': not set). */
+  hostname: string;
 }
 
 /** One health checker extension's check, made once per attempt (main thread). */
@@ -78,10 +88,14 @@ export interface HealthCheckSnap {
   waitForWarm: boolean;
   /** The checker extension (by name) and what it compiled from its HealthCheck field. */
   checker: CompiledExtension;
-  stats: { attempt: number; success: number; failure: number; network_failure: number; healthy: number; degraded: number };
+  stats: {
+    attempt: number; success: number; failure: number; network_failure: number; passive_failure: number;
+    healthy: number; degraded: number;
+  };
 }
 
-/** What the service publishes: health flags (FAILED_ACTIVE_HC, DEGRADED_ACTIVE_HC) by host,
+/** What the service publishes: health flags (FAILED_ACTIVE_HC, DEGRADED_ACTIVE_HC,
+ *  EXCLUDED_VIA_IMMEDIATE_HC_FAIL) by host,
  *  the host named by its rq_total stat slot (stable for its name: a LOGICAL_DNS host that moves stays
  *  the same host); a host it has not concluded on yet is absent (workers mark it HC_UNCHECKED). */
 export interface PublishedHealth {
@@ -98,12 +112,14 @@ type Transition = (typeof Transition)[keyof typeof Transition];
 
 interface Session {
   host: HostSnap;
-  /** Where its checks go (health_check_config.port_value, else the host's port). */
+  /** Where its checks go (health_check_config's address and port_value, else the host's). */
   target: CheckTarget;
   /** The host's rq_total stat slot: what verdicts name it by. */
   slot: number;
   failed: boolean;
   degraded: boolean;
+  /** Failed by an immediate health check failure, until it is healthy again. */
+  excluded: boolean;
   first: boolean;
   numHealthy: number;
   numUnhealthy: number;
@@ -118,7 +134,19 @@ export interface HealthServiceDeps {
   statValue(slot: number): number;
   /** Its hosts now, and each later change (DNS clusters). */
   watchHosts(cb: (hosts: readonly HostSnap[]) => void): () => void;
+  /** Every worker's immediate health check failures, by host stat slot (a service drops the slots
+   *  of other clusters' hosts); returns the unlisten. */
+  listenImmediateFailures(handler: (slot: number) => void): () => void;
   check: HealthCheck;
+}
+
+/** A host's check target from its snapshot. */
+export function checkTarget(h: HostSnap): CheckTarget {
+  return {
+    address: h.hcAddress === '' ? h.address : h.hcAddress,
+    port: h.hcPort > 0 ? h.hcPort : h.port,
+    hostname: h.hcHostname,
+  };
 }
 
 export class HealthCheckService implements MainService {
@@ -128,6 +156,7 @@ export class HealthCheckService implements MainService {
   readonly #deps: HealthServiceDeps;
   readonly #sessions: Map<number, Session>;
   readonly #unwatch: () => void;
+  readonly #unlisten: () => void;
   #markReady: () => void;
   #waiting: Set<number> | null;
   #publishArmed: boolean;
@@ -145,6 +174,7 @@ export class HealthCheckService implements MainService {
     const ready = new Promise<void>((r) => { this.#markReady = r; });
     this.ready = snap.waitForWarm ? ready : Promise.resolve();
     this.#unwatch = deps.watchHosts((hosts) => this.#setHosts(hosts));
+    this.#unlisten = deps.listenImmediateFailures((slot) => this.#onImmediateFailure(slot));
     // (No host list yet, from a DNS cluster still resolving: ready once its hosts are checked.)
     const waiting = this.#waiting as Set<number> | null;
     if (waiting !== null && waiting.size === 0) this.#markReady();
@@ -153,6 +183,7 @@ export class HealthCheckService implements MainService {
   stop(): void {
     this.#stopped = true;
     this.#unwatch();
+    this.#unlisten();
     for (const s of this.#sessions.values()) this.#end(s);
     this.#deps.check.stop();
     this.#markReady();
@@ -166,11 +197,12 @@ export class HealthCheckService implements MainService {
     for (const h of hosts) {
       const slot = h.stats.rq_total;
       keep.add(slot);
-      const target = { address: h.address, port: h.hcPort > 0 ? h.hcPort : h.port };
+      const target = checkTarget(h);
       const have = this.#sessions.get(slot);
       if (have !== undefined) {
         // A LOGICAL_DNS host that moved: the same host, checked at its new address from now on.
-        if (have.target.address !== target.address) {
+        const t = have.target;
+        if (t.address !== target.address || t.port !== target.port || t.hostname !== target.hostname) {
           this.#deps.check.release(have.target);
           have.target = target;
           have.host = h;
@@ -178,8 +210,8 @@ export class HealthCheckService implements MainService {
         continue;
       }
       const s: Session = {
-        host: h, target, slot, failed: true, degraded: false, first: true, numHealthy: 0, numUnhealthy: 0,
-        timer: null, done: false,
+        host: h, target, slot, failed: true, degraded: false, excluded: false, first: true, numHealthy: 0,
+        numUnhealthy: 0, timer: null, done: false,
       };
       this.#sessions.set(slot, s);
       if (first) this.#waiting!.add(slot);
@@ -219,7 +251,9 @@ export class HealthCheckService implements MainService {
     );
   }
 
-  #onOutcome(s: Session, o: CheckOutcome): void {
+  /** A check's outcome; `passive`: an immediate health check failure, which leaves the host's
+   *  next check where it was (Envoy's setUnhealthy(PASSIVE), not handleFailure()). */
+  #onOutcome(s: Session, o: CheckOutcome, passive = false): void {
     if (s.done || this.#stopped) return;
     const snap = this.#snap;
     const v = this.#ctx.stats.v;
@@ -233,6 +267,7 @@ export class HealthCheckService implements MainService {
       if (s.failed) {
         if (s.first || ++s.numHealthy === snap.healthyThreshold) {
           s.failed = false;
+          s.excluded = false;
           t = Transition.Changed;
           this.#log(s, { add_healthy_event: { first_check: s.first } });
         } else {
@@ -248,9 +283,10 @@ export class HealthCheckService implements MainService {
     } else {
       v[snap.stats.failure]++;
       if (o.network) v[snap.stats.network_failure]++;
+      else if (passive) v[snap.stats.passive_failure]++;
       s.numHealthy = 0;
       t = Transition.Unchanged;
-      const failureType = o.network ? 'NETWORK' : 'ACTIVE';
+      const failureType = o.network ? 'NETWORK' : passive ? 'PASSIVE' : 'ACTIVE';
       if (!s.failed) {
         if ((!o.retriable && !o.network) || ++s.numUnhealthy === snap.unhealthyThreshold) {
           s.failed = true;
@@ -274,7 +310,19 @@ export class HealthCheckService implements MainService {
       this.#publish();
       this.#markReady();
     }
-    this.#schedule(s, this.#interval(healthyNow, t));
+    if (!passive) this.#schedule(s, this.#interval(healthyNow, t));
+  }
+
+  /** Envoy's HealthCheckerImplBase::setUnhealthyCrossThread(ImmediateHealthCheckFail). */
+  #onImmediateFailure(slot: number): void {
+    const s = this.#sessions.get(slot);
+    if (s === undefined || s.done || this.#stopped) return;
+    const changed = !s.excluded;
+    s.excluded = true;
+    const o: CheckOutcome = { ok: false, network: false, retriable: false, reason: 'x-envoy-immediate-health-check-fail' };
+    this.#onOutcome(s, o, true);
+    // (Already failed: excluded now, which the panic computations see.)
+    if (changed) this.#publishSoon();
   }
 
   /** Envoy's ActiveHealthCheckSession interval(). */
@@ -311,6 +359,7 @@ export class HealthCheckService implements MainService {
       let f = 0;
       if (s.failed) f |= HealthFlag.FAILED_ACTIVE_HC;
       else healthy++;
+      if (s.excluded) f |= HealthFlag.EXCLUDED_VIA_IMMEDIATE_HC_FAIL;
       if (s.degraded) {
         f |= HealthFlag.DEGRADED_ACTIVE_HC;
         if (!s.failed) degraded++;
@@ -391,6 +440,7 @@ export function compileHealthCheck(
       success: l.counter(`${prefix}success`),
       failure: l.counter(`${prefix}failure`),
       network_failure: l.counter(`${prefix}network_failure`),
+      passive_failure: l.counter(`${prefix}passive_failure`),
       healthy: l.gauge(`${prefix}healthy`),
       degraded: l.gauge(`${prefix}degraded`),
     },

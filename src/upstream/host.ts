@@ -43,7 +43,8 @@ const EXCLUDED = HealthFlag.PENDING_DYNAMIC_REMOVAL | HealthFlag.PENDING_ACTIVE_
 
 /** The flags active health checking owns on a Host (upstream/health-check.ts); a host list from
  *  the config or a discovery says nothing about them. */
-export const ACTIVE_HC_FLAGS = HealthFlag.FAILED_ACTIVE_HC | HealthFlag.DEGRADED_ACTIVE_HC | HealthFlag.PENDING_ACTIVE_HC;
+export const ACTIVE_HC_FLAGS = HealthFlag.FAILED_ACTIVE_HC | HealthFlag.DEGRADED_ACTIVE_HC | HealthFlag.PENDING_ACTIVE_HC
+  | HealthFlag.EXCLUDED_VIA_IMMEDIATE_HC_FAIL;
 
 /** Flag names of a bit set (`[]` when healthy), as admin's HostStatus.health_flags takes them. */
 export function healthFlagNames(flags: number): string[] {

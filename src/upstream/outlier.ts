@@ -1,9 +1,10 @@
 // Outlier detection (Envoy's DetectorImpl): passive, from the outcomes of real requests. Each
 // worker pushes one event per upstream attempt of a cluster that has `outlier_detection` into its
 // own SharedArrayBuffer ring (common/sab-ring.ts: the host, by its rq_total stat slot, and the
-// outcome); the main thread drains every worker's ring (every 100 ms), keeps Envoy's per-host
-// counters, ejects and returns hosts, and publishes the ejected ones to every worker the way active
-// health checking publishes its verdicts (FAILED_OUTLIER_CHECK on the Host).
+// outcome; active health checking's immediate failures travel there too); the main thread drains
+// every worker's ring (every 100 ms), keeps Envoy's per-host counters, ejects and returns hosts, and
+// publishes the ejected ones to every worker the way active health checking publishes its verdicts
+// (FAILED_OUTLIER_CHECK on the Host).
 //
 // Design note (Envoy's rules)
 // - consecutive_5xx (5) and consecutive_gateway_failure (5; enforcing 0% by default) eject at once;
@@ -23,12 +24,15 @@ import type { CompileContext, MainService, MainServiceContext } from '../extensi
 import { durationMs } from '../config/duration.ts';
 import { xxHash64 } from '../common/xxhash64.ts';
 
-/** Outcome codes a worker reports (an HTTP status is reported as itself). */
+/** Event codes a worker pushes into its ring (an HTTP status is reported as itself). */
 export const OutlierEvent = {
   ConnectFailed: -1,
   Timeout: -2,
   /** The upstream reset the stream before answering. */
   Reset: -3,
+  /** Not an outlier outcome: the upstream answered with x-envoy-immediate-health-check-fail, for
+   *  the cluster's active health checking (upstream/health-check.ts), which shares the ring. */
+  ImmediateHealthCheckFail: -4,
 } as const;
 
 export interface OutlierSnap {
@@ -214,7 +218,7 @@ export class OutlierDetector implements MainService {
   /** Envoy's DetectorHostMonitorImpl putHttpResponseCode / putResult. */
   #onEvent(slot: number, code: number): void {
     const s = this.#bySlot.get(slot);
-    if (s === undefined || this.#stopped) return;
+    if (s === undefined || this.#stopped || code === OutlierEvent.ImmediateHealthCheckFail) return;
     const snap = this.#snap;
     if (code < 0) {
       if (snap.splitLocalOrigin) {

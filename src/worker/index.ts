@@ -10,6 +10,7 @@ import { flushAccessLogs } from '../http/access-log.ts';
 import { WorkerStats } from '../stats/store.ts';
 import type { FromWorker, ToWorker, WorkerInit } from '../main/messages.ts';
 import type { Snapshot } from '../config/snapshot.ts';
+import { loadModules, modulesLoaded } from '../common/preload.ts';
 
 registerAll();
 
@@ -28,6 +29,8 @@ function tagServerName(snapshot: Snapshot): void {
   }
 }
 tagServerName(init.snapshot);
+// User modules the config names (legate.filters.http.script) are imported before anything is built.
+await loadModules(init.snapshot.modules);
 const stats = new WorkerStats(init.stats);
 // Active connection count per worker, read by main to balance exact_balance listeners.
 const load = new Int32Array(init.loadSab);
@@ -60,7 +63,33 @@ function finishDrain(): void {
   parentPort!.postMessage({ type: 'drained' });
 }
 
-parentPort!.on('message', (msg: ToWorker) => {
+// While a config update waits for its modules to load, the messages after it wait too (a 'listen'
+// for a listener the update adds must find it).
+let loading: ToWorker[] | null = null;
+
+function receive(msg: ToWorker): void {
+  if (loading !== null) {
+    loading.push(msg);
+    return;
+  }
+  if (msg.type === 'update' && !modulesLoaded(msg.snapshot.modules)) {
+    const held: ToWorker[] = loading = [msg];
+    void loadModules(msg.snapshot.modules).then(() => {
+      loading = null;
+      // (An update among them that needs other modules holds the rest again.)
+      for (let i = 0; i < held.length; i++) {
+        if (i === 0) onMessage(held[0]);
+        else receive(held[i]);
+      }
+    });
+    return;
+  }
+  onMessage(msg);
+}
+
+parentPort!.on('message', receive);
+
+function onMessage(msg: ToWorker): void {
   switch (msg.type) {
     case 'listen': {
       const l = runtime.listener(msg.listener);
@@ -105,6 +134,6 @@ parentPort!.on('message', (msg: ToWorker) => {
       throw new Error('legate test hook: worker crash requested');
     }
   }
-});
+}
 
 parentPort!.postMessage({ type: 'ready' });

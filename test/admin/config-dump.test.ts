@@ -51,11 +51,11 @@ const clusters: ClusterStatus[] = [
       // weighs localities: each host carries its locality's weight, 0 for one without.)
       {
         address: '10.0.0.9', port: 80, hostname: 'api.test', weight: 3, priority: 1, region: 'b', locality_weight: 0,
-        health_flags: [], stats: hostStats,
+        health_check_address: '10.0.0.99', health_flags: [], stats: hostStats,
       },
       {
         address: '10.0.0.2', port: 80, hostname: 'api.test', weight: 5, region: 'b', zone: 'z', locality_weight: 4,
-        health_flags: ['degraded_active_hc'], stats: hostStats,
+        health_check_hostname: 'hc.api.test', health_flags: ['degraded_active_hc'], stats: hostStats,
       },
       {
         address: '10.0.0.1', port: 80, hostname: 'api.test', weight: 1, region: 'a', health_check_port: 81, locality_weight: 2,
@@ -172,11 +172,13 @@ test('include_eds: an EndpointsConfigDump of the hosts the clusters have now, by
             },
             {
               locality: { region: 'b', zone: 'z' },
-              lb_endpoints: [ep('10.0.0.2', 5, 'DEGRADED'), ep('10.0.0.3', 1, 'HEALTHY')],
+              // (health_check_config: the hostname; port_value when checks go to another port or address.)
+              lb_endpoints: [ep('10.0.0.2', 5, 'DEGRADED', { hostname: 'hc.api.test' }), ep('10.0.0.3', 1, 'HEALTHY')],
               load_balancing_weight: 4,
             },
             {
-              locality: { region: 'b' }, lb_endpoints: [ep('10.0.0.9', 3, 'HEALTHY')], load_balancing_weight: 0, priority: 1,
+              locality: { region: 'b' }, lb_endpoints: [ep('10.0.0.9', 3, 'HEALTHY', { port_value: 80 })], load_balancing_weight: 0,
+              priority: 1,
             },
           ],
           policy: { overprovisioning_factor: 140 },

@@ -23,10 +23,16 @@ test('every module names real types, defined by the protos it preloads', () => {
     const byEnum = m.category === ExtensionCategory.Cluster || m.category === ExtensionCategory.LoadBalancer
       || m.category === ExtensionCategory.HealthChecker;
     assert.ok(byEnum ? m.types.length === 0 : m.types.length > 0, m.name);
-    // (Envoy names its cluster types envoy.cluster.<type>, in the envoy.clusters category, and its
-    // protocol options by their message, envoy.extensions.upstreams.<protocol>.v3.<Message>.)
+    // (Envoy names its cluster types envoy.cluster.<type>, in the envoy.clusters category, its
+    // protocol options by their message, envoy.extensions.upstreams.<protocol>.v3.<Message>, and
+    // its compression libraries envoy.compression.<library>.(de)compressor, in the
+    // envoy.compression.(de)compressor categories. Legate's own extensions
+    // (legate.filters.http.script) take Envoy's category name with `legate.`.)
     const prefix = m.category === ExtensionCategory.Cluster ? 'envoy.cluster.'
-      : m.category === ExtensionCategory.UpstreamOptions ? 'envoy.extensions.upstreams.' : m.category + '.';
+      : m.category === ExtensionCategory.UpstreamOptions ? 'envoy.extensions.upstreams.'
+        : m.category === ExtensionCategory.Compressor || m.category === ExtensionCategory.Decompressor
+          ? 'envoy.compression.'
+          : m.name.startsWith('legate.') ? m.category.replace(/^envoy\./, 'legate.') + '.' : m.category + '.';
     assert.ok(m.name.startsWith(prefix), `${m.name} is a ${m.category} name`);
     for (const p of m.protos) assert.ok(PRELOADED_PROTOS.includes(p), `${m.name}: ${p} preloaded`);
     for (const t of m.types) {

@@ -49,7 +49,7 @@ export function hostSnap(sink: TestSink, address: string, port: number, extra: P
   const stats = {} as HostStats;
   for (const n of [...HOST_COUNTERS, ...HOST_GAUGES]) stats[n] = sink.slot();
   return {
-    address, port, stats, weight: 1, priority: 0, region: '', zone: '', subZone: '', healthFlags: 0, hcPort: 0, hostname: '', ...extra,
+    address, port, stats, weight: 1, priority: 0, region: '', zone: '', subZone: '', healthFlags: 0, hcAddress: '', hcPort: 0, hcHostname: '', hostname: '', ...extra,
   };
 }
 

@@ -1,12 +1,13 @@
 // envoy.health_checkers.grpc (HealthCheck.grpc_health_check), Envoy's GrpcHealthCheckerImpl: the
-// grpc.health.v1.Health/Check call over HTTP/2 (node:http2, one session per host kept between
-// checks with reuse_connection) with `service_name` and :authority `authority` (default: the
-// cluster's name). SERVING is healthy; another status, a non-OK grpc-status or a malformed answer
-// is an active failure; a connection or stream error and a timeout are network failures.
-import http2 from 'node:http2';
+// grpc.health.v1.Health/Check call over HTTP/2 (../common/h2.ts: one session per host kept between
+// checks with reuse_connection) with `service_name` and :authority the endpoint's
+// health_check_config.hostname, else `authority`, else the cluster's name. SERVING is healthy;
+// another status, a non-OK grpc-status or a malformed answer is an active failure; a connection or
+// stream error and a timeout are network failures.
 import { Buffer } from 'node:buffer';
 import type { CheckOutcome, CheckTarget, HealthCheck } from '../../../upstream/health-check.ts';
 import { ExtensionCategory, type CompileContext, type HealthCheckerModule } from '../../types.ts';
+import { H2Checks, type H2Response } from '../common/h2.ts';
 
 export const NAME = 'envoy.health_checkers.grpc';
 const MSG = 'envoy.config.core.v3.HealthCheck.GrpcHealthCheck';
@@ -67,83 +68,42 @@ class GrpcCheck implements HealthCheck {
   readonly type = 'GRPC';
   readonly #frame: Buffer;
   readonly #authority: string;
-  readonly #reuse: boolean;
-  readonly #sessions: Map<string, http2.ClientHttp2Session>;
+  readonly #h2: H2Checks;
 
   constructor(c: GrpcCheckSnap, cluster: string, reuse: boolean) {
     this.#frame = requestFrame(c.service);
     this.#authority = c.authority === '' ? cluster : c.authority;
-    this.#reuse = reuse;
-    this.#sessions = new Map();
-  }
-
-  #session(t: CheckTarget): http2.ClientHttp2Session {
-    const key = `${t.address}:${t.port}`;
-    const have = this.#sessions.get(key);
-    if (have !== undefined && !have.closed && !have.destroyed) return have;
-    const host = t.address.includes(':') ? `[${t.address}]` : t.address;
-    const s = http2.connect(`http://${host}:${t.port}`);
-    s.on('error', () => {});
-    s.on('close', () => { if (this.#sessions.get(key) === s) this.#sessions.delete(key); });
-    this.#sessions.set(key, s);
-    return s;
+    this.#h2 = new H2Checks(reuse);
   }
 
   check(t: CheckTarget, timeoutMs: number): Promise<CheckOutcome> {
-    const session = this.#session(t);
-    return new Promise<CheckOutcome>((resolve) => {
-      let settled = false;
-      const chunks: Buffer[] = [];
-      let grpcStatus: string | undefined;
-      const done = (o: CheckOutcome): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (!o.ok && o.network) session.destroy();
-        if (!this.#reuse) session.close();
-        resolve(o);
-      };
-      const net = (reason: string): void => done({ ok: false, network: true, retriable: false, reason });
-      const active = (reason: string): void => done({ ok: false, network: false, retriable: false, reason });
-      const timer = setTimeout(() => net('timeout'), timeoutMs);
-      let req: http2.ClientHttp2Stream;
-      try {
-        req = session.request({
-          ':method': 'POST', ':path': '/grpc.health.v1.Health/Check', ':authority': this.#authority,
-          'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'Envoy/HC',
-        });
-      } catch (err) {
-        net((err as Error).message);
-        return;
-      }
-      req.on('response', (h) => {
-        grpcStatus = h['grpc-status'] as string | undefined;
-        if (String(h[':status']) !== '200') active(`HTTP status ${h[':status']}`);
-      });
-      req.on('trailers', (h) => { grpcStatus = h['grpc-status'] as string | undefined; });
-      req.on('data', (d: Buffer) => chunks.push(d));
-      req.on('error', (err) => net(err.message));
-      req.on('close', () => {
-        if (grpcStatus === undefined) return net('stream closed without grpc-status');
-        if (grpcStatus !== '0') return active(`grpc-status ${grpcStatus}`);
-        const status = responseStatus(Buffer.concat(chunks));
-        if (status === SERVING) done({ ok: true, degraded: false });
-        else active(status < 0 ? 'malformed HealthCheckResponse' : `status ${status}`);
-      });
-      req.end(this.#frame);
-    });
+    return this.#h2.exchange(t, timeoutMs, {
+      ':method': 'POST', ':path': '/grpc.health.v1.Health/Check',
+      // (Envoy: the endpoint's health_check_config.hostname, else `authority`, else the cluster.)
+      ':authority': t.hostname === '' ? this.#authority : t.hostname,
+      'content-type': 'application/grpc', te: 'trailers', 'user-agent': 'Envoy/HC',
+    }, this.#frame, true, judge);
   }
 
   release(t: CheckTarget): void {
-    const key = `${t.address}:${t.port}`;
-    this.#sessions.get(key)?.destroy();
-    this.#sessions.delete(key);
+    this.#h2.release(t);
   }
 
   stop(): void {
-    for (const s of this.#sessions.values()) s.destroy();
-    this.#sessions.clear();
+    this.#h2.stop();
   }
+}
+
+function judge(r: H2Response): CheckOutcome {
+  const active = (reason: string): CheckOutcome => ({ ok: false, network: false, retriable: false, reason });
+  if (r.status !== 200) return active(`HTTP status ${r.status}`);
+  // (A trailers-only answer carries grpc-status in its headers.)
+  const grpcStatus = r.trailers?.['grpc-status'] ?? r.headers['grpc-status'];
+  if (grpcStatus === undefined) return { ok: false, network: true, retriable: false, reason: 'stream closed without grpc-status' };
+  if (grpcStatus !== '0') return active(`grpc-status ${String(grpcStatus)}`);
+  const status = responseStatus(r.body);
+  if (status === SERVING) return { ok: true, degraded: false };
+  return active(status < 0 ? 'malformed HealthCheckResponse' : `status ${status}`);
 }
 
 const grpcChecker: HealthCheckerModule<GrpcCheckSnap> = {

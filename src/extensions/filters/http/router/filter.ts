@@ -546,6 +546,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   onUpstreamHeaders(h: ResponseHeaders, endStream: boolean): void {
     this.#reportOutlier(h.status);
+    // Envoy: the host fails its active health check at once (upstream/health-check.ts); forwarded as is.
+    const hce = this.cluster!.info.hcEvents;
+    if (hce != null && h.get('x-envoy-immediate-health-check-fail') !== undefined) hce.push(this.host!.hs.rq_total, OutlierEvent.ImmediateHealthCheckFail);
     if (this.retryPolicy !== null && h.status !== 101 && this.#retryFromHeaders(h, endStream)) return;
     // (The per-try timeout ends with the response head; the per-try idle timeout goes on.)
     const up = this.upstream;
