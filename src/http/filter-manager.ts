@@ -36,10 +36,10 @@
 // once a head reached the codec the stream is reset. After a local reply no decoder filter is
 // called again, and after destroy() no filter is called at all.
 //
-// Driving it (the owner): createFilterChain(chain, route's disabled map) once routed, then decodeHeaders(endStream),
-// decodeData(data, endStream), decodeTrailers(trailers) as the codec delivers the request;
-// onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark as the client's write buffer
-// fills and drains; sendLocalReply for the owner's own answers (timeouts, bad requests); destroy()
+// Driving it (the owner): createFilterChain(chain, the route's disabled map) once routed, then
+// decodeHeaders(endStream), decodeData(data, endStream), decodeTrailers(trailers) as the codec
+// delivers the request; onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark as the
+// client's write buffer fills and drains; sendLocalReply for the owner's own answers (timeouts, bad requests); destroy()
 // when the stream is over (after endStream(), a reset, or the client going away).
 //
 // Cost. A stream allocates the manager and one wrapper per filter (a singly linked list in each
