@@ -39,8 +39,9 @@
 // Driving it (the owner): createFilterChain(chain, the route's disabled map) once routed, then
 // decodeHeaders(endStream), decodeData(data, endStream), decodeTrailers(trailers) as the codec
 // delivers the request; onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark as the
-// client's write buffer fills and drains; sendLocalReply for the owner's own answers (timeouts, bad requests); destroy()
-// when the stream is over (after endStream(), a reset, or the client going away).
+// client's write buffer fills and drains; sendLocalReply for the owner's own answers (timeouts,
+// bad requests); destroy() when the stream is over (after endStream(), a reset, or the client
+// going away).
 //
 // Cost. A stream allocates the manager and one wrapper per filter (a singly linked list in each
 // direction, no arrays); buffers and trailers only when used; no closure per stream.
