@@ -8,6 +8,7 @@ import { certsHandler } from './certs.ts';
 import { clustersHandler } from './clusters.ts';
 import { configDumpHandler } from './config-dump.ts';
 import { explainHandler } from './explain.ts';
+import { healthcheckFailHandler, healthcheckOkHandler } from './healthcheck.ts';
 import { listenersHandler } from './listeners.ts';
 import { prometheusHandler } from './prometheus.ts';
 import { quitHandler } from './quit.ts';
@@ -40,7 +41,8 @@ const homeHandler: AdminHandler = {
 
 /** Every handler, sorted by path as Envoy lists them. */
 export const HANDLERS: readonly AdminHandler[] = [
-  homeHandler, certsHandler, clustersHandler, configDumpHandler, explainHandler, helpHandler, listenersHandler, quitHandler,
+  homeHandler, certsHandler, clustersHandler, configDumpHandler, explainHandler, healthcheckFailHandler,
+  healthcheckOkHandler, helpHandler, listenersHandler, quitHandler,
   readyHandler, reloadHandler, runtimeHandler, runtimeModifyHandler, serverInfoHandler, statsHandler, prometheusHandler,
 ].sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
 

@@ -160,6 +160,8 @@ export interface AdminOptions {
   /** POST /reload: re-read the config and apply it; resolves once every worker has it. */
   onReload(): Promise<ReloadResult>;
   isReady(): boolean;
+  /** POST /healthcheck/fail (true) and /healthcheck/ok (false). */
+  onHealthCheck(fail: boolean): void;
   /** GET /runtime: the runtime's loaded layers, in order. */
   runtimeLayers(): readonly RuntimeLayerStatus[];
   /** POST /runtime_modify: set these keys in the admin layer ('' removes one); null when done,

@@ -53,11 +53,9 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.network.kafka_broker', C.NetworkFilter, [NET + 'kafka_broker.v3.KafkaBroker']],
 
   // HTTP filters.
-  ['envoy.filters.http.buffer', C.HttpFilter, [HTTP + 'buffer.v3.Buffer']],
   ['envoy.filters.http.fault', C.HttpFilter, [HTTP + 'fault.v3.HTTPFault']],
   ['envoy.filters.http.local_ratelimit', C.HttpFilter, [HTTP + 'local_ratelimit.v3.LocalRateLimit']],
   ['envoy.filters.http.ratelimit', C.HttpFilter, [HTTP + 'ratelimit.v3.RateLimit']],
-  ['envoy.filters.http.health_check', C.HttpFilter, [HTTP + 'health_check.v3.HealthCheck']],
   ['envoy.filters.http.dynamo', C.HttpFilter, [HTTP + 'dynamo.v3.Dynamo']],
   ['envoy.filters.http.grpc_web', C.HttpFilter, [HTTP + 'grpc_web.v3.GrpcWeb']],
   ['envoy.filters.http.lua', C.HttpFilter, [HTTP + 'lua.v3.Lua']],
@@ -101,6 +99,8 @@ const UNSUPPORTED: Row[] = [
     [HTTP + 'credential_injector.v3.CredentialInjector']],
   ['envoy.filters.http.json_to_metadata', C.HttpFilter, [HTTP + 'json_to_metadata.v3.JsonToMetadata']],
   ['envoy.filters.http.upstream_codec', C.HttpFilter, [HTTP + 'upstream_codec.v3.UpstreamCodec'], true],
+  // ExtensionWithMatcher (a filter wrapped in a matcher tree) is Envoy's match_delegate filter.
+  ['envoy.filters.http.match_delegate', C.HttpFilter, ['envoy.extensions.common.matching.v3.ExtensionWithMatcher']],
 
   // Listener filters.
   ['envoy.filters.listener.original_dst', C.ListenerFilter, [LIS + 'original_dst.v3.OriginalDst']],

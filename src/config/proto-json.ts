@@ -56,7 +56,15 @@ interface Slot {
   category: ExtensionCategory;
   name: string | undefined;
   path: string;
+  /** HttpFilter / FilterConfig is_optional: an extension Legate does not implement is skipped
+   *  (with a warning) instead of refused (Envoy skips what it has no factory for). */
+  optional?: boolean;
 }
+
+const HTTP_FILTER = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter';
+const FILTER_CONFIG = 'envoy.config.route.v3.FilterConfig';
+/** Messages an Any may hold that are not extensions of their own. */
+const PLAIN_IN_ANY: ReadonlySet<string> = new Set([FILTER_CONFIG]);
 
 function isPlainObject(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -327,6 +335,11 @@ function anyValue(v: unknown, path: string, report: boolean, ctx: Ctx, slot: Slo
   const canonical = TYPE_URL_PREFIX + typeName;
   const ext = extensionByType(typeName);
   const slotPath = slot?.path ?? path;
+  if (report && slot?.optional === true && (ext === undefined || !ext.supported || ext.category !== slot.category)) {
+    ctx.warnings.push(`${slotPath}: optional filter ${slot.name === undefined ? '' : `"${slot.name}" `}`
+      + `(${canonical}) is not supported by Legate: skipped`);
+    return { '@type': canonical };
+  }
   if (report) {
     if (ext !== undefined && !ext.supported) return notSupported(ctx, slotPath, ext.name, typeName);
     if (ext !== undefined && slot !== null && ext.category !== slot.category) return wrongCategory(ctx, slot, ext);
@@ -337,7 +350,8 @@ function anyValue(v: unknown, path: string, report: boolean, ctx: Ctx, slot: Slo
     if (ext !== undefined) return { '@type': canonical };
     return err(ctx, path, `unknown type ${show(url)}`);
   }
-  if (report && ext === undefined) {
+  if (report && ext === undefined && (slot !== null || !PLAIN_IN_ANY.has(typeName))) {
+    // (A FilterConfig belongs in a typed_per_filter_config map, not in an extension's slot.)
     // A real proto, but not an extension Legate knows: refuse it by name.
     return notSupported(ctx, slotPath, slot?.name ?? typeName, typeName);
   }
@@ -361,9 +375,13 @@ function anyValue(v: unknown, path: string, report: boolean, ctx: Ctx, slot: Slo
  * An extension slot without typed_config: Envoy looks the extension up by `name` and runs it with
  * its default config, which must pass validation (so the router works this way, HCM does not).
  */
-function resolveByName(out: Obj, slotCategory: ExtensionCategory, path: string, ctx: Ctx): void {
+function resolveByName(out: Obj, slotCategory: ExtensionCategory, path: string, ctx: Ctx, optional = false): void {
   const name = typeof out.name === 'string' ? out.name : '';
   const ext = extensionByName(name);
+  if (optional && (ext === undefined || !ext.supported || ext.category !== slotCategory)) {
+    ctx.warnings.push(`${path}: optional filter "${name}" is not supported by Legate: skipped`);
+    return;
+  }
   if (ext === undefined) {
     err(ctx, path, `extension "${name}" is unknown or not supported by Legate (set typed_config with its "@type")`);
     return;
@@ -387,6 +405,12 @@ function resolveByName(out: Obj, slotCategory: ExtensionCategory, path: string, 
 }
 
 // Messages and fields.
+
+/** Whether `v` (an HttpFilter or a FilterConfig, as written) sets is_optional. */
+function optionalIn(type: string, v: Obj): boolean {
+  if (type !== HTTP_FILTER && type !== FILTER_CONFIG) return false;
+  return v.is_optional === true || v.isOptional === true;
+}
 
 function isNonDefault(f: PbField, v: unknown): boolean {
   if (Array.isArray(v)) return v.length > 0;
@@ -520,9 +544,12 @@ function message(t: PbType, v: unknown, path: string, report: boolean, ctx: Ctx,
       continue;
     }
     const support = report ? fieldSupport(name, f.name) : undefined;
-    const fieldSlot: Slot | null = slotCategory !== undefined && f.name === 'typed_config'
-      ? { category: slotCategory, name: typeof v.name === 'string' ? v.name : undefined, path }
+    let fieldSlot: Slot | null = slotCategory !== undefined && f.name === 'typed_config'
+      ? { category: slotCategory, name: typeof v.name === 'string' ? v.name : undefined, path, optional: optionalIn(name, v) }
       : null;
+    if (name === FILTER_CONFIG && f.name === 'config') {
+      fieldSlot = { category: 'envoy.filters.http' as ExtensionCategory, name: undefined, path: fpath, optional: optionalIn(name, v) };
+    }
     const cv = fieldValue(f, raw, fpath, report && support !== undefined, ctx, fieldSlot);
     if (cv === BAD) {
       ctx.broken.add(out);
@@ -571,7 +598,7 @@ function message(t: PbType, v: unknown, path: string, report: boolean, ctx: Ctx,
     const failed = given.has('typed_config') && tc === undefined;
     if (!failed && !(isPlainObject(tc) && typeof tc['@type'] === 'string')) {
       const before = ctx.errors.length;
-      resolveByName(out, slotCategory, path, ctx);
+      resolveByName(out, slotCategory, path, ctx, optionalIn(name, v));
       if (ctx.errors.length > before) ctx.broken.add(out);
     }
   }

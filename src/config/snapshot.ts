@@ -18,7 +18,7 @@ import { chainMatchOf, isEmptyMatch, type ChainMatchSnap } from '../listener/fil
 import type { StatsLayout } from '../stats/layout.ts';
 import { slots } from '../stats/slots.ts';
 import {
-  clusterTypeModule, extensionModule, extensionModuleByType, healthCheckerModule, loadBalancerModule, loadBalancerModules,
+  clusterTypeModule, extensionModule, extensionModuleByType, perRouteModuleByType, healthCheckerModule, loadBalancerModule, loadBalancerModules,
 } from '../extensions/registry.ts';
 import { compileHealthCheck, type HealthCheckSnap } from '../upstream/health-check.ts';
 import { compileOutlier, type OutlierSnap } from '../upstream/outlier.ts';
@@ -206,7 +206,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
   const withTransport = new Set(((sr.clusters ?? []) as Obj[]).filter((c) => c.transport_socket !== undefined).map((c) => String(c.name)));
   for (const c of (sr.clusters ?? []) as Obj[]) clusterNames.add(c.name);
   const modules = new Set<string>();
-  const ctx = compileContext(layout, opts, clusterNames, withTransport, modules);
+  const ctx = compileContext(layout, opts, clusterNames, withTransport, modules, String(bootstrap.node?.cluster ?? ''));
   ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     const prefix = `cluster.${c.name}.`;
     const type = typeof c.type === 'string' ? c.type : 'STATIC';
@@ -347,9 +347,9 @@ function fail(path: string, message: string): never {
 /** What every extension's compile() gets; compileNested resolves an entry's module (by its
  *  typed_config @type, else by name, as the loader does) and compiles it at its path. */
 function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: ReadonlySet<string>,
-  clustersWithTransportSocket: ReadonlySet<string>, modules: Set<string>): CompileContext {
+  clustersWithTransportSocket: ReadonlySet<string>, modules: Set<string>, serviceCluster: string): CompileContext {
   const base: CompileContext = {
-    layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, fail,
+    layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, serviceCluster, fail,
     configDir: opts.configDir ?? process.cwd(),
     preloadModule(url: string): void { modules.add(url); },
     compileNested(category, entry, path, scope = ''): CompiledExtension {
@@ -357,7 +357,14 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
       const type = tc?.['@type'];
       const name = String(entry.name ?? '');
       const m = typeof type === 'string' ? extensionModuleByType(typeNameOfUrl(type)) : extensionModule(name);
-      // The loader refuses unknown, unsupported and misplaced extensions first.
+      // The loader refuses unknown, unsupported and misplaced extensions first. (A per-route config
+      // type names its HTTP filter to the loader, but configures only a route.)
+      const perRoute = typeof type === 'string' && (m === undefined || !m.types.includes(typeNameOfUrl(type)))
+        ? perRouteModuleByType(typeNameOfUrl(type)) : undefined;
+      if (perRoute !== undefined) {
+        fail(`${path}.typed_config`, `${typeNameOfUrl(type)} is the per-route config of "${perRoute.name}" `
+          + '(a route\'s typed_per_filter_config), not its config');
+      }
       if (m === undefined) fail(path, `extension "${name}" is not supported by Legate`);
       if (m.category !== category) fail(path, `extension "${m.name}" (${m.category}) cannot be used as a ${category} extension`);
       return { name: m.name, config: m.compile(tc ?? {}, { ...base, path: `${path}.typed_config`, scope, configName: name }) };

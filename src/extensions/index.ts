@@ -14,6 +14,8 @@ import clientSslAuth from './filters/network/client-ssl-auth/index.ts';
 import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
+import buffer from './filters/http/buffer/index.ts';
+import healthCheck from './filters/http/health-check/index.ts';
 import rbac from './filters/http/rbac/index.ts';
 import cors from './filters/http/cors/index.ts';
 import compressor from './filters/http/compressor/index.ts';
@@ -64,6 +66,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     tcpProxy,
     router,
     headerMutation,
+    buffer,
+    healthCheck,
     rbac,
     cors,
     compressor,

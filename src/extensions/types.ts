@@ -29,6 +29,7 @@ import type { LoadBalancerFactory, RetryPriority } from '../upstream/load-balanc
 import type { DnsResolver } from '../upstream/dns.ts';
 import type { HealthCheck } from '../upstream/health-check.ts';
 import type { Loader } from '../runtime/types.ts';
+import type { ServerState } from '../common/server-state.ts';
 import type { CodecFactory } from '../compression/types.ts';
 
 type Obj = Record<string, any>;
@@ -98,6 +99,9 @@ export interface CompileContext {
   clusters: ReadonlySet<string>;
   /** Those of them with a transport_socket (TLS). */
   clustersWithTransportSocket: ReadonlySet<string>;
+  /** The local service cluster (the bootstrap's node.cluster, Envoy's LocalInfo clusterName());
+   *  '' when none. */
+  serviceCluster?: string;
   /** Have every worker import this ES module (a file: URL) before it builds from the config
    *  (Snapshot.modules); the worker side takes it from common/preload.ts preloadedModule(url).
    *  Absent where no snapshot is being built. */
@@ -128,6 +132,8 @@ export interface WorkerContext {
   shared(key: string): SharedValue;
   /** The runtime (src/runtime/types.ts): `runtime.snapshot()` when a value is needed. */
   runtime: Loader;
+  /** Server-wide state main sets (common/server-state.ts): healthCheckFailed(). */
+  serverState: ServerState;
 }
 
 /** What a transport socket gets in the worker: no cluster manager (clusters make their transport

@@ -35,7 +35,7 @@ const Op = { EQ: 0, GE: 1, LE: 2, NE: 3 } as const;
 
 export type AccessLogFilterSnap =
   | { kind: 'status' | 'duration'; op: number; value: number }
-  | { kind: 'true' }
+  | { kind: 'notHealthCheck' }
   | { kind: 'header'; match: HeaderMatchSnap }
   | { kind: 'flags'; flags: string[] }
   | { kind: 'and' | 'or'; filters: AccessLogFilterSnap[] };
@@ -47,8 +47,7 @@ function comparison(c: Obj | undefined): { op: number; value: number } {
 export function compileAccessLogFilter(f: Obj, path: string, ctx: Pick<CompileContext, 'fail'>): AccessLogFilterSnap {
   if (f.status_code_filter) return { kind: 'status', ...comparison(f.status_code_filter.comparison) };
   if (f.duration_filter) return { kind: 'duration', ...comparison(f.duration_filter.comparison) };
-  // Legate has no health check filter: no request is a health check.
-  if (f.not_health_check_filter) return { kind: 'true' };
+  if (f.not_health_check_filter) return { kind: 'notHealthCheck' };
   if (f.header_filter) {
     return { kind: 'header', match: headerMatcher(f.header_filter.header ?? {}, `${path}.header_filter.header`, ctx) };
   }
@@ -87,7 +86,8 @@ export function accessLogFilter(s: AccessLogFilterSnap): Evaluator {
   switch (s.kind) {
     case 'status': return (i) => compare(s.op, i.info.responseCode, s.value);
     case 'duration': return (i) => compare(s.op, Math.floor(i.durationMs), s.value);
-    case 'true': return () => true;
+    // (The health_check filter marks the streams it recognises: StreamInfo.healthCheck.)
+    case 'notHealthCheck': return (i) => !i.info.healthCheck;
     case 'header': {
       // (The route matcher: RE2, every HeaderMatcher rule, pseudo-headers from their fields.)
       const m = new HeaderMatcher(s.match);

@@ -36,11 +36,12 @@
 // once a head reached the codec the stream is reset. After a local reply no decoder filter is
 // called again, and after destroy() no filter is called at all.
 //
-// Driving it (the owner): createFilterChain(factories) once routed, then decodeHeaders(endStream),
-// decodeData(data, endStream), decodeTrailers(trailers) as the codec delivers the request;
-// onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark as the client's write buffer
-// fills and drains; sendLocalReply for the owner's own answers (timeouts, bad requests); destroy()
-// when the stream is over (after endStream(), a reset, or the client going away).
+// Driving it (the owner): createFilterChain(chain, the route's disabled map) once routed, then
+// decodeHeaders(endStream), decodeData(data, endStream), decodeTrailers(trailers) as the codec
+// delivers the request; onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark as the
+// client's write buffer fills and drains; sendLocalReply for the owner's own answers (timeouts,
+// bad requests); destroy() when the stream is over (after endStream(), a reset, or the client
+// going away).
 //
 // Cost. A stream allocates the manager and one wrapper per filter (a singly linked list in each
 // direction, no arrays); buffers and trailers only when used; no closure per stream.
@@ -70,7 +71,8 @@ export interface FilterManagerCallbacks {
   readonly requestHeaders: RequestHeaders;
   /** The downstream connection, null when none. */
   connection(): NetworkConnection | null;
-  /** The route's compiled typed_per_filter_config for a filter config name, null when none. */
+  /** The route's compiled typed_per_filter_config for a filter config name (the most specific of
+   *  route, virtual host and route configuration), null when none. */
   perFilterConfig(name: string): object | null;
   /** The response head, after the encoder filters: to the codec. `headers` is also what a local
    *  reply sends; the owner records the status in streamInfo here. */
@@ -98,6 +100,15 @@ export interface FilterManagerCallbacks {
   resetStream(): void;
   /** See StreamDecoderFilterCallbacks.upgradeToRelay. */
   upgradeToRelay(upstream: RequestEncoder): void;
+}
+
+/** One configured HTTP filter, as a connection manager's chain holds it (built once per config
+ *  and worker): its config name (http_filters[i].name: a route's typed_per_filter_config key),
+ *  its factory, and whether it is disabled unless a route enables it (HttpFilter.disabled). */
+export interface FilterChainEntry {
+  readonly name: string;
+  readonly factory: FilterFactory;
+  readonly disabled: boolean;
 }
 
 // A filter wrapper's iteration state (Envoy's ActiveStreamFilterBase::IterationState).
@@ -155,6 +166,8 @@ class BodyBuffer implements BufferedBody {
  *  in its chain, and the callbacks both sides share. */
 abstract class ActiveStreamFilterBase {
   readonly parent: FilterManager;
+  /** Its config name (http_filters[i].name; '' when built without one). */
+  readonly filterConfigName: string;
   /** The next filter to destroy (order of addition; a dual filter is listed once). */
   nextToDestroy: ActiveStreamDecoderFilter | ActiveStreamEncoderFilter | null;
   iterationState: number;
@@ -170,6 +183,7 @@ abstract class ActiveStreamFilterBase {
   readonly stats: StatSink;
   constructor(parent: FilterManager) {
     this.parent = parent;
+    this.filterConfigName = parent.creatingName;
     this.nextToDestroy = null;
     this.iterationState = CONTINUE;
     this.headersContinued = false;
@@ -185,7 +199,7 @@ abstract class ActiveStreamFilterBase {
   get responseHeaders(): ResponseHeaders | null { return this.parent.responseHeaders; }
   get responseTrailers(): HeaderMap | null { return this.parent.responseTrailers; }
   connection(): NetworkConnection | null { return this.parent.owner.connection(); }
-  perFilterConfig(name: string): object | null { return this.parent.owner.perFilterConfig(name); }
+  perFilterConfig(name: string = this.filterConfigName): object | null { return this.parent.owner.perFilterConfig(name); }
   sendLocalReply(status: number, body: string, flag: string, details: string, headers: readonly string[] | null = null): void {
     this.parent.sendLocalReply(status, body, flag, details, headers);
   }
@@ -252,6 +266,8 @@ export class FilterManager implements FilterChainFactoryCallbacks {
   readonly owner: FilterManagerCallbacks;
   /** Bytes a side may buffer for stopped filters (0: no limit). */
   bufferLimit: number;
+  /** The config name of the filter whose factory runs (its wrappers take it). */
+  creatingName = '';
   #firstDecoder: ActiveStreamDecoderFilter | null = null;
   #lastDecoder: ActiveStreamDecoderFilter | null = null;
   #firstEncoder: ActiveStreamEncoderFilter | null = null;
@@ -295,11 +311,31 @@ export class FilterManager implements FilterChainFactoryCallbacks {
 
   // ---- for the owner --------------------------------------------------------------------------
 
-  /** Run the configured factories once (after routing: factories may read the route). */
-  createFilterChain(factories: readonly FilterFactory[]): void {
+  /** Run the configured factories once (after routing: factories may read the route). A filter
+   *  disabled by default is left out unless the route enables it, and the route may disable any
+   *  (`routeDisabled`: config name -> disabled, from the most specific typed_per_filter_config
+   *  entry of route, virtual host and route configuration: Envoy's filterDisabled()). */
+  createFilterChain(chain: readonly (FilterChainEntry | FilterFactory)[],
+    routeDisabled: Readonly<Record<string, boolean>> | null = null): void {
     if (this.#chainCreated) return;
     this.#chainCreated = true;
-    for (let i = 0; i < factories.length; i++) factories[i](this);
+    for (let i = 0; i < chain.length; i++) {
+      const e = chain[i];
+      // (A bare factory: a filter with no config name, never disabled; tests build chains so.)
+      if (typeof e === 'function') {
+        e(this);
+        continue;
+      }
+      let off = e.disabled;
+      if (routeDisabled !== null) {
+        const d = routeDisabled[e.name];
+        if (d !== undefined) off = d;
+      }
+      if (off) continue;
+      this.creatingName = e.name;
+      e.factory(this);
+    }
+    this.creatingName = '';
   }
 
   addStreamDecoderFilter(filter: StreamDecoderFilter): void {

@@ -100,9 +100,12 @@ export interface StreamFilterCallbacks {
   readonly responseTrailers: HeaderMap | null;
   /** The downstream connection (Envoy's connection()); null when the stream has none. */
   connection(): NetworkConnection | null;
-  /** The route's compiled typed_per_filter_config entry for `name` (the filter's config name),
-   *  null when the route has none (or no route matched). */
-  perFilterConfig(name: string): object | null;
+  /** This filter's config name (its http_filters entry's `name`). */
+  readonly filterConfigName: string;
+  /** The compiled typed_per_filter_config entry for `name` (default: this filter's config name)
+   *  of the route, else its virtual host, else its route configuration (Envoy's
+   *  mostSpecificPerFilterConfig); null when none has one (or no route matched). */
+  perFilterConfig(name?: string): object | null;
   /** Answer the request from here (Envoy's sendLocalReply): status, a text/plain body, the
    *  response flag to log (ResponseFlag, '' for none) and the response code details. Before the
    *  response started the reply goes through the encoder filters; once a response head is in the

@@ -13,6 +13,7 @@ export const HCM_COUNTERS = [
   // Legate keeps no constant-zero stat.)
   'downstream_rq_max_duration_reached',
   'downstream_rq_failed_path_normalization', 'downstream_rq_redirected_with_normalized_path',
+  'downstream_cx_drain_close',
 ] as const;
 export const HCM_GAUGES = [
   'downstream_cx_active', 'downstream_cx_http1_active', 'downstream_rq_active', 'downstream_cx_upgrades_active',

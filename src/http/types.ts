@@ -147,6 +147,7 @@ export const ResponseFlag = {
   DownstreamConnectionTermination: 'DC',
   DownstreamProtocolError: 'DPE',
   NoHealthyUpstream: 'UH',
+  FailedLocalHealthCheck: 'LH',
   StreamIdleTimeout: 'SI',
   DurationTimeout: 'DT',
   /** Legate's own: a legate.filters.http.script filter threw or rejected (docs/filters.md). */
@@ -206,6 +207,9 @@ export interface StreamInfo {
   startTime: number;
   /** The downstream connection (%DOWNSTREAM_LOCAL_ADDRESS%), null when none is known. */
   downstreamConnection: { readonly localAddress: string } | null;
+  /** The request is a health check (Envoy's StreamInfo::healthCheck(): the health_check filter
+   *  sets it; access logs' not_health_check_filter reads it). */
+  healthCheck: boolean;
   /** Envoy's stream id: a random integer (53 bits here, Envoy's is a uint64), drawn on first use
    *  (streamIdOf); -1 until then. It is the random value of the route's runtime_fraction, the
    *  weighted cluster pick and the mirror policies' runtime_fraction, as in Envoy, so one stream
@@ -250,6 +254,7 @@ export function newStreamInfo(startHr: number, remoteAddress: string, directRemo
     responseCodeDetails: '',
     startTime: 0,
     downstreamConnection: null,
+    healthCheck: false,
     streamId: -1,
     weightedCluster: null,
   };

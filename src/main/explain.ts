@@ -154,7 +154,7 @@ export function explain(snap: Snapshot, req: ExplainRequest, runtime: Loader,
   for (const [k, v] of req.headers) flat.push(k, v);
   const headers = new RequestHeaders(req.method, path, authority, tls ? 'https' : 'http', 'HTTP/1.1', flat);
   const http: NonNullable<Explanation['http']> = {
-    statPrefix: hcm.statPrefix, httpFilters: hcm.httpFilters.map((f) => f.name), normalized: [],
+    statPrefix: hcm.statPrefix, httpFilters: runningFilters(hcm, null), normalized: [],
     route: { host: '', virtualHost: null, route: null, skipped: [] }, action: null,
   };
   out.http = http;
@@ -181,8 +181,17 @@ export function explain(snap: Snapshot, req: ExplainRequest, runtime: Loader,
   const info = newStreamInfo(performance.now(), `${req.remoteAddress ?? '127.0.0.1'}:0`, `${req.remoteAddress ?? '127.0.0.1'}:0`, null);
   info.streamId = random;
   const route = table.route(headers, null, info);
-  if (route !== null) http.action = explainAction(route, headers, info, runtime);
+  if (route !== null) {
+    http.httpFilters = runningFilters(hcm, route.snap.filterDisabled ?? null);
+    http.action = explainAction(route, headers, info, runtime);
+  }
   return out;
+}
+
+/** The HTTP filters a stream runs (FilterManager.createFilterChain's rule): those not disabled by
+ *  default or by the route (`routeDisabled`), by Envoy name. */
+function runningFilters(hcm: HcmSnap, routeDisabled: Readonly<Record<string, boolean>> | null): string[] {
+  return hcm.httpFilters.filter((f) => !(routeDisabled?.[f.configName] ?? f.disabled)).map((f) => f.name);
 }
 
 /** What the router does with a request on `route`: the same functions, in the router's order

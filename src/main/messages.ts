@@ -20,6 +20,8 @@ export interface WorkerInit {
   outlierRing: SharedArrayBuffer;
   /** The runtime's merged values now (runtime/loader.ts). */
   runtime: RuntimeValues;
+  /** Server-wide flags main sets (common/server-state.ts). */
+  serverState: SharedArrayBuffer;
 }
 
 /** Listeners are named by their `name` (unique in a config), never by position: a config update

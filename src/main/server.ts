@@ -30,6 +30,7 @@ import { localityWeightOf, localityWeightsOf } from '../upstream/locality.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 import { compileRuntime } from '../runtime/config.ts';
 import { RuntimeLoader } from '../runtime/loader.ts';
+import { ServerState } from '../common/server-state.ts';
 
 export const VERSION = '0.1.0';
 
@@ -125,6 +126,8 @@ export class MainServer {
   /** The runtime's layers (layered_runtime); every worker gets its values. */
   readonly runtime: RuntimeLoader;
   state: 'INITIALIZING' | 'LIVE' | 'DRAINING';
+  /** Flags every worker reads (admin /healthcheck/fail sets one). */
+  readonly serverState: ServerState;
   startedAt: number;
   #stopping: Promise<void> | null;
   #drainedWaiters: Map<number, () => void>;
@@ -174,6 +177,7 @@ export class MainServer {
       warn: (message, detail) => this.log.warn(detail, message),
     });
     this.state = 'INITIALIZING';
+    this.serverState = new ServerState();
     this.startedAt = Date.now();
     this.#stopping = null;
     this.#drainedWaiters = new Map();
@@ -220,7 +224,8 @@ export class MainServer {
       certs: () => this.#certs(),
       onQuit: () => { void this.stop(); },
       onReload: () => this.reload(),
-      isReady: () => this.state === 'LIVE',
+      isReady: () => this.state === 'LIVE' && !this.serverState.healthCheckFailed(),
+      onHealthCheck: (fail) => this.#failHealthCheck(fail),
       runtimeLayers: () => this.runtime.layers(),
       explain: (req) => explain(this.snapshot, req, this.runtime,
         (l) => this.listeners.find((b) => b.snap.name === l.name)?.port ?? l.port),
@@ -243,7 +248,7 @@ export class MainServer {
       throw new LegateError('LEGATE_ERR_BIND', `admin: cannot bind ${adminAddr.host}:${adminAddr.port}: ${err.message}`);
     });
     this.state = 'LIVE';
-    this.#serverStats!.setState('LIVE');
+    this.#serverStats!.setState(this.serverState.healthCheckFailed() ? 'DRAINING' : 'LIVE');
     if (this.opts.adminAddressPath !== null) {
       fs.writeFileSync(this.opts.adminAddressPath, `${this.admin.address.address}:${this.admin.address.port}`);
     }
@@ -407,6 +412,7 @@ export class MainServer {
       resources: this.resources.sab,
       outlierRing: ring.sab,
       runtime: this.runtime.values(),
+      serverState: this.serverState.sab,
     };
     const w = new Worker(new URL('../worker/index.ts', import.meta.url), { workerData: init });
     slot.worker = w;
@@ -519,11 +525,19 @@ export class MainServer {
     if (w) w.postMessage({ type: 'crash' } satisfies ToWorker);
   }
 
+  /** POST /healthcheck/fail and /healthcheck/ok (Envoy's failHealthcheck): every worker sees it
+   *  at once; a LIVE server reports DRAINING meanwhile (server.state, server.live, /ready,
+   *  /server_info), as Envoy's serverState() does. */
+  #failHealthCheck(fail: boolean): void {
+    this.serverState.setHealthCheckFailed(fail);
+    if (this.state === 'LIVE') this.#serverStats?.setState(fail ? 'DRAINING' : 'LIVE');
+  }
+
   #serverInfo(): ServerInfo {
     const up = Math.floor((Date.now() - this.startedAt) / 1000);
     return {
       version: `legate/${VERSION}/Clean/RELEASE/node-${process.versions.node}`,
-      state: this.state,
+      state: this.state === 'LIVE' && this.serverState.healthCheckFailed() ? 'DRAINING' : this.state,
       hot_restart_version: 'disabled',
       uptime_current_epoch: up,
       uptime_all_epochs: up,

@@ -150,55 +150,106 @@ export function routeMetadata(md: Obj | undefined): Record<string, unknown> | nu
   return fm === undefined || Object.keys(fm).length === 0 ? null : structuredClone(fm);
 }
 
-/** One level's compiled typed_per_filter_config entry and how its filter combines levels. */
+/** One level's compiled typed_per_filter_config entry and how its filter combines levels:
+ *  `config` is null for an entry that only enables or disables the filter (an
+ *  envoy.config.route.v3.FilterConfig with `disabled`, or with an empty or optional-and-unknown
+ *  `config`); `disabled` is Envoy's PerFilterConfigs::disabled() (any entry enables a filter
+ *  disabled by default). */
 export interface PerFilterEntry {
-  config: object;
+  config: object | null;
   merge: ((outer: object, inner: object) => object) | null;
+  disabled: boolean;
 }
 /** One level's typed_per_filter_config (the route configuration's, a virtual host's or a
  *  route's): filter config name -> entry; null when it has none. */
 export type PerFilterLevel = Record<string, PerFilterEntry> | null;
 
+const FILTER_CONFIG = 'envoy.config.route.v3.FilterConfig';
+
+/** The message name of an Any's type URL: what follows its last '/'. (config/extensions.ts has the
+ *  same helper, but importing it here would close an import cycle through the extension list.) */
+function typeOf(any: Obj | undefined): string {
+  const url: unknown = any?.['@type'];
+  return typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
+}
+
 /** A typed_per_filter_config map (`path` is the field holding it): each entry compiled by the
  *  HTTP filter module its @type names, when that module declares a per-route config (Envoy's
- *  createRouteSpecificFilterConfig); any other is refused by name. The key is the filter's config
- *  name (http_filters[i].name), which the filter asks with (perFilterConfig). */
+ *  createRouteSpecificFilterConfig); an envoy.config.route.v3.FilterConfig wraps one with
+ *  `disabled` (the filter is off there, its config ignored) and `is_optional` (a type Legate does
+ *  not implement is skipped: the loader warned). Any other is refused by name. The key is the
+ *  filter's config name (http_filters[i].name), which the filter asks with (perFilterConfig). */
 export function perFilterLevel(map: Obj | undefined, path: string, ctx: CompileContext): PerFilterLevel {
   if (map === undefined || Object.keys(map).length === 0) return null;
   const out: Record<string, PerFilterEntry> = {};
-  for (const [name, any] of Object.entries(map as Record<string, Obj>)) {
+  for (const [name, entry] of Object.entries(map as Record<string, Obj>)) {
     const epath = `${path}["${name}"]`;
-    // (The message name: what follows the type URL's last '/'. config/extensions.ts has the same
-    // helper, but importing it here would close an import cycle through the extension list.)
-    const url: unknown = any?.['@type'];
-    const type = typeof url === 'string' ? url.slice(url.lastIndexOf('/') + 1) : '';
+    let any: Obj | undefined = entry;
+    let apath = epath;
+    let optional = false;
+    if (typeOf(entry) === FILTER_CONFIG) {
+      if (entry.disabled === true) {
+        out[name] = { config: null, merge: null, disabled: true };
+        continue;
+      }
+      if (entry.config === undefined) ctx.fail(epath, `Empty route/virtual host per filter configuration for ${name} filter`);
+      any = entry.config;
+      apath = `${epath}.config`;
+      optional = entry.is_optional === true;
+    }
+    const type = typeOf(any);
+    // (A FilterConfig with an empty config enables the filter there, with no config of its own.)
+    if (type === '' && any !== entry) {
+      out[name] = { config: null, merge: null, disabled: false };
+      continue;
+    }
     const perRoute = type === '' ? undefined : perRouteModuleByType(type)?.perRoute;
     if (perRoute === undefined) {
-      ctx.fail(epath, `the filter ${JSON.stringify(name)} (${type || 'no @type'}) has no per-route config in Legate`);
+      if (optional) {
+        out[name] = { config: null, merge: null, disabled: false };
+        continue;
+      }
+      ctx.fail(apath, `the filter ${JSON.stringify(name)} (${type || 'no @type'}) has no per-route config in Legate`);
     }
-    const { '@type': _t, ...fields } = any;
-    out[name] = { config: perRoute.compile(fields, { ...ctx, path: epath }), merge: perRoute.merge?.bind(perRoute) ?? null };
+    const { '@type': _t, ...fields } = any!;
+    out[name] = {
+      config: perRoute.compile(fields, { ...ctx, path: apath }), merge: perRoute.merge?.bind(perRoute) ?? null, disabled: false,
+    };
   }
   return out;
 }
 
 /** What a route's filters see (RouteSnap.perFilterConfig), from its levels, least specific
- *  first: per filter name the most specific entry (Envoy's mostSpecificPerFilterConfig), or,
- *  for a filter that reads every level (a `merge`), the levels combined. */
+ *  first: per filter name the most specific entry with a config (Envoy's
+ *  mostSpecificPerFilterConfig), or, for a filter that reads every level (a `merge`), the levels
+ *  combined. */
 export function resolvePerFilterConfig(levels: readonly PerFilterLevel[]): RouteSnap['perFilterConfig'] {
   let out: Record<string, PerFilterEntry> | null = null;
   for (const level of levels) {
     if (level === null) continue;
-    out ??= {};
     for (const [name, e] of Object.entries(level)) {
+      if (e.config === null) continue;
+      out ??= {};
       const outer = out[name];
-      out[name] = outer !== undefined && e.merge !== null ? { config: e.merge(outer.config, e.config), merge: e.merge } : e;
+      out[name] = outer !== undefined && e.merge !== null
+        ? { config: e.merge(outer.config!, e.config), merge: e.merge, disabled: false } : e;
     }
   }
   if (out === null) return null;
   const flat: Record<string, unknown> = {};
   for (const [name, e] of Object.entries(out)) flat[name] = e.config;
   return flat;
+}
+
+/** RouteSnap.filterDisabled from a route's levels, least specific first: per filter name the
+ *  most specific entry's `disabled` (Envoy's filterDisabled()); null when no level has an entry. */
+export function resolveFilterDisabled(levels: readonly PerFilterLevel[]): Record<string, boolean> | null {
+  let out: Record<string, boolean> | null = null;
+  for (const level of levels) {
+    if (level === null) continue;
+    for (const [name, e] of Object.entries(level)) (out ??= {})[name] = e.disabled;
+  }
+  return out;
 }
 
 /** The deprecated `cors` of a VirtualHost or RouteAction (envoy.config.route.v3.CorsPolicy, the
@@ -208,6 +259,8 @@ export function legacyCorsLevel(policy: Obj | undefined, path: string, ctx: Comp
   if (policy === undefined) return null;
   const perRoute = perRouteModuleByType(CORS_POLICY)?.perRoute;
   if (perRoute === undefined) ctx.fail(path, 'Legate has no CORS filter');
-  return { cors: { config: perRoute.compile(policy, { ...ctx, path }), merge: perRoute.merge?.bind(perRoute) ?? null } };
+  return {
+    cors: { config: perRoute.compile(policy, { ...ctx, path }), merge: perRoute.merge?.bind(perRoute) ?? null, disabled: false },
+  };
 }
 const CORS_POLICY = 'envoy.extensions.filters.http.cors.v3.CorsPolicy';

@@ -12,7 +12,7 @@ import { readDataSource } from '../common/data-source.ts';
 import type { HeaderMatchSnap, RouteConfigSnap, RouteSnap, UpgradeSnap, VirtualHostSnap } from './config.ts';
 import {
   DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES, directResponseAction, legacyCorsLevel, perFilterLevel, redirectAction,
-  resolvePerFilterConfig, routeActionExtra, routeMetadata, usesStreamDuration,
+  resolveFilterDisabled, resolvePerFilterConfig, routeActionExtra, routeMetadata, usesStreamDuration,
 } from './compile-action.ts';
 import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
 import { HEADER_MUTATION_FIELDS, compileRouteHeaders } from './compile-headers.ts';
@@ -36,6 +36,8 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
       'name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count', ...HEADER_MUTATION_FIELDS,
       'typed_per_filter_config', 'cors',
     ],
+    // (A typed_per_filter_config entry wrapping a filter's per-route config: router/compile-action.ts.)
+    [ROUTE + 'FilterConfig']: ['config', 'is_optional', 'disabled'],
     [ROUTE + 'RetryPolicy']: [
       'retry_on', 'num_retries', 'per_try_timeout', 'per_try_idle_timeout', 'retry_back_off', 'retriable_status_codes', 'retriable_headers',
       'retry_host_predicate', 'host_selection_retry_max_attempts', 'retry_priority',
@@ -187,6 +189,7 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
       routes.push({
         name: r.name ?? '', match, headers, action,
         metadata: routeMetadata(r.metadata), perFilterConfig: resolvePerFilterConfig([rcFilters, vhFilters, routeFilters]),
+        filterDisabled: resolveFilterDisabled([rcFilters, vhFilters, routeFilters]),
         ...(cors === null ? {} : { cors }),
       });
     });

@@ -89,6 +89,10 @@ export interface RouteSnap {
   /** The deprecated `cors` of the RouteAction and the virtual host, combined by the CORS filter's
    *  module (absent: neither has one). */
   cors?: object;
+  /** Filter config name -> whether that filter is disabled on this route, for every name the
+   *  route, its virtual host or its route configuration has an entry for, the most specific
+   *  winning (null: none; HTTP filters keep their default). */
+  filterDisabled?: Record<string, boolean> | null;
   /** request_headers_to_add / _to_remove of the route, its virtual host and the route
    *  configuration, in evaluation order (router/header-parser.ts routeChain); null: none. */
   requestHeaderParsers?: HeaderParserSnap[] | null;

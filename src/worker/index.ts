@@ -45,7 +45,7 @@ const observer: ListenerObserver = {
 };
 
 const runtime = new WorkerRuntime(init.snapshot, stats, init.workerId, observer, init.shared, init.resources,
-  init.outlierRing, init.runtime);
+  init.outlierRing, init.runtime, init.serverState);
 const ctx = runtime.ctx;
 
 function activeConnections(): number {

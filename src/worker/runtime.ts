@@ -19,6 +19,7 @@ import type { Snapshot, ListenerSnap, FilterChainSnap } from '../config/snapshot
 import type { StatSink } from '../common/stat-sink.ts';
 import type { SharedValue } from '../extensions/types.ts';
 import { ThreadLoader } from '../runtime/snapshot.ts';
+import { ServerState } from '../common/server-state.ts';
 import type { RuntimeValues } from '../runtime/types.ts';
 
 interface ListenerEntry {
@@ -43,7 +44,8 @@ export class WorkerRuntime {
 
   constructor(snapshot: Snapshot, stats: StatSink, workerId: number, observer: ListenerObserver | null,
     shared: readonly (readonly [string, unknown])[] = [], resources: SharedArrayBuffer | null = null,
-    outlierRing: SharedArrayBuffer | null = null, runtimeValues: RuntimeValues | null = null) {
+    outlierRing: SharedArrayBuffer | null = null, runtimeValues: RuntimeValues | null = null,
+    serverState: SharedArrayBuffer | null = null) {
     const runtime = new ThreadLoader(runtimeValues);
     this.runtime = runtime;
     const sharedValues = new Map<string, SharedValue>(shared.map(([k, value]) => [k, { value }]));
@@ -74,6 +76,7 @@ export class WorkerRuntime {
         return v;
       },
       runtime,
+      serverState: new ServerState(serverState),
     };
     this.observer = observer;
     this.listeners = new Map();

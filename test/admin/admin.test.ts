@@ -77,6 +77,7 @@ before(async () => {
       quits++;
       onQuitCalled();
     },
+    onHealthCheck: () => {},
     onReload: async () => {
       reloads++;
       return reloads % 2 === 1 ? { ok: true, version: reloads + 1 }
@@ -382,7 +383,7 @@ describe('ServerStats through the admin', () => {
     st.flush();
     const a = await startAdmin({
       host: '127.0.0.1', port: 0, stats: st, serverInfo: info, clusters: () => [], listeners: () => [], certs: () => [],
-      configDump: () => [], onQuit: () => {}, onReload: async () => ({ ok: true, version: 1 }), isReady: () => true,
+      configDump: () => [], onQuit: () => {}, onReload: async () => ({ ok: true, version: 1 }), isReady: () => true, onHealthCheck: () => {},
       runtimeLayers: () => [], onRuntimeModify: () => null, explain: () => { throw new Error('not reached'); },
     });
     try {

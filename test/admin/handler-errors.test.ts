@@ -25,6 +25,7 @@ before(async () => {
     onQuit: () => {},
     onReload: async () => { throw new Error('reload exploded'); },
     isReady: () => true,
+    onHealthCheck: () => {},
     runtimeLayers: () => [],
     onRuntimeModify: () => null,
     explain: () => { throw new Error('explain exploded'); },

@@ -389,12 +389,12 @@ describe('unsupported extensions', () => {
   test('by type, whatever the filter is named; and by name without typed_config', () => {
     const cfg = minimal();
     hcmOf(cfg).http_filters.unshift(
-      { name: 'my-buffer', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer' } },
+      { name: 'my-dynamo', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.dynamo.v3.Dynamo' } },
       { name: 'envoy.filters.http.lua' },
     );
     rejectsWith(cfg, [
-      `${HCM}.http_filters[0]: extension "envoy.filters.http.buffer" `
-        + '(type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer) is not supported by Legate',
+      `${HCM}.http_filters[0]: extension "envoy.filters.http.dynamo" `
+        + '(type.googleapis.com/envoy.extensions.filters.http.dynamo.v3.Dynamo) is not supported by Legate',
       `${HCM}.http_filters[1]: extension "envoy.filters.http.lua" `
         + '(type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua) is not supported by Legate',
     ]);

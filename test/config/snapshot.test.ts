@@ -23,7 +23,9 @@ test('extensions compile by type or by name, and the listener carries its compil
   assert.deepEqual(l.filterChains.map((c) => c.filters.map((f) => f.name)),
     [['envoy.filters.network.http_connection_manager']]);
   const hcm = l.filterChains[0]!.filters[0]!.config as HcmSnap;
-  assert.deepEqual(hcm.httpFilters, [{ name: 'envoy.filters.http.router', config: null }]);
+  assert.deepEqual(hcm.httpFilters, [
+    { name: 'envoy.filters.http.router', config: null, configName: 'envoy.filters.http.router', disabled: false },
+  ]);
   assert.deepEqual(hcm.accessLogs, [
     { name: 'envoy.access_loggers.stderr', config: { kind: 'stderr', path: '', format: null, json: null } },
     { name: 'envoy.access_loggers.stdout', config: { kind: 'stdout', path: '', format: null, json: null } },

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { FilterManager, type FilterManagerCallbacks } from '../../src/http/filter-manager.ts';
+import { FilterManager, type FilterChainEntry, type FilterManagerCallbacks } from '../../src/http/filter-manager.ts';
 import {
   FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type DownstreamWatermarkCallbacks, type FilterFactory,
   type StreamDecoderFilterCallbacks, type StreamEncoderFilterCallbacks, type StreamFilter,
@@ -84,6 +84,8 @@ class TF implements StreamFilter {
   ed: Hook<[Buffer, boolean], number> = null;
   et: Hook<[HeaderMap], number> = null;
   destroyed = 0;
+  /** Free for a test's hooks. */
+  iterationDone = false;
   constructor(name: string, log: string[]) {
     this.name = name;
     this.log = log;
@@ -131,16 +133,18 @@ function setup(spec: string, opts: { limit?: number; method?: string } = {}) {
   const fm = new FilterManager(owner, opts.limit ?? 0);
   owner.fm = fm;
   const filters: Record<string, TF> = {};
-  const factories: FilterFactory[] = [];
+  const chain: FilterChainEntry[] = [];
   for (const item of spec.split(' ')) {
     const [kind, name] = item.split(':');
     const f = new TF(name, log);
     filters[name] = f;
-    if (kind === 'd') factories.push((cb) => cb.addStreamDecoderFilter(f));
-    else if (kind === 'e') factories.push((cb) => cb.addStreamEncoderFilter(f));
-    else factories.push((cb) => cb.addStreamFilter(f));
+    let factory: FilterFactory;
+    if (kind === 'd') factory = (cb) => cb.addStreamDecoderFilter(f);
+    else if (kind === 'e') factory = (cb) => cb.addStreamEncoderFilter(f);
+    else factory = (cb) => cb.addStreamFilter(f);
+    chain.push({ name, factory, disabled: false });
   }
-  fm.createFilterChain(factories);
+  fm.createFilterChain(chain);
   return { log, owner, fm, f: filters };
 }
 
@@ -646,4 +650,54 @@ test('a local reply from decodeData stops the chain there', () => {
     'A:dh', 'B:dh', 'A:dd x', 'onLocalReply 400 bad_body', 'codec:headers 400', 'codec:data bad body end',
     'codec:endStream', 'A:destroy', 'B:destroy',
   ]);
+});
+
+test('StopIteration, then continueDecoding mid-body: the body so far goes on once, then the rest as it comes, in order', async () => {
+  const { log, fm, f } = setup('d:A d:B d:R');
+  f.R.dd = () => FilterDataStatus.StopIterationNoBuffer;
+  f.A.dh = () => FilterHeadersStatus.StopIteration;
+  f.A.dd = (a) => (a.iterationDone ? FilterDataStatus.Continue : FilterDataStatus.StopIterationAndBuffer);
+  fm.decodeHeaders(false);
+  fm.decodeData(b('a'), false);
+  fm.decodeData(b('b'), false);
+  // The filter resumes on a later turn (an external check came back).
+  await new Promise((r) => setImmediate(r));
+  f.A.iterationDone = true;
+  f.A.dcb!.continueDecoding();
+  fm.decodeData(b('c'), false);
+  fm.decodeData(b('d'), true);
+  const seenByR = log.filter((x) => x.startsWith('R:'));
+  assert.deepEqual(seenByR, ['R:dh', 'R:dd ab', 'R:dd c', 'R:dd d end']);
+  // Every byte once, in order, at each later filter.
+  assert.deepEqual(log.filter((x) => x.startsWith('B:')), ['B:dh', 'B:dd ab', 'B:dd c', 'B:dd d end']);
+});
+
+test('the chain: a disabled filter is left out unless the route enables it; the route may disable any; each filter knows its config name', () => {
+  /** Run a stream through known, lazy (disabled by default) and router; what each filter saw. */
+  const run = (routeDisabled: Record<string, boolean> | null): string[] => {
+    const log: string[] = [];
+    const owner = new Owner(log);
+    const fm = new FilterManager(owner, 0);
+    owner.fm = fm;
+    const seen: string[] = [];
+    const add = (label: string): FilterFactory => (cb) => {
+      const t = new TF(label, log);
+      t.dh = (self) => {
+        // The config name, and the route's per-filter config asked with no name (its own).
+        seen.push(`${label}=${self.dcb!.filterConfigName} ${JSON.stringify(self.dcb!.perFilterConfig())}`);
+        return FilterHeadersStatus.Continue;
+      };
+      cb.addStreamDecoderFilter(t);
+    };
+    fm.createFilterChain([
+      { name: 'known', factory: add('K'), disabled: false },
+      { name: 'lazy', factory: add('L'), disabled: true },
+      { name: 'router', factory: add('R'), disabled: false },
+    ], routeDisabled);
+    fm.decodeHeaders(true);
+    return seen;
+  };
+  assert.deepEqual(run(null), ['K=known {"per":"route"}', 'R=router null']);
+  assert.deepEqual(run({ lazy: false }), ['K=known {"per":"route"}', 'L=lazy null', 'R=router null']);
+  assert.deepEqual(run({ known: true, lazy: false }), ['L=lazy null', 'R=router null']);
 });

@@ -186,7 +186,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     }
 
     const fm = this.filterManager;
-    fm.createFilterChain(cfg.filterFactories);
+    fm.createFilterChain(cfg.filterChain, this.route === null ? null : this.route.snap.filterDisabled ?? null);
     fm.decodeHeaders(endStream);
   }
 
@@ -337,6 +337,9 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     this.streamInfo.responseCode = headers.status;
     if (this.streamInfo.responseCodeDetails === '') this.streamInfo.responseCodeDetails = 'via_upstream';
     headers.set('server', this.config.snap.serverName);
+    // Envoy's drainClose(): while the server fails health checks, a response closes its
+    // connection (an upgrade's 101 is left alone: its connection is no longer HTTP).
+    if (this.config.serverState.healthCheckFailed() && headers.status !== 101) this.hcm.drainClose();
     this.encoder.encodeHeaders(headers, endStream);
   }
 

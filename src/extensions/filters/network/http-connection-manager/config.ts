@@ -4,22 +4,27 @@
 import type { HcmSnap } from './index.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
-import type { FilterFactory } from '../../../../http/types.ts';
+import type { FilterChainEntry } from '../../../../http/filter-manager.ts';
 import type { AccessLogInstance } from '../../../types.ts';
 import { RouteTable } from '../../../../router/route-table.ts';
 import { HashMethodKind } from '../../../../http/hash-policy.ts';
 import { accessLogger, httpFilterFactory, type WorkerContext } from '../../../registry.ts';
 import { LocalReply } from '../../../../http/local-reply.ts';
+import type { ServerState } from '../../../../common/server-state.ts';
 
 export class HcmConfig {
   readonly snap: HcmSnap;
   readonly routes: RouteTable;
-  readonly filterFactories: FilterFactory[];
+  /** The HTTP filter chain, built once per config and worker (FilterManager.createFilterChain
+   *  runs it per stream). */
+  readonly filterChain: FilterChainEntry[];
   /** null when there are no access logs: the request path tests `!== null`. */
   readonly accessLoggers: AccessLogInstance[] | null;
   readonly s: HcmStats;
   readonly stats: StatSink;
   readonly ctx: WorkerContext;
+  /** ctx.serverState, read per response (health-check-failed drain close). */
+  readonly serverState: ServerState;
   /** Whether anything reads the client's address (x-forwarded-for, access logs, a route's
    *  source_ip hash policy). When nothing does, codecs skip the getpeername(2) call and the
    *  string: ~3 us per new connection. */
@@ -32,11 +37,14 @@ export class HcmConfig {
   constructor(snap: HcmSnap, ctx: WorkerContext) {
     this.snap = snap;
     this.routes = new RouteTable(snap.routeConfig.virtualHosts, snap.routeConfig.ignorePortInHostMatching === true, ctx.runtime);
-    this.filterFactories = snap.httpFilters.map((f) => httpFilterFactory(f, ctx));
+    this.filterChain = snap.httpFilters.map((f) => ({
+      name: f.configName, factory: httpFilterFactory(f, ctx), disabled: f.disabled,
+    }));
     this.accessLoggers = snap.accessLogs.length > 0 ? snap.accessLogs.map((a) => accessLogger(a, ctx)) : null;
     this.s = snap.stats;
     this.stats = ctx.stats;
     this.ctx = ctx;
+    this.serverState = ctx.serverState;
     this.localReply = snap.localReply == null ? null : new LocalReply(snap.localReply);
     this.internalOnlyHeaders = snap.routeConfig.internalOnlyHeaders ?? null;
     // (Custom headers and local replies may print the client's address too.)

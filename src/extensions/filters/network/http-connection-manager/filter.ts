@@ -44,6 +44,8 @@ export class HttpConnectionManager
   readonly streams: ActiveStream[];
   /** A drain came before the first bytes (see onDrainClose). */
   drainPending: boolean;
+  /** drainClose() started the connection's drain (counted once). */
+  drainClosing: boolean;
   /** When the last stream ended (monotonic ms); 0 while a stream is active. */
   idleSince: number;
   startHr: number;
@@ -59,6 +61,7 @@ export class HttpConnectionManager
     this.activeStreams = 0;
     this.streams = [];
     this.drainPending = false;
+    this.drainClosing = false;
     this.idleSince = 0;
     this.startHr = 0;
     this.timerTick = -1;
@@ -214,6 +217,16 @@ export class HttpConnectionManager
     }
     this.drainPending = true;
     setTimeout(closeIfSilent, grace, this).unref();
+  }
+
+  /** A response goes out while the server should shed this connection (Envoy's
+   *  startDrainSequence on drainClose(): the server fails health checks): it closes after the
+   *  current response, which says `connection: close`; downstream_cx_drain_close counts it. */
+  drainClose(): void {
+    if (this.drainClosing || this.codec === null) return;
+    this.drainClosing = true;
+    this.config.stats.v[this.config.s.downstream_cx_drain_close]++;
+    this.codec.shutdownNotice(0);
   }
 
   /** The drain grace ended: a connection that never sent a byte is closed. */

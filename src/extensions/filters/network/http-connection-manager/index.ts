@@ -18,12 +18,20 @@ import { DEFAULT_BACKOFF_BASE_MS, RetryOn, parseRetryOn, type RetryPolicySnap } 
 import { readDataSource } from '../../../../common/data-source.ts';
 import { slots } from '../../../../stats/slots.ts';
 import { HcmConfig } from './config.ts';
+import { extensionModule, extensionModuleByType } from '../../../registry.ts';
 import { EscapedSlashes, StripPort, type PathNormalization } from '../../../../http/path-normalize.ts';
 import { createHcmFilterFactory } from './filter.ts';
 import { clientCertDetailsOf, forwardClientCertOf } from './xfcc.ts';
 import { LOCAL_REPLY_FIELDS, compileLocalReply, type LocalReplySnap } from '../../../../http/local-reply.ts';
 
 type Obj = Record<string, any>;
+
+/** One http_filters entry: the compiled extension, its config name (the key a route's
+ *  typed_per_filter_config uses) and HttpFilter.disabled. */
+export interface HttpFilterSnap extends CompiledExtension {
+  configName: string;
+  disabled: boolean;
+}
 
 export interface HcmSnap {
   statPrefix: string;
@@ -42,8 +50,9 @@ export interface HcmSnap {
   /** set_current_client_cert_details, in Envoy's order (xfcc.ts ClientCertDetail). */
   clientCertDetails: number[];
   routeConfig: RouteConfigSnap;
-  /** In order; each compiled by its module (registry.httpFilterFactory builds it in the worker). */
-  httpFilters: CompiledExtension[];
+  /** In order; each compiled by its module (registry.httpFilterFactory builds it in the worker).
+   *  An is_optional filter Legate does not implement is left out. */
+  httpFilters: HttpFilterSnap[];
   accessLogs: CompiledExtension[];
   /** upgrade_configs, in order. */
   upgrades: UpgradeSnap[];
@@ -99,6 +108,29 @@ function pathAndHost(h: Obj, ctx: Parameters<HcmModule['compile']>[1]): Pick<Hcm
   };
 }
 
+/** http_filters (Envoy's FilterChainHelper::processFilter): an is_optional filter Legate does not
+ *  implement is skipped (the loader warned), the terminal filter cannot be disabled by default. */
+function compileHttpFilters(list: Obj[], scope: string, ctx: CompileContext): HttpFilterSnap[] {
+  const out: HttpFilterSnap[] = [];
+  list.forEach((f, i) => {
+    const path = `${ctx.path}.http_filters[${i}]`;
+    const type: unknown = f.typed_config?.['@type'];
+    const m = typeof type === 'string' ? extensionModuleByType(typeNameOf(type)) : extensionModule(String(f.name ?? ''));
+    if (f.is_optional === true && (m === undefined || m.category !== ExtensionCategory.HttpFilter)) return;
+    const configName = String(f.name ?? '');
+    if (f.disabled === true && i === list.length - 1) {
+      ctx.fail(`${path}.disabled`,
+        `Error: the last (terminal) filter (${configName}) in the http filter chain cannot be disabled by default.`);
+    }
+    out.push({ ...ctx.compileNested(ExtensionCategory.HttpFilter, f, path, scope), configName, disabled: f.disabled === true });
+  });
+  return out;
+}
+
+function typeNameOf(url: string): string {
+  return url.slice(url.lastIndexOf('/') + 1);
+}
+
 const httpConnectionManager: HcmModule = {
   name: 'envoy.filters.network.http_connection_manager',
   category: ExtensionCategory.NetworkFilter,
@@ -116,7 +148,7 @@ const httpConnectionManager: HcmModule = {
     [HCM + 'HttpConnectionManager.SetCurrentClientCertDetails']: ['subject', 'cert', 'chain', 'dns', 'uri'],
     [HCM + 'HttpConnectionManager.UpgradeConfig']: ['upgrade_type', 'enabled'],
     'envoy.config.core.v3.HttpProtocolOptions': ['idle_timeout', 'max_headers_count'],
-    [HCM + 'HttpFilter']: ['name', 'typed_config'],
+    [HCM + 'HttpFilter']: ['name', 'typed_config', 'is_optional', 'disabled'],
     'envoy.config.accesslog.v3.AccessLog': ['name', 'typed_config'],
     ...ROUTE_FIELDS,
     ...LOCAL_REPLY_FIELDS,
@@ -134,8 +166,7 @@ const httpConnectionManager: HcmModule = {
           'Legate acts on it for upstream connections only (a cluster\'s HttpProtocolOptions), not on downstream ones');
       }
     }
-    const httpFilters = ((h.http_filters ?? []) as Obj[])
-      .map((f, i) => ctx.compileNested(ExtensionCategory.HttpFilter, f, `${ctx.path}.http_filters[${i}]`, `http.${statPrefix}.`));
+    const httpFilters = compileHttpFilters((h.http_filters ?? []) as Obj[], `http.${statPrefix}.`, ctx);
     // (An empty http_filters is refused by the loader, config/checks.ts, as Envoy refuses it.)
     return {
       statPrefix,
