@@ -55,8 +55,6 @@ const UNSUPPORTED: Row[] = [
   // HTTP filters.
   ['envoy.filters.http.buffer', C.HttpFilter, [HTTP + 'buffer.v3.Buffer']],
   ['envoy.filters.http.fault', C.HttpFilter, [HTTP + 'fault.v3.HTTPFault']],
-  ['envoy.filters.http.local_ratelimit', C.HttpFilter, [HTTP + 'local_ratelimit.v3.LocalRateLimit']],
-  ['envoy.filters.http.ratelimit', C.HttpFilter, [HTTP + 'ratelimit.v3.RateLimit']],
   ['envoy.filters.http.health_check', C.HttpFilter, [HTTP + 'health_check.v3.HealthCheck']],
   ['envoy.filters.http.dynamo', C.HttpFilter, [HTTP + 'dynamo.v3.Dynamo']],
   ['envoy.filters.http.grpc_web', C.HttpFilter, [HTTP + 'grpc_web.v3.GrpcWeb']],

@@ -207,6 +207,7 @@ export function buildSnapshot(bootstrap: Obj, layout: StatsLayout, opts: Snapsho
   for (const c of (sr.clusters ?? []) as Obj[]) clusterNames.add(c.name);
   const modules = new Set<string>();
   const ctx = compileContext(layout, opts, clusterNames, withTransport, modules);
+  ctx.serviceCluster = String(bootstrap.node?.cluster ?? '');
   ((sr.clusters ?? []) as Obj[]).forEach((c, i) => {
     const prefix = `cluster.${c.name}.`;
     const type = typeof c.type === 'string' ? c.type : 'STATIC';
@@ -352,6 +353,7 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
     layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, fail,
     configDir: opts.configDir ?? process.cwd(),
     preloadModule(url: string): void { modules.add(url); },
+    sharedSlots: (key, size, align) => opts.resources?.offsetFor(`\u0000${key}`, size, align) ?? -1,
     compileNested(category, entry, path, scope = ''): CompiledExtension {
       const tc: Obj | undefined = entry.typed_config;
       const type = tc?.['@type'];

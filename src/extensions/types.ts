@@ -102,6 +102,14 @@ export interface CompileContext {
    *  (Snapshot.modules); the worker side takes it from common/preload.ts preloadedModule(url).
    *  Absent where no snapshot is being built. */
   preloadModule?(url: string): void;
+  /** The bootstrap's node.cluster (Envoy's local service cluster: the source_cluster rate limit
+   *  action); '' when not set. */
+  serviceCluster?: string;
+  /** A slice of `size` int32s of the process's shared memory (upstream/resource-slots.ts), the
+   *  same for the same `key` across configs, zero when new; `align`: the offset is a multiple of
+   *  it. Returns its offset in int32s in WorkerContext.sharedMemory, or -1 when the process has
+   *  none (tests, --mode validate): the worker side then keeps the state to itself. */
+  sharedSlots?(key: string, size: number, align: number): number;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;
@@ -128,6 +136,9 @@ export interface WorkerContext {
   shared(key: string): SharedValue;
   /** The runtime (src/runtime/types.ts): `runtime.snapshot()` when a value is needed. */
   runtime: Loader;
+  /** The process's shared memory (upstream/resource-slots.ts), where CompileContext.sharedSlots
+   *  offsets point; growable, so take length-tracking views. Absent or null: none (tests). */
+  sharedMemory?: SharedArrayBuffer | null;
 }
 
 /** What a transport socket gets in the worker: no cluster manager (clusters make their transport

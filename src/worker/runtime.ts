@@ -74,6 +74,7 @@ export class WorkerRuntime {
         return v;
       },
       runtime,
+      sharedMemory: resources,
     };
     this.observer = observer;
     this.listeners = new Map();
