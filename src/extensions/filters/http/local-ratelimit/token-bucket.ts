@@ -19,7 +19,8 @@
 // compiles a config or answers a large /stats). Under contention every successful exchange is one
 // token, so no token is ever handed out twice and none is lost.
 //
-// A new slice is zero: emptyAt 0 is far in the past, so a new bucket starts full, as Envoy's.
+// A new slice is zero, which means "never taken from": a new bucket starts full, as Envoy's (0 is
+// not "long ago": the timeline starts at boot, and a bucket's max / rate may be longer than that).
 import process from 'node:process';
 import { performance } from 'node:perf_hooks';
 
@@ -82,13 +83,13 @@ abstract class BucketBase {
   /** The emptyAt after taking one token from `emptyAt` at `now`, or NaN when there is none. */
   protected take(emptyAt: number, now: number): number {
     const full = now - this.#cap;
-    const next = (emptyAt < full ? full : emptyAt) + this.#per;
+    const next = (emptyAt === 0 || emptyAt < full ? full : emptyAt) + this.#per;
     return next > now ? NaN : next;
   }
 
   protected describe(emptyAt: number, now: number, out: BucketState): void {
     const full = now - this.#cap;
-    const from = emptyAt < full ? full : emptyAt;
+    const from = emptyAt === 0 || emptyAt < full ? full : emptyAt;
     const tokens = (now - from) / this.#per;
     out.maxTokens = this.maxTokens;
     out.remaining = Math.floor(tokens);
