@@ -6,9 +6,12 @@
 // through or answers 500 per failure_mode_deny.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Buffer } from 'node:buffer';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hcmListener, staticCluster } from '../helpers/legate.ts';
 import { httpUp, legateFor } from './fixtures/tracked.ts';
-import { deadPort } from './fixtures/upstreams.ts';
+import { deadPort, sha256 } from './fixtures/upstreams.ts';
 import { rateLimitService, type RlsRequest } from './fixtures/rls.ts';
 
 const TYPE = 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit';
@@ -68,7 +71,10 @@ static_resources:
   })}${hcmListener('allow', 'allow', '', { httpFilters: filter('rls_down', ''), virtualHosts: vhosts() })}${
   hcmListener('deny', 'deny', '', { httpFilters: filter('rls_down', `
               stat_prefix: deny
-              failure_mode_deny: true`), virtualHosts: vhosts() })}
+              failure_mode_deny: true`), virtualHosts: vhosts() })}${
+  hcmListener('slow', 'slow', '', { httpFilters: filter('rls', `
+              stat_prefix: slow
+              failure_mode_deny: true`).replace('timeout: 2s', 'timeout: 0.2s'), virtualHosts: vhosts() })}
   clusters:${staticCluster('upstream', [upstreamPort])}${staticCluster('rls', [rlsPort])}${staticCluster('rls_down', [downPort])}
 `;
 }
@@ -177,4 +183,45 @@ test('ratelimit: descriptors from route actions, OK / OVER_LIMIT, failure_mode_d
   assert.equal(s.get('cluster.rls_down.ratelimit.failure_mode_allowed'), 1);
   assert.equal(s.get('cluster.rls_down.deny.ratelimit.error'), 1);
   assert.equal(s.get('cluster.rls_down.deny.ratelimit.failure_mode_allowed'), 0);
+});
+
+test('ratelimit: the request body waits for the answer and arrives whole; a slow service times out; a client gone mid-call', async () => {
+  const up = await httpUp();
+  const rls = await rateLimitService();
+  const l = await legateFor(config(up.port, rls.port, await deadPort()), { concurrency: 2 });
+
+  // The body is held while the call is out (StopIterationAndWatermark), then goes upstream whole.
+  rls.delayMs = 300;
+  const body = Buffer.alloc(300_000, 'x');
+  const r = await fetch(`http://127.0.0.1:${l.port('proxy')}/a`, {
+    method: 'POST', body, headers: { 'x-user': 'dave' }, signal: AbortSignal.timeout(5000),
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-seen-sha256'), sha256(body));
+  await r.arrayBuffer();
+
+  // timeout 0.2 s against a service answering after 1 s: an error, denied (failure_mode_deny).
+  rls.delayMs = 1000;
+  const t0 = Date.now();
+  const slow = await fetch(`http://127.0.0.1:${l.port('slow')}/a`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(slow.status, 500);
+  await slow.arrayBuffer();
+  assert.ok(Date.now() - t0 < 900, `answered after the filter's timeout, not the service (${Date.now() - t0} ms)`);
+
+  // A client that leaves while the call is out: the call is cancelled, the stream ends, Legate
+  // serves on.
+  const s = net.connect(l.port('proxy'), '127.0.0.1');
+  await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+  const n = rls.requests.length;
+  s.write('GET /a HTTP/1.1\r\nhost: x\r\n\r\n');
+  for (let i = 0; i < 100 && rls.requests.length === n; i++) await sleep(20);
+  s.destroy();
+  rls.delayMs = 0;
+  const after = await fetch(`http://127.0.0.1:${l.port('proxy')}/a`, { signal: AbortSignal.timeout(5000) });
+  assert.equal(after.status, 200);
+  await after.arrayBuffer();
+  await sleep(1100);
+  const stats = await l.stats();
+  assert.equal(stats.get('cluster.rls.slow.ratelimit.error'), 1);
+  assert.equal(stats.get('http.ingress.downstream_rq_active'), 0);
 });

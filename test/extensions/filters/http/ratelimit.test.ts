@@ -3,13 +3,9 @@
 // under contention from real worker threads (every token handed out once, none lost).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { Buffer } from 'node:buffer';
 import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import protobuf from 'protobufjs';
-import { envoyProtoDirs } from '../../../integration/fixtures/rls.ts';
+import { rlsRoot } from '../../../integration/fixtures/rls.ts';
 import {
   RlsCode, decodeResponse, encodeRequest, xRateLimitHeaders,
 } from '../../../../src/extensions/filters/http/ratelimit/rls-codec.ts';
@@ -17,19 +13,6 @@ import {
   BUCKET_SLOTS, LocalTokenBucket, SharedTokenBucket, sharedNs,
 } from '../../../../src/extensions/filters/http/local-ratelimit/token-bucket.ts';
 import { addressWithoutPort } from '../../../../src/router/rate-limits.ts';
-
-const resolve = createRequire(import.meta.url).resolve;
-
-function rlsRoot(): protobuf.Root {
-  const dirs = [...envoyProtoDirs(), path.dirname(resolve('protobufjs/package.json'))];
-  const root = new protobuf.Root();
-  root.resolvePath = (_o, target) => {
-    for (const d of dirs) if (fs.existsSync(path.join(d, target))) return path.join(d, target);
-    return target;
-  };
-  root.loadSync('envoy/service/ratelimit/v3/rls.proto', { keepCase: true });
-  return root;
-}
 
 function frame(msg: Uint8Array): Buffer {
   const head = Buffer.alloc(5);
