@@ -15,6 +15,9 @@ function config(upstreamPort: number): string {
   return `
 static_resources:
   listeners:${hcmListener('proxy', 'ingress', '', {
+    // (Connections go to the worker with the fewest: both serve.)
+    listenerExtra: `
+    connection_balance_config: { exact_balance: {} }`,
     httpFilters: `
           - name: lrl
             typed_config:
@@ -67,7 +70,7 @@ function get(agent: http.Agent, port: number, path: string, headers: Record<stri
 
 test('local_ratelimit: 10 tokens/s hold process-wide with --concurrency 2; 429 with its headers; descriptors and per-route buckets', async () => {
   const up = await httpUp();
-  const l = await legateFor(config(up.port), { concurrency: 2 });
+  const l = await legateFor(config(up.port), { concurrency: 2, env: { LEGATE_TEST_HOOKS: '1' } });
   const port = l.port('proxy');
 
   // Many connections, so that both workers' reuse-port sockets take some. For ~2 s: a full bucket
@@ -79,9 +82,11 @@ test('local_ratelimit: 10 tokens/s hold process-wide with --concurrency 2; 429 w
   let limited = 0;
   let sample: Res | null = null;
   let okSample: Res | null = null;
+  const workers = new Set<string>();
   await Promise.all(Array.from({ length: 16 }, async () => {
     while (Date.now() - start < WINDOW_MS) {
       const r = await get(agent, port, '/any');
+      workers.add(/worker-(\d+)/.exec(String(r.headers.server))?.[1] ?? '?');
       if (r.status === 200) {
         ok++;
         okSample ??= r;
@@ -98,6 +103,7 @@ test('local_ratelimit: 10 tokens/s hold process-wide with --concurrency 2; 429 w
   assert.ok(ok >= expected * 0.75 && ok <= expected * 1.25,
     `${ok} admitted in ${elapsed.toFixed(2)} s (expected about ${expected.toFixed(0)}; ${limited} limited)`);
   assert.ok(limited > ok, `the clients asked far more than the rate (${limited} limited)`);
+  assert.deepEqual([...workers].sort(), ['0', '1'], 'both workers served (one bucket for both)');
 
   // The 429: its body's reason in the headers Envoy sets, and x-ratelimit-* (DRAFT_VERSION_03).
   const s = sample as Res | null;
