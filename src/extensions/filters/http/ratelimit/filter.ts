@@ -13,7 +13,7 @@ import type { WorkerContext } from '../../../types.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import { HeaderParser } from '../../../../router/header-parser.ts';
 import { VhRateLimits, addressWithoutPort, populateDescriptors, type Descriptor } from '../../../../router/rate-limits.ts';
-import { RlsClient, type RlsCall, type RlsCallbacks } from './rls-client.ts';
+import { rlsClient, type RlsClient, type RlsCall, type RlsCallbacks } from './rls-client.ts';
 import { RlsCode, encodeRequest, xRateLimitHeaders, type RlsResponse } from './rls-codec.ts';
 import type { RateLimitSnap } from './index.ts';
 
@@ -35,7 +35,7 @@ export class RateLimitConfig {
     this.snap = snap;
     this.ctx = ctx;
     this.stats = ctx.stats;
-    this.client = new RlsClient(ctx.clusterManager, snap.cluster, snap.authority);
+    this.client = rlsClient(ctx.clusterManager, snap.cluster, snap.authority);
     this.responseHeaders = snap.responseHeaders === null ? null : new HeaderParser(snap.responseHeaders);
   }
 }

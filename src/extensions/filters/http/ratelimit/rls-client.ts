@@ -14,6 +14,8 @@ import type { ClusterManager } from '../../../../upstream/cluster-manager.ts';
 import { decodeResponse, type RlsResponse } from './rls-codec.ts';
 
 const PATH = '/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit';
+/** A session with no stream for this long is closed (a host that left the cluster, a quiet filter). */
+const SESSION_IDLE_MS = 60_000;
 
 export interface RlsCallbacks {
   /** The answer (null with `error` on any failure: no host, connection, timeout, a non-OK
@@ -119,6 +121,7 @@ export class RlsClient {
     const host = address.includes(':') ? `[${address}]` : address;
     const s = http2.connect(`http://${host}:${port}`);
     s.on('error', () => {});
+    s.setTimeout(SESSION_IDLE_MS, () => s.close());
     s.on('close', () => { if (this.#sessions.get(key) === s) this.#sessions.delete(key); });
     // Idle sessions must not keep a draining worker alive.
     s.unref();
@@ -161,4 +164,17 @@ export class RlsClient {
     for (const s of this.#sessions.values()) s.destroy();
     this.#sessions.clear();
   }
+}
+
+const clients = new WeakMap<ClusterManager, Map<string, RlsClient>>();
+
+/** The worker's client for a cluster and authority: one per worker, kept across config updates
+ *  (its sessions with it). */
+export function rlsClient(cm: ClusterManager, cluster: string, authority: string): RlsClient {
+  let m = clients.get(cm);
+  if (m === undefined) clients.set(cm, m = new Map());
+  const key = `${cluster}\n${authority}`;
+  let c = m.get(key);
+  if (c === undefined) m.set(key, c = new RlsClient(cm, cluster, authority));
+  return c;
 }
