@@ -1,12 +1,14 @@
 // envoy.filters.http.local_ratelimit through a real Legate with two workers and real clients: the
 // bucket holds the configured rate for the whole process (10 tokens per second admit about 10 a
 // second, not 20), the 429 carries its headers, descriptors from route actions and a per-route
-// config get buckets of their own, and the stats count what happened.
+// config get buckets of their own, the stats count what happened, and a bucket outlives a reload
+// that leaves it unchanged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hcmListener, staticCluster } from '../helpers/legate.ts';
+import { hcmListener, proxyConfig, staticCluster } from '../helpers/legate.ts';
 import { httpUp, legateFor } from './fixtures/tracked.ts';
 
 const TYPE = 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
@@ -143,4 +145,41 @@ test('local_ratelimit: 10 tokens/s hold process-wide with --concurrency 2; 429 w
   const after = await l.stats();
   assert.equal(after.get('lrl_route.http_local_rate_limit.ok'), 2);
   assert.equal(after.get('lrl_route.http_local_rate_limit.enforced'), 1);
+});
+
+test('local_ratelimit: a reload that keeps the bucket keeps its tokens; a changed bucket starts full', async () => {
+  const up = await httpUp();
+  const yaml = (maxTokens: number, tag: string): string => proxyConfig([up.port], {
+    httpFilters: `
+          - name: lrl
+            typed_config:
+              "@type": ${TYPE}
+              stat_prefix: lrl
+              token_bucket: { max_tokens: ${maxTokens}, fill_interval: 3600s }
+              filter_enabled: { default_value: { numerator: 100 } }
+              filter_enforced: { default_value: { numerator: 100 } }
+              response_headers_to_add: [{ header: { key: x-tag, value: ${tag} } }]`,
+  });
+  const l = await legateFor(yaml(2, 'a'), { concurrency: 2 });
+  // A new connection each time: one accepted before a reload keeps the config it was accepted on
+  // while it drains.
+  const fresh = new http.Agent({ keepAlive: false });
+  const statuses = async (n: number): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await get(fresh, l.port('proxy'), '/')).status);
+    return out;
+  };
+  const reload = async (): Promise<void> => {
+    const r = await fetch(`${l.admin}/reload`, { method: 'POST', signal: AbortSignal.timeout(15_000) });
+    assert.equal(r.status, 200, await r.text());
+  };
+  assert.deepEqual(await statuses(3), [200, 200, 429]);
+  // The filter is compiled again (its response headers changed), its bucket is the same: still empty.
+  fs.writeFileSync(l.configPath, yaml(2, 'b'));
+  await reload();
+  assert.deepEqual(await statuses(1), [429]);
+  // A different bucket: a new one, full.
+  fs.writeFileSync(l.configPath, yaml(3, 'b'));
+  await reload();
+  assert.deepEqual(await statuses(4), [200, 200, 200, 429]);
 });
