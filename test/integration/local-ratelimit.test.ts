@@ -47,6 +47,16 @@ static_resources:
                     filter_enabled: { default_value: { numerator: 100 } }
                     filter_enforced: { default_value: { numerator: 100 } }
                     status: { code: ServiceUnavailable }
+              - match: { prefix: "/shadow" }
+                route: { cluster: upstream }
+                typed_per_filter_config:
+                  lrl:
+                    "@type": ${TYPE}
+                    stat_prefix: lrl_shadow
+                    token_bucket: { max_tokens: 1, tokens_per_fill: 1, fill_interval: 60s }
+                    filter_enabled: { default_value: { numerator: 100 } }
+                    filter_enforced: { default_value: { numerator: 0 } }
+                    request_headers_to_add_when_not_enforced: [{ header: { key: x-rl-shadow, value: limited } }]
               - match: { prefix: "/" }
                 route:
                   cluster: upstream
@@ -141,8 +151,18 @@ test('local_ratelimit: 10 tokens/s hold process-wide with --concurrency 2; 429 w
   const routeStatuses: number[] = [];
   for (let i = 0; i < 3; i++) routeStatuses.push((await get(one, port, '/route')).status);
   assert.deepEqual(routeStatuses, [200, 200, 503]);
+  // Not enforced: the request goes on, marked with request_headers_to_add_when_not_enforced.
+  const shadow: (string | undefined)[] = [];
+  for (let i = 0; i < 2; i++) {
+    const seen = up.nextRequest();
+    assert.equal((await get(one, port, '/shadow')).status, 200);
+    shadow.push((await seen).headers['x-rl-shadow'] as string | undefined);
+  }
+  assert.deepEqual(shadow, [undefined, 'limited']);
   one.destroy();
   const after = await l.stats();
+  assert.equal(after.get('lrl_shadow.http_local_rate_limit.rate_limited'), 1);
+  assert.equal(after.get('lrl_shadow.http_local_rate_limit.enforced'), 0);
   assert.equal(after.get('lrl_route.http_local_rate_limit.ok'), 2);
   assert.equal(after.get('lrl_route.http_local_rate_limit.enforced'), 1);
 });
