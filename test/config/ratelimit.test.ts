@@ -52,7 +52,7 @@ test('local_ratelimit compiles with Envoy defaults: tokens_per_fill 1, status 42
     status: { code: 'ServiceUnavailable' },
   }))));
   assert.equal(on.enabled.always, true);
-  assert.deepEqual(on.enforced, { runtimeKey: 'rl.enforce', fraction: { numerator: 5, denominator: 'TEN_THOUSAND' }, always: false });
+  assert.deepEqual(on.enforced, { runtimeKey: 'rl.enforce', defaultValue: { numerator: 5, denominator: 'TEN_THOUSAND' }, always: false });
   assert.equal(on.status, 503);
 });
 

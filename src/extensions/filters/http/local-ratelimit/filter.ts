@@ -18,7 +18,7 @@ import {
 import {
   LocalTokenBucket, SharedTokenBucket, sharedNs, sharedWords, type BucketState, type TokenBucket, type TokenBucketSnap,
 } from './token-bucket.ts';
-import type { LocalRateLimitSnap, RuntimeFractionSnap } from './index.ts';
+import type { FractionSnap, LocalRateLimitSnap } from './index.ts';
 
 export interface LocalRateLimitStats {
   enabled: number;
@@ -72,9 +72,9 @@ export class LocalRateLimitConfig {
     return b;
   }
 
-  on(f: RuntimeFractionSnap | null): boolean {
+  on(f: FractionSnap | null): boolean {
     if (f === null) return false;
-    return f.always || this.ctx.runtime.snapshot().featureEnabledFractional(f.runtimeKey, f.fraction);
+    return f.always || this.ctx.runtime.snapshot().featureEnabledFractional(f.runtimeKey, f.defaultValue);
   }
 }
 

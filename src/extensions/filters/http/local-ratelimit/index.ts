@@ -6,7 +6,8 @@
 // downstream connection, and a per-route LocalRateLimit through typed_per_filter_config. Stats
 // `<stat_prefix>.http_local_rate_limit.{enabled,enforced,rate_limited,ok}`.
 import { ExtensionCategory, type CompileContext, type HttpFilterModule } from '../../../types.ts';
-import type { FractionalPercent } from '../../../../runtime/types.ts';
+import type { RuntimeFractionSnap } from '../../../../router/config.ts';
+import { runtimeFraction } from '../../../../router/compile-match.ts';
 import { durationMs } from '../../../../config/duration.ts';
 import { slots } from '../../../../stats/slots.ts';
 import { errorStatus } from '../../../../http/http-status-code.ts';
@@ -19,10 +20,8 @@ type Obj = Record<string, any>;
 const TYPE = 'envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit';
 export const LOCAL_RATE_LIMIT_COUNTERS = ['enabled', 'enforced', 'rate_limited', 'ok'] as const;
 
-/** A RuntimeFractionalPercent: null when not set (the filter is then off / not enforcing). */
-export interface RuntimeFractionSnap {
-  runtimeKey: string;
-  fraction: FractionalPercent;
+/** filter_enabled / filter_enforced: null when not set (the filter is then off / not enforcing). */
+export interface FractionSnap extends RuntimeFractionSnap {
   /** The default is 100% and no runtime key can change it: always true, no runtime lookup. */
   always: boolean;
 }
@@ -38,8 +37,8 @@ export interface LocalRateLimitSnap {
   bucket: TokenBucketSnap | null;
   descriptors: DescriptorBucketSnap[];
   status: number;
-  enabled: RuntimeFractionSnap | null;
-  enforced: RuntimeFractionSnap | null;
+  enabled: FractionSnap | null;
+  enforced: FractionSnap | null;
   responseHeaders: HeaderParserSnap | null;
   requestHeadersWhenNotEnforced: HeaderParserSnap | null;
   stage: number;
@@ -56,13 +55,12 @@ export interface LocalRateLimitSnap {
 const VH: Record<string, number> = { OVERRIDE: 0, INCLUDE: 1, IGNORE: 2 };
 const MIN_FILL_INTERVAL_MS = 50;
 
-function fraction(f: Obj | undefined): RuntimeFractionSnap | null {
+function fraction(f: Obj | undefined): FractionSnap | null {
   if (f === undefined) return null;
-  const d: Obj = f.default_value ?? {};
-  const fraction: FractionalPercent = { numerator: Number(d.numerator ?? 0), denominator: d.denominator ?? 'HUNDRED' };
-  const den = fraction.denominator === 'MILLION' ? 1e6 : fraction.denominator === 'TEN_THOUSAND' ? 1e4 : 100;
-  const runtimeKey = String(f.runtime_key ?? '');
-  return { runtimeKey, fraction, always: runtimeKey === '' && fraction.numerator >= den };
+  const rf = runtimeFraction(f);
+  const d = rf.defaultValue;
+  const den = d.denominator === 'MILLION' ? 1e6 : d.denominator === 'TEN_THOUSAND' ? 1e4 : 100;
+  return { ...rf, always: rf.runtimeKey === '' && d.numerator >= den };
 }
 
 function tokenBucket(tb: Obj, path: string, key: string, ctx: CompileContext): TokenBucketSnap {
