@@ -54,8 +54,6 @@ const UNSUPPORTED: Row[] = [
 
   // HTTP filters.
   ['envoy.filters.http.fault', C.HttpFilter, [HTTP + 'fault.v3.HTTPFault']],
-  ['envoy.filters.http.local_ratelimit', C.HttpFilter, [HTTP + 'local_ratelimit.v3.LocalRateLimit']],
-  ['envoy.filters.http.ratelimit', C.HttpFilter, [HTTP + 'ratelimit.v3.RateLimit']],
   ['envoy.filters.http.dynamo', C.HttpFilter, [HTTP + 'dynamo.v3.Dynamo']],
   ['envoy.filters.http.grpc_web', C.HttpFilter, [HTTP + 'grpc_web.v3.GrpcWeb']],
   ['envoy.filters.http.lua', C.HttpFilter, [HTTP + 'lua.v3.Lua']],
@@ -145,8 +143,9 @@ const UNSUPPORTED: Row[] = [
 export const EXTENSIONS: readonly ExtensionInfo[] = [
   ...extensionModules().map((m): ExtensionInfo => ({
     name: m.name, category: m.category, supported: true, terminal: m.terminal === true,
-    // (An HTTP filter's per-route config types too: typed_per_filter_config entries are Anys.)
-    types: m.category === C.HttpFilter && m.perRoute !== undefined ? [...m.types, ...m.perRoute.types] : m.types,
+    // (An HTTP filter's per-route config types too: typed_per_filter_config entries are Anys. Once
+    // each: local_ratelimit's per-route config is its own message.)
+    types: m.category === C.HttpFilter && m.perRoute !== undefined ? [...new Set([...m.types, ...m.perRoute.types])] : m.types,
   })),
   ...UNSUPPORTED.map(([name, category, types, terminal]): ExtensionInfo => ({
     name, category, types, supported: false, terminal: terminal === true,

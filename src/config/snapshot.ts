@@ -352,6 +352,7 @@ function compileContext(layout: StatsLayout, opts: SnapshotOptions, clusters: Re
     layout, path: '', scope: '', bufferLimit: opts.bufferLimit, clusters, clustersWithTransportSocket, serviceCluster, fail,
     configDir: opts.configDir ?? process.cwd(),
     preloadModule(url: string): void { modules.add(url); },
+    sharedSlots: (key, size, align) => opts.resources?.offsetFor(`\u0000${key}`, size, align) ?? -1,
     compileNested(category, entry, path, scope = ''): CompiledExtension {
       const tc: Obj | undefined = entry.typed_config;
       const type = tc?.['@type'];

@@ -27,6 +27,8 @@ import brotliDecompressor from './compression/brotli/decompressor/index.ts';
 import zstdCompressor from './compression/zstd/compressor/index.ts';
 import zstdDecompressor from './compression/zstd/decompressor/index.ts';
 import script from './filters/http/script/index.ts';
+import localRateLimit from './filters/http/local-ratelimit/index.ts';
+import rateLimit from './filters/http/ratelimit/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -79,6 +81,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     zstdCompressor,
     zstdDecompressor,
     script,
+    localRateLimit,
+    rateLimit,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

@@ -51,7 +51,8 @@ export function buildRegistry(): Registry {
     const perRoute = m.category === ExtensionCategory.HttpFilter ? m.perRoute?.types ?? [] : [];
     for (const t of [...m.types, ...perRoute]) {
       const other = byType.get(t);
-      if (other !== undefined) {
+      // (A filter whose per-route config is its own message, as local_ratelimit's, lists it twice.)
+      if (other !== undefined && other !== m) {
         throw new LegateError('LEGATE_ERR_EXTENSION', `type ${t} belongs to both "${other.name}" and "${m.name}"`);
       }
       byType.set(t, m);

@@ -99,13 +99,18 @@ export interface CompileContext {
   clusters: ReadonlySet<string>;
   /** Those of them with a transport_socket (TLS). */
   clustersWithTransportSocket: ReadonlySet<string>;
-  /** The local service cluster (the bootstrap's node.cluster, Envoy's LocalInfo clusterName());
-   *  '' when none. */
+  /** The local service cluster (the bootstrap's node.cluster, Envoy's LocalInfo clusterName():
+   *  the health check filter's header, the source_cluster rate limit action); '' when none. */
   serviceCluster?: string;
   /** Have every worker import this ES module (a file: URL) before it builds from the config
    *  (Snapshot.modules); the worker side takes it from common/preload.ts preloadedModule(url).
    *  Absent where no snapshot is being built. */
   preloadModule?(url: string): void;
+  /** A slice of `size` int32s of the process's shared memory (upstream/resource-slots.ts), the
+   *  same for the same `key` across configs, zero when new; `align`: the offset is a multiple of
+   *  it. Returns its offset in int32s in WorkerContext.sharedMemory, or -1 when the process has
+   *  none (tests, --mode validate): the worker side then keeps the state to itself. */
+  sharedSlots?(key: string, size: number, align: number): number;
   /** Refuse the config: throws a ConfigError whose line starts with `path` (a full field path,
    *  usually `${ctx.path}.some_field`). */
   fail(path: string, message: string): never;
@@ -134,6 +139,9 @@ export interface WorkerContext {
   runtime: Loader;
   /** Server-wide state main sets (common/server-state.ts): healthCheckFailed(). */
   serverState: ServerState;
+  /** The process's shared memory (upstream/resource-slots.ts), where CompileContext.sharedSlots
+   *  offsets point; growable, so take length-tracking views. Absent or null: none (tests). */
+  sharedMemory?: SharedArrayBuffer | null;
 }
 
 /** What a transport socket gets in the worker: no cluster manager (clusters make their transport

@@ -16,6 +16,9 @@ import {
 } from './compile-action.ts';
 import { MATCH_FIELDS, checkDomains, compileRouteMatch, headerMatcher } from './compile-match.ts';
 import { HEADER_MUTATION_FIELDS, compileRouteHeaders } from './compile-headers.ts';
+import {
+  RATE_LIMIT_FIELDS, ROUTE_ACTION_RATE_LIMIT_FIELDS, VIRTUAL_HOST_RATE_LIMIT_FIELDS, compileRateLimits, compileRouteRateLimits,
+} from './rate-limits.ts';
 
 type Obj = Record<string, any>;
 
@@ -35,6 +38,7 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
     [ROUTE + 'VirtualHost']: [
       'name', 'domains', 'routes', 'retry_policy', 'include_request_attempt_count', ...HEADER_MUTATION_FIELDS,
       'typed_per_filter_config', 'cors',
+      ...VIRTUAL_HOST_RATE_LIMIT_FIELDS,
     ],
     // (A typed_per_filter_config entry wrapping a filter's per-route config: router/compile-action.ts.)
     [ROUTE + 'FilterConfig']: ['config', 'is_optional', 'disabled'],
@@ -61,7 +65,10 @@ export const ROUTE_FIELDS: Record<string, readonly SupportedField[]> = {
       'host_rewrite_header', 'host_rewrite_path_regex', 'max_stream_duration', 'request_mirror_policies',
       // (The deprecated CorsPolicy: the CORS filter's module lists its fields and compiles it.)
       'cors',
+      // (router/rate-limits.ts)
+      ...ROUTE_ACTION_RATE_LIMIT_FIELDS,
     ],
+    ...RATE_LIMIT_FIELDS,
     // (Refused: the per-cluster metadata_match and typed_per_filter_config.)
     [ROUTE + 'WeightedCluster']: ['clusters', 'total_weight', 'header_name', 'runtime_key_prefix'],
     [ROUTE + 'WeightedCluster.ClusterWeight']: [
@@ -151,12 +158,14 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
     const attemptCount = vh.include_request_attempt_count === true;
     const vhFilters = perFilterLevel(vh.typed_per_filter_config, `${vpath}.typed_per_filter_config`, ctx);
     const vhCors = legacyCorsLevel(vh.cors, `${vpath}.cors`, ctx);
+    const vhRateLimits = compileRateLimits(vh.rate_limits, `${vpath}.rate_limits`, ctx);
     const routes: RouteSnap[] = [];
     ((vh.routes ?? []) as Obj[]).forEach((r, i) => {
       const m = r.match ?? {};
       const mpath = `${vpath}.routes[${i}].match`;
       const match = compileRouteMatch(m, mpath, ctx);
       let action: RouteSnap['action'];
+      let rateLimits: RouteSnap['rateLimits'] = null;
       const rpath = `${vpath}.routes[${i}]`;
       if (r.direct_response) {
         action = directResponseAction(r.direct_response, `${rpath}.direct_response`, maxBody, ctx);
@@ -180,6 +189,7 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
           includeAttemptCount: attemptCount,
           ...routeActionExtra(ra, `${rpath}.route`, ctx, r.name ?? ''),
         };
+        rateLimits = compileRouteRateLimits(ra, `${rpath}.route`, vhRateLimits, ctx);
       }
       const headers = ((m.headers ?? []) as Obj[]).map((h, j) => headerMatcher(h, `${mpath}.headers[${j}]`, ctx));
       const routeFilters = perFilterLevel(r.typed_per_filter_config, `${rpath}.typed_per_filter_config`, ctx);
@@ -191,6 +201,7 @@ function virtualHosts(rc: Obj | undefined, path: string, ctx: CompileContext): V
         metadata: routeMetadata(r.metadata), perFilterConfig: resolvePerFilterConfig([rcFilters, vhFilters, routeFilters]),
         filterDisabled: resolveFilterDisabled([rcFilters, vhFilters, routeFilters]),
         ...(cors === null ? {} : { cors }),
+        rateLimits,
       });
     });
     out.push({ name: vh.name, domains: (vh.domains ?? []).map((d: string) => d.toLowerCase()), routes });

@@ -7,6 +7,7 @@ import type { RedirectSnap } from './redirect.ts';
 import type { WeightedClustersSnap } from './weighted-clusters.ts';
 import type { ShadowPolicySnap } from './shadow.ts';
 import type { HeaderParserSnap } from './header-parser.ts';
+import type { RouteRateLimitsSnap } from './rate-limits.ts';
 import type { FractionalPercent } from '../runtime/types.ts';
 
 /** A RuntimeFractionalPercent (envoy.config.core.v3): the runtime's `runtimeKey` when set, else
@@ -93,6 +94,9 @@ export interface RouteSnap {
    *  route, its virtual host or its route configuration has an entry for, the most specific
    *  winning (null: none; HTTP filters keep their default). */
   filterDisabled?: Record<string, boolean> | null;
+  /** RouteAction.rate_limits, its virtual host's rate_limits and include_vh_rate_limits
+   *  (router/rate-limits.ts); null or absent: none. */
+  rateLimits?: RouteRateLimitsSnap | null;
   /** request_headers_to_add / _to_remove of the route, its virtual host and the route
    *  configuration, in evaluation order (router/header-parser.ts routeChain); null: none. */
   requestHeaderParsers?: HeaderParserSnap[] | null;

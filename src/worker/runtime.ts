@@ -77,6 +77,7 @@ export class WorkerRuntime {
       },
       runtime,
       serverState: new ServerState(serverState),
+      sharedMemory: resources,
     };
     this.observer = observer;
     this.listeners = new Map();
