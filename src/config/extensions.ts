@@ -53,13 +53,11 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.network.kafka_broker', C.NetworkFilter, [NET + 'kafka_broker.v3.KafkaBroker']],
 
   // HTTP filters.
-  ['envoy.filters.http.fault', C.HttpFilter, [HTTP + 'fault.v3.HTTPFault']],
   ['envoy.filters.http.local_ratelimit', C.HttpFilter, [HTTP + 'local_ratelimit.v3.LocalRateLimit']],
   ['envoy.filters.http.ratelimit', C.HttpFilter, [HTTP + 'ratelimit.v3.RateLimit']],
   ['envoy.filters.http.dynamo', C.HttpFilter, [HTTP + 'dynamo.v3.Dynamo']],
   ['envoy.filters.http.grpc_web', C.HttpFilter, [HTTP + 'grpc_web.v3.GrpcWeb']],
   ['envoy.filters.http.lua', C.HttpFilter, [HTTP + 'lua.v3.Lua']],
-  ['envoy.filters.http.ext_authz', C.HttpFilter, [HTTP + 'ext_authz.v3.ExtAuthz']],
   ['envoy.filters.http.ext_proc', C.HttpFilter, [HTTP + 'ext_proc.v3.ExternalProcessor']],
   ['envoy.filters.http.jwt_authn', C.HttpFilter, [HTTP + 'jwt_authn.v3.JwtAuthentication']],
   ['envoy.filters.http.gzip', C.HttpFilter, [HTTP + 'gzip.v3.Gzip']],

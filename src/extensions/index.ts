@@ -27,6 +27,7 @@ import brotliDecompressor from './compression/brotli/decompressor/index.ts';
 import zstdCompressor from './compression/zstd/compressor/index.ts';
 import zstdDecompressor from './compression/zstd/decompressor/index.ts';
 import script from './filters/http/script/index.ts';
+import fault from './filters/http/fault/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -79,6 +80,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     zstdCompressor,
     zstdDecompressor,
     script,
+    fault,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,
