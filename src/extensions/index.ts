@@ -28,6 +28,7 @@ import zstdCompressor from './compression/zstd/compressor/index.ts';
 import zstdDecompressor from './compression/zstd/decompressor/index.ts';
 import script from './filters/http/script/index.ts';
 import fault from './filters/http/fault/index.ts';
+import extAuthz from './filters/http/ext-authz/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -81,6 +82,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     zstdDecompressor,
     script,
     fault,
+    extAuthz,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,
