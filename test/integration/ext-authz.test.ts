@@ -7,10 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import path from 'node:path';
 import { Buffer } from 'node:buffer';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { findMessageType, loadProtos } from '../../src/config/protos.ts';
 import { request } from 'undici';
 import { fileAccessLog, hcmListener, staticCluster, tmpFile } from '../helpers/legate.ts';
 import { httpUp, legateFor, track } from './fixtures/tracked.ts';
@@ -204,19 +203,26 @@ static_resources:
 
 // ---- gRPC ------------------------------------------------------------------------------------
 
-const DEPS = path.resolve(import.meta.dirname, '../../node_modules/@grpc/grpc-js-xds/deps');
-
 interface SeenGrpc { headers: Record<string, string>; path: string; method: string; contextExtensions: Record<string, string>; source: string }
 
+/** The Authorization service from Envoy's proto (external_auth.proto, through protobufjs, which
+ *  Legate validates its config with), served by @grpc/grpc-js. */
 async function grpcAuthz(): Promise<{ port: number; seen: SeenGrpc[] }> {
-  const def = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', {
-    includeDirs: ['envoy-api', 'xds', 'googleapis', 'protoc-gen-validate'].map((d) => path.join(DEPS, d)),
-    keepCase: true, longs: String, enums: String, defaults: false, oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(def) as any;
+  loadProtos();
+  const Req = findMessageType('envoy.service.auth.v3.CheckRequest')!;
+  const Res = findMessageType('envoy.service.auth.v3.CheckResponse')!;
+  const service: grpc.ServiceDefinition = {
+    Check: {
+      path: '/envoy.service.auth.v3.Authorization/Check', requestStream: false, responseStream: false,
+      requestSerialize: (m: object) => Buffer.from(Req.encode(Req.fromObject(m)).finish()),
+      requestDeserialize: (b: Buffer) => Req.toObject(Req.decode(b), { longs: String, enums: String }),
+      responseSerialize: (m: object) => Buffer.from(Res.encode(Res.fromObject(m)).finish()),
+      responseDeserialize: (b: Buffer) => Res.toObject(Res.decode(b), { longs: String, enums: String }),
+    },
+  };
   const seen: SeenGrpc[] = [];
   const server = new grpc.Server();
-  server.addService(pkg.envoy.service.auth.v3.Authorization.service, {
+  server.addService(service, {
     Check(call: any, cb: any) {
       const a = call.request.attributes;
       const h = a.request.http;
