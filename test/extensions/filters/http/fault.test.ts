@@ -112,3 +112,27 @@ test('max_active_faults: the count is shared; past it the fault is skipped and c
   b.f.onDestroy();
   assert.equal(activeFaults(c), 0);
 });
+
+test('downstream_nodes and headers select the requests; DI and FI flag them', () => {
+  const c = config({
+    abort: { kind: AbortKind.Http, httpStatus: 500, grpcStatus: -1, percentage: ALL },
+    downstreamNodes: ['node-a'],
+    headers: [{ name: 'x-fault', kind: 'exact', value: 'on', ignoreCase: false, invert: false, present: false }],
+  });
+  let s = stream(c, ['x-fault', 'on']);
+  assert.equal(s.f.decodeHeaders(s.h, true), FilterHeadersStatus.Continue);
+  s = stream(c, ['x-envoy-downstream-service-node', 'node-a']);
+  assert.equal(s.f.decodeHeaders(s.h, true), FilterHeadersStatus.Continue);
+  s = stream(c, ['x-envoy-downstream-service-node', 'node-a', 'x-fault', 'on']);
+  assert.equal(s.f.decodeHeaders(s.h, true), FilterHeadersStatus.StopIteration);
+  assert.equal((s.f.dcb.streamInfo as { responseFlags: string }).responseFlags, 'FI');
+  s.f.onDestroy();
+  const d = config({ delay: { kind: SourceKind.Header, fixedMs: 0, percentage: ALL } });
+  s = stream(d, ['x-envoy-fault-delay-request', '20']);
+  assert.equal(s.f.decodeHeaders(s.h, true), FilterHeadersStatus.StopIteration);
+  assert.equal((s.f.dcb.streamInfo as { responseFlags: string }).responseFlags, 'DI');
+  s.f.onDestroy();
+  // No header, no delay.
+  s = stream(d);
+  assert.equal(s.f.decodeHeaders(s.h, true), FilterHeadersStatus.Continue);
+});
