@@ -261,7 +261,7 @@ async function grpcAuthz(): Promise<{ port: number; seen: SeenGrpc[] }> {
   return { port, seen };
 }
 
-test('gRPC service (envoy.service.auth.v3.Authorization/Check): allow, deny, context_extensions, fail open and closed', async () => {
+test('gRPC service (envoy.service.auth.v3.Authorization/Check): allow, deny, context_extensions merged over the virtual host and route, fail open and closed', async () => {
   const authz = await grpcAuthz();
   const up = await httpUp();
   const filter = (extra: string): string => `
@@ -270,16 +270,25 @@ test('gRPC service (envoy.service.auth.v3.Authorization/Check): allow, deny, con
               "@type": ${TYPE}
               transport_api_version: V3
               grpc_service: { envoy_grpc: { cluster_name: authz }, timeout: 1s }${extra}`;
-  const routes = `
+  // context_extensions merge over the virtual host and the route (the route wins a key).
+  const virtualHosts = `
+            - name: all
+              domains: ["*"]
+              typed_per_filter_config:
+                envoy.filters.http.ext_authz:
+                  "@type": ${PER_ROUTE}
+                  check_settings: { context_extensions: { tenant: acme, region: eu } }
+              routes:
               - match: { prefix: "/" }
                 route: { cluster: upstream }
                 typed_per_filter_config:
                   envoy.filters.http.ext_authz:
                     "@type": ${PER_ROUTE}
-                    check_settings: { context_extensions: { tenant: acme } }`;
+                    check_settings: { context_extensions: { tenant: beta } }`;
   const legate = await legateFor(`
 static_resources:
-  listeners:${hcmListener('closed', 'closed', routes, { httpFilters: filter('') })}${hcmListener('open', 'open', routes, {
+  listeners:${hcmListener('closed', 'closed', '', { httpFilters: filter(''), virtualHosts })}${hcmListener('open', 'open', '', {
+    virtualHosts,
     httpFilters: filter(`
               failure_mode_allow: true`),
   })}
@@ -301,7 +310,7 @@ static_resources:
   assert.equal(c.method, 'GET');
   assert.equal(c.headers['x-other'], 'o');
   assert.equal(c.headers[':method'], 'GET');
-  assert.deepEqual(c.contextExtensions, { tenant: 'acme' });
+  assert.deepEqual(c.contextExtensions, { tenant: 'beta', region: 'eu' });
   assert.equal(c.source, '127.0.0.1');
 
   r = await request(`${closed}/g`, { headers: { authorization: 'no' } });

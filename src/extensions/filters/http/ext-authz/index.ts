@@ -1,8 +1,8 @@
 // envoy.filters.http.ext_authz (envoy.extensions.filters.http.ext_authz.v3.ExtAuthz): asks an
 // authorization service about each request (filter.ts) over HTTP (http_service: http-client.ts)
 // or gRPC (grpc_service.envoy_grpc: grpc-client.ts, Envoy's Authorization/Check). Per route:
-// ExtAuthzPerRoute `disabled` and check_settings (context_extensions,
-// disable_request_body_buffering). Stats: http.<stat_prefix>.ext_authz.[<stat_prefix>.]{ok,denied,
+// ExtAuthzPerRoute `disabled` and check_settings (context_extensions, merged over the route, its
+// virtual host and the route configuration; disable_request_body_buffering). Stats: http.<stat_prefix>.ext_authz.[<stat_prefix>.]{ok,denied,
 // error,failure_mode_allowed} and cluster.<route's cluster>.ext_authz.* (Envoy's both). Refused by
 // name: everything else (filter_enabled, metadata namespaces, dynamic metadata, header mutation
 // rules, allowed_headers at the top level ...); clear_route_cache only as false.
@@ -152,7 +152,19 @@ const extAuthz: HttpFilterModule<ExtAuthzSnap> = {
   },
   protos: ['envoy/extensions/filters/http/ext_authz/v3/ext_authz.proto'],
   compile,
-  perRoute: { types: [PER_ROUTE], compile: compilePerRoute },
+  perRoute: {
+    types: [PER_ROUTE],
+    compile: compilePerRoute,
+    // Envoy's getMergedPerFilterConfig: context_extensions from every level (the more specific
+    // wins a key), the flags from the most specific.
+    merge(outer, inner) {
+      const o = outer as ExtAuthzPerRouteSnap;
+      const i = inner as ExtAuthzPerRouteSnap;
+      const m = new Map<string, string>();
+      for (const l of [o.contextExtensions, i.contextExtensions]) for (let k = 0; k < l.length; k += 2) m.set(l[k], l[k + 1]);
+      return { disabled: i.disabled, disableRequestBodyBuffering: i.disableRequestBodyBuffering, contextExtensions: [...m].flat() };
+    },
+  },
   createFilterFactory(snap, ctx) {
     const config: ExtAuthzConfig = {
       snap,
