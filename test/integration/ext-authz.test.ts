@@ -61,12 +61,12 @@ function httpFilter(extra: string): string {
                 server_uri: { uri: "http://authz", cluster: authz, timeout: 0.5s }
                 path_prefix: /check
                 authorization_request:
-                  allowed_headers: { patterns: [{ exact: x-allowed }] }
                   headers_to_add: [{ key: x-added, value: "from-legate" }]
                 authorization_response:
                   allowed_upstream_headers: { patterns: [{ exact: x-authz-user }] }
                   allowed_client_headers: { patterns: [{ exact: x-deny-reason }, { exact: content-type }] }
-                  allowed_client_headers_on_success: { patterns: [{ prefix: x-authz-client }] }${extra}`;
+                  allowed_client_headers_on_success: { patterns: [{ prefix: x-authz-client }] }
+              allowed_headers: { patterns: [{ exact: x-allowed }] }${extra}`;
 }
 
 const ROUTES = `
@@ -269,7 +269,8 @@ test('gRPC service (envoy.service.auth.v3.Authorization/Check): allow, deny, con
             typed_config:
               "@type": ${TYPE}
               transport_api_version: V3
-              grpc_service: { envoy_grpc: { cluster_name: authz }, timeout: 1s }${extra}`;
+              grpc_service: { envoy_grpc: { cluster_name: authz }, timeout: 1s }
+              allowed_headers: { patterns: [{ exact: authorization }, { prefix: x-oth }] }${extra}`;
   // context_extensions merge over the virtual host and the route (the route wins a key).
   const virtualHosts = `
             - name: all
@@ -310,6 +311,8 @@ static_resources:
   assert.equal(c.method, 'GET');
   assert.equal(c.headers['x-other'], 'o');
   assert.equal(c.headers[':method'], 'GET');
+  // allowed_headers: the others stay out of the check.
+  assert.equal(c.headers['x-remove-me'], undefined);
   assert.deepEqual(c.contextExtensions, { tenant: 'beta', region: 'eu' });
   assert.equal(c.source, '127.0.0.1');
 

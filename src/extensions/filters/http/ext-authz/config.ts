@@ -24,9 +24,12 @@ export interface ExtAuthzSnap {
   timeoutMs: number;
   /** http_service.path_prefix. */
   pathPrefix: string;
-  /** authorization_request.allowed_headers (HTTP mode; authorization, :method, :path and
-   *  :authority always go). */
+  /** allowed_headers (or the deprecated authorization_request.allowed_headers): the client's
+   *  headers the service sees (HTTP mode: authorization, :method, :path and :authority always go,
+   *  and none other when unset; gRPC mode: every header when unset). */
   allowedHeaders: StringMatchSnap[];
+  /** allowed_headers was set (gRPC mode then sends only those, and the pseudo-headers). */
+  allowedHeadersSet: boolean;
   /** authorization_request.headers_to_add, [name, value, ...] (set on the check request). */
   headersToAdd: string[];
   allowedUpstreamHeaders: StringMatchSnap[];

@@ -16,7 +16,7 @@ import type { NetworkConnection } from '../../../../network/filter.ts';
 import type { ClusterManager } from '../../../../upstream/cluster-manager.ts';
 import type { LoadBalancerContext } from '../../../../upstream/load-balancer.ts';
 import {
-  AuthzResponse, CheckStatus, ERROR_RESPONSE, type BodySettings, type CheckCall, type CheckCallbacks, type ExtAuthzSnap,
+  AuthzResponse, CheckStatus, ERROR_RESPONSE, KeyMatcher, type BodySettings, type CheckCall, type CheckCallbacks, type ExtAuthzSnap,
 } from './config.ts';
 
 const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
@@ -45,6 +45,14 @@ function address(s: string): ProtoWriter {
   return new ProtoWriter().message(1, new ProtoWriter().string(2, ip).varint(3, port));
 }
 
+const allowedMatchers = new WeakMap<ExtAuthzSnap, KeyMatcher>();
+/** allowed_headers' matcher, built once per config (and worker). */
+function allowedMatcher(snap: ExtAuthzSnap): KeyMatcher {
+  let m = allowedMatchers.get(snap);
+  if (m === undefined) allowedMatchers.set(snap, m = new KeyMatcher(snap.allowedHeaders));
+  return m;
+}
+
 /** The CheckRequest message. */
 export function checkRequest(snap: ExtAuthzSnap, body: BodySettings | null, x: CheckInput): Buffer {
   const h = x.headers;
@@ -70,8 +78,10 @@ export function checkRequest(snap: ExtAuthzSnap, body: BodySettings | null, x: C
     [':authority', h.authority], [':path', h.path], [':method', h.method], [':scheme', h.scheme],
   ]);
   const list = h.headers;
+  const allowed = snap.allowedHeadersSet ? allowedMatcher(snap) : null;
   for (let i = 0; i < list.length; i += 2) {
     const k = list[i];
+    if (allowed !== null && !allowed.matches(k)) continue;
     const have = map.get(k);
     map.set(k, have === undefined ? list[i + 1] : `${have},${list[i + 1]}`);
   }

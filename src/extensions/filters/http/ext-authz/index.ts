@@ -5,7 +5,7 @@
 // virtual host and the route configuration; disable_request_body_buffering). Stats: http.<stat_prefix>.ext_authz.[<stat_prefix>.]{ok,denied,
 // error,failure_mode_allowed} and cluster.<route's cluster>.ext_authz.* (Envoy's both). Refused by
 // name: everything else (filter_enabled, metadata namespaces, dynamic metadata, header mutation
-// rules, allowed_headers at the top level ...); clear_route_cache only as false.
+// rules, disallowed_headers ...); clear_route_cache only as false.
 import { ExtensionCategory, type CompileContext, type HttpFilterModule } from '../../../types.ts';
 import { durationMs } from '../../../../config/duration.ts';
 import { statusCodeOf } from '../../../../http/status-names.ts';
@@ -84,7 +84,9 @@ function compile(tc: Obj, ctx: CompileContext): ExtAuthzSnap {
     authority,
     timeoutMs,
     pathPrefix: hs.path_prefix ?? '',
-    allowedHeaders: list(areq.allowed_headers, `${hp}.authorization_request.allowed_headers`, ctx),
+    allowedHeaders: tc.allowed_headers !== undefined ? list(tc.allowed_headers, `${p}.allowed_headers`, ctx)
+      : list(areq.allowed_headers, `${hp}.authorization_request.allowed_headers`, ctx),
+    allowedHeadersSet: tc.allowed_headers !== undefined || areq.allowed_headers !== undefined,
     headersToAdd,
     allowedUpstreamHeaders: list(ares.allowed_upstream_headers, `${hp}.authorization_response.allowed_upstream_headers`, ctx),
     allowedUpstreamHeadersToAppend: list(ares.allowed_upstream_headers_to_append,
@@ -129,7 +131,7 @@ const extAuthz: HttpFilterModule<ExtAuthzSnap> = {
     [TYPE]: [
       'grpc_service', 'http_service', ['transport_api_version', { enumValues: ['V3'] }], 'failure_mode_allow',
       'failure_mode_allow_header_add', 'with_request_body', 'clear_route_cache', 'status_on_error',
-      'include_peer_certificate', 'stat_prefix',
+      'include_peer_certificate', 'stat_prefix', 'allowed_headers',
     ],
     [PKG + 'BufferSettings']: ['max_request_bytes', 'allow_partial_message', 'pack_as_bytes'],
     [PKG + 'HttpService']: ['server_uri', 'path_prefix', 'authorization_request', 'authorization_response'],
