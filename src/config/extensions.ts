@@ -143,8 +143,10 @@ const UNSUPPORTED: Row[] = [
 export const EXTENSIONS: readonly ExtensionInfo[] = [
   ...extensionModules().map((m): ExtensionInfo => ({
     name: m.name, category: m.category, supported: true, terminal: m.terminal === true,
-    // (An HTTP filter's per-route config types too: typed_per_filter_config entries are Anys.)
-    types: m.category === C.HttpFilter && m.perRoute !== undefined ? [...m.types, ...m.perRoute.types] : m.types,
+    // (An HTTP filter's per-route config types too: typed_per_filter_config entries are Anys. Once
+    // each: fault's per-route config is its own HTTPFault.)
+    types: m.category === C.HttpFilter && m.perRoute !== undefined
+      ? [...new Set([...m.types, ...m.perRoute.types])] : m.types,
   })),
   ...UNSUPPORTED.map(([name, category, types, terminal]): ExtensionInfo => ({
     name, category, types, supported: false, terminal: terminal === true,
