@@ -53,11 +53,9 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.network.kafka_broker', C.NetworkFilter, [NET + 'kafka_broker.v3.KafkaBroker']],
 
   // HTTP filters.
-  ['envoy.filters.http.fault', C.HttpFilter, [HTTP + 'fault.v3.HTTPFault']],
   ['envoy.filters.http.dynamo', C.HttpFilter, [HTTP + 'dynamo.v3.Dynamo']],
   ['envoy.filters.http.grpc_web', C.HttpFilter, [HTTP + 'grpc_web.v3.GrpcWeb']],
   ['envoy.filters.http.lua', C.HttpFilter, [HTTP + 'lua.v3.Lua']],
-  ['envoy.filters.http.ext_authz', C.HttpFilter, [HTTP + 'ext_authz.v3.ExtAuthz']],
   ['envoy.filters.http.ext_proc', C.HttpFilter, [HTTP + 'ext_proc.v3.ExternalProcessor']],
   ['envoy.filters.http.jwt_authn', C.HttpFilter, [HTTP + 'jwt_authn.v3.JwtAuthentication']],
   ['envoy.filters.http.gzip', C.HttpFilter, [HTTP + 'gzip.v3.Gzip']],
@@ -144,8 +142,9 @@ export const EXTENSIONS: readonly ExtensionInfo[] = [
   ...extensionModules().map((m): ExtensionInfo => ({
     name: m.name, category: m.category, supported: true, terminal: m.terminal === true,
     // (An HTTP filter's per-route config types too: typed_per_filter_config entries are Anys. Once
-    // each: local_ratelimit's per-route config is its own message.)
-    types: m.category === C.HttpFilter && m.perRoute !== undefined ? [...new Set([...m.types, ...m.perRoute.types])] : m.types,
+    // each: a per-route config may be the filter's own message, as local_ratelimit's and fault's.)
+    types: m.category === C.HttpFilter && m.perRoute !== undefined
+      ? [...new Set([...m.types, ...m.perRoute.types])] : m.types,
   })),
   ...UNSUPPORTED.map(([name, category, types, terminal]): ExtensionInfo => ({
     name, category, types, supported: false, terminal: terminal === true,

@@ -29,6 +29,8 @@ import zstdDecompressor from './compression/zstd/decompressor/index.ts';
 import script from './filters/http/script/index.ts';
 import localRateLimit from './filters/http/local-ratelimit/index.ts';
 import rateLimit from './filters/http/ratelimit/index.ts';
+import fault from './filters/http/fault/index.ts';
+import extAuthz from './filters/http/ext-authz/index.ts';
 import fileAccessLog from './access-loggers/file/index.ts';
 import stdoutAccessLog from './access-loggers/stdout/index.ts';
 import stderrAccessLog from './access-loggers/stderr/index.ts';
@@ -83,6 +85,8 @@ export function extensionModules(): readonly ExtensionModule[] {
     script,
     localRateLimit,
     rateLimit,
+    fault,
+    extAuthz,
     fileAccessLog,
     stdoutAccessLog,
     stderrAccessLog,

@@ -49,7 +49,8 @@ export function buildRegistry(): Registry {
     if (m.category === ExtensionCategory.LoadBalancer) loadBalancers.set(m.lbPolicy, m);
     // A filter's per-route config type (typed_per_filter_config) finds its module too.
     const perRoute = m.category === ExtensionCategory.HttpFilter ? m.perRoute?.types ?? [] : [];
-    for (const t of [...m.types, ...perRoute]) {
+    // (A per-route config may be the filter's own message: envoy.filters.http.fault's HTTPFault.)
+    for (const t of new Set([...m.types, ...perRoute])) {
       const other = byType.get(t);
       // (A filter whose per-route config is its own message, as local_ratelimit's, lists it twice.)
       if (other !== undefined && other !== m) {

@@ -933,7 +933,12 @@ export class FilterManager implements FilterChainFactoryCallbacks {
       return;
     }
     const h = new ResponseHeaders(status, ['content-length', '0', 'content-type', 'text/plain', 'date', httpDate()]);
-    if (headers !== null) for (let i = 0; i < headers.length; i += 2) h.add(headers[i], headers[i + 1]);
+    if (headers !== null) {
+      // They replace the reply's own lines of the same name (a denying ext_authz service's
+      // content-type), and may repeat a name (set-cookie): Envoy's ext_authz removes, then adds.
+      for (let i = 0; i < headers.length; i += 2) h.remove(headers[i]);
+      for (let i = 0; i < headers.length; i += 2) h.add(headers[i], headers[i + 1]);
+    }
     const text = this.owner.onLocalReply(h, body, details);
     const b = text === '' ? EMPTY : Buffer.from(text);
     if (b.length !== 0) h.set('content-length', String(b.length));

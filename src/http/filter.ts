@@ -111,7 +111,8 @@ export interface StreamFilterCallbacks {
    *  response started the reply goes through the encoder filters; once a response head is in the
    *  encoder chain but not yet sent it goes straight to the client; after that the stream is
    *  reset. No decoder filter is called after a local reply. `headers` ([name, value, ...]) are
-   *  added to the reply's head (Envoy's modify_headers: a redirect's Location). */
+   *  added to the reply's head, replacing its own lines of those names (Envoy's modify_headers: a
+   *  redirect's Location, a denying ext_authz service's headers). */
   sendLocalReply(status: number, body: string, flag: string, details: string, headers?: readonly string[] | null): void;
   /** Abort the stream (the response already started, or nothing more can be done). */
   resetStream(): void;

@@ -152,6 +152,12 @@ export const ResponseFlag = {
   DurationTimeout: 'DT',
   /** Legate's own: a legate.filters.http.script filter threw or rejected (docs/filters.md). */
   ScriptFilterError: 'SFE',
+  /** The fault filter delayed the request. */
+  DelayInjected: 'DI',
+  /** The fault filter aborted the request. */
+  FaultInjected: 'FI',
+  /** The external authorization service denied the request (or failed, closed). */
+  UnauthorizedExternalService: 'UAEX',
 } as const;
 
 /** Envoy's ResponseFlag enum order, the order %RESPONSE_FLAGS% lists a stream's flags in. */
