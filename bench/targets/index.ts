@@ -9,7 +9,7 @@ import type { Scenario } from '../lib/args.ts';
 import type { TargetSpec } from './types.ts';
 
 export const TARGETS: readonly TargetSpec[] = [
-  direct, legate(1), legate(2), legate(1, 'legate-dns', undefined, '', 'dns'), nginx, haproxy, httpProxy,
+  direct, legate(1), legate(2), legate(1, 'legate-dns', undefined, '', 'dns'), legate(1, 'legate-filters', undefined, '', 'filters'), nginx, haproxy, httpProxy,
 ];
 
 /**

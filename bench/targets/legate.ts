@@ -67,6 +67,37 @@ const TCP_PROXY_FILTER = `
           stat_prefix: tcp
           cluster: upstream`;
 
+/** The legate-filters target's HTTP filters (issue 12's bench row): local_ratelimit that never
+ *  limits (a bucket of 10^9 tokens a second, enabled and enforced), cors with a policy on the
+ *  virtual host, and rbac allowing every request, before the router. */
+const BENCH_FILTERS = `
+          - name: envoy.filters.http.local_ratelimit
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+              stat_prefix: bench_rl
+              token_bucket: { max_tokens: 1000000000, tokens_per_fill: 1000000000, fill_interval: 1s }
+              filter_enabled: { default_value: { numerator: 100, denominator: HUNDRED } }
+              filter_enforced: { default_value: { numerator: 100, denominator: HUNDRED } }
+          - name: envoy.filters.http.cors
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors
+          - name: envoy.filters.http.rbac
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+              rules:
+                action: ALLOW
+                policies:
+                  all: { permissions: [{ any: true }], principals: [{ any: true }] }`;
+
+function filtersHcm(): string {
+  return HCM_FILTER.replace(`              domains: ["*"]`, `              domains: ["*"]
+              typed_per_filter_config:
+                envoy.filters.http.cors:
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy
+                  allow_origin_string_match: [{ exact: "https://example.com" }]`)
+    .replace(`          http_filters:`, `          http_filters:${BENCH_FILTERS}`);
+}
+
 /** The legate-dns target's cluster (issue 10's bench row): STRICT_DNS over three hosts (IP
  *  literals, resolved by the DNS discovery like names; the nginx upstream listens on all three),
  *  an HTTP health check every second and a retry policy on 5xx. */
@@ -93,10 +124,14 @@ function dnsCluster(upstreamPort: number): string {
 `;
 }
 
+/** A Legate row's shape: the plain proxy, or one of the issues' rows. */
+type Variant = 'plain' | 'dns' | 'filters';
+
 export function legateConfig(listenPort: number, upstreamPort: number, scenario: Scenario = 'http',
-    tls: BenchTls | null = null, variant: 'plain' | 'dns' = 'plain'): string {
+    tls: BenchTls | null = null, variant: Variant = 'plain'): string {
   const transportSocket = tls === null ? '' : tlsTransportSocket(tls);
   const filters = isL4(scenario) ? TCP_PROXY_FILTER
+    : variant === 'filters' ? filtersHcm()
     : variant === 'dns' ? HCM_FILTER.replace('route: { cluster: upstream }', `route:
                   cluster: upstream
                   retry_policy: { retry_on: 5xx, num_retries: 2 }`) : HCM_FILTER;
@@ -139,13 +174,14 @@ export function legateArgs(dir: string, concurrency: number, nodeFlags: readonly
 
 /** Legate with `concurrency` workers; `root` is another checkout of it (--against), named `prefix`. */
 export function legate(concurrency: number, prefix = 'legate', root = REPO_ROOT, label = '',
-    variant: 'plain' | 'dns' = 'plain'): TargetSpec {
+    variant: Variant = 'plain'): TargetSpec {
   return {
     name: `${prefix}-c${concurrency}`,
-    // The dns variant is an HTTP row (its upstream listens on three addresses).
-    scenarios: variant === 'dns' ? ['http'] : SCENARIOS,
+    // The dns and filters variants are HTTP rows (the dns upstream listens on three addresses).
+    scenarios: variant !== 'plain' ? ['http'] : SCENARIOS,
     describe: (scenario) => `Legate --concurrency ${concurrency}${label}` +
       (variant === 'dns' ? ', STRICT_DNS x3 + HTTP health checks (1 s) + retry policy' : '') +
+      (variant === 'filters' ? ', local_ratelimit (never limiting) + cors + rbac (allow)' : '') +
       (isTls(scenario) ? ', DownstreamTlsContext' : isL4(scenario) ? ', tcp_proxy' : ''),
     async start(ctx: StartContext): Promise<RunningTarget> {
       writeFileSync(join(ctx.dir, 'legate.yaml'), legateConfig(ctx.port, ctx.upstream.port, ctx.scenario, ctx.tls, variant));
