@@ -69,31 +69,33 @@ export interface TokenBucket {
 abstract class BucketBase {
   readonly maxTokens: number;
   readonly fillRate: number;
-  /** ns per token. */
-  readonly #per: number;
+  /** ns per token, a whole number (at least 1: a rate above 10^9 tokens a second is 10^9). */
+  readonly #per: bigint;
   /** ns a full bucket holds. */
-  readonly #cap: number;
+  readonly #cap: bigint;
   constructor(s: TokenBucketSnap) {
     this.maxTokens = s.maxTokens;
     this.fillRate = s.tokensPerFill / (s.fillIntervalMs / 1000);
-    this.#per = 1e9 / this.fillRate;
-    this.#cap = this.#per * s.maxTokens;
+    // (Exact integers: a bucket's span, max_tokens / rate, may pass 2^53 ns (104 days), where a
+    // double no longer holds every nanosecond and adding one token's time would round.)
+    this.#per = BigInt(Math.max(1, Math.round(1e9 / this.fillRate)));
+    this.#cap = this.#per * BigInt(s.maxTokens);
   }
 
-  /** The emptyAt after taking one token from `emptyAt` at `now`, or NaN when there is none. */
-  protected take(emptyAt: number, now: number): number {
+  /** The emptyAt after taking one token from `emptyAt` at `now`, or null when there is none. */
+  protected take(emptyAt: bigint, now: bigint): bigint | null {
     const full = now - this.#cap;
-    const next = (emptyAt === 0 || emptyAt < full ? full : emptyAt) + this.#per;
-    return next > now ? NaN : next;
+    const next = (emptyAt === 0n || emptyAt < full ? full : emptyAt) + this.#per;
+    return next > now ? null : next;
   }
 
-  protected describe(emptyAt: number, now: number, out: BucketState): void {
+  protected describe(emptyAt: bigint, now: bigint, out: BucketState): void {
     const full = now - this.#cap;
-    const from = emptyAt === 0 || emptyAt < full ? full : emptyAt;
-    const tokens = (now - from) / this.#per;
+    const from = emptyAt === 0n || emptyAt < full ? full : emptyAt;
+    const tokens = Number(now - from) / Number(this.#per);
     out.maxTokens = this.maxTokens;
     out.remaining = Math.floor(tokens);
-    out.resetSeconds = tokens >= 1 ? 0 : Math.ceil((from + this.#per - now) / 1e9);
+    out.resetSeconds = tokens >= 1 ? 0 : Math.ceil(Number(from + this.#per - now) / 1e9);
   }
 }
 
@@ -112,36 +114,37 @@ export class SharedTokenBucket extends BucketBase implements TokenBucket {
   consume(now: number): boolean {
     const w = this.#words;
     const i = this.#i;
+    const t = BigInt(now);
     for (;;) {
       const old = Atomics.load(w, i);
-      const next = this.take(Number(old), now);
-      if (next !== next) return false;
-      if (Atomics.compareExchange(w, i, old, BigInt(Math.round(next))) === old) return true;
+      const next = this.take(old, t);
+      if (next === null) return false;
+      if (Atomics.compareExchange(w, i, old, next) === old) return true;
     }
   }
 
   state(now: number, out: BucketState): void {
-    this.describe(Number(Atomics.load(this.#words, this.#i)), now, out);
+    this.describe(Atomics.load(this.#words, this.#i), BigInt(now), out);
   }
 }
 
 /** A bucket of one thread (a downstream connection's, or when the process has no shared memory). */
 export class LocalTokenBucket extends BucketBase implements TokenBucket {
-  #emptyAt: number;
+  #emptyAt: bigint;
   constructor(s: TokenBucketSnap) {
     super(s);
-    this.#emptyAt = 0;
+    this.#emptyAt = 0n;
   }
 
   consume(now: number): boolean {
-    const next = this.take(this.#emptyAt, now);
-    if (next !== next) return false;
+    const next = this.take(this.#emptyAt, BigInt(now));
+    if (next === null) return false;
     this.#emptyAt = next;
     return true;
   }
 
   state(now: number, out: BucketState): void {
-    this.describe(this.#emptyAt, now, out);
+    this.describe(this.#emptyAt, BigInt(now), out);
   }
 }
 
