@@ -35,7 +35,7 @@ import type { Mode } from './scenarios.ts';
 import { selectTargets } from './targets/index.ts';
 import { legate, REPO_ROOT } from './targets/legate.ts';
 import { nginxVersion } from './targets/nginx.ts';
-import { PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './targets/payload.ts';
+import { GZIP, JSON_BYTES, JSON_PATH, PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './targets/payload.ts';
 import { condensedOutput, headline } from './targets/common.ts';
 import { SkipTarget } from './targets/types.ts';
 import type { RunningTarget, TargetSpec, Upstream } from './targets/types.ts';
@@ -143,6 +143,8 @@ const RATE_NOTES: Readonly<Record<BenchArgs['scenario'], string>> = {
     'share of handshakes that resumed a session (the resumed mode should show ~100%, full 0%).',
   'tcp-stream': 'MB/s is 10^6 bytes a second of one 1 GiB download, connect to last byte.',
   'tcp-echo': 'rps counts responses with status < 400, small HTTP exchanges through an L4 proxy.',
+  'gzip': `rps counts responses with status < 400, each the ${JSON_BYTES / 1024} KiB JSON document gzipped by the ` +
+    `proxy (level ${GZIP.level}, window bits ${GZIP.windowBits}, memory level ${GZIP.memLevel}).`,
 };
 
 const CPU_NOTES: Readonly<Record<BenchArgs['scenario'], string>> = {
@@ -151,6 +153,8 @@ const CPU_NOTES: Readonly<Record<BenchArgs['scenario'], string>> = {
   'tls-new': 'CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 connections.',
   'tcp-stream': 'CPU s/GiB: CPU-seconds the proxy (all its processes and threads) spent per GiB carried.',
   'tcp-echo': 'CPU s/10k: CPU-seconds the proxy (all its processes and threads) spent per 10,000 requests.',
+  'gzip': 'CPU s/10k: CPU-seconds the proxy (all its processes and threads, compression included) spent per ' +
+    '10,000 requests.',
 };
 
 function roundsOf(t: TargetState, mode: Mode): RoundResult[] {
@@ -283,7 +287,8 @@ async function main(): Promise<number> {
     const stream = scenario === 'tcp-stream';
     const upstream = await startUpstream(upstreamKind, join(tmp, 'upstream'), upstreamPort, nodeBin, stream);
     log(`upstream: ${upstreamKind} on 127.0.0.1:${upstream.port}, ${PAYLOAD_PATH} (100 bytes)` +
-      (stream ? `, ${STREAM_PATH} (${STREAM_BYTES} bytes)` : ''));
+      (stream ? `, ${STREAM_PATH} (${STREAM_BYTES} bytes)` : '') +
+      (scenario === 'gzip' ? `, ${JSON_PATH} (${JSON_BYTES} bytes, application/json)` : ''));
 
     const targets: TargetState[] = specs.map((spec) =>
       ({ spec, status: 'running', note: '', running: null, rounds: [] }));
@@ -312,7 +317,20 @@ async function main(): Promise<number> {
       }
     });
     const active = (): TargetState[] => targets.filter((t) => t.status === 'running');
-    if (active().length === 0) throw new Error('no target could be started');
+    // A target that answers but does not do what the scenario measures is out before it is measured.
+    for (const m of modes) {
+      if (m.check === undefined) continue;
+      for (const t of active()) {
+        try {
+          log(`  ${t.spec.name.padEnd(11)} ${await m.check(t.running!.port)}`);
+        } catch (err) {
+          t.status = 'failed';
+          t.note = `check failed: ${(err as Error).message}`;
+          log(`  ${t.spec.name.padEnd(11)} FAILED: ${t.note}`);
+        }
+      }
+    }
+    if (active().length === 0) throw new Error('no target could be started and pass its check');
 
     if (scenario === 'http') {
       const mode = args.newConn ? 'new connection per request' : 'keep-alive';
@@ -415,7 +433,8 @@ async function main(): Promise<number> {
         node: toolVersion(nodeBin, ['--version']),
         wrk: modes.some((m) => m.tool === 'wrk') ? toolVersion(which('wrk'), ['-v']) : null,
         upstream: { kind: upstream.kind, nginx: upstream.kind === 'nginx' ? nginxVersion(which('nginx')!) : null },
-        payloadBytes: 100,
+        payloadBytes: scenario === 'gzip' ? JSON_BYTES : 100,
+        ...(scenario === 'gzip' ? { gzip: GZIP } : {}),
         ...(stream ? { streamBytes: STREAM_BYTES } : {}),
         ...(scenario !== 'http' ? { units: Object.fromEntries(modes.map((m) => [m.name, { rate: m.rate, cpu: m.cpu }])) } : {}),
       },

@@ -2,14 +2,16 @@
 // behind each, and the columns the table shows. The targets decide for themselves what they are in a
 // scenario (targets/*.ts, StartContext.scenario).
 
+import { gunzipSync } from 'node:zlib';
 import type { BenchArgs, Scenario } from './lib/args.ts';
+import { httpFetch } from './lib/net.ts';
 import { which } from './lib/which.ts';
 import { curlStream } from './load/curl-stream.ts';
 import { tlsConnClient } from './load/tls-conn.ts';
 import type { Handshake } from './load/tls-conn.ts';
 import { wrk } from './load/wrk.ts';
 import type { LoadResult, LoadTool } from './load/types.ts';
-import { PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './targets/payload.ts';
+import { JSON_BYTES, JSON_DOC, JSON_PATH, PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './targets/payload.ts';
 
 export interface Mode {
   /** '' when the scenario has one mode; else its name in the table title and the JSON ('full'). */
@@ -30,6 +32,11 @@ export interface Mode {
   /** The targets the ratios are taken to, in column order. */
   readonly refs: readonly string[];
   run(port: number, durationS: number): Promise<LoadResult>;
+  /**
+   * Run once per target after it started: resolves with a line for the log, or rejects with why the
+   * target does not do what the mode measures (it is then dropped from the run).
+   */
+  check?(port: number): Promise<string>;
 }
 
 export interface ModeContext {
@@ -43,12 +50,15 @@ export interface ModeContext {
   readonly log: (line: string) => void;
 }
 
-function httpMode(ctx: ModeContext, tool: LoadTool, scheme: 'http' | 'https', refs: readonly string[]): Mode {
+function httpMode(ctx: ModeContext, tool: LoadTool, scheme: 'http' | 'https', refs: readonly string[],
+    path = PAYLOAD_PATH, headers?: Readonly<Record<string, string>>): Mode {
   const { args } = ctx;
   return {
     name: '',
     tool: tool.name,
-    how: `-c ${args.connections}, ${args.durationS} s, ${args.newConn ? 'new connection per request' : 'keep-alive'}`,
+    how: `-c ${args.connections}, ${args.durationS} s, ${args.newConn ? 'new connection per request' : 'keep-alive'}` +
+      (path !== PAYLOAD_PATH ? `, GET ${path}` : '') +
+      Object.entries(headers ?? {}).map(([name, value]) => `, ${name}: ${value}`).join(''),
     rate: 'rps',
     cpu: 'CPU s/10k',
     cpuUnits: 10_000,
@@ -56,13 +66,41 @@ function httpMode(ctx: ModeContext, tool: LoadTool, scheme: 'http' | 'https', re
     reused: false,
     refs,
     run: (port, durationS) => tool.run({
-      url: `${scheme}://127.0.0.1:${port}${PAYLOAD_PATH}`,
+      url: `${scheme}://127.0.0.1:${port}${path}`,
       connections: args.connections,
       threads: args.threads,
       durationS,
       newConn: args.newConn,
+      ...(headers !== undefined ? { headers } : {}),
     }),
   };
+}
+
+const ACCEPT_GZIP = { 'Accept-Encoding': 'gzip' } as const;
+
+/**
+ * The gzip scenario's check: one request as the load sends it must come back gzip-coded and decode to
+ * the document, or a target that passes the JSON through uncompressed (a config it ignored, a content
+ * type it does not match) would be measured as if it compressed.
+ */
+async function checkGzip(port: number): Promise<string> {
+  const res = await httpFetch(port, JSON_PATH, ACCEPT_GZIP, 5000);
+  if (res.status !== 200) throw new Error(`GET ${JSON_PATH} answered ${res.status}`);
+  const encoding = res.headers['content-encoding'];
+  if (encoding !== 'gzip') {
+    throw new Error(`GET ${JSON_PATH} with Accept-Encoding: gzip came back ` +
+      `${encoding === undefined ? 'without content-encoding' : `content-encoding: ${encoding}`} (${res.body.length} bytes)`);
+  }
+  let body: Buffer;
+  try {
+    body = gunzipSync(res.body);
+  } catch (err) {
+    throw new Error(`GET ${JSON_PATH}: the gzip body does not decode: ${(err as Error).message}`);
+  }
+  if (!body.equals(Buffer.from(JSON_DOC))) {
+    throw new Error(`GET ${JSON_PATH}: the body decodes to ${body.length} bytes that are not the document`);
+  }
+  return `gzip ok, ${JSON_BYTES} -> ${res.body.length} bytes, vary: ${String(res.headers.vary ?? '-')}`;
 }
 
 function wrkOnly(ctx: ModeContext, scenario: Scenario): LoadTool {
@@ -74,6 +112,9 @@ export function scenarioModes(scenario: Scenario, ctx: ModeContext): Mode[] {
   switch (scenario) {
     case 'http':
       return [httpMode(ctx, ctx.tool, 'http', ['nginx', 'direct'])];
+    case 'gzip':
+      // The same keep-alive load, for the JSON document, asking for gzip.
+      return [{ ...httpMode(ctx, ctx.tool, 'http', ['nginx'], JSON_PATH, ACCEPT_GZIP), check: checkGzip }];
     case 'tcp-echo':
       // Small HTTP requests and responses on 50 connections, through proxies that see only bytes.
       return [httpMode(ctx, wrkOnly(ctx, scenario), 'http', ['nginx', 'direct'])];

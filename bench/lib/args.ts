@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 
 /** What is measured: see bench/scenarios.ts and docs/bench.md. */
-export const SCENARIOS = ['http', 'https', 'tls-new', 'tcp-stream', 'tcp-echo'] as const;
+export const SCENARIOS = ['http', 'https', 'tls-new', 'tcp-stream', 'tcp-echo', 'gzip'] as const;
 export type Scenario = typeof SCENARIOS[number];
 
 /** Scenarios where the targets terminate TLS. */
@@ -23,6 +23,8 @@ const SCENARIO_DEFAULTS: Readonly<Record<Scenario, { durationS: number; rounds: 
   // One 1 GiB stream per target and round; the duration does not apply, warmup is one stream when > 0.
   'tcp-stream': { durationS: 5, rounds: 5, warmupS: 1 },
   'tcp-echo': { durationS: 5, rounds: 3, warmupS: 2 },
+  // Three targets (legate-c1, legate-c2, nginx), each response 100 KiB compressed on the fly.
+  'gzip': { durationS: 5, rounds: 3, warmupS: 2 },
 };
 
 export interface BenchArgs {
@@ -54,6 +56,8 @@ proxy CPU-seconds per 10k requests and rps ratios to nginx and to the direct pat
                                       resumed handshakes (bench/load/tls-conn.c)
                           tcp-stream  one 1 GiB download through each L4 proxy, MB/s (curl)
                           tcp-echo    small HTTP requests on 50 connections through each L4 proxy (wrk)
+                          gzip        a 100 KiB JSON response gzipped by the proxy at nginx's default
+                                      level 1, Accept-Encoding: gzip (wrk); Legate and nginx only
   --duration <s>        seconds per measurement (default 5, tls-new 4; "5s" also accepted)
   --connections <n>     concurrent client connections (default 50)
   --threads <n>         load generator threads (default 1; tls-new: client processes)
@@ -61,8 +65,9 @@ proxy CPU-seconds per 10k requests and rps ratios to nginx and to the direct pat
   --warmup <s>          unrecorded load per target before round 1 (default 2, tls-new and tcp-stream 1;
                         0 disables)
   --only <a,b>          only these targets: direct, legate (= legate-c1,legate-c2), legate-c1, legate-c2,
-                        nginx, haproxy, http-proxy (a scenario runs those it applies to: no direct
-                        in https and tls-new, http-proxy in http only)
+                        nginx, haproxy, http-proxy, legate-dns-c1, legate-filters-c1 (a scenario runs those
+                        it applies to: no direct in https, tls-new and gzip, no haproxy in gzip,
+                        http-proxy and the legate-dns and legate-filters rows in http only)
   --new-conn            every request on a new connection (Connection: close): new-connection rate
   --tool <wrk|autocannon>  load generator (default wrk, autocannon when wrk is not installed)
   --upstream <nginx|node>  upstream server (default nginx, node when nginx is not installed)

@@ -3,6 +3,7 @@
 import { createServer, connect } from 'node:net';
 import type { Server } from 'node:net';
 import { request } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 
 /**
@@ -52,6 +53,29 @@ export function httpGet(port: number, path: string, timeoutMs: number, tls = fal
     });
     req.once('timeout', () => req.destroy(new Error(`no response in ${timeoutMs} ms`)));
     req.once('error', (err) => resolve(err.message));
+    req.end();
+  });
+}
+
+export interface FetchedResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The body as received (not decoded). */
+  readonly body: Buffer;
+}
+
+/** One GET with `headers` on a fresh connection: the whole response, or an error. */
+export function httpFetch(port: number, path: string, headers: Readonly<Record<string, string>>,
+    timeoutMs: number): Promise<FetchedResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.once('error', reject);
+    });
+    req.once('timeout', () => req.destroy(new Error(`no response in ${timeoutMs} ms`)));
+    req.once('error', reject);
     req.end();
   });
 }

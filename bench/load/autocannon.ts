@@ -32,6 +32,7 @@ export function autocannon(nodeBin: string): LoadTool | null {
       // autocannon reconnects when the server closes after a `Connection: close` response. (Its own
       // -D/--reconnectRate 1 stalls with zero requests in autocannon 9.)
       if (opts.newConn) args.push('-H', 'connection=close');
+      for (const [name, value] of Object.entries(opts.headers ?? {})) args.push('-H', `${name}=${value}`);
       args.push(opts.url);
       const out = await runTool('autocannon', nodeBin, args, opts.durationS);
       const line = out.split('\n').findLast((l) => l.startsWith('{'));

@@ -5,6 +5,8 @@ export interface LoadOptions {
   readonly durationS: number;
   /** Send `Connection: close` so every request pays for a new TCP connection. */
   readonly newConn: boolean;
+  /** Extra request headers (the gzip scenario's `Accept-Encoding: gzip`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface LoadResult {

@@ -25,6 +25,7 @@ export function wrk(bin: string, env?: NodeJS.ProcessEnv): LoadTool {
       ];
       // wrk 4 reconnects after a response that does not keep the connection alive.
       if (opts.newConn) args.push('-H', 'Connection: close');
+      for (const [name, value] of Object.entries(opts.headers ?? {})) args.push('-H', `${name}: ${value}`);
       args.push(opts.url);
       const out = await runTool('wrk', bin, args, opts.durationS, env);
       const line = out.split('\n').find((l) => l.startsWith(MARKER));

@@ -1,12 +1,14 @@
-// Upstream used when nginx is not installed: 100 bytes for every request, STREAM_BYTES at STREAM_PATH.
+// Upstream used when nginx is not installed: 100 bytes for every request, STREAM_BYTES at STREAM_PATH,
+// the JSON document at JSON_PATH.
 // Usage: node bench/peers/node-upstream.ts <port>
 
 import { createServer } from 'node:http';
 import type { ServerResponse } from 'node:http';
-import { PAYLOAD, STREAM_BYTES, STREAM_PATH } from '../targets/payload.ts';
+import { JSON_DOC, JSON_PATH, PAYLOAD, STREAM_BYTES, STREAM_PATH } from '../targets/payload.ts';
 
 const port = Number(process.argv[2]);
 const body = Buffer.from(PAYLOAD);
+const json = Buffer.from(JSON_DOC);
 const chunk = Buffer.alloc(1024 * 1024, 0);
 
 /** Writes the rest of the stream, pausing on backpressure. */
@@ -25,6 +27,11 @@ const server = createServer((req, res) => {
     r.left = STREAM_BYTES;
     res.on('drain', pump);
     pump.call(r);
+    return;
+  }
+  if (req.url === JSON_PATH) {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': json.length });
+    res.end(json);
     return;
   }
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });

@@ -4,7 +4,9 @@
 // most of wrk's 50 connections (they all arrive at once) and nginx runs on one core.
 // In the TLS scenarios the same server terminates TLS 1.3 with the shared certificate and ticket key; in
 // the TCP scenarios it is the `stream` module's proxy_pass to the upstream (a dynamic module on Debian:
-// libnginx-mod-stream, loaded with load_module).
+// libnginx-mod-stream, loaded with load_module). In the gzip scenario it gzips application/json at
+// GZIP.level (its window and hash at their defaults, which Legate's compressor is set to match), for
+// proxied requests too (`gzip_proxied any`), with `Vary: Accept-Encoding` as Envoy's compressor sends it.
 
 import { existsSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +16,7 @@ import type { BenchTls } from '../lib/certs.ts';
 import { spawnManaged } from '../lib/procs.ts';
 import { which } from '../lib/which.ts';
 import { waitProcReady } from './common.ts';
+import { GZIP } from './payload.ts';
 import { nginxCommonHttp, nginxMain } from './nginx-conf.ts';
 import { SkipTarget } from './types.ts';
 import type { RunningTarget, StartContext, TargetSpec } from './types.ts';
@@ -55,6 +58,14 @@ function sslDirectives(tls: BenchTls): string {
         ssl_session_ticket_key ${tls.ticketKeyPath};`;
 }
 
+/** gzip as nginx users turn it on; window and hash stay at their defaults (see payload.ts GZIP). */
+const GZIP_DIRECTIVES = `
+    gzip on;
+    gzip_types application/json;
+    gzip_comp_level ${GZIP.level};
+    gzip_proxied any;
+    gzip_vary on;`;
+
 function streamConf(ctx: StartContext, bin: string): string {
   return `${streamModuleLine(bin)}${nginxMain(ctx.dir, NGINX_WORKERS)}
 stream {
@@ -71,14 +82,15 @@ export const nginx: TargetSpec = {
   scenarios: SCENARIOS,
   describe: (scenario) => isL4(scenario)
     ? `nginx stream proxy_pass, ${NGINX_WORKERS} workers`
-    : `nginx reverse proxy, ${NGINX_WORKERS} workers, upstream keepalive${isTls(scenario) ? ', TLS 1.3' : ''}`,
+    : `nginx reverse proxy, ${NGINX_WORKERS} workers, upstream keepalive${isTls(scenario) ? ', TLS 1.3' : ''}` +
+      (scenario === 'gzip' ? `, gzip_comp_level ${GZIP.level}` : ''),
   async start(ctx: StartContext): Promise<RunningTarget> {
     const bin = which('nginx');
     if (bin === null) throw new SkipTarget('nginx not found on PATH');
     const conf = join(ctx.dir, 'nginx.conf');
     writeFileSync(conf, isL4(ctx.scenario) ? streamConf(ctx, bin) : `${nginxMain(ctx.dir, NGINX_WORKERS)}
 http {
-${nginxCommonHttp(ctx.dir)}
+${nginxCommonHttp(ctx.dir)}${ctx.scenario === 'gzip' ? GZIP_DIRECTIVES : ''}
     upstream bench_upstream {
         server 127.0.0.1:${ctx.upstream.port};
         keepalive 128;

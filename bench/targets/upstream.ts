@@ -1,5 +1,6 @@
 // The upstream: nginx serving a 100-byte file (1 worker, no access log), or a Node http server answering
-// the same 100 bytes when nginx is not installed.
+// the same 100 bytes when nginx is not installed. Both also serve the gzip scenario's JSON document
+// (JSON_PATH, application/json, uncompressed: the proxies compress it).
 //
 // Keep-alive limits are lifted on purpose: with nginx's defaults (keepalive_requests 1000, timeout 75 s)
 // the upstream would close pooled connections mid-run or between a target's rounds, and each proxy would
@@ -13,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnManaged } from '../lib/procs.ts';
 import { which } from '../lib/which.ts';
 import { waitProcReady } from './common.ts';
-import { PAYLOAD, PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './payload.ts';
+import { JSON_DOC, JSON_PATH, PAYLOAD, PAYLOAD_PATH, STREAM_BYTES, STREAM_PATH } from './payload.ts';
 import { nginxCommonHttp, nginxMain } from './nginx-conf.ts';
 import type { Upstream } from './types.ts';
 
@@ -32,6 +33,7 @@ export async function startUpstream(kind: 'nginx' | 'node', dir: string, port: n
   const www = join(dir, 'www');
   mkdirSync(www);
   writeFileSync(join(www, PAYLOAD_PATH), PAYLOAD);
+  writeFileSync(join(www, JSON_PATH), JSON_DOC);
   let streamLocation = '';
   if (stream) {
     writeFileSync(join(www, STREAM_PATH), '');
@@ -52,6 +54,9 @@ ${nginxCommonHttp(dir)}
         listen 127.0.0.2:${port};
         listen 127.0.0.3:${port};
         root ${www};${streamLocation}
+        location = ${JSON_PATH} {
+            default_type application/json;
+        }
     }
 }
 `);
