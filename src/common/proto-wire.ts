@@ -1,6 +1,7 @@
 // The protobuf wire format (https://protobuf.dev/programming-guides/encoding/), just what a data
 // plane needs to speak a gRPC service without loading a .proto at run time: a writer for
-// messages built field by field, and a reader that walks a message's fields. Field numbers come
+// messages built field by field, and a reader that walks a message's fields (ext_authz's
+// CheckRequest/CheckResponse, ratelimit's RateLimitRequest/RateLimitResponse). Field numbers come
 // from the service's .proto (the callers name it); protobufjs stays on the main thread, where the
 // config is validated.
 import { Buffer } from 'node:buffer';
@@ -9,6 +10,9 @@ const WIRE_VARINT = 0;
 const WIRE_I64 = 1;
 const WIRE_LEN = 2;
 const WIRE_I32 = 5;
+
+/** The wire types a ProtoField's `wire` takes. */
+export const Wire = { Varint: WIRE_VARINT, Len: WIRE_LEN } as const;
 
 /** Builds one message. Nested messages are written into their own writer, then added with
  *  `message()` (their length is known then). */
@@ -27,8 +31,18 @@ export class ProtoWriter {
   }
 
   #varint(n: number | bigint): void {
-    let v = BigInt.asUintN(64, BigInt(n));
     const out: number[] = [];
+    if (typeof n === 'number' && Number.isSafeInteger(n) && n >= 0) {
+      // (Lengths, tags and most values: no BigInt needed.)
+      while (n > 0x7f) {
+        out.push((n % 128) | 0x80);
+        n = Math.floor(n / 128);
+      }
+      out.push(n);
+      this.#push(Buffer.from(out));
+      return;
+    }
+    let v = BigInt.asUintN(64, BigInt(n));
     while (v > 0x7fn) {
       out.push(Number(v & 0x7fn) | 0x80);
       v >>= 7n;

@@ -5,8 +5,12 @@
 // response a judge turns into an outcome; a connection error, a reset, a stream that closes before
 // its response ends, or no complete response within the timeout is a network failure, and the
 // session is destroyed (Envoy closes the connection of a check that failed on the network).
-import http2 from 'node:http2';
+// The sessions are common/h2c-sessions.ts's (the unary gRPC client's too); the exchange is not
+// common/grpc-unary.ts's call: it serves the HTTP checker as well, needs the complete response
+// (END_STREAM, not only a close) and judges it as a health check (network or active failure).
+import type http2 from 'node:http2';
 import { Buffer } from 'node:buffer';
+import { H2cSessions } from '../../../common/h2c-sessions.ts';
 import type { CheckOutcome, CheckTarget } from '../../../upstream/health-check.ts';
 
 /** A complete response, as a judge sees it. */
@@ -23,31 +27,18 @@ const EMPTY = Buffer.alloc(0);
 
 export class H2Checks {
   readonly #reuse: boolean;
-  readonly #sessions: Map<string, http2.ClientHttp2Session>;
+  readonly #sessions: H2cSessions;
 
   constructor(reuse: boolean) {
     this.#reuse = reuse;
-    this.#sessions = new Map();
-  }
-
-  #session(t: CheckTarget): http2.ClientHttp2Session {
-    const key = `${t.address}:${t.port}`;
-    const have = this.#sessions.get(key);
-    if (have !== undefined && !have.closed && !have.destroyed) return have;
-    const host = t.address.includes(':') ? `[${t.address}]` : t.address;
-    const s = http2.connect(`http://${host}:${t.port}`);
-    // (Its streams report the error; a session error with no stream open has nobody to tell.)
-    s.on('error', () => {});
-    s.on('close', () => { if (this.#sessions.get(key) === s) this.#sessions.delete(key); });
-    this.#sessions.set(key, s);
-    return s;
+    this.#sessions = new H2cSessions({ unref: false, idleMs: 0 });
   }
 
   /** Send `headers` (and `body`; null: none) to `t` and conclude from the complete response with
    *  `judge`; `keepBody`: collect the body for the judge (else it is read and dropped). */
   exchange(t: CheckTarget, timeoutMs: number, headers: http2.OutgoingHttpHeaders, body: Buffer | null,
     keepBody: boolean, judge: (r: H2Response) => CheckOutcome): Promise<CheckOutcome> {
-    const session = this.#session(t);
+    const session = this.#sessions.get(t.address, t.port);
     return new Promise<CheckOutcome>((resolve) => {
       let settled = false;
       let res: H2Response | null = null;
@@ -86,13 +77,10 @@ export class H2Checks {
 
   /** Forget `t`'s session (the host left). */
   release(t: CheckTarget): void {
-    const key = `${t.address}:${t.port}`;
-    this.#sessions.get(key)?.destroy();
-    this.#sessions.delete(key);
+    this.#sessions.release(t.address, t.port);
   }
 
   stop(): void {
-    for (const s of this.#sessions.values()) s.destroy();
-    this.#sessions.clear();
+    this.#sessions.close();
   }
 }

@@ -9,7 +9,7 @@
 // a failed call is an error. Field numbers are the protos'; test/integration/ext-authz.test.ts
 // checks them against @grpc/grpc-js decoding the real proto.
 import { Buffer } from 'node:buffer';
-import { GrpcChannels, GrpcStatus, type GrpcUnaryResult } from '../../../../common/grpc-unary.ts';
+import { GrpcChannels, GrpcStatus, type GrpcCall, type GrpcUnaryCallbacks, type GrpcUnaryResult } from '../../../../common/grpc-unary.ts';
 import { ProtoWriter, protoFields } from '../../../../common/proto-wire.ts';
 import type { RequestHeaders, StreamInfo } from '../../../../http/types.ts';
 import type { NetworkConnection } from '../../../../network/filter.ts';
@@ -202,14 +202,14 @@ export function checkResponse(body: Buffer): AuthzResponse {
 const NO_HASH: LoadBalancerContext = { downstreamHeaders: () => null, computeHashKey: () => null };
 
 /** A check in flight. */
-class GrpcCheck implements CheckCall {
+class GrpcCheck implements CheckCall, GrpcUnaryCallbacks {
   cb: CheckCallbacks | null;
-  call: { cancel(): void } | null;
+  call: GrpcCall | null;
   constructor(cb: CheckCallbacks) {
     this.cb = cb;
     this.call = null;
   }
-  onResult(r: GrpcUnaryResult): void {
+  onGrpcComplete(r: GrpcUnaryResult): void {
     const cb = this.cb;
     this.cb = null;
     this.call = null;
@@ -252,7 +252,7 @@ export class GrpcAuthzClient {
     }
     const c = new GrpcCheck(cb);
     c.call = channels.call(host.address, host.port, this.snap.authority, CHECK_PATH, checkRequest(this.snap, body, x),
-      this.snap.timeoutMs, (r) => c.onResult(r));
+      this.snap.timeoutMs, c);
     return c;
   }
 }
