@@ -8,10 +8,15 @@
 // client read-disabled for a request, the upstream paused through the downstream watermark
 // callbacks for a response) and resumed below half of it; on the output side the client's own
 // watermarks pause the upstream as for any response.
+//
+// CodingFilter is what both filters share around their pumps: a filter decides at a direction's
+// headers whether to code it (codeRequest / codeResponse), and the direction's data and trailers
+// then go to that pump, or pass when there is none.
 import { Buffer } from 'node:buffer';
 import {
   FilterDataStatus, FilterTrailersStatus, type StreamDecoderFilterCallbacks, type StreamEncoderFilterCallbacks,
 } from '../http/filter.ts';
+import type { HeaderMap } from '../http/types.ts';
 import type { StatSink } from '../common/stat-sink.ts';
 import type { CodecFactory, CodecSink, CodecStream } from './types.ts';
 
@@ -118,5 +123,56 @@ export class CodingPump implements CodecSink {
     } else {
       this.#ecb!.onEncoderFilterBelowWriteBufferLowWatermark();
     }
+  }
+}
+
+/** The body side of the compressor and decompressor filters: at most one pump per direction,
+ *  started by the subclass from its headers call. */
+export abstract class CodingFilter {
+  #request: CodingPump | null;
+  #response: CodingPump | null;
+
+  constructor() {
+    this.#request = null;
+    this.#response = null;
+  }
+
+  /** Code the request body from here on. */
+  protected codeRequest(factory: CodecFactory, cb: StreamDecoderFilterCallbacks, slots: PumpStats,
+    onError: ((code: string) => void) | null = null): void {
+    this.#request = new CodingPump(factory, cb, null, cb.stats, slots, onError);
+  }
+
+  /** Code the response body from here on. */
+  protected codeResponse(factory: CodecFactory, cb: StreamEncoderFilterCallbacks, slots: PumpStats,
+    onError: ((code: string) => void) | null = null): void {
+    this.#response = new CodingPump(factory, null, cb, cb.stats, slots, onError);
+  }
+
+  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
+    const p = this.#request;
+    return p === null ? FilterDataStatus.Continue : p.data(data, endStream);
+  }
+
+  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
+    const p = this.#request;
+    return p === null ? FilterTrailersStatus.Continue : p.trailers();
+  }
+
+  encodeData(data: Buffer, endStream: boolean): FilterDataStatus {
+    const p = this.#response;
+    return p === null ? FilterDataStatus.Continue : p.data(data, endStream);
+  }
+
+  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
+    const p = this.#response;
+    return p === null ? FilterTrailersStatus.Continue : p.trailers();
+  }
+
+  onDestroy(): void {
+    this.#request?.destroy();
+    this.#response?.destroy();
+    this.#request = null;
+    this.#response = null;
   }
 }

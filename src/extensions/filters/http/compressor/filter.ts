@@ -8,15 +8,13 @@
 // and the first to see the response picks the encoding for all (chooseEncoding below). Legate has
 // no filter state; the stream's registry is found by its StreamInfo in a WeakMap.
 import type { CodecFactory } from '../../../../compression/types.ts';
-import { CodingPump, type PumpStats } from '../../../../compression/filter-pump.ts';
+import { CodingFilter, type PumpStats } from '../../../../compression/filter-pump.ts';
 import {
-  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilterCallbacks,
-  type StreamEncoderFilterCallbacks, type StreamFilter,
+  FilterHeadersStatus, type StreamDecoderFilterCallbacks, type StreamEncoderFilterCallbacks, type StreamFilter,
 } from '../../../../http/filter.ts';
 import type { HeaderMap, RequestHeaders, ResponseHeaders, StreamInfo } from '../../../../http/types.ts';
 import type { Loader } from '../../../../runtime/types.ts';
 import type { CompiledExtension } from '../../../types.ts';
-import type { Buffer } from 'node:buffer';
 
 /** A RuntimeFeatureFlag: `runtime_key`'s boolean, else `default`. */
 export interface FeatureFlagSnap {
@@ -201,25 +199,22 @@ export function chooseEncoding(configs: readonly CompressorConfig[], acceptEncod
   return { encoding: choice, stat: VALID_COMPRESSOR };
 }
 
-export class CompressorFilter implements StreamFilter {
+export class CompressorFilter extends CodingFilter implements StreamFilter {
   readonly #c: CompressorConfig;
   #dcb: StreamDecoderFilterCallbacks | null;
   #ecb: StreamEncoderFilterCallbacks | null;
   #registry: Registry | null;
   #acceptEncoding: string | null;
   #perRoute: CompressorPerRouteSnap | null;
-  #request: CodingPump | null;
-  #response: CodingPump | null;
 
   constructor(c: CompressorConfig) {
+    super();
     this.#c = c;
     this.#dcb = null;
     this.#ecb = null;
     this.#registry = null;
     this.#acceptEncoding = null;
     this.#perRoute = null;
-    this.#request = null;
-    this.#response = null;
   }
 
   setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
@@ -253,21 +248,11 @@ export class CompressorFilter implements StreamFilter {
       headers.remove('content-length');
       headers.set('content-encoding', c.encoding);
       v[req.snap.stats.compressed]++;
-      this.#request = new CodingPump(c.factory, this.#dcb, null, this.#dcb!.stats, req.pumpStats);
+      this.codeRequest(c.factory, this.#dcb!, req.pumpStats);
     } else {
       v[req.snap.stats.not_compressed]++;
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const p = this.#request;
-    return p === null ? FilterDataStatus.Continue : p.data(data, endStream);
-  }
-
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    const p = this.#request;
-    return p === null ? FilterTrailersStatus.Continue : p.trailers();
   }
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus {
@@ -287,7 +272,7 @@ export class CompressorFilter implements StreamFilter {
       headers.remove('content-length');
       headers.set('content-encoding', c.encoding);
       v[resp.snap.stats.compressed]++;
-      this.#response = new CodingPump(c.factory, null, this.#ecb, this.#ecb!.stats, resp.pumpStats);
+      this.codeResponse(c.factory, this.#ecb!, resp.pumpStats);
     } else {
       v[resp.snap.stats.not_compressed]++;
     }
@@ -299,23 +284,6 @@ export class CompressorFilter implements StreamFilter {
       else if (!hasToken(vary, 'accept-encoding')) headers.set('vary', `${vary}, accept-encoding`);
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const p = this.#response;
-    return p === null ? FilterDataStatus.Continue : p.data(data, endStream);
-  }
-
-  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    const p = this.#response;
-    return p === null ? FilterTrailersStatus.Continue : p.trailers();
-  }
-
-  onDestroy(): void {
-    this.#request?.destroy();
-    this.#response?.destroy();
-    this.#request = null;
-    this.#response = null;
   }
 
   #responseEnabled(): boolean {

@@ -3,12 +3,10 @@
 // Content-Encoding starts with the library's coding is decoded through an asynchronous coder
 // (src/compression/filter-pump.ts), its Content-Length removed and that coding taken off
 // Content-Encoding.
-import type { Buffer } from 'node:buffer';
 import type { CodecFactory } from '../../../../compression/types.ts';
-import { CodingPump, type PumpStats } from '../../../../compression/filter-pump.ts';
+import { CodingFilter, type PumpStats } from '../../../../compression/filter-pump.ts';
 import {
-  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilterCallbacks,
-  type StreamEncoderFilterCallbacks, type StreamFilter,
+  FilterHeadersStatus, type StreamDecoderFilterCallbacks, type StreamEncoderFilterCallbacks, type StreamFilter,
 } from '../../../../http/filter.ts';
 import type { HeaderMap, RequestHeaders, ResponseHeaders } from '../../../../http/types.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
@@ -64,20 +62,17 @@ function hasNoTransform(h: HeaderMap): boolean {
   return false;
 }
 
-export class DecompressorFilter implements StreamFilter {
+export class DecompressorFilter extends CodingFilter implements StreamFilter {
   readonly #s: DecompressorShared;
   #dcb: StreamDecoderFilterCallbacks | null;
   #ecb: StreamEncoderFilterCallbacks | null;
-  #request: CodingPump | null;
-  #response: CodingPump | null;
   readonly #onError: (code: string) => void;
 
   constructor(s: DecompressorShared) {
+    super();
     this.#s = s;
     this.#dcb = null;
     this.#ecb = null;
-    this.#request = null;
-    this.#response = null;
     this.#onError = this.#countError.bind(this);
   }
 
@@ -93,44 +88,17 @@ export class DecompressorFilter implements StreamFilter {
       headers.set('accept-encoding', ae === undefined ? s.snap.contentEncoding : `${ae},${s.snap.contentEncoding}`);
     }
     if (this.#start(s.snap.request, headers)) {
-      this.#request = new CodingPump(s.factory, this.#dcb, null, this.#dcb!.stats, s.requestPumpStats, this.#onError);
+      this.codeRequest(s.factory, this.#dcb!, s.requestPumpStats, this.#onError);
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const p = this.#request;
-    return p === null ? FilterDataStatus.Continue : p.data(data, endStream);
-  }
-
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    const p = this.#request;
-    return p === null ? FilterTrailersStatus.Continue : p.trailers();
   }
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus {
     if (endStream) return FilterHeadersStatus.Continue;
     if (this.#start(this.#s.snap.response, headers)) {
-      this.#response = new CodingPump(this.#s.factory, null, this.#ecb, this.#ecb!.stats, this.#s.responsePumpStats, this.#onError);
+      this.codeResponse(this.#s.factory, this.#ecb!, this.#s.responsePumpStats, this.#onError);
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const p = this.#response;
-    return p === null ? FilterDataStatus.Continue : p.data(data, endStream);
-  }
-
-  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    const p = this.#response;
-    return p === null ? FilterTrailersStatus.Continue : p.trailers();
-  }
-
-  onDestroy(): void {
-    this.#request?.destroy();
-    this.#response?.destroy();
-    this.#request = null;
-    this.#response = null;
   }
 
   /** Envoy's maybeInitDecompress: whether to decode this direction (its headers updated if so). */

@@ -99,6 +99,10 @@ export class ScriptShared {
 const DECODE = true;
 const ENCODE = false;
 
+/** A user's decodeHeaders or encodeHeaders as #headers calls it: each with its own side's view,
+ *  which the union of the two signatures cannot say. */
+type HeadersMethod = (this: api.Filter, headers: api.RequestHeaders | api.ResponseHeaders, endStream: boolean) => unknown;
+
 function isThenable(r: unknown): r is PromiseLike<unknown> {
   return typeof r === 'object' && r !== null && typeof (r as { then?: unknown }).then === 'function';
 }
@@ -226,146 +230,101 @@ export class ScriptFilter implements StreamFilter {
     return !this.#failed && !this.#destroyed && this.user !== null;
   }
 
-  // ---- decoder side ----------------------------------------------------------------------------
+  // ---- the manager's calls ---------------------------------------------------------------------
+  // Both sides run the same code (#headers, #data, #trailers), told apart by `decode`: the user's
+  // method of that side, the header view it is handed, and what a failed stream returns (its
+  // request stops; its response, the local reply, passes).
 
   decodeHeaders(_headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
-    const s = this.dec;
-    s.end = endStream;
-    if (!this.#call(DECODE)) return this.#failed ? FilterHeadersStatus.StopIteration : FilterHeadersStatus.Continue;
-    const fn = this.user!.decodeHeaders;
-    if (typeof fn !== 'function') {
-      s.passed = true;
-      return FilterHeadersStatus.Continue;
-    }
-    let r: unknown;
-    s.inCall = true;
-    try {
-      r = fn.call(this.user, this.requestView(), endStream);
-    } catch (err) {
-      this.fail(err, 'decodeHeaders');
-      return FilterHeadersStatus.StopIteration;
-    } finally {
-      s.inCall = false;
-    }
-    return this.#headersResult(s, DECODE, r, 'decodeHeaders');
+    return this.#headers(this.dec, DECODE, null, endStream);
   }
-
   decodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const s = this.dec;
-    if (endStream) s.end = true;
-    if (!this.#call(DECODE)) return this.#failed ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.Continue;
-    if (s.waiting) return FilterDataStatus.StopIterationAndWatermark;
-    const fn = this.user!.decodeData;
-    if (typeof fn !== 'function') {
-      // A side the filter stopped stays stopped until it continues: the body waits with it.
-      return s.held ? FilterDataStatus.StopIterationAndWatermark : this.#continueWith(s, DECODE, data.length);
-    }
-    s.current = data;
-    s.taken = false;
-    let r: unknown;
-    s.inCall = true;
-    try {
-      r = fn.call(this.user, data, endStream);
-    } catch (err) {
-      s.current = null;
-      this.fail(err, 'decodeData');
-      return FilterDataStatus.StopIterationNoBuffer;
-    } finally {
-      s.inCall = false;
-    }
-    s.current = null;
-    return this.#dataResult(s, DECODE, r, data, 'decodeData');
+    return this.#data(this.dec, DECODE, data, endStream);
   }
-
   decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
-    const s = this.dec;
-    s.end = true;
-    if (!this.#call(DECODE)) return this.#failed ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
-    if (s.waiting) return FilterTrailersStatus.StopIteration;
-    const fn = this.user!.decodeTrailers;
-    if (typeof fn !== 'function') return s.held ? FilterTrailersStatus.StopIteration : this.#trailersContinue(s, DECODE);
-    let r: unknown;
-    s.inCall = true;
-    try {
-      r = fn.call(this.user, new HeaderView(trailers));
-    } catch (err) {
-      this.fail(err, 'decodeTrailers');
-      return FilterTrailersStatus.StopIteration;
-    } finally {
-      s.inCall = false;
-    }
-    return this.#trailersResult(s, DECODE, r, 'decodeTrailers');
+    return this.#trailers(this.dec, DECODE, trailers);
+  }
+  encodeHeaders(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus {
+    return this.#headers(this.enc, ENCODE, headers, endStream);
+  }
+  encodeData(data: Buffer, endStream: boolean): FilterDataStatus {
+    return this.#data(this.enc, ENCODE, data, endStream);
+  }
+  encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    return this.#trailers(this.enc, ENCODE, trailers);
   }
 
-  // ---- encoder side ----------------------------------------------------------------------------
-
-  encodeHeaders(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus {
-    const s = this.enc;
+  /** `response`: the response headers of an encodeHeaders call (null for decodeHeaders). */
+  #headers(s: Side, decode: boolean, response: ResponseHeaders | null, endStream: boolean): FilterHeadersStatus {
     s.end = endStream;
-    if (!this.#call(ENCODE)) return FilterHeadersStatus.Continue;
-    const fn = this.user!.encodeHeaders;
+    if (!this.#call(decode)) return decode && this.#failed ? FilterHeadersStatus.StopIteration : FilterHeadersStatus.Continue;
+    const u = this.user!;
+    const fn = (decode ? u.decodeHeaders : u.encodeHeaders) as HeadersMethod | undefined;
     if (typeof fn !== 'function') {
       s.passed = true;
       return FilterHeadersStatus.Continue;
     }
+    const where = decode ? 'decodeHeaders' : 'encodeHeaders';
     let r: unknown;
     s.inCall = true;
     try {
-      r = fn.call(this.user, this.responseView() ?? new ResponseHeaderView(headers), endStream);
+      r = fn.call(u, decode ? this.requestView() : this.responseView() ?? new ResponseHeaderView(response!), endStream);
     } catch (err) {
-      this.fail(err, 'encodeHeaders');
+      this.fail(err, where);
       return FilterHeadersStatus.StopIteration;
     } finally {
       s.inCall = false;
     }
-    return this.#headersResult(s, ENCODE, r, 'encodeHeaders');
+    return this.#headersResult(s, decode, r, where);
   }
 
-  encodeData(data: Buffer, endStream: boolean): FilterDataStatus {
-    const s = this.enc;
+  #data(s: Side, decode: boolean, data: Buffer, endStream: boolean): FilterDataStatus {
     if (endStream) s.end = true;
-    if (!this.#call(ENCODE)) return FilterDataStatus.Continue;
+    if (!this.#call(decode)) return decode && this.#failed ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.Continue;
     if (s.waiting) return FilterDataStatus.StopIterationAndWatermark;
-    const fn = this.user!.encodeData;
+    const u = this.user!;
+    const fn = decode ? u.decodeData : u.encodeData;
     if (typeof fn !== 'function') {
       // A side the filter stopped stays stopped until it continues: the body waits with it.
-      return s.held ? FilterDataStatus.StopIterationAndWatermark : this.#continueWith(s, ENCODE, data.length);
+      return s.held ? FilterDataStatus.StopIterationAndWatermark : this.#continueWith(s, decode, data.length);
     }
+    const where = decode ? 'decodeData' : 'encodeData';
     s.current = data;
     s.taken = false;
     let r: unknown;
     s.inCall = true;
     try {
-      r = fn.call(this.user, data, endStream);
+      r = fn.call(u, data, endStream);
     } catch (err) {
       s.current = null;
-      this.fail(err, 'encodeData');
+      this.fail(err, where);
       return FilterDataStatus.StopIterationNoBuffer;
     } finally {
       s.inCall = false;
     }
     s.current = null;
-    return this.#dataResult(s, ENCODE, r, data, 'encodeData');
+    return this.#dataResult(s, decode, r, data, where);
   }
 
-  encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
-    const s = this.enc;
+  #trailers(s: Side, decode: boolean, trailers: HeaderMap): FilterTrailersStatus {
     s.end = true;
-    if (!this.#call(ENCODE)) return FilterTrailersStatus.Continue;
+    if (!this.#call(decode)) return decode && this.#failed ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
     if (s.waiting) return FilterTrailersStatus.StopIteration;
-    const fn = this.user!.encodeTrailers;
-    if (typeof fn !== 'function') return s.held ? FilterTrailersStatus.StopIteration : this.#trailersContinue(s, ENCODE);
+    const u = this.user!;
+    const fn = decode ? u.decodeTrailers : u.encodeTrailers;
+    if (typeof fn !== 'function') return s.held ? FilterTrailersStatus.StopIteration : this.#trailersContinue(s, decode);
+    const where = decode ? 'decodeTrailers' : 'encodeTrailers';
     let r: unknown;
     s.inCall = true;
     try {
-      r = fn.call(this.user, new HeaderView(trailers));
+      r = fn.call(u, new HeaderView(trailers));
     } catch (err) {
-      this.fail(err, 'encodeTrailers');
+      this.fail(err, where);
       return FilterTrailersStatus.StopIteration;
     } finally {
       s.inCall = false;
     }
-    return this.#trailersResult(s, ENCODE, r, 'encodeTrailers');
+    return this.#trailersResult(s, decode, r, where);
   }
 
   onDestroy(): void {
