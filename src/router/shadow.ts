@@ -18,9 +18,9 @@ import {
 import type { Host } from '../upstream/host.ts';
 import type { LoadBalancerContext } from '../upstream/load-balancer.ts';
 import { retain } from '../network/socket-owner.ts';
-import { statusClass } from '../http/status.ts';
 import type { Loader } from '../runtime/types.ts';
 import type { RuntimeFractionSnap } from './config.ts';
+import { countUpstreamResponse } from '../upstream/cluster-info.ts';
 
 /** A RequestMirrorPolicy. */
 export interface ShadowPolicySnap {
@@ -173,17 +173,7 @@ export class ShadowRequest implements ResponseDecoder, StreamCallbacks, PoolCall
 
   decodeHeaders(h: ResponseHeaders, endStream: boolean): void {
     if (this.done) return;
-    const c = this.cluster.info;
-    const v = c.stats.v;
-    switch (statusClass(h.status)) {
-      case 1: v[c.s.upstream_rq_1xx]++; break;
-      case 2: v[c.s.upstream_rq_2xx]++; break;
-      case 3: v[c.s.upstream_rq_3xx]++; break;
-      case 4: v[c.s.upstream_rq_4xx]++; break;
-      case 5: v[c.s.upstream_rq_5xx]++; break;
-    }
-    v[c.s.upstream_rq_completed]++;
-    c.stats.record(c.s.upstream_rq_time, monotonicNow() - this.start);
+    countUpstreamResponse(this.cluster.info, h.status, this.start);
     if (endStream) this.responseDone();
   }
 

@@ -7,8 +7,27 @@ import { ResourceManager } from './resource-manager.ts';
 import type { Host } from './host.ts';
 import type { SabRing } from '../common/sab-ring.ts';
 import { monotonicNow } from '../common/clock.ts';
+import { statusClass } from '../http/status.ts';
 import type { UpstreamTransportSocketFactory } from '../network/transport-socket.ts';
 import { localityWeightsOf, type LocalityWeights } from './locality.ts';
+
+/** An upstream response counted on its cluster (Envoy's chargeUpstreamCode): its status class
+ *  (upstream_rq_<N>xx), upstream_rq_completed, and upstream_rq_time from `startMs` (monotonicNow;
+ *  -1: not timed). Returns the class (1-5; 0 for a status outside 100-599). */
+export function countUpstreamResponse(c: ClusterInfo, status: number, startMs: number): number {
+  const v = c.stats.v;
+  const cls = statusClass(status);
+  switch (cls) {
+    case 1: v[c.s.upstream_rq_1xx]++; break;
+    case 2: v[c.s.upstream_rq_2xx]++; break;
+    case 3: v[c.s.upstream_rq_3xx]++; break;
+    case 4: v[c.s.upstream_rq_4xx]++; break;
+    case 5: v[c.s.upstream_rq_5xx]++; break;
+  }
+  v[c.s.upstream_rq_completed]++;
+  if (startMs >= 0) c.stats.record(c.s.upstream_rq_time, monotonicNow() - startMs);
+  return cls;
+}
 
 export class ClusterInfo {
   readonly name: string;

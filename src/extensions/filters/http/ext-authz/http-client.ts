@@ -21,6 +21,7 @@ import { retain } from '../../../../network/socket-owner.ts';
 import {
   AuthzResponse, CheckStatus, ERROR_RESPONSE, KeyMatcher, type CheckCall, type CheckCallbacks, type ExtAuthzSnap,
 } from './config.ts';
+import { countUpstreamResponse } from '../../../../upstream/cluster-info.ts';
 
 /** The answer's body is kept up to this (a larger one is an error). */
 const MAX_RESPONSE_BODY = 1024 * 1024;
@@ -198,14 +199,8 @@ class HttpCheckRequest implements ResponseDecoder, StreamCallbacks, PoolCallback
 
   #responseDone(): void {
     this.encoder = null;
-    const c = this.cluster.info;
-    const v = c.stats.v;
     const s = this.status;
-    if (s >= 200 && s < 300) v[c.s.upstream_rq_2xx]++;
-    else if (s >= 400 && s < 500) v[c.s.upstream_rq_4xx]++;
-    else if (s >= 500) v[c.s.upstream_rq_5xx]++;
-    else if (s >= 300) v[c.s.upstream_rq_3xx]++;
-    v[c.s.upstream_rq_completed]++;
+    countUpstreamResponse(this.cluster.info, s, -1);
     this.#complete(this.client.toResponse(s, this.pairs, Buffer.concat(this.chunks, this.received)));
   }
 

@@ -22,7 +22,6 @@ import type { LoadBalancerContext, RetryPriority } from '../../../../upstream/lo
 import { retryPriority } from '../../../registry.ts';
 import type { HcmStats } from '../../../../http/stats.ts';
 import { retain } from '../../../../network/socket-owner.ts';
-import { statusClass } from '../../../../http/status.ts';
 import {
   generateHash, generatedCookieValue, type HashMethodSnap, type HashPolicyCallbacks, type HashPolicySnap,
 } from '../../../../http/hash-policy.ts';
@@ -39,6 +38,7 @@ import { pickWeightedCluster } from '../../../../router/weighted-clusters.ts';
 import { ShadowRequest, shadowClusterName, shouldShadow, type ShadowPolicySnap } from '../../../../router/shadow.ts';
 import type { Loader } from '../../../../runtime/types.ts';
 import { finalizeRequestHeaders, finalizeResponseHeaders } from '../../../../router/header-parser.ts';
+import { countUpstreamResponse } from '../../../../upstream/cluster-info.ts';
 
 // Envoy's local reply bodies.
 const BODY_CONNECT_FAILURE = 'upstream connect error or disconnect/reset before headers. reset reason: connection failure';
@@ -602,20 +602,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** An attempt's response, counted (status class, completion, the host's success or error). */
   #countResponse(status: number): void {
     const c = this.cluster!.info;
-    const v = c.stats.v;
-    const cls = statusClass(status);
-    switch (cls) {
-      case 1: v[c.s.upstream_rq_1xx]++; break;
-      case 2: v[c.s.upstream_rq_2xx]++; break;
-      case 3: v[c.s.upstream_rq_3xx]++; break;
-      case 4: v[c.s.upstream_rq_4xx]++; break;
-      case 5: v[c.s.upstream_rq_5xx]++; break;
-    }
-    v[c.s.upstream_rq_completed]++;
+    const cls = countUpstreamResponse(c, status, this.upstreamStart);
     const hs = this.host!.hs;
-    if (cls === 5) v[hs.rq_error]++;
-    else v[hs.rq_success]++;
-    c.stats.record(c.s.upstream_rq_time, monotonicNow() - this.upstreamStart);
+    if (cls === 5) c.stats.v[hs.rq_error]++;
+    else c.stats.v[hs.rq_success]++;
   }
 
   onUpstreamReset(reason: StreamResetReason): void {
