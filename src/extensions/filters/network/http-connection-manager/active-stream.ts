@@ -199,6 +199,7 @@ export class ActiveStream implements RequestDecoder, FilterManagerCallbacks, Str
     const v = this.stats.v;
     if (action === PathAction.Reject || isGrpcContentType(h.get('content-type'))) {
       v[this.hcmStats.downstream_rq_failed_path_normalization]++;
+      this.hcm.closeAfterResponse();
       this.sendLocalReply(400, '', '', PATH_NORMALIZATION_FAILED);
     } else {
       v[this.hcmStats.downstream_rq_redirected_with_normalized_path]++;

@@ -229,6 +229,13 @@ export class HttpConnectionManager
     this.codec.shutdownNotice(0);
   }
 
+  /** The connection closes after the current response, which says `connection: close`: a
+   *  request refused for what it says (a path normalization refusal) ends its connection as a
+   *  framing error does, so nothing the client pipelined after it is read. */
+  closeAfterResponse(): void {
+    this.codec?.shutdownNotice(0);
+  }
+
   /** The drain grace ended: a connection that never sent a byte is closed. */
   onDrainGraceEnd(): void {
     if (this.codec === null && !this.connection!.closing) this.connection!.close(ConnectionCloseType.FlushWrite);
