@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { RouteTable } from '../src/router/route-table.ts';
 import { RequestHeaders } from '../src/http/types.ts';
 import type { RouteSnap, VirtualHostSnap } from '../src/router/config.ts';
-import { startLegate } from '../test/helpers/legate.ts';
+import { hcmListener, startLegate } from '../test/helpers/legate.ts';
 import { autocannon } from '../bench/load/autocannon.ts';
 import { wrk } from '../bench/load/wrk.ts';
 import { which } from '../bench/lib/which.ts';
@@ -63,25 +63,12 @@ function micro(): void {
 // ---- end to end ---------------------------------------------------------------------------------
 
 function yaml(vhosts: string): string {
+  // (The load tools send Host: 127.0.0.1:<port>; the vhost config routes on 127.0.0.1.)
   return `
 static_resources:
-  listeners:
-  - name: proxy
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: scale
+  listeners:${hcmListener('proxy', 'scale', '', { virtualHosts: vhosts, hcmExtra: `
           generate_request_id: false
-          # (The load tools send Host: 127.0.0.1:<port>; the vhost config routes on 127.0.0.1.)
-          strip_any_host_port: true
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }
-          route_config:
-            virtual_hosts:${vhosts}
+          strip_any_host_port: true` })}
 `;
 }
 const TARGET = `

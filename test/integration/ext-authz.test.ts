@@ -160,8 +160,9 @@ static_resources:
   assert.equal(stats.get('http.closed.ext_authz.denied'), 1);
   assert.equal(stats.get('http.closed.ext_authz.error'), 2);
   assert.equal(stats.get('http.open.ext_authz.error'), 1);
-  assert.equal(stats.get('cluster.upstream.ext_authz.denied'), 1);
-  assert.equal(stats.get('cluster.upstream.ext_authz.failure_mode_allowed'), 1);
+  // (Envoy's cluster.<route cluster>.ext_authz.* are not kept: declared for every cluster they
+  // would read 0 for all the clusters no ext_authz route reaches.)
+  assert.equal(stats.get('cluster.upstream.ext_authz.denied'), undefined);
 });
 
 test('HTTP service unreachable: fails closed with status_on_error; with_request_body sends the body', async () => {
@@ -333,5 +334,4 @@ static_resources:
   assert.equal(stats.get('http.closed.ext_authz.ok'), 1);
   assert.equal(stats.get('http.closed.ext_authz.denied'), 1);
   assert.equal(stats.get('http.closed.ext_authz.error'), 1);
-  assert.equal(stats.get('cluster.upstream.ext_authz.ok'), 1);
 });

@@ -9,12 +9,10 @@ import { Buffer } from 'node:buffer';
 import { registerAll } from '../../src/extensions/index.ts';
 import { ClusterManager } from '../../src/upstream/cluster-manager.ts';
 import { upstreamFactories } from '../../src/extensions/registry.ts';
-import {
-  Protocol, type PoolCallbacks, type PoolFailureReason, type RequestEncoder, type ResponseDecoder,
-} from '../../src/upstream/conn-pool.ts';
+import { Protocol } from '../../src/upstream/conn-pool.ts';
 import { Host } from '../../src/upstream/host.ts';
-import { RequestHeaders, type ResponseHeaders } from '../../src/http/types.ts';
-import { TestSink, clusterSnap, hostSnap } from './fixtures.ts';
+import { RequestHeaders } from '../../src/http/types.ts';
+import { PoolExchange, TestSink, clusterSnap, hostSnap } from './fixtures.ts';
 
 registerAll();
 
@@ -76,38 +74,6 @@ test('an unknown cluster type or lb_policy is a clear error', () => {
     /cluster type EDS is not registered/);
 });
 
-class Exchange implements ResponseDecoder, PoolCallbacks {
-  status = 0;
-  body = '';
-  failure: PoolFailureReason | null = null;
-  encoder: RequestEncoder | null = null;
-  done: Promise<void>;
-  #resolve!: () => void;
-  readonly req: RequestHeaders;
-  readonly chunks: string[];
-  constructor(req: RequestHeaders, chunks: string[]) {
-    this.req = req;
-    this.chunks = chunks;
-    this.done = new Promise((r) => (this.#resolve = r));
-  }
-  onPoolReady(encoder: RequestEncoder, _host: Host): void {
-    this.encoder = encoder;
-    encoder.encodeHeaders(this.req, this.chunks.length === 0);
-    this.chunks.forEach((c, i) => encoder.encodeData(Buffer.from(c), i === this.chunks.length - 1));
-  }
-  onPoolFailure(reason: PoolFailureReason): void {
-    this.failure = reason;
-    this.#resolve();
-  }
-  decodeHeaders(h: ResponseHeaders, endStream: boolean): void {
-    this.status = h.status;
-    if (endStream) this.#resolve();
-  }
-  decodeData(d: Buffer, endStream: boolean): void {
-    this.body += d.toString();
-    if (endStream) this.#resolve();
-  }
-}
 
 test('HTTP/1 pool: framing from the headers, connection reuse, max_requests held per stream', async () => {
   const srv = await httpServer();
@@ -120,10 +86,10 @@ test('HTTP/1 pool: framing from the headers, connection reuse, max_requests held
   const rq = (cl: string | null) => new RequestHeaders('POST', '/', 'x', 'http', 'HTTP/1.1',
     cl === null ? [] : ['content-length', cl]);
   // No content-length and a body to come: chunked.
-  const e1 = new Exchange(rq(null), ['ab', 'cd']);
+  const e1 = new PoolExchange(rq(null), ['ab', 'cd']);
   assert.notEqual(pool.newStream(e1, e1), null); // queued behind its connection
   // While it waits for its connection the max_requests slot is taken: the next overflows.
-  const e2 = new Exchange(rq('3'), ['xyz']);
+  const e2 = new PoolExchange(rq('3'), ['xyz']);
   assert.equal(pool.newStream(e2, e2), null);
   assert.equal(e2.failure, 'overflow');
   assert.equal(sink.v[s.upstream_rq_pending_overflow], 1);
@@ -135,7 +101,7 @@ test('HTTP/1 pool: framing from the headers, connection reuse, max_requests held
   assert.equal(sink.v[s.upstream_rq_active], 0);
   // Content-length passes through; the idle connection is reused.
   await new Promise((r) => setImmediate(r));
-  const e3 = new Exchange(rq('3'), ['xyz']);
+  const e3 = new PoolExchange(rq('3'), ['xyz']);
   assert.equal(pool.newStream(e3, e3), null); // served now: an idle connection was there
   await e3.done;
   assert.deepEqual(srv.seen[1], { te: undefined, cl: '3', body: 'xyz' });

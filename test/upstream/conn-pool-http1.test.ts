@@ -13,12 +13,8 @@ import { ClusterInfo } from '../../src/upstream/cluster-info.ts';
 import { Host } from '../../src/upstream/host.ts';
 import { DEFAULT_CONNECTION_OPTIONS, type ConnectionOptionsSnap } from '../../src/upstream/connection-options.ts';
 import { REPLAY_BODY_LIMIT } from '../../src/http/http1/client-connection.ts';
-import {
-  StreamResetReason, type PoolCallbacks, type PoolFailureReason, type RequestEncoder, type ResponseDecoder,
-  type StreamCallbacks,
-} from '../../src/upstream/conn-pool.ts';
-import { RequestHeaders, type ResponseHeaders } from '../../src/http/types.ts';
-import { TestSink, clusterSnap, hostSnap } from './fixtures.ts';
+import { StreamResetReason } from '../../src/upstream/conn-pool.ts';
+import { PoolExchange, TestSink, clusterSnap, hostSnap } from './fixtures.ts';
 
 /** One request seen by the upstream. */
 interface Seen {
@@ -129,51 +125,8 @@ function setup(port: number, options: Partial<ConnectionOptionsSnap> = {}) {
   return { sink, info, pool, stat };
 }
 
-/** One request through the pool: its answer, or why it failed. */
-class Exchange implements ResponseDecoder, PoolCallbacks, StreamCallbacks {
-  status = 0;
-  body = '';
-  failure: PoolFailureReason | null = null;
-  reset: StreamResetReason | null = null;
-  encoder: RequestEncoder | null = null;
-  readonly done: Promise<void>;
-  #resolve!: () => void;
-  readonly req: RequestHeaders;
-  readonly chunks: string[];
-  constructor(method: string, path: string, chunks: string[] = []) {
-    this.req = new RequestHeaders(method, path, 'x', 'http', 'HTTP/1.1',
-      chunks.length > 0 ? ['content-length', String(chunks.join('').length)] : []);
-    this.chunks = chunks;
-    this.done = new Promise((r) => (this.#resolve = r));
-  }
-  onPoolReady(encoder: RequestEncoder): void {
-    this.encoder = encoder;
-    encoder.getStream().addCallbacks(this);
-    encoder.encodeHeaders(this.req, this.chunks.length === 0);
-    this.chunks.forEach((c, i) => encoder.encodeData(Buffer.from(c), i === this.chunks.length - 1));
-  }
-  onPoolFailure(reason: PoolFailureReason): void {
-    this.failure = reason;
-    this.#resolve();
-  }
-  decodeHeaders(h: ResponseHeaders, endStream: boolean): void {
-    this.status = h.status;
-    if (endStream) this.#resolve();
-  }
-  decodeData(d: Buffer, endStream: boolean): void {
-    this.body += d.toString();
-    if (endStream) this.#resolve();
-  }
-  onResetStream(reason: StreamResetReason): void {
-    this.reset = reason;
-    this.#resolve();
-  }
-  onAboveWriteBufferHighWatermark(): void {}
-  onBelowWriteBufferLowWatermark(): void {}
-}
-
-async function run(pool: Http1ConnPool, method: string, path: string, chunks: string[] = []): Promise<Exchange> {
-  const e = new Exchange(method, path, chunks);
+async function run(pool: Http1ConnPool, method: string, path: string, chunks: string[] = []): Promise<PoolExchange> {
+  const e = PoolExchange.of(method, path, chunks);
   pool.newStream(e, e);
   await e.done;
   // (The connection goes back to the pool once the read that completed the response is checked.)
@@ -204,7 +157,7 @@ test('idle_timeout: an idle connection closes (upstream_cx_idle_timeout); a busy
   assert.equal(stat('upstream_cx_destroy_local'), 1);
   assert.equal(stat('upstream_cx_active'), 0);
   // A request that takes longer than the idle timeout keeps its connection.
-  const slow = new Exchange('GET', '/slow');
+  const slow = PoolExchange.of('GET', '/slow');
   pool.newStream(slow, slow);
   await until(() => srv.seen.length === 3);
   await sleep(500);
@@ -250,7 +203,7 @@ test('max_connection_duration: an idle connection closes, a busy one after its r
   // Busy when the duration is reached: it serves the response, then closes; the next request
   // gets a new connection.
   hold = true;
-  const e = new Exchange('GET', '/b');
+  const e = PoolExchange.of('GET', '/b');
   pool.newStream(e, e);
   await until(() => srv.seen.length === 2);
   await sleep(450);
@@ -277,7 +230,7 @@ test('per_upstream_preconnect_ratio: connections opened ahead of demand', async 
   assert.equal(stat('upstream_cx_total'), 2);
   assert.equal(srv.connections(), 2);
   // Three at once: (0 pending + 3 active) * 2 > idle + connecting + 3 active asks for more.
-  const es = [new Exchange('GET', '/x'), new Exchange('GET', '/y'), new Exchange('GET', '/z')];
+  const es = [PoolExchange.of('GET', '/x'), PoolExchange.of('GET', '/y'), PoolExchange.of('GET', '/z')];
   for (const e of es) pool.newStream(e, e);
   await Promise.all(es.map((e) => e.done));
   await until(() => stat('upstream_cx_total') >= 5);
@@ -340,7 +293,7 @@ test('the keep-alive race: a reused connection closed with no answer; the reques
   assert.equal(p.body, '/p conn=3');
   assert.deepEqual(srv.seen.filter((s) => s.path === '/p').map((s) => [s.conn, s.body]),
     [[2, 'hello world'], [3, 'hello world']]);
-  const c = new Exchange('POST', '/c', ['ab', 'cd']);
+  const c = PoolExchange.of('POST', '/c', ['ab', 'cd']);
   c.req.headers.length = 0; // no content-length: chunked
   pool.newStream(c, c);
   await c.done;
@@ -395,7 +348,7 @@ test('the keep-alive race: the stream keeps working through the move (reset, flo
   const srv = await rawServer((r) => (r.index === 2 ? 'destroy' : ++n >= 2 ? 'hold' : 'answer'));
   const { pool, stat } = setup(srv.port);
   await run(pool, 'GET', '/a');
-  const e = new Exchange('GET', '/b');
+  const e = PoolExchange.of('GET', '/b');
   pool.newStream(e, e);
   await until(() => srv.seen.length === 3);
   // The router's calls reach the new connection through the stream it holds.

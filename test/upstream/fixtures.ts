@@ -4,6 +4,10 @@ import {
   type ClusterStats, type HostStats,
 } from '../../src/upstream/stats.ts';
 import type { ClusterSnap, HostSnap } from '../../src/config/snapshot.ts';
+import { RequestHeaders, type ResponseHeaders } from '../../src/http/types.ts';
+import type {
+  PoolCallbacks, PoolFailureReason, RequestEncoder, ResponseDecoder, StreamCallbacks, StreamResetReason,
+} from '../../src/upstream/conn-pool.ts';
 import type { StatSink } from '../../src/common/stat-sink.ts';
 import { DEFAULT_CONNECTION_OPTIONS } from '../../src/upstream/connection-options.ts';
 import { FilterStatus, type NetworkFilterManager } from '../../src/network/filter.ts';
@@ -61,4 +65,51 @@ export function clusterSnap(sink: TestSink, hosts: HostSnap[], extra: Partial<Cl
     lbConfig: null, panicThreshold: 50, localityWeights: null, healthCheck: null, outlier: null,
     connections: { ...DEFAULT_CONNECTION_OPTIONS }, ...extra,
   } as ClusterSnap;
+}
+
+/** One request through the pool: its answer, or why it failed. */
+export class PoolExchange implements ResponseDecoder, PoolCallbacks, StreamCallbacks {
+  status = 0;
+  body = '';
+  failure: PoolFailureReason | null = null;
+  reset: StreamResetReason | null = null;
+  encoder: RequestEncoder | null = null;
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  readonly req: RequestHeaders;
+  readonly chunks: string[];
+  constructor(req: RequestHeaders, chunks: string[] = []) {
+    this.req = req;
+    this.chunks = chunks;
+    this.done = new Promise((r) => (this.#resolve = r));
+  }
+  /** `method path` with `chunks` as its body (content-length when there is one). */
+  static of(method: string, path: string, chunks: string[] = []): PoolExchange {
+    return new PoolExchange(new RequestHeaders(method, path, 'x', 'http', 'HTTP/1.1',
+      chunks.length > 0 ? ['content-length', String(chunks.join('').length)] : []), chunks);
+  }
+  onPoolReady(encoder: RequestEncoder): void {
+    this.encoder = encoder;
+    encoder.getStream().addCallbacks(this);
+    encoder.encodeHeaders(this.req, this.chunks.length === 0);
+    this.chunks.forEach((c, i) => encoder.encodeData(Buffer.from(c), i === this.chunks.length - 1));
+  }
+  onPoolFailure(reason: PoolFailureReason): void {
+    this.failure = reason;
+    this.#resolve();
+  }
+  decodeHeaders(h: ResponseHeaders, endStream: boolean): void {
+    this.status = h.status;
+    if (endStream) this.#resolve();
+  }
+  decodeData(d: Buffer, endStream: boolean): void {
+    this.body += d.toString();
+    if (endStream) this.#resolve();
+  }
+  onResetStream(reason: StreamResetReason): void {
+    this.reset = reason;
+    this.#resolve();
+  }
+  onAboveWriteBufferHighWatermark(): void {}
+  onBelowWriteBufferLowWatermark(): void {}
 }

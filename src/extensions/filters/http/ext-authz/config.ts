@@ -46,8 +46,6 @@ export interface ExtAuthzSnap {
   filterName: string;
   /** http.<stat_prefix>.ext_authz.[<filter stat_prefix>.]* */
   stats: ExtAuthzStats;
-  /** cluster.<name>.ext_authz.* by cluster name (the route's target cluster). */
-  clusterStats: Record<string, ExtAuthzStats>;
 }
 
 /** ExtAuthzPerRoute. */

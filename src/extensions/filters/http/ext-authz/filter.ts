@@ -17,7 +17,6 @@ import {
 import { ResponseFlag, type HeaderMap, type RequestHeaders, type ResponseHeaders } from '../../../../http/types.ts';
 import {
   CheckStatus, type AuthzResponse, type CheckCall, type CheckCallbacks, type ExtAuthzPerRouteSnap, type ExtAuthzSnap,
-  type ExtAuthzStats,
 } from './config.ts';
 import type { HttpAuthzClient } from './http-client.ts';
 import type { GrpcAuthzClient } from './grpc-client.ts';
@@ -150,28 +149,23 @@ export class ExtAuthzFilter implements StreamFilter, CheckCallbacks {
     const cb = this.dcb;
     const snap = this.config.snap;
     const v = cb.stats.v;
-    const cs = this.#clusterStats();
     switch (r.status) {
       case CheckStatus.Ok: {
         this.#applyOk(r);
         v[snap.stats.ok]++;
-        if (cs !== null) v[cs.ok]++;
         this.#continue();
         return;
       }
       case CheckStatus.Denied: {
         v[snap.stats.denied]++;
-        if (cs !== null) v[cs.denied]++;
         cb.sendLocalReply(r.statusCode, r.body, ResponseFlag.UnauthorizedExternalService, DENIED,
           r.headersToSet.length === 0 ? null : r.headersToSet);
         return;
       }
       default: {
         v[snap.stats.error]++;
-        if (cs !== null) v[cs.error]++;
         if (snap.failureModeAllow) {
           v[snap.stats.failure_mode_allowed]++;
-          if (cs !== null) v[cs.failure_mode_allowed]++;
           if (snap.failureModeAllowHeaderAdd) this.headers!.add(FAILURE_MODE_ALLOWED, 'true');
           this.#continue();
           return;
@@ -179,12 +173,6 @@ export class ExtAuthzFilter implements StreamFilter, CheckCallbacks {
         cb.sendLocalReply(snap.statusOnError, '', ResponseFlag.UnauthorizedExternalService, ERROR);
       }
     }
-  }
-
-  #clusterStats(): ExtAuthzStats | null {
-    const action = this.dcb.route?.snap.action;
-    if (action === undefined || action.kind !== 'cluster' || action.cluster === '') return null;
-    return this.config.snap.clusterStats[action.cluster] ?? null;
   }
 
   #applyOk(r: AuthzResponse): void {

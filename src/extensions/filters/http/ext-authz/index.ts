@@ -3,7 +3,7 @@
 // or gRPC (grpc_service.envoy_grpc: grpc-client.ts, Envoy's Authorization/Check). Per route:
 // ExtAuthzPerRoute `disabled` and check_settings (context_extensions, merged over the route, its
 // virtual host and the route configuration; disable_request_body_buffering). Stats: http.<stat_prefix>.ext_authz.[<stat_prefix>.]{ok,denied,
-// error,failure_mode_allowed} and cluster.<route's cluster>.ext_authz.* (Envoy's both). Refused by
+// error,failure_mode_allowed} (Envoy's per route cluster ones are absent: docs/differences.md). Refused by
 // name: everything else (filter_enabled, metadata namespaces, dynamic metadata, header mutation
 // rules, disallowed_headers ...); clear_route_cache only as false.
 import { ExtensionCategory, type CompileContext, type HttpFilterModule } from '../../../types.ts';
@@ -75,8 +75,6 @@ function compile(tc: Obj, ctx: CompileContext): ExtAuthzSnap {
   const wb: Obj | undefined = tc.with_request_body;
   const statPrefix: string = tc.stat_prefix ?? '';
   const prefix = `${ctx.scope}ext_authz.${statPrefix === '' ? '' : `${statPrefix}.`}`;
-  const clusterStats: ExtAuthzSnap['clusterStats'] = {};
-  for (const c of ctx.clusters) clusterStats[c] = slots(ctx.layout, `cluster.${c}.ext_authz.`, EXT_AUTHZ_COUNTERS, [], []);
   const onError = statusCodeOf(tc.status_on_error?.code);
   return {
     grpc,
@@ -107,7 +105,6 @@ function compile(tc: Obj, ctx: CompileContext): ExtAuthzSnap {
     includePeerCertificate: tc.include_peer_certificate === true,
     filterName: ctx.configName ?? '',
     stats: slots(ctx.layout, prefix, EXT_AUTHZ_COUNTERS, [], []),
-    clusterStats,
   };
 }
 
