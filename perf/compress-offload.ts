@@ -1,8 +1,9 @@
-// Compression off the event loop: node:zlib's asynchronous streams (libuv's threadpool, what
-// src/compression/zlib-stream.ts uses) against a piscina worker-thread pool, with coding in the
-// loop (zlib's sync calls, as Envoy does in its worker) as the reference. For 100 KiB and 10 MiB
-// JSON bodies, several at once: throughput (input MB/s), the event loop's delay while it runs
-// (p50/p99/max, what another request on the same worker would wait) and the loop's utilisation.
+// Where compression runs: node:zlib's asynchronous streams (libuv's threadpool), a piscina
+// worker-thread pool, and coding in the loop as src/compression/zlib-stream.ts does (as Envoy does
+// in its worker: each chunk when it arrives, in slices of about 2 ms). For 100 KiB and 10 MiB JSON
+// bodies, several at once: throughput (input MB/s), CPU per input MB (every thread of the process),
+// the event loop's delay while it runs (p50/p99/max, what another request on the same worker would
+// wait) and the loop's utilisation.
 //
 //   node perf/compress-offload.ts            # piscina is looked up in node_modules, or in
 //   PISCINA_DIR=/tmp/x/node_modules/piscina node perf/compress-offload.ts
@@ -15,7 +16,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { ZlibCodec, outputChunk } from '../src/compression/zlib-stream.ts';
+import { zlibCodecFactory } from '../src/compression/zlib-stream.ts';
 
 const CHUNK = 64 * 1024;
 const HIGH = 1024 * 1024; // pending input above which a body's source waits (the filter's watermark)
@@ -40,38 +41,51 @@ function chunks(b: Buffer): Buffer[] {
 
 type Mode = (body: Buffer[]) => Promise<number>;
 
-/** zlib's async stream, flushed per chunk, the source held above HIGH pending bytes. */
+/** zlib's asynchronous stream (libuv's threadpool), flushed per chunk, the source held above
+ *  HIGH bytes written and not yet coded. */
 const zlibAsync: Mode = (body) => new Promise((resolve, reject) => {
   let out = 0;
   let i = 0;
-  const z = zlib.createGzip({ flush: zlib.constants.Z_SYNC_FLUSH, chunkSize: outputChunk(4096) });
-  const c: ZlibCodec = new ZlibCodec(z, {
-    onCodecOutput(d, end) {
-      out += d.length;
-      if (end) resolve(out);
-      else pump();
-    },
-    onCodecError: (_c, m) => reject(new Error(m)),
-  });
+  const z = zlib.createGzip({ flush: zlib.constants.Z_SYNC_FLUSH, chunkSize: 64 * 1024 });
+  z.on('data', (d: Buffer) => { out += d.length; });
+  z.on('end', () => resolve(out));
+  z.on('error', reject);
+  z.on('drain', pump);
   function pump(): void {
-    while (i < body.length && c.pendingBytes < HIGH) {
-      c.write(body[i], i === body.length - 1);
+    while (i < body.length) {
+      const last = i === body.length - 1;
+      const more = z.write(body[i]);
       i++;
+      if (last) z.end();
+      if (!more) return;
     }
   }
   pump();
 });
 
-/** In the loop: each chunk coded synchronously (zlib's sync call, as Envoy codes in its worker),
- *  other work let in between chunks. */
-const zlibSync: Mode = async (body) => {
+/** What Legate does (src/compression/zlib-stream.ts): each chunk coded in the loop when it
+ *  arrives, a slice at a time (a step of about 2 ms), coders reused; the next chunk is offered
+ *  after a loop turn, as the next read would be. */
+const legateFactory = zlibCodecFactory(() => zlib.createGzip({ flush: zlib.constants.Z_SYNC_FLUSH }), 4096);
+const legateInLoop: Mode = (body) => new Promise((resolve, reject) => {
   let out = 0;
-  for (let i = 0; i < body.length; i++) {
-    out += zlib.gzipSync(body[i]).length;
-    await new Promise<void>((r) => setImmediate(r));
+  let i = 0;
+  const c = legateFactory.create({
+    onCodecOutput(d, end) {
+      out += d.length;
+      if (end) resolve(out);
+    },
+    onCodecError: (_c, m) => reject(new Error(m)),
+  });
+  function next(): void {
+    if (c.pendingBytes < HIGH) {
+      c.write(body[i], i === body.length - 1);
+      i++;
+    }
+    if (i < body.length) setImmediate(next);
   }
-  return out;
-};
+  next();
+});
 
 function piscinaMode(pool: any): Mode {
   // A task codes one slice as its own gzip member (a worker keeps no stream state between tasks;
@@ -98,6 +112,7 @@ async function run(name: string, mode: Mode, body: Buffer, total: number, parall
   h.enable();
   const elu0 = performance.eventLoopUtilization();
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let next = 0;
   let outBytes = 0;
   async function lane(): Promise<void> {
@@ -111,8 +126,10 @@ async function run(name: string, mode: Mode, body: Buffer, total: number, parall
   const elu = performance.eventLoopUtilization(elu0);
   h.disable();
   const mbps = (body.length * total) / ms / 1000;
-  console.log(`${name.padEnd(14)} ${(body.length / 1024).toFixed(0).padStart(6)} KiB x${String(total).padEnd(4)} par ${parallel}`
-    + `  ${mbps.toFixed(1).padStart(6)} MB/s  ratio ${(outBytes / (body.length * total)).toFixed(3)}`
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMsPerMb = (cpu.user + cpu.system) / 1000 / ((body.length * total) / 1e6);
+  console.log(`${name.padEnd(15)} ${(body.length / 1024).toFixed(0).padStart(6)} KiB x${String(total).padEnd(4)} par ${parallel}`
+    + `  ${mbps.toFixed(1).padStart(6)} MB/s  cpu ${cpuMsPerMb.toFixed(1)} ms/MB  ratio ${(outBytes / (body.length * total)).toFixed(3)}`
     + `  loop delay p50 ${(h.percentile(50) / 1e6).toFixed(2)} p99 ${(h.percentile(99) / 1e6).toFixed(2)}`
     + ` max ${(h.max / 1e6).toFixed(2)} ms  loop busy ${(elu.utilization * 100).toFixed(0)}%`);
 }
@@ -138,6 +155,6 @@ for (const [body, total, parallel] of [[small, 400, 8], [large, 6, 2]] as const)
   await run('zlib-async', zlibAsync, body, total, parallel);
   if (pool !== null) await run('piscina', piscinaMode(pool), body, total, parallel);
   else console.log('piscina        (not installed: skipped)');
-  await run('in-loop sync', zlibSync, body, total, parallel);
+  await run('legate in-loop', legateInLoop, body, total, parallel);
 }
 await pool?.destroy();

@@ -20,7 +20,7 @@ import { autocannon } from '../bench/load/autocannon.ts';
 import { wrk } from '../bench/load/wrk.ts';
 import { waitProcReady } from '../bench/targets/common.ts';
 import { legate, REPO_ROOT } from '../bench/targets/legate.ts';
-import { PAYLOAD_PATH } from '../bench/targets/payload.ts';
+import { JSON_PATH, PAYLOAD_PATH } from '../bench/targets/payload.ts';
 import { startUpstream } from '../bench/targets/upstream.ts';
 import { profileFiles, summarizeProfile } from './cpuprofile-top.ts';
 import { summarizeGcLog } from './gc-summary.ts';
@@ -34,8 +34,9 @@ const USAGE = `Usage: node perf/harness.ts --out <dir> [options]
   --duration <s>         seconds of load (default 10)
   --connections <n>      client connections (default 50)
   --new-conn             a new connection per request
-  --scenario <http|https|tcp-echo>  as npm run bench -- --scenario ...: https terminates TLS 1.3,
-                         tcp-echo proxies the same HTTP exchanges through tcp_proxy
+  --scenario <http|https|tcp-echo|gzip>  as npm run bench -- --scenario ...: https terminates TLS 1.3,
+                         tcp-echo proxies the same HTTP exchanges through tcp_proxy, gzip compresses
+                         the 100 KiB JSON document
   --upstream <nginx|node>  default nginx when installed
   --script <file>        profile this Node server instead of Legate; it is run as
                          <file> <listen-port> <upstream-port> (e.g. bench/peers/node-http-proxy.ts)
@@ -78,10 +79,11 @@ async function main(): Promise<number> {
   const nodeBin = existsSync(pinned) ? pinned : process.execPath;
   const wrkBin = which('wrk');
   const https = values.scenario === 'https';
-  const scenario = values.scenario as 'http' | 'https' | 'tcp-echo';
-  if (!['http', 'https', 'tcp-echo'].includes(scenario)) {
-    throw new Error(`--scenario: expected http, https or tcp-echo, got "${scenario}"`);
+  const scenario = values.scenario as 'http' | 'https' | 'tcp-echo' | 'gzip';
+  if (!['http', 'https', 'tcp-echo', 'gzip'].includes(scenario)) {
+    throw new Error(`--scenario: expected http, https, tcp-echo or gzip, got "${scenario}"`);
   }
+  const gzip = scenario === 'gzip';
   if (https && wrkBin === null) throw new Error('--scenario https needs wrk');
   // https: the bench's TLS (one ECDSA P-256 certificate; wrk offering TLS_AES_128_GCM_SHA256, P-256).
   const tls = https ? makeBenchTls(out) : null;
@@ -117,7 +119,8 @@ async function main(): Promise<number> {
     log(`${what} (node ${nodeFlags.join(' ')}) on 127.0.0.1:${port} -> ${upstreamKind} upstream; ` +
       `${tool.name} ${values.connections} connections for ${durationS} s`);
     const result = await tool.run({
-      url: `${https ? 'https' : 'http'}://127.0.0.1:${port}${PAYLOAD_PATH}`,
+      url: `${https ? 'https' : 'http'}://127.0.0.1:${port}${gzip ? JSON_PATH : PAYLOAD_PATH}`,
+      ...(gzip ? { headers: { 'Accept-Encoding': 'gzip' } } : {}),
       connections: Number(values.connections),
       threads: 1,
       durationS,

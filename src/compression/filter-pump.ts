@@ -1,8 +1,9 @@
-// Runs one direction of a stream's body through an asynchronous CodecStream for an HTTP filter
-// (the compressor and decompressor filters): Envoy's filters code each data frame in place and
-// continue; a coder that answers later instead takes the data (StopIterationNoBuffer) and hands
-// its output to the filters after it with inject*DataToFilterChain, in order, the stream's end
-// with the last output. Trailers wait (StopIteration) until the coder has finished, then follow.
+// Runs one direction of a stream's body through a CodecStream for an HTTP filter (the compressor
+// and decompressor filters). The coder takes each data frame (StopIterationNoBuffer) and hands its
+// output to the filters after it with inject*DataToFilterChain, in order, the stream's end with the
+// last output: usually within the same call (src/compression/zlib-stream.ts codes a frame in
+// place, as Envoy's filters do), or a loop turn or more later for what it codes in slices. Trailers
+// pass at once when the coder has finished by then, else wait (StopIteration) and follow its end.
 //
 // Memory stays bounded: past `high` input bytes waiting in the coder, the source is paused (the
 // client read-disabled for a request, the upstream paused through the downstream watermark
@@ -43,6 +44,9 @@ export class CodingPump implements CodecSink {
   #paused: boolean;
   /** The input ended with trailers, which wait for the last output. */
   #trailers: boolean;
+  /** In trailers(): the coder's end there means they pass at once (#trailersPass). */
+  #inTrailers: boolean;
+  #trailersPass: boolean;
   #onError: ((code: string) => void) | null;
 
   constructor(factory: CodecFactory, dcb: StreamDecoderFilterCallbacks | null, ecb: StreamEncoderFilterCallbacks | null,
@@ -56,6 +60,8 @@ export class CodingPump implements CodecSink {
     this.#high = limit > 0 ? limit : DEFAULT_HIGH;
     this.#paused = false;
     this.#trailers = false;
+    this.#inTrailers = false;
+    this.#trailersPass = false;
     this.#onError = onError;
     this.#stream = factory.create(this);
   }
@@ -74,8 +80,10 @@ export class CodingPump implements CodecSink {
   /** The direction's trailers: the input ends; they pass once the last output has. */
   trailers(): FilterTrailersStatus {
     this.#trailers = true;
+    this.#inTrailers = true;
     this.#stream.write(EMPTY, true);
-    return FilterTrailersStatus.StopIteration;
+    this.#inTrailers = false;
+    return this.#trailersPass ? FilterTrailersStatus.Continue : FilterTrailersStatus.StopIteration;
   }
 
   destroy(): void {
@@ -93,6 +101,10 @@ export class CodingPump implements CodecSink {
       if (data.length > 0) {
         if (dcb !== null) dcb.injectDecodedDataToFilterChain(data, false);
         else this.#ecb!.injectEncodedDataToFilterChain(data, false);
+      }
+      if (this.#inTrailers) {
+        this.#trailersPass = true;
+        return;
       }
       if (dcb !== null) dcb.continueDecoding();
       else this.#ecb!.continueEncoding();

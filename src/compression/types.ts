@@ -1,11 +1,12 @@
 // The compression library seam (Envoy's envoy/compression/{compressor,decompressor}/): what the
 // compressor and decompressor HTTP filters ask of a library extension (gzip, brotli, zstd under
 // src/extensions/compression/). A library turns a stream's body into its coded form, or back,
-// chunk by chunk; the work may finish later (node:zlib runs it on libuv's threadpool), so results
-// are reported to a sink instead of returned.
+// chunk by chunk; a chunk's result usually comes within the call, but part of a large one may come a
+// loop turn or more later (src/compression/zlib-stream.ts codes in bounded slices), so results are
+// reported to a sink instead of returned.
 import type { Buffer } from 'node:buffer';
 
-/** Where a coding stream reports. Called outside the caller's stack, never after destroy(). */
+/** Where a coding stream reports: within write() or later, never after destroy(). */
 export interface CodecSink {
   /** The output for the input written so far (flushed: a compressor's output can be decoded up
    *  to there), in order; `end` on the last, after the input's end was written. */

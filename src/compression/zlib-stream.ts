@@ -1,171 +1,344 @@
-// Streaming coding on node:zlib (deflate/gzip, brotli and zstd), asynchronous: each write is coded
-// on libuv's threadpool, so a worker's event loop keeps serving other streams while a large body is
-// compressed (perf/compress-offload.ts measures this against offloading to a worker-thread pool and
-// against coding in the loop; docs/bench.md has the figures).
+// Streaming coding on node:zlib (deflate/gzip, brotli and zstd) in the worker's own thread, as
+// Envoy's compressor filter codes each data frame in its worker and nginx's gzip filter in its
+// process: a frame is coded when it arrives and its output handed on in the same call.
 //
-// Every write is flushed (Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH, ZSTD_e_flush), as Envoy's compressor
-// filter compresses each data frame with State::Flush: what was written so far can be decoded by
-// the client, so a streamed response (server-sent events) is not held back. The output of one
-// write is handed on as one Buffer once the write completes (zlib pushes its output in pieces of
-// its output buffer size first); the last output comes with the stream's end.
+// Why not node:zlib's asynchronous streams (libuv's threadpool), which Legate used first: under
+// proxy load the workers already keep the cores busy, so the pool adds no parallelism, only a
+// thread hop per write (a futex wake, the coder's ~300 KB of state moving between cores' caches),
+// the Transform machinery and a copy of every input frame. Measured on the gzip bench scenario
+// (100 KiB JSON, level 1): the pool's threads spent 1.3 ms of CPU per response on what costs
+// 0.6 ms coded here (docs/bench.md).
 //
-// Handlers are module-level functions reached through the zlib stream (`this`), which holds its
-// ZlibCodec under a symbol: no closure per stream but the one write callback bound at creation.
+// The loop is never held for long: one call codes at most `sliceBytes` of input, sized from the
+// measured cost per byte of this config on this worker so that a step takes about STEP_BUDGET_MS;
+// the rest of a larger frame is coded a slice per loop turn (setImmediate), in order, and
+// `pendingBytes` lets the caller pause its source meanwhile. So a 20 MiB body or brotli at quality
+// 11 is coded in bounded steps with other streams served in between.
+//
+// Every frame is flushed (Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH, ZSTD_e_flush: the stream's `flush`
+// option), as Envoy's filter compresses each data frame with State::Flush: what was written so far
+// can be decoded by the client, so a streamed response (server-sent events) is not held back.
+//
+// The synchronous streaming call is node:zlib's native handle (`stream._handle.writeSync`): the
+// public sync functions code a whole buffer and close their stream. That is internal API, so its
+// shape is checked when a factory is made (a clear error, not a broken stream, on a Node that
+// changed it), and Node is pinned (package.json). Coders are reused: a finished or abandoned
+// stream's coder is reset (deflateReset and the like) and kept for the next, up to MAX_IDLE per
+// config and worker, which saves allocating and initialising its state per response.
 import { Buffer } from 'node:buffer';
+import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { retain } from '../network/socket-owner.ts';
 import type { CodecFactory, CodecSink, CodecStream } from './types.ts';
 
-const kCodec = Symbol('legate.zlibCodec');
+/** node:zlib's native handle (the C++ CompressionStream behind every zlib, brotli and zstd stream). */
+interface NativeHandle {
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  reset(): void;
+  /** Called during writeSync when the library fails (corrupt input, a truncated stream). */
+  onerror: (message: string, errno: number, code: string) => void;
+}
 
-type ZStream = Transform & { [kCodec]?: ZlibCodec };
+/** The internals of a node:zlib stream this file uses. */
+interface ZlibInternals {
+  _handle: NativeHandle | null;
+  /** [avail_out, avail_in] after each write. */
+  _writeState: Uint32Array;
+  _defaultFlushFlag: number;
+  _finishFlushFlag: number;
+  close(): void;
+}
 
 /** Makes one zlib stream (its options fixed at config time). */
 export type ZlibMaker = () => Transform;
 
-function onData(this: ZStream, chunk: Buffer): void {
-  const c = this[kCodec];
-  if (c !== undefined) c.collect(chunk);
+/** A step codes input for about this long before the loop gets a turn. */
+const STEP_BUDGET_MS = 2;
+/** The smallest slice, whatever the measured cost (brotli at quality 11 is ~1 us a byte). */
+const MIN_SLICE = 4 * 1024;
+/** The slice before this config has been measured on this worker. */
+const FIRST_SLICE = 64 * 1024;
+/** Idle coders kept per config and worker (a deflate with window 15 and memory level 8 holds ~300 KB). */
+const MAX_IDLE = 16;
+/** Input below this is not timed (a flush-only call says nothing about the cost per byte). */
+const MIN_TIMED = 4 * 1024;
+/** Not a flush: zlib's Z_NO_FLUSH, brotli's BROTLI_OPERATION_PROCESS and zstd's ZSTD_e_continue are all 0. */
+const PROCESS = 0;
+
+const EMPTY = Buffer.alloc(0);
+
+// The error reported by the handle during the last writeSync (handles report synchronously).
+let errorCode: string | null = null;
+let errorMessage = '';
+function onHandleError(message: string, _errno: number, code: string): void {
+  errorCode = code;
+  errorMessage = message;
 }
 
-function onEnd(this: ZStream): void {
-  const c = this[kCodec];
-  if (c !== undefined) c.finished();
+function internals(z: Transform): ZlibInternals {
+  const i = z as unknown as ZlibInternals;
+  const h = i._handle;
+  if (h === null || typeof h?.writeSync !== 'function' || typeof h.reset !== 'function'
+      || !(i._writeState instanceof Uint32Array) || typeof i._defaultFlushFlag !== 'number'
+      || typeof i._finishFlushFlag !== 'number') {
+    throw new Error(`this Node's zlib (${process.version}) lacks the native handle Legate codes with ` +
+      '(stream._handle.writeSync, _writeState, _defaultFlushFlag, _finishFlushFlag): ' +
+      'run Legate on the Node it pins (npm start)');
+  }
+  h.onerror = onHandleError;
+  return i;
 }
 
-function onError(this: ZStream, err: Error): void {
-  const c = this[kCodec];
-  if (c !== undefined) c.failed(String((err as { code?: unknown }).code ?? ''), err.message);
+/** One config's coders on one worker: the idle ones, the output buffer, the measured cost. */
+export class ZlibCodecFactory implements CodecFactory {
+  readonly #make: ZlibMaker;
+  readonly maxRatio: number;
+  /** Where every coder of this factory writes (one call at a time: coding never re-enters). */
+  readonly scratch: Buffer;
+  readonly flushFlag: number;
+  readonly finishFlag: number;
+  readonly #idle: ZlibInternals[];
+  #nsPerByte: number;
+  /** Input one step may code. */
+  sliceBytes: number;
+
+  constructor(make: ZlibMaker, outputBytes: number, maxRatio: number) {
+    this.#make = make;
+    this.maxRatio = maxRatio;
+    this.scratch = Buffer.allocUnsafeSlow(outputBytes);
+    const first = internals(make());
+    this.flushFlag = first._defaultFlushFlag;
+    this.finishFlag = first._finishFlushFlag;
+    this.#idle = [first];
+    this.#nsPerByte = 0;
+    this.sliceBytes = FIRST_SLICE;
+  }
+
+  create(sink: CodecSink): ZlibCodec {
+    return new ZlibCodec(this, sink);
+  }
+
+  take(): ZlibInternals {
+    return this.#idle.pop() ?? internals(this.#make());
+  }
+
+  /** A coder back from a stream: reset for the next, or closed (failed, or enough are idle). */
+  give(z: ZlibInternals, failed: boolean): void {
+    if (!failed && this.#idle.length < MAX_IDLE) {
+      z._handle!.reset();
+      this.#idle.push(z);
+    } else {
+      z.close();
+    }
+  }
+
+  /** A timed call: the cost per byte (a moving average) sets the slice. */
+  observe(bytes: number, ms: number): void {
+    const ns = (ms * 1e6) / bytes;
+    const avg = this.#nsPerByte === 0 ? ns : this.#nsPerByte * 0.875 + ns * 0.125;
+    this.#nsPerByte = avg;
+    this.sliceBytes = Math.max(MIN_SLICE, Math.floor((STEP_BUDGET_MS * 1e6) / avg));
+  }
+
+  /** Idle coders (tests). */
+  get idle(): number { return this.#idle.length; }
+}
+
+function runStep(c: ZlibCodec): void {
+  c.step();
 }
 
 export class ZlibCodec implements CodecStream {
-  readonly #z: ZStream;
+  readonly #f: ZlibCodecFactory;
   readonly #sink: CodecSink;
-  /** Output of the write in progress, in zlib's pieces. */
-  #out: Buffer[];
-  #outLength: number;
-  /** Sizes of the writes not yet completed, oldest first (#head is the oldest's index). */
-  #sizes: number[];
+  #z: ZlibInternals | null;
+  /** Input waiting for a later step, oldest first from #head; #off into the oldest. */
+  #bufs: Buffer[];
+  /** Whether the input ends after that buffer. */
+  #ends: boolean[];
   #head: number;
+  #off: number;
   #pending: number;
-  /** Input bytes and output bytes so far (a decompressor's inflate ratio). */
-  #in: number;
+  #scheduled: boolean;
+  /** Input coded and output made so far (a decompressor's inflate ratio). */
+  #coded: number;
   #total: number;
-  /** 0: no limit; else output may be at most this many times the input (a decompression bomb). */
-  readonly #maxRatio: number;
+  /** The input's end was written. */
+  #ended: boolean;
+  /** Finished, failed or destroyed: nothing more is reported. */
   #done: boolean;
-  #destroyed: boolean;
-  readonly #written: () => void;
 
-  constructor(z: Transform, sink: CodecSink, maxRatio = 0) {
-    this.#z = z as ZStream;
+  constructor(f: ZlibCodecFactory, sink: CodecSink) {
+    this.#f = f;
     this.#sink = sink;
-    this.#out = [];
-    this.#outLength = 0;
-    this.#sizes = [];
+    this.#z = f.take();
+    this.#bufs = [];
+    this.#ends = [];
     this.#head = 0;
+    this.#off = 0;
     this.#pending = 0;
-    this.#in = 0;
+    this.#scheduled = false;
+    this.#coded = 0;
     this.#total = 0;
-    this.#maxRatio = maxRatio;
+    this.#ended = false;
     this.#done = false;
-    this.#destroyed = false;
-    this.#written = this.#onWritten.bind(this);
-    this.#z[kCodec] = this;
-    z.on('data', onData);
-    z.on('end', onEnd);
-    z.on('error', onError);
   }
 
   get pendingBytes(): number { return this.#pending; }
 
   write(data: Buffer, end: boolean): void {
-    if (this.#done) return;
+    if (this.#ended || this.#done) return;
+    if (end) this.#ended = true;
     const n = data.length;
-    this.#in += n;
-    if (n > 0) {
-      this.#pending += n;
-      this.#sizes.push(n);
-      this.#z.write(retain(data), this.#written);
+    if (n === 0 && !end) return;
+    if (this.#head === this.#bufs.length) {
+      // Nothing waiting: code now, up to a slice.
+      const f = this.#f;
+      const slice = f.sliceBytes;
+      if (n <= slice) {
+        this.#code(data, 0, n, end ? f.finishFlag : f.flushFlag, end);
+        return;
+      }
+      this.#code(data, 0, slice, PROCESS, false);
+      if (this.#done) return;
+      data = data.subarray(slice);
     }
-    if (end) this.#z.end();
+    // Kept past this call: a view of the read buffer is copied.
+    this.#bufs.push(retain(data));
+    this.#ends.push(end);
+    this.#pending += data.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(runStep, this);
+    }
+  }
+
+  /** Code the next slice of what waits (a loop turn after the last). */
+  step(): void {
+    this.#scheduled = false;
+    if (this.#done || this.#head === this.#bufs.length) return;
+    const f = this.#f;
+    const b = this.#bufs[this.#head]!;
+    const off = this.#off;
+    const rest = b.length - off;
+    const n = Math.min(rest, f.sliceBytes);
+    let flag = PROCESS;
+    let end = false;
+    if (n === rest) {
+      end = this.#ends[this.#head]!;
+      flag = end ? f.finishFlag : f.flushFlag;
+      if (++this.#head === this.#bufs.length) {
+        this.#bufs = [];
+        this.#ends = [];
+        this.#head = 0;
+      }
+      this.#off = 0;
+    } else {
+      this.#off = off + n;
+    }
+    this.#pending -= n;
+    this.#code(b, off, n, flag, end);
+    if (!this.#done && this.#head < this.#bufs.length && !this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(runStep, this);
+    }
   }
 
   destroy(): void {
-    if (this.#destroyed) return;
-    this.#destroyed = true;
-    this.#done = true;
-    this.#z[kCodec] = undefined;
-    this.#z.destroy();
-    this.#out = [];
-  }
-
-  collect(chunk: Buffer): void {
-    if (this.#done) return;
-    this.#out.push(chunk);
-    this.#outLength += chunk.length;
-    this.#total += chunk.length;
-    if (this.#maxRatio > 0 && this.#total > this.#in * this.#maxRatio) {
-      this.failed('RATIO', `output exceeds ${this.#maxRatio} times the input (max_inflate_ratio)`);
-    }
-  }
-
-  #onWritten(): void {
-    if (this.#done) return;
-    this.#pending -= this.#sizes[this.#head]!;
-    if (++this.#head === this.#sizes.length) {
-      this.#sizes.length = 0;
-      this.#head = 0;
-    }
-    if (this.#outLength > 0) this.#deliver(false);
-  }
-
-  finished(): void {
     if (this.#done) return;
     this.#done = true;
+    this.#release(false);
+    this.#bufs = [];
+    this.#ends = [];
+    this.#head = 0;
     this.#pending = 0;
-    this.#z[kCodec] = undefined;
-    this.#deliver(true);
   }
 
-  failed(code: string, message: string): void {
-    if (this.#done) return;
-    this.destroy();
+  /** Code `len` bytes of `buf` from `off` with `flag`, and hand the output on (`end`: the last). */
+  #code(buf: Buffer, off: number, len: number, flag: number, end: boolean): void {
+    const z = this.#z!;
+    const h = z._handle!;
+    const state = z._writeState;
+    const f = this.#f;
+    const out = f.scratch;
+    const size = out.length;
+    const maxRatio = f.maxRatio;
+    let parts: Buffer[] | null = null;
+    let partsLength = 0;
+    let outOff = 0;
+    let inOff = off;
+    let inLen = len;
+    const t0 = len >= MIN_TIMED ? performance.now() : 0;
+    for (;;) {
+      h.writeSync(flag, buf, inOff, inLen, out, outOff, size - outOff);
+      if (errorCode !== null) {
+        const code = errorCode;
+        errorCode = null;
+        this.#fail(code, errorMessage);
+        return;
+      }
+      const availOut = state[0]!;
+      const availIn = state[1]!;
+      const made = size - outOff - availOut;
+      outOff += made;
+      this.#total += made;
+      if (maxRatio > 0 && this.#total > (this.#coded + inLen - availIn + (inOff - off)) * maxRatio) {
+        this.#fail('RATIO', `output exceeds ${maxRatio} times the input (max_inflate_ratio)`);
+        return;
+      }
+      // Room left in the output: the library took what it could of the input.
+      if (availOut !== 0) break;
+      // The output buffer is full: move it out and go on with the rest.
+      (parts ??= []).push(Buffer.from(out.subarray(0, outOff)));
+      partsLength += outOff;
+      outOff = 0;
+      inOff += inLen - availIn;
+      inLen = availIn;
+    }
+    this.#coded += len;
+    if (t0 !== 0) f.observe(len, performance.now() - t0);
+    let result: Buffer;
+    if (parts === null) {
+      result = outOff === 0 ? EMPTY : Buffer.allocUnsafe(outOff);
+      if (outOff > 0) out.copy(result, 0, 0, outOff);
+    } else {
+      if (outOff > 0) parts.push(Buffer.from(out.subarray(0, outOff)));
+      result = Buffer.concat(parts, partsLength + outOff);
+    }
+    if (end) {
+      this.#done = true;
+      this.#release(false);
+    }
+    if (result.length > 0 || end) this.#sink.onCodecOutput(result, end);
+  }
+
+  #fail(code: string, message: string): void {
+    this.#done = true;
+    this.#release(true);
+    this.#bufs = [];
+    this.#ends = [];
+    this.#head = 0;
+    this.#pending = 0;
     this.#sink.onCodecError(code, message);
   }
 
-  /** Hands on what was collected: small pieces as one Buffer (one write downstream), pieces
-   *  already as large as a read as they are (no copy). `end` goes with the last. */
-  #deliver(end: boolean): void {
-    const out = this.#out;
-    const n = this.#outLength;
-    this.#out = [];
-    this.#outLength = 0;
-    if (out.length <= 1 || n <= COALESCE_BYTES) {
-      this.#sink.onCodecOutput(out.length === 0 ? EMPTY : out.length === 1 ? out[0]! : Buffer.concat(out, n), end);
-      return;
-    }
-    for (let i = 0; i < out.length; i++) {
-      // A destroy from the sink (the stream reset) stops the rest.
-      if (this.#destroyed) return;
-      this.#sink.onCodecOutput(out[i]!, end && i === out.length - 1);
-    }
+  #release(failed: boolean): void {
+    const z = this.#z;
+    if (z === null) return;
+    this.#z = null;
+    this.#f.give(z, failed);
   }
 }
 
-const EMPTY = Buffer.alloc(0);
-/** Output up to this size is joined into one Buffer before it is handed on. */
-const COALESCE_BYTES = 16 * 1024;
-
-/** A factory of ZlibCodecs over `make`'s streams. */
-export function zlibCodecFactory(make: ZlibMaker, maxRatio = 0): CodecFactory {
-  return { create: (sink) => new ZlibCodec(make(), sink, maxRatio) };
+/** A factory of ZlibCodecs over `make`'s streams (made once per config and worker); `chunkSize`
+ *  is the config's output buffer size (see outputChunk); `maxRatio` 0: no inflate ratio limit. */
+export function zlibCodecFactory(make: ZlibMaker, chunkSize: number, maxRatio = 0): ZlibCodecFactory {
+  return new ZlibCodecFactory(make, outputChunk(chunkSize), maxRatio);
 }
 
-/** zlib's output buffer for a library's chunk_size: Envoy's default (4 KiB) costs a threadpool
- *  round trip per 4 KiB of output in Node (zlib's output loop re-enters the pool whenever its
- *  buffer fills), so Legate never goes below 64 KiB; the bytes produced are the same. */
+/** The output buffer for a library's chunk_size: Envoy's default (4 KiB) would cost a native call
+ *  per 4 KiB of output, so Legate never goes below 64 KiB; the bytes produced are the same. */
 export function outputChunk(chunkSize: number): number {
   return Math.max(chunkSize, 64 * 1024);
 }

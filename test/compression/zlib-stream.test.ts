@@ -1,64 +1,143 @@
-// src/compression/zlib-stream.ts: each write's output is flushed (decodable up to there before the
-// stream ends), output comes in order with the end last, pendingBytes measures what zlib has not
-// coded yet, the inflate ratio guard, and silence after destroy.
+// src/compression/zlib-stream.ts: a frame is coded in the call and flushed (decodable up to there
+// before the stream ends); a frame larger than a slice is coded over later loop turns, in order,
+// with pendingBytes counting what waits; the inflate ratio guard and corrupt input fail the stream;
+// nothing is reported after destroy; coders are reset and reused, failed ones are not.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
-import { ZlibCodec } from '../../src/compression/zlib-stream.ts';
+import { zlibCodecFactory } from '../../src/compression/zlib-stream.ts';
 import type { CodecSink } from '../../src/compression/types.ts';
 
-function sink(): CodecSink & { out: Buffer[]; ends: number; errors: string[]; next(): Promise<void> } {
-  let wake: (() => void) | null = null;
+const Z = zlib.constants;
+
+function sink(): CodecSink & { out: Buffer[]; ends: number; errors: string[]; ended(): Promise<void> } {
   const s = {
     out: [] as Buffer[], ends: 0, errors: [] as string[],
-    onCodecOutput(d: Buffer, end: boolean) { s.out.push(d); if (end) s.ends++; wake?.(); },
-    onCodecError(code: string) { s.errors.push(code); wake?.(); },
-    next: () => new Promise<void>((r) => { wake = r; }),
+    onCodecOutput(d: Buffer, end: boolean) { s.out.push(d); if (end) s.ends++; },
+    onCodecError(code: string) { s.errors.push(code); },
+    async ended() {
+      for (let i = 0; i < 500 && s.ends === 0 && s.errors.length === 0; i++) await new Promise((r) => setImmediate(r));
+    },
   };
   return s;
 }
 
-test('every write is flushed: what came out so far decodes to what went in so far', async () => {
+const gzipFactory = () => zlibCodecFactory(() => zlib.createGzip({ flush: Z.Z_SYNC_FLUSH, finishFlush: Z.Z_FINISH }), 4096);
+
+/** A partial gzip stream decoded as far as it goes. */
+const gunzipSoFar = (parts: Buffer[]) => zlib.gunzipSync(Buffer.concat(parts), { finishFlush: Z.Z_SYNC_FLUSH }).toString();
+
+test('a frame is coded in the call and flushed: what came out so far decodes to what went in so far', () => {
+  const f = gzipFactory();
   const s = sink();
-  const c = new ZlibCodec(zlib.createGzip({ flush: zlib.constants.Z_SYNC_FLUSH }), s);
-  const inflate = zlib.createGunzip();
-  const got: Buffer[] = [];
-  inflate.on('data', (d: Buffer) => got.push(d));
-  for (const part of ['event: one\n\n', 'event: two\n\n']) {
-    const p = s.next();
-    c.write(Buffer.from(part), false);
-    assert.ok(c.pendingBytes > 0);
-    await p;
-    assert.equal(c.pendingBytes, 0);
-    inflate.write(s.out.at(-1)!);
-    // (The gunzip side is asynchronous too.)
-    for (let i = 0; i < 100 && !Buffer.concat(got).toString().endsWith(part); i++) await new Promise((r) => setTimeout(r, 10));
-    assert.ok(Buffer.concat(got).toString().endsWith(part), Buffer.concat(got).toString());
-  }
-  const p = s.next();
+  const c = f.create(s);
+  c.write(Buffer.from('event: one\n\n'), false);
+  assert.equal(s.out.length, 1);
+  assert.equal(c.pendingBytes, 0);
+  assert.equal(gunzipSoFar(s.out), 'event: one\n\n');
+  c.write(Buffer.from('event: two\n\n'), false);
+  assert.equal(gunzipSoFar(s.out), 'event: one\n\nevent: two\n\n');
   c.write(Buffer.alloc(0), true);
-  await p;
   assert.equal(s.ends, 1);
   assert.equal(zlib.gunzipSync(Buffer.concat(s.out)).toString(), 'event: one\n\nevent: two\n\n');
+  // Written after the end: ignored.
+  c.write(Buffer.from('more'), false);
+  assert.equal(s.ends, 1);
 });
 
-test('max inflate ratio: more output than ratio x input fails with RATIO', async () => {
+test('a frame larger than a slice is coded a slice per loop turn, in order, pendingBytes counting the rest', async () => {
+  const f = gzipFactory();
   const s = sink();
-  const c = new ZlibCodec(zlib.createGunzip(), s, 100);
-  const p = s.next();
-  c.write(zlib.gzipSync(Buffer.alloc(1 << 20)), true);
-  await p;
+  const c = f.create(s);
+  const body = Buffer.from(Array.from({ length: 60_000 }, (_, i) => `line ${i}\n`).join(''));
+  assert.ok(body.length > 4 * f.sliceBytes, `${body.length} vs slice ${f.sliceBytes}`);
+  c.write(body.subarray(0, 100), false);
+  c.write(body.subarray(100), false);
+  // The first slice of the large frame now, the rest later.
+  assert.ok(c.pendingBytes > 0 && c.pendingBytes < body.length - 100, String(c.pendingBytes));
+  // Queued behind it, not coded ahead of it.
+  c.write(Buffer.from('the end\n'), true);
+  await s.ended();
+  assert.equal(s.ends, 1);
+  assert.equal(c.pendingBytes, 0);
+  assert.ok(s.out.length > 2, `${s.out.length} outputs`);
+  assert.equal(zlib.gunzipSync(Buffer.concat(s.out)).toString(), `${body.toString()}the end\n`);
+});
+
+test('max inflate ratio: more output than ratio x input fails with RATIO, and nothing ends', () => {
+  const f = zlibCodecFactory(() => zlib.createGunzip(), 4096, 100);
+  const s = sink();
+  f.create(s).write(zlib.gzipSync(Buffer.alloc(1 << 20)), true);
   assert.deepEqual(s.errors, ['RATIO']);
-  await new Promise((r) => setTimeout(r, 20));
   assert.equal(s.ends, 0);
 });
 
-test('after destroy nothing is reported', async () => {
+test('corrupt input fails with zlib\'s code; the failed coder is not reused', () => {
+  const f = zlibCodecFactory(() => zlib.createGunzip(), 4096);
+  const idle = f.idle;
   const s = sink();
-  const c = new ZlibCodec(zlib.createBrotliCompress(), s);
-  c.write(Buffer.alloc(100_000, 'x'), true);
+  const c = f.create(s);
+  assert.equal(f.idle, idle - 1);
+  c.write(Buffer.from('this is not gzip at all'), false);
+  assert.deepEqual(s.errors, ['Z_DATA_ERROR']);
+  c.write(Buffer.from('more'), true);
+  assert.equal(s.ends, 0);
+  assert.equal(f.idle, idle - 1);
+  // The next stream gets a good coder.
+  const s2 = sink();
+  f.create(s2).write(zlib.gzipSync('fine'), true);
+  assert.equal(Buffer.concat(s2.out).toString(), 'fine');
+  assert.equal(s2.ends, 1);
+});
+
+test('a truncated stream fails at its end', () => {
+  const f = zlibCodecFactory(() => zlib.createGunzip(), 4096);
+  const s = sink();
+  const c = f.create(s);
+  const whole = zlib.gzipSync(Buffer.alloc(10_000, 'x'));
+  c.write(whole.subarray(0, whole.length - 6), false);
+  assert.deepEqual(s.errors, []);
+  c.write(Buffer.alloc(0), true);
+  assert.deepEqual(s.errors, ['Z_BUF_ERROR']);
+  assert.equal(s.ends, 0);
+});
+
+test('coders are reset and reused: the next stream codes the same bytes the same way', () => {
+  for (const make of [
+    () => zlib.createGzip({ flush: Z.Z_SYNC_FLUSH }),
+    () => zlib.createBrotliCompress({ flush: Z.BROTLI_OPERATION_FLUSH, finishFlush: Z.BROTLI_OPERATION_FINISH }),
+    () => zlib.createZstdCompress({ flush: Z.ZSTD_e_flush, finishFlush: Z.ZSTD_e_end }),
+  ]) {
+    const f = zlibCodecFactory(make, 4096);
+    const outputs: Buffer[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = sink();
+      const c = f.create(s);
+      c.write(Buffer.from('hello hello hello '.repeat(100)), false);
+      c.write(Buffer.from('bye'), true);
+      assert.equal(s.ends, 1);
+      outputs.push(Buffer.concat(s.out));
+      assert.equal(f.idle, 1);
+    }
+    assert.ok(outputs[1]!.equals(outputs[0]!) && outputs[2]!.equals(outputs[0]!));
+  }
+});
+
+test('after destroy nothing is reported, and the coder is kept for the next stream', async () => {
+  const f = zlibCodecFactory(() => zlib.createBrotliCompress(), 4096);
+  const s = sink();
+  const c = f.create(s);
+  c.write(Buffer.alloc(1_000_000, 'x'), true);
+  const reported = s.out.length;
+  assert.ok(c.pendingBytes > 0);
   c.destroy();
-  await new Promise((r) => setTimeout(r, 50));
-  assert.equal(s.out.length + s.errors.length, 0);
+  assert.equal(c.pendingBytes, 0);
+  assert.equal(f.idle, 1);
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(s.out.length, reported);
+  assert.equal(s.ends + s.errors.length, 0);
+  const s2 = sink();
+  f.create(s2).write(Buffer.from('after'), true);
+  assert.equal(zlib.brotliDecompressSync(Buffer.concat(s2.out)).toString(), 'after');
 });

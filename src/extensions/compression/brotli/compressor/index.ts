@@ -1,9 +1,9 @@
 // envoy.compression.brotli.compressor (envoy.extensions.compression.brotli.compressor.v3.Brotli):
-// brotli (`br`) for the compressor filter, on node:zlib's asynchronous brotli encoder. Envoy's
-// defaults: quality 3, window_bits 18, input_block_bits 24, encoder_mode DEFAULT (brotli's
-// generic mode), literal context modeling on, chunk_size 4096.
+// brotli (`br`) for the compressor filter, on node:zlib's brotli encoder
+// (src/compression/zlib-stream.ts). Envoy's defaults: quality 3, window_bits 18, input_block_bits
+// 24, encoder_mode DEFAULT (brotli's generic mode), literal context modeling on, chunk_size 4096.
 import { ExtensionCategory, type CompressorModule } from '../../../types.ts';
-import { outputChunk, zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
+import { zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
 
 const TYPE = 'envoy.extensions.compression.brotli.compressor.v3.Brotli';
 const Z = zlib.constants;
@@ -43,7 +43,7 @@ const brotliCompressor: CompressorModule<BrotliCompressorSnap> = {
   },
   createCodecFactory(s) {
     const opts: zlib.BrotliOptions = {
-      chunkSize: outputChunk(s.chunkSize), flush: Z.BROTLI_OPERATION_FLUSH, finishFlush: Z.BROTLI_OPERATION_FINISH,
+      flush: Z.BROTLI_OPERATION_FLUSH, finishFlush: Z.BROTLI_OPERATION_FINISH,
       params: {
         [Z.BROTLI_PARAM_QUALITY]: s.quality,
         [Z.BROTLI_PARAM_LGWIN]: s.windowBits,
@@ -52,7 +52,7 @@ const brotliCompressor: CompressorModule<BrotliCompressorSnap> = {
         [Z.BROTLI_PARAM_DISABLE_LITERAL_CONTEXT_MODELING]: s.disableLiteralContextModeling ? 1 : 0,
       },
     };
-    return zlibCodecFactory(() => zlib.createBrotliCompress(opts));
+    return zlibCodecFactory(() => zlib.createBrotliCompress(opts), s.chunkSize);
   },
 };
 export default brotliCompressor;

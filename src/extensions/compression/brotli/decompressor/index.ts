@@ -1,7 +1,7 @@
 // envoy.compression.brotli.decompressor (envoy.extensions.compression.brotli.decompressor.v3.Brotli):
-// brotli decoding for the decompressor filter, asynchronous (src/compression/zlib-stream.ts).
+// brotli decoding for the decompressor filter (src/compression/zlib-stream.ts).
 import { ExtensionCategory, type DecompressorModule } from '../../../types.ts';
-import { outputChunk, zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
+import { zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
 
 const TYPE = 'envoy.extensions.compression.brotli.decompressor.v3.Brotli';
 const Z = zlib.constants;
@@ -24,10 +24,10 @@ const brotliDecompressor: DecompressorModule<BrotliDecompressorSnap> = {
   },
   createCodecFactory(s) {
     const opts: zlib.BrotliOptions = {
-      chunkSize: outputChunk(s.chunkSize), flush: Z.BROTLI_OPERATION_FLUSH,
+      flush: Z.BROTLI_OPERATION_FLUSH,
       params: { [Z.BROTLI_DECODER_PARAM_DISABLE_RING_BUFFER_REALLOCATION]: s.disableRingBufferReallocation ? 1 : 0 },
     };
-    return zlibCodecFactory(() => zlib.createBrotliDecompress(opts));
+    return zlibCodecFactory(() => zlib.createBrotliDecompress(opts), s.chunkSize);
   },
 };
 export default brotliDecompressor;

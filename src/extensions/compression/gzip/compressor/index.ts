@@ -1,9 +1,9 @@
 // envoy.compression.gzip.compressor (envoy.extensions.compression.gzip.compressor.v3.Gzip): gzip
-// for the compressor filter, on node:zlib's asynchronous deflate (src/compression/zlib-stream.ts).
+// for the compressor filter, on node:zlib's deflate (src/compression/zlib-stream.ts).
 // Envoy's defaults: compression_level DEFAULT_COMPRESSION (zlib's 6), memory_level 5, window_bits
 // 12, strategy DEFAULT_STRATEGY, chunk_size 4096 (zlib's output buffer; see outputChunk).
 import { ExtensionCategory, type CompressorModule } from '../../../types.ts';
-import { outputChunk, zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
+import { zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
 
 const TYPE = 'envoy.extensions.compression.gzip.compressor.v3.Gzip';
 
@@ -47,9 +47,9 @@ const gzipCompressor: CompressorModule<GzipCompressorSnap> = {
   createCodecFactory(s) {
     const opts: zlib.ZlibOptions = {
       level: s.level, memLevel: s.memLevel, windowBits: s.windowBits, strategy: s.strategy,
-      chunkSize: outputChunk(s.chunkSize), flush: zlib.constants.Z_SYNC_FLUSH, finishFlush: zlib.constants.Z_FINISH,
+      flush: zlib.constants.Z_SYNC_FLUSH, finishFlush: zlib.constants.Z_FINISH,
     };
-    return zlibCodecFactory(() => zlib.createGzip(opts));
+    return zlibCodecFactory(() => zlib.createGzip(opts), s.chunkSize);
   },
 };
 export default gzipCompressor;

@@ -1,9 +1,9 @@
 // envoy.compression.gzip.decompressor (envoy.extensions.compression.gzip.decompressor.v3.Gzip):
-// gunzip for the decompressor filter, asynchronous (src/compression/zlib-stream.ts). window_bits
+// gunzip for the decompressor filter (src/compression/zlib-stream.ts). window_bits
 // (default 15), chunk_size (default 4096) and max_inflate_ratio (default 100: more output than
 // that many times the input so far fails the stream, Envoy's guard against decompression bombs).
 import { ExtensionCategory, type DecompressorModule } from '../../../types.ts';
-import { outputChunk, zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
+import { zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
 
 const TYPE = 'envoy.extensions.compression.gzip.decompressor.v3.Gzip';
 
@@ -26,9 +26,9 @@ const gzipDecompressor: DecompressorModule<GzipDecompressorSnap> = {
   },
   createCodecFactory(s) {
     const opts: zlib.ZlibOptions = {
-      windowBits: s.windowBits, chunkSize: outputChunk(s.chunkSize), flush: zlib.constants.Z_SYNC_FLUSH,
+      windowBits: s.windowBits, flush: zlib.constants.Z_SYNC_FLUSH,
     };
-    return zlibCodecFactory(() => zlib.createGunzip(opts), s.maxInflateRatio);
+    return zlibCodecFactory(() => zlib.createGunzip(opts), s.chunkSize, s.maxInflateRatio);
   },
 };
 export default gzipDecompressor;

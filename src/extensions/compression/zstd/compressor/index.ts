@@ -1,9 +1,9 @@
 // envoy.compression.zstd.compressor (envoy.extensions.compression.zstd.compressor.v3.Zstd): zstd
-// for the compressor filter, on node:zlib's asynchronous zstd encoder (Node >= 23.8). Envoy's
+// for the compressor filter, on node:zlib's zstd encoder (Node >= 23.8). Envoy's
 // defaults: compression_level 3 (0 is zstd's default, 3), no checksum, strategy DEFAULT (zstd
 // picks from the level), chunk_size 4096. `dictionary` is refused by the field table.
 import { ExtensionCategory, type CompressorModule } from '../../../types.ts';
-import { outputChunk, zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
+import { zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
 
 const TYPE = 'envoy.extensions.compression.zstd.compressor.v3.Zstd';
 const Z = zlib.constants;
@@ -38,8 +38,8 @@ const zstdCompressor: CompressorModule<ZstdCompressorSnap> = {
       [Z.ZSTD_c_checksumFlag]: s.checksum ? 1 : 0,
     };
     if (s.strategy !== 0) params[Z.ZSTD_c_strategy] = s.strategy;
-    const opts = { chunkSize: outputChunk(s.chunkSize), flush: Z.ZSTD_e_flush, finishFlush: Z.ZSTD_e_end, params };
-    return zlibCodecFactory(() => zlib.createZstdCompress(opts));
+    const opts = { flush: Z.ZSTD_e_flush, finishFlush: Z.ZSTD_e_end, params };
+    return zlibCodecFactory(() => zlib.createZstdCompress(opts), s.chunkSize);
   },
 };
 export default zstdCompressor;

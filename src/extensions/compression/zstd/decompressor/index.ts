@@ -1,8 +1,8 @@
 // envoy.compression.zstd.decompressor (envoy.extensions.compression.zstd.decompressor.v3.Zstd):
-// zstd decoding for the decompressor filter, asynchronous (src/compression/zlib-stream.ts).
+// zstd decoding for the decompressor filter (src/compression/zlib-stream.ts).
 // `dictionaries` is refused by the field table.
 import { ExtensionCategory, type DecompressorModule } from '../../../types.ts';
-import { outputChunk, zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
+import { zlib, zlibCodecFactory } from '../../../../compression/zlib-stream.ts';
 
 const TYPE = 'envoy.extensions.compression.zstd.decompressor.v3.Zstd';
 
@@ -22,8 +22,8 @@ const zstdDecompressor: DecompressorModule<ZstdDecompressorSnap> = {
     return { chunkSize: tc.chunk_size ?? 4096 };
   },
   createCodecFactory(s) {
-    const opts = { chunkSize: outputChunk(s.chunkSize), flush: zlib.constants.ZSTD_e_flush };
-    return zlibCodecFactory(() => zlib.createZstdDecompress(opts as zlib.ZstdOptions));
+    const opts = { flush: zlib.constants.ZSTD_e_flush };
+    return zlibCodecFactory(() => zlib.createZstdDecompress(opts as zlib.ZstdOptions), s.chunkSize);
   },
 };
 export default zstdDecompressor;
