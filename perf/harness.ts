@@ -19,7 +19,7 @@ import { which } from '../bench/lib/which.ts';
 import { autocannon } from '../bench/load/autocannon.ts';
 import { wrk } from '../bench/load/wrk.ts';
 import { waitProcReady } from '../bench/targets/common.ts';
-import { legate, REPO_ROOT } from '../bench/targets/legate.ts';
+import { legate, REPO_ROOT, type Variant } from '../bench/targets/legate.ts';
 import { JSON_PATH, PAYLOAD_PATH } from '../bench/targets/payload.ts';
 import { startUpstream } from '../bench/targets/upstream.ts';
 import { profileFiles, summarizeProfile } from './cpuprofile-top.ts';
@@ -40,6 +40,7 @@ const USAGE = `Usage: node perf/harness.ts --out <dir> [options]
   --upstream <nginx|node>  default nginx when installed
   --script <file>        profile this Node server instead of Legate; it is run as
                          <file> <listen-port> <upstream-port> (e.g. bench/peers/node-http-proxy.ts)
+  --variant <plain|dns|filters>  Legate's config as the bench's legate, legate-dns or legate-filters rows
   --stop-timeout <s>     how long Legate may take to exit after SIGTERM (default 15)`;
 
 function log(line: string): void {
@@ -60,6 +61,7 @@ async function main(): Promise<number> {
       upstream: { type: 'string' },
       script: { type: 'string' },
       'stop-timeout': { type: 'string', default: '15' },
+      variant: { type: 'string', default: 'plain' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -109,7 +111,12 @@ async function main(): Promise<number> {
       await waitProcReady(proc, port);
     } else {
       what = `Legate --concurrency ${concurrency}`;
-      const running = await legate(concurrency).start(
+      const variant = values.variant as Variant;
+      if (!['plain', 'dns', 'filters'].includes(variant)) {
+        throw new Error(`--variant: expected plain, dns or filters, got "${variant}"`);
+      }
+      what += variant === 'plain' ? '' : ` (${variant} variant)`;
+      const running = await legate(concurrency, 'legate', undefined, '', variant).start(
         // The load has ended by the time we stop it: no need for the default 10 s drain.
         { dir: out, port, scenario, tls, upstream, nodeBin, legateNodeFlags: nodeFlags,
           legateExtraArgs: ['--drain-time-s', '1'] });

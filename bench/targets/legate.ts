@@ -144,7 +144,7 @@ function dnsCluster(upstreamPort: number): string {
 }
 
 /** A Legate row's shape: the plain proxy, or one of the issues' rows. */
-type Variant = 'plain' | 'dns' | 'filters';
+export type Variant = 'plain' | 'dns' | 'filters';
 
 export function legateConfig(listenPort: number, upstreamPort: number, scenario: Scenario = 'http',
     tls: BenchTls | null = null, variant: Variant = 'plain'): string {

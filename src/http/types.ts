@@ -211,8 +211,11 @@ export interface StreamInfo {
   responseCodeDetails: string;
   /** Wall-clock ms at startHr, derived on first use (startTimeOf): 0 until then. */
   startTime: number;
-  /** The downstream connection (%DOWNSTREAM_LOCAL_ADDRESS%), null when none is known. */
-  downstreamConnection: { readonly localAddress: string } | null;
+  /** The downstream connection (%DOWNSTREAM_LOCAL_ADDRESS%, and the peer's addresses when the
+   *  connection manager did not read them: withDownstreamAddresses), null when none is known. */
+  downstreamConnection: {
+    readonly localAddress: string; readonly remoteAddress: string; readonly directRemoteAddress: string;
+  } | null;
   /** The request is a health check (Envoy's StreamInfo::healthCheck(): the health_check filter
    *  sets it; access logs' not_health_check_filter reads it). */
   healthCheck: boolean;
@@ -237,6 +240,18 @@ export function streamIdOf(info: StreamInfo): number {
 export function startTimeOf(info: StreamInfo): number {
   if (info.startTime === 0) info.startTime = Date.now() - (monotonicNow() - info.startHr);
   return info.startTime;
+}
+
+/** `info` with the client's addresses filled in from its connection when the connection manager
+ *  left them out (it reads them only when its own config uses them: x-forwarded-for, access logs,
+ *  custom headers); for a filter that formats them. */
+export function withDownstreamAddresses(info: StreamInfo): StreamInfo {
+  const conn = info.downstreamConnection;
+  if (info.downstreamRemoteAddress === '' && conn !== null) {
+    info.downstreamRemoteAddress = conn.remoteAddress;
+    info.downstreamDirectRemoteAddress = conn.directRemoteAddress;
+  }
+  return info;
 }
 
 /** A stream's (or a TCP session's) info at its start: where it came from, nothing else yet. */

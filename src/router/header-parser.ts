@@ -103,11 +103,20 @@ export function compileHeaderParser(
   return out.add.length === 0 && out.remove.length === 0 ? null : out;
 }
 
-interface HeaderToAdd {
-  name: string;
-  /** A literal value (no operator), else null and `formatter` set. */
+/** A header value as a worker computes it: a literal (no operator), else null and `formatter` set. */
+export interface HeaderValue {
   literal: string | null;
   formatter: SubstitutionFormatter | null;
+}
+
+/** The worker-side form of a parsed header value (see HeaderValue). */
+export function headerValue(pieces: FormatPiece[]): HeaderValue {
+  const literal = pieces.length === 0 ? '' : pieces.length === 1 && typeof pieces[0] === 'string' ? pieces[0] : null;
+  return { literal, formatter: literal === null ? new SubstitutionFormatter(pieces, true) : null };
+}
+
+interface HeaderToAdd extends HeaderValue {
+  name: string;
   action: AppendAction;
   keepEmpty: boolean;
 }
@@ -120,13 +129,7 @@ export class HeaderParser {
 
   constructor(snap: HeaderParserSnap) {
     this.#remove = snap.remove;
-    this.#add = snap.add.map((a) => {
-      const literal = a.value.length === 0 ? '' : a.value.length === 1 && typeof a.value[0] === 'string' ? a.value[0] : null;
-      return {
-        name: a.name, literal, formatter: literal === null ? new SubstitutionFormatter(a.value, true) : null,
-        action: a.action, keepEmpty: a.keepEmpty,
-      };
-    });
+    this.#add = snap.add.map((a) => ({ ...headerValue(a.value), name: a.name, action: a.action, keepEmpty: a.keepEmpty }));
     this.formats = this.#add.some((a) => a.formatter !== null);
   }
 
@@ -203,7 +206,9 @@ export function routeChain(
   return out.length === 0 ? null : out;
 }
 
-function context(req: RequestHeaders | null, resp: ResponseHeaders | null, info: StreamInfo): FormatContext {
+/** What a header value is formatted from: the request head, the response head (null on the
+ *  request side) and the stream. */
+export function formatContext(req: RequestHeaders | null, resp: ResponseHeaders | null, info: StreamInfo): FormatContext {
   return {
     req, resp, info, durationMs: monotonicNow() - info.startHr, startTime: startTimeOf(info), localReplyBody: '',
   };
@@ -212,7 +217,7 @@ function context(req: RequestHeaders | null, resp: ResponseHeaders | null, info:
 /** Envoy's finalizeRequestHeaders (the header part): `snaps` on the request about to go upstream. */
 export function finalizeRequestHeaders(snaps: readonly HeaderParserSnap[], headers: RequestHeaders, info: StreamInfo): void {
   const chain = headerParsers(snaps);
-  const c = chain.formats ? context(headers, null, info) : null;
+  const c = chain.formats ? formatContext(headers, null, info) : null;
   for (const p of chain.parsers) p.evaluateHeaders(headers, c);
 }
 
@@ -224,6 +229,6 @@ export function finalizeResponseHeaders(
   // %RESPONSE_CODE% is this head's status (the connection manager records it again when the head
   // leaves the filter chain).
   if (chain.formats) info.responseCode = headers.status;
-  const c = chain.formats ? context(req, headers, info) : null;
+  const c = chain.formats ? formatContext(req, headers, info) : null;
   for (const p of chain.parsers) p.evaluateHeaders(headers, c);
 }

@@ -1,5 +1,6 @@
 // envoy.filters.http.header_mutation in the config: accepted and compiled (in order, names
-// lowercased, values as written), and what Legate does not implement refused by name.
+// lowercased, values parsed as substitution formats), and what Legate does not implement refused
+// by name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateBootstrap } from '../../src/config/load.ts';
@@ -22,7 +23,7 @@ function withMutations(mutations: unknown, extra: Record<string, unknown> = {}):
 const compile = (cfg: unknown): any => compileConfig(cfg);
 const errorsOf = configErrors;
 
-test('request and response mutations compile in order, names lowercased, values untouched', () => {
+test('request and response mutations compile in order, names lowercased, values parsed as formats', () => {
   const snap = compile(withMutations({
     request_mutations: [
       { append: { header: { key: 'X-Add', value: ' a, b ' } } },
@@ -33,6 +34,7 @@ test('request and response mutations compile in order, names lowercased, values 
       // Empty values are skipped unless keep_empty_value (Envoy's AppendMutation).
       { append: { header: { key: 'x-empty-dropped', value: '' } } },
       { append: { header: { key: 'x-empty-kept', value: '' }, keep_empty_value: true } },
+      { append: { header: { key: 'x-who', value: 'ip=%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%' } } },
     ],
     response_mutations: [{ remove: 'server-timing' }],
   }));
@@ -40,14 +42,18 @@ test('request and response mutations compile in order, names lowercased, values 
   assert.deepEqual(filters.map((f: any) => f.name), ['envoy.filters.http.header_mutation', 'envoy.filters.http.router']);
   assert.deepEqual(filters[0].config, {
     request: [
-      { op: MutationOp.AppendIfExistsOrAdd, name: 'x-add', value: ' a, b ' },
-      { op: MutationOp.AddIfAbsent, name: 'x-absent', value: '1' },
-      { op: MutationOp.OverwriteIfExistsOrAdd, name: 'x-over', value: '2' },
-      { op: MutationOp.OverwriteIfExists, name: 'x-only', value: '3' },
-      { op: MutationOp.Remove, name: 'x-gone', value: '' },
-      { op: MutationOp.AppendIfExistsOrAdd, name: 'x-empty-kept', value: '' },
+      { op: MutationOp.AppendIfExistsOrAdd, name: 'x-add', value: [' a, b '], keepEmpty: false },
+      { op: MutationOp.AddIfAbsent, name: 'x-absent', value: ['1'], keepEmpty: false },
+      { op: MutationOp.OverwriteIfExistsOrAdd, name: 'x-over', value: ['2'], keepEmpty: false },
+      { op: MutationOp.OverwriteIfExists, name: 'x-only', value: ['3'], keepEmpty: false },
+      { op: MutationOp.Remove, name: 'x-gone', value: [], keepEmpty: false },
+      { op: MutationOp.AppendIfExistsOrAdd, name: 'x-empty-kept', value: [], keepEmpty: true },
+      {
+        op: MutationOp.AppendIfExistsOrAdd, name: 'x-who', keepEmpty: false,
+        value: ['ip=', { cmd: 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT', arg: null, max: 0 }],
+      },
     ],
-    response: [{ op: MutationOp.Remove, name: 'server-timing', value: '' }],
+    response: [{ op: MutationOp.Remove, name: 'server-timing', value: [], keepEmpty: false }],
   });
 });
 
@@ -69,9 +75,12 @@ test('fields Legate does not implement are refused by name', () => {
 test('what the filter cannot do is refused at compile time, naming the field', () => {
   const p = `${HM}.mutations.request_mutations[0]`;
   assert.deepEqual(errorsOf(() => compile(withMutations({
-    request_mutations: [{ append: { header: { key: 'x-who', value: '%DOWNSTREAM_REMOTE_ADDRESS%' } } }],
-  }))), [`${p}.append.header.value: substitution format strings (%...%) are not supported by Legate; `
-    + 'got "%DOWNSTREAM_REMOTE_ADDRESS%"']);
+    request_mutations: [{ append: { header: { key: 'x-who', value: '100%' } } }],
+  }))), [`${p}.append.header.value: Incorrect configuration: 100%. Couldn't find valid command at position 3`]);
+  const [unknown] = errorsOf(() => compile(withMutations({
+    request_mutations: [{ append: { header: { key: 'x-who', value: '%NO_SUCH_THING%' } } }],
+  })));
+  assert.match(unknown!, new RegExp(`^${p.replace(/[[\].]/g, '\\$&')}\\.append\\.header\\.value: Not supported field in StreamInfo: NO_SUCH_THING`));
   for (const name of [':path', 'Host', 'content-length', 'transfer-encoding']) {
     const [e] = errorsOf(() => compile(withMutations({ request_mutations: [{ remove: name }] })));
     assert.match(e!, new RegExp(`^${p.replace(/[[\].]/g, '\\$&')}\\.remove: header "${name}" cannot be mutated`));

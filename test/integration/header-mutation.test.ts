@@ -106,3 +106,37 @@ test('request and response mutations: each append_action and remove, header pres
   assert.deepEqual(grouped(reqPairs, 'x-mr'), {});
   assert.deepEqual(grouped(response, 'x-mq'), {});
 });
+
+test('values are substitution formats: request and response heads, the stream, in mutation order', async () => {
+  const up = await httpUp((req, res) => {
+    res.writeHead(200, { 'x-up': 'from-upstream', 'x-echo-who': String(req.headers['x-who']) });
+    res.end('ok');
+  });
+  const legate = await legateFor(proxyConfig([up.port], {
+    httpFilters: `
+          - name: mutate
+            typed_config:
+              "@type": ${TYPE}
+              mutations:
+                request_mutations:
+                - append: { header: { key: x-who, value: "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT% via %REQ(x-via)%" } }
+                - remove: x-via
+                - append: { header: { key: x-after, value: "[%REQ(x-via)%]" }, keep_empty_value: true }
+                - append: { header: { key: x-none, value: "%REQ(x-missing)%" } }
+                response_mutations:
+                - append: { header: { key: x-status, value: "%RESPONSE_CODE% %RESP(x-up)% %REQ(:path)%" } }`,
+  }));
+  const seen = up.nextRequest();
+  const response = await request(legate.port('proxy'), [['x-via', 'curl']]);
+  const req = await seen;
+  // Each mutation sees the ones before it: x-via is gone when x-after is formatted (in a header
+  // value an absent header formats to '', as Envoy's omit_empty_values); a value that formats to ''
+  // is not added.
+  assert.equal(req.headers['x-who'], '127.0.0.1 via curl');
+  assert.equal(req.headers['x-via'], undefined);
+  assert.equal(req.headers['x-after'], '[]');
+  assert.equal(req.headers['x-none'], undefined);
+  const head = Object.fromEntries(response.map(([k, v]) => [k.toLowerCase(), v]));
+  assert.equal(head['x-echo-who'], '127.0.0.1 via curl');
+  assert.equal(head['x-status'], '200 from-upstream /m');
+});

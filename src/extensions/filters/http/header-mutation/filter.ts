@@ -1,9 +1,17 @@
 // envoy.filters.http.header_mutation: applies the compiled request mutations to the request head
-// and the response mutations to the response head, in order (Envoy's Http::HeaderMutations).
-import type { HeaderMap, RequestHeaders, ResponseHeaders } from '../../../../http/types.ts';
+// and the response mutations to the response head, one after the other, each seeing what the ones
+// before it did (Envoy's Http::HeaderMutations). A value is a substitution format string, formatted
+// as the router's custom headers are (router/header-parser.ts): against the request head, the
+// response head on the response side, and the stream.
+import type { FormatPiece } from '../../../../formatter/substitution-formatter.ts';
 import {
-  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter, type StreamEncoderFilter,
+  withDownstreamAddresses, type HeaderMap, type RequestHeaders, type ResponseHeaders,
+} from '../../../../http/types.ts';
+import {
+  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter,
+  type StreamDecoderFilterCallbacks, type StreamEncoderFilter, type StreamFilterCallbacks,
 } from '../../../../http/filter.ts';
+import { formatContext, headerValue, type HeaderValue } from '../../../../router/header-parser.ts';
 
 /** What a mutation does (HeaderValueOption.HeaderAppendAction, plus remove). */
 export const MutationOp = {
@@ -15,53 +23,86 @@ export const MutationOp = {
 } as const;
 export type MutationOp = (typeof MutationOp)[keyof typeof MutationOp];
 
-/** One mutation: `name` is lowercase; `value` is used as configured (never trimmed). */
+/** One mutation as compiled in main: `name` is lowercase; `value` the parsed format (empty for a
+ *  removal); `keepEmpty`: a value that formats to '' is still set. */
 export interface Mutation {
   op: MutationOp;
   name: string;
-  value: string;
+  value: FormatPiece[];
+  keepEmpty: boolean;
 }
 
-export function applyMutations(h: HeaderMap, mutations: readonly Mutation[]): void {
-  for (let i = 0; i < mutations.length; i++) {
-    const m = mutations[i];
-    switch (m.op) {
-      case MutationOp.Remove:
+/** A mutation as a worker applies it. */
+interface CompiledMutation extends HeaderValue {
+  op: MutationOp;
+  name: string;
+  keepEmpty: boolean;
+}
+
+/** One side's mutations on a worker; `formats`: whether any value needs the stream. */
+export class Mutations {
+  readonly list: readonly CompiledMutation[];
+  readonly formats: boolean;
+  constructor(snaps: readonly Mutation[]) {
+    this.list = snaps.map((m) => ({ ...headerValue(m.value), op: m.op, name: m.name, keepEmpty: m.keepEmpty }));
+    this.formats = this.list.some((m) => m.formatter !== null);
+  }
+
+  /** Apply to `h`; `cb`: the stream, needed only when a value formats. */
+  apply(h: HeaderMap, cb: StreamFilterCallbacks | null, resp: ResponseHeaders | null): void {
+    const list = this.list;
+    const c = this.formats ? formatContext(cb!.requestHeaders, resp, withDownstreamAddresses(cb!.streamInfo)) : null;
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i];
+      if (m.op === MutationOp.Remove) {
         h.remove(m.name);
-        break;
-      case MutationOp.AppendIfExistsOrAdd:
-        // Another line with the same name; the map keeps what was added after a raw block in `list`.
-        h.list.push(m.name, m.value);
-        break;
-      case MutationOp.AddIfAbsent:
-        if (h.get(m.name) === undefined) h.list.push(m.name, m.value);
-        break;
-      case MutationOp.OverwriteIfExistsOrAdd:
-        h.set(m.name, m.value);
-        break;
-      case MutationOp.OverwriteIfExists:
-        if (h.get(m.name) !== undefined) h.set(m.name, m.value);
-        break;
+        continue;
+      }
+      const value = m.literal ?? m.formatter!.format(c!);
+      if (value === '' && !m.keepEmpty) continue;
+      switch (m.op) {
+        case MutationOp.AppendIfExistsOrAdd:
+          // Another line with the same name; the map keeps what was added after a raw block in `list`.
+          h.list.push(m.name, value);
+          break;
+        case MutationOp.AddIfAbsent:
+          if (h.get(m.name) === undefined) h.list.push(m.name, value);
+          break;
+        case MutationOp.OverwriteIfExistsOrAdd:
+          h.set(m.name, value);
+          break;
+        case MutationOp.OverwriteIfExists:
+          if (h.get(m.name) !== undefined) h.set(m.name, value);
+          break;
+      }
     }
   }
 }
 
-/** Holds no per-stream state and never uses its callbacks, so one instance serves every stream of
- *  its filter chain. */
+/** Without a formatted value the filter keeps nothing per stream and never uses its callbacks, so
+ *  one instance serves every stream of its chain (`perStream` false); with one it is made per
+ *  stream to reach the stream's heads and info. */
 export class HeaderMutationFilter implements StreamDecoderFilter, StreamEncoderFilter {
-  readonly #request: readonly Mutation[];
-  readonly #response: readonly Mutation[];
+  readonly #request: Mutations;
+  readonly #response: Mutations;
+  #cb: StreamFilterCallbacks | null;
 
-  constructor(request: readonly Mutation[], response: readonly Mutation[]) {
+  constructor(request: Mutations, response: Mutations) {
     this.#request = request;
     this.#response = response;
+    this.#cb = null;
   }
 
-  setDecoderFilterCallbacks(): void {}
-  setEncoderFilterCallbacks(): void {}
+  setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
+    if (this.#request.formats || this.#response.formats) this.#cb = cb;
+  }
+
+  setEncoderFilterCallbacks(cb: StreamFilterCallbacks): void {
+    if (this.#request.formats || this.#response.formats) this.#cb = cb;
+  }
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
-    applyMutations(headers, this.#request);
+    this.#request.apply(headers, this.#cb, null);
     return FilterHeadersStatus.Continue;
   }
 
@@ -74,7 +115,9 @@ export class HeaderMutationFilter implements StreamDecoderFilter, StreamEncoderF
   }
 
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
-    applyMutations(headers, this.#response);
+    // %RESPONSE_CODE% is this head's status (the connection manager records it again later).
+    if (this.#response.formats) this.#cb!.streamInfo.responseCode = headers.status;
+    this.#response.apply(headers, this.#cb, headers);
     return FilterHeadersStatus.Continue;
   }
 
@@ -86,5 +129,7 @@ export class HeaderMutationFilter implements StreamDecoderFilter, StreamEncoderF
     return FilterTrailersStatus.Continue;
   }
 
-  onDestroy(): void {}
+  onDestroy(): void {
+    this.#cb = null;
+  }
 }

@@ -2,10 +2,11 @@
 // adds, overwrites and removes request and response headers (filter.ts). Legate implements
 // `mutations.request_mutations` / `response_mutations` with `append` (a HeaderValueOption: key,
 // value, append_action, keep_empty_value) and `remove`; the field table refuses the rest by name.
-// Values are literal: Envoy reads them as substitution format strings, so a value with a `%`
-// is refused here rather than sent differently from Envoy.
+// Values are substitution format strings (%REQ(...)%, %DOWNSTREAM_REMOTE_ADDRESS%, ...), parsed
+// here and formatted per stream as the route's custom headers are.
+import { parseFormat } from '../../../../formatter/substitution-formatter.ts';
 import { ExtensionCategory, type CompileContext, type HttpFilterModule } from '../../../types.ts';
-import { HeaderMutationFilter, MutationOp, type Mutation } from './filter.ts';
+import { HeaderMutationFilter, MutationOp, Mutations, type Mutation } from './filter.ts';
 
 type Obj = Record<string, any>;
 
@@ -44,18 +45,15 @@ function compileList(list: Obj[] | undefined, path: string, ctx: CompileContext)
   (list ?? []).forEach((m, i) => {
     const p = `${path}[${i}]`;
     if (typeof m.remove === 'string') {
-      out.push({ op: MutationOp.Remove, name: headerName(m.remove, `${p}.remove`, ctx), value: '' });
+      out.push({ op: MutationOp.Remove, name: headerName(m.remove, `${p}.remove`, ctx), value: [], keepEmpty: false });
       return;
     }
     const a: Obj = m.append ?? {};
     const name = headerName(a.header?.key ?? '', `${p}.append.header.key`, ctx);
-    const value: string = a.header?.value ?? '';
-    if (value.includes('%')) {
-      ctx.fail(`${p}.append.header.value`, 'substitution format strings (%...%) are not supported by Legate; '
-        + `got "${value}"`);
-    }
-    // Envoy: an empty value is skipped unless keep_empty_value.
-    if (value === '' && a.keep_empty_value !== true) return;
+    const value = parseFormat(String(a.header?.value ?? ''), `${p}.append.header.value`, ctx.fail);
+    const keepEmpty = a.keep_empty_value === true;
+    // Envoy: a value that is (or formats to) '' is skipped unless keep_empty_value.
+    if (value.length === 0 && !keepEmpty) return;
     // The deprecated `append` (HeaderValueOption is shared with the route's custom headers, whose
     // field table accepts it): true appends, false overwrites, never with append_action.
     let op = ACTIONS[a.append_action ?? 'APPEND_IF_EXISTS_OR_ADD']!;
@@ -63,7 +61,7 @@ function compileList(list: Obj[] | undefined, path: string, ctx: CompileContext)
       if (op !== MutationOp.AppendIfExistsOrAdd) ctx.fail(`${p}.append`, "Both append and append_action are set and it's not allowed");
       op = a.append === false ? MutationOp.OverwriteIfExistsOrAdd : MutationOp.AppendIfExistsOrAdd;
     }
-    out.push({ op, name, value });
+    out.push({ op, name, value, keepEmpty });
   });
   return out;
 }
@@ -88,11 +86,15 @@ const headerMutation: HttpFilterModule<HeaderMutationSnap> = {
     };
   },
   createFilterFactory(snap) {
-    const f = new HeaderMutationFilter(snap.request, snap.response);
+    const request = new Mutations(snap.request);
+    const response = new Mutations(snap.response);
+    // One instance for every stream unless a value formats (see HeaderMutationFilter).
+    const shared = request.formats || response.formats ? null : new HeaderMutationFilter(request, response);
+    const make = (): HeaderMutationFilter => shared ?? new HeaderMutationFilter(request, response);
     // A side with no mutation is not added: it costs the stream nothing.
-    if (snap.request.length > 0 && snap.response.length > 0) return (cb) => cb.addStreamFilter(f);
-    if (snap.request.length > 0) return (cb) => cb.addStreamDecoderFilter(f);
-    if (snap.response.length > 0) return (cb) => cb.addStreamEncoderFilter(f);
+    if (snap.request.length > 0 && snap.response.length > 0) return (cb) => cb.addStreamFilter(make());
+    if (snap.request.length > 0) return (cb) => cb.addStreamDecoderFilter(make());
+    if (snap.response.length > 0) return (cb) => cb.addStreamEncoderFilter(make());
     return () => {};
   },
 };
