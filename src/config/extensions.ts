@@ -83,7 +83,6 @@ const UNSUPPORTED: Row[] = [
   ['envoy.filters.http.on_demand', C.HttpFilter, [HTTP + 'on_demand.v3.OnDemand']],
   ['envoy.filters.http.original_src', C.HttpFilter, [HTTP + 'original_src.v3.OriginalSrc']],
   ['envoy.filters.http.kill_request', C.HttpFilter, [HTTP + 'kill_request.v3.KillRequest']],
-  ['envoy.filters.http.set_metadata', C.HttpFilter, [HTTP + 'set_metadata.v3.Config']],
   ['envoy.filters.http.stateful_session', C.HttpFilter, [HTTP + 'stateful_session.v3.StatefulSession']],
   ['envoy.filters.http.basic_auth', C.HttpFilter, [HTTP + 'basic_auth.v3.BasicAuth']],
   ['envoy.filters.http.custom_response', C.HttpFilter, [HTTP + 'custom_response.v3.CustomResponse']],

@@ -14,6 +14,7 @@ import clientSslAuth from './filters/network/client-ssl-auth/index.ts';
 import tcpProxy from './filters/network/tcp-proxy/index.ts';
 import router from './filters/http/router/index.ts';
 import headerMutation from './filters/http/header-mutation/index.ts';
+import setMetadata from './filters/http/set-metadata/index.ts';
 import buffer from './filters/http/buffer/index.ts';
 import healthCheck from './filters/http/health-check/index.ts';
 import rbac from './filters/http/rbac/index.ts';
@@ -70,6 +71,7 @@ export function extensionModules(): readonly ExtensionModule[] {
     tcpProxy,
     router,
     headerMutation,
+    setMetadata,
     buffer,
     healthCheck,
     rbac,

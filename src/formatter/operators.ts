@@ -35,6 +35,9 @@ export interface OperatorSpec {
    *  reads these once when the formatter is built. */
   constant?: (arg: string | null) => string;
   make?: (arg: string | null) => OperatorFn;
+  /** Its value with its JSON type, for a json_format value that is this operator alone (a Struct
+   *  stays an object); undefined when unset. Without it a JSON format gets make()'s text. */
+  typed?: (arg: string | null) => (c: FormatContext) => unknown;
 }
 
 const text = (s: string | undefined): string | null => (s === undefined || s === '' ? null : s);
@@ -100,6 +103,19 @@ function stripQuery(v: string | undefined): string | undefined {
   return q === -1 ? v : v.slice(0, q);
 }
 
+/** DYNAMIC_METADATA(NAMESPACE:KEY:...): the value at that path of the stream's dynamic metadata
+ *  (the whole namespace without keys); undefined when any step is missing. */
+function metadataValue(arg: string): (c: FormatContext) => unknown {
+  const [ns, ...keys] = arg.split(':');
+  return (c) => {
+    let v: unknown = c.info.dynamicMetadata?.[ns!];
+    for (let i = 0; i < keys.length && v !== undefined; i++) {
+      v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>)[keys[i]!] : undefined;
+    }
+    return v;
+  };
+}
+
 export const OPERATORS: Readonly<Record<string, OperatorSpec>> = {
   START_TIME: {
     arg: ArgRule.Optional,
@@ -157,6 +173,18 @@ export const OPERATORS: Readonly<Record<string, OperatorSpec>> = {
   REQ_WITHOUT_QUERY: { arg: ArgRule.Required, make: (arg) => headerOperator(arg!, reqHeader, (c) => c.req, stripQuery) },
   RESP: { arg: ArgRule.Required, make: (arg) => headerOperator(arg!, respHeader, (c) => c.resp, same) },
   LOCAL_REPLY_BODY: { arg: ArgRule.None, make: () => (c) => c.localReplyBody ?? '' },
+  // Envoy's MetadataFormatter: a string as it is, anything else as compact JSON.
+  DYNAMIC_METADATA: {
+    arg: ArgRule.Required,
+    make: (arg) => {
+      const get = metadataValue(arg!);
+      return (c) => {
+        const v = get(c);
+        return v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
+      };
+    },
+    typed: (arg) => metadataValue(arg!),
+  },
   HOSTNAME: { arg: ArgRule.None, constant: () => os.hostname() || '-' },
   // Envoy reads the variable once, when the formatter is built; unset, it prints `-`.
   ENVIRONMENT: { arg: ArgRule.Required, constant: (arg) => process.env[arg!] ?? '-' },

@@ -90,15 +90,20 @@ export class SubstitutionFormatter {
   readonly #parts: (string | OperatorFn)[];
   readonly #unset: string;
   /** The one operator a format made only of it has (a JSON format keeps such a value's type). */
-  readonly single: { fn: OperatorFn; numeric: boolean } | null;
+  readonly single: {
+    fn: OperatorFn; numeric: boolean; typed: ((c: FormatContext) => unknown) | null; max: number;
+  } | null;
 
   /** `omitEmpty`: an unset value prints nothing (header values; Envoy's omit_empty_values), else `-`. */
   constructor(pieces: readonly FormatPiece[], omitEmpty: boolean) {
     this.#parts = pieces.map((p) => (typeof p === 'string' ? p : operator(p)));
     this.#unset = omitEmpty ? '' : '-';
     const only = pieces.length === 1 ? pieces[0] : null;
-    this.single = only === null || typeof only === 'string' ? null
-      : { fn: this.#parts[0] as OperatorFn, numeric: OPERATORS[only.cmd]!.numeric === true };
+    const spec = only === null || typeof only === 'string' ? null : OPERATORS[only.cmd]!;
+    this.single = spec === null ? null : {
+      fn: this.#parts[0] as OperatorFn, numeric: spec.numeric === true,
+      typed: spec.typed?.((only as Exclude<FormatPiece, string>).arg) ?? null, max: (only as Exclude<FormatPiece, string>).max,
+    };
   }
 
   format(c: FormatContext): string {
@@ -167,7 +172,17 @@ function jsonNode(s: JsonFormatSnap, omitEmpty: boolean): JsonNode {
       const single = f.single;
       if (single === null) return (c) => f.format(c);
       // A value that is one operator keeps its type (Envoy's typed JSON): a number for the numeric
-      // ones; an unset value is null (left out with omit_empty_values).
+      // ones, the value itself for a typed one (a string truncated to its max length); an unset
+      // value is null (left out with omit_empty_values).
+      const typed = single.typed;
+      if (typed !== null) {
+        const max = single.max;
+        return (c) => {
+          const v = typed(c);
+          if (v === undefined) return omitEmpty ? undefined : null;
+          return max > 0 && typeof v === 'string' && v.length > max ? v.slice(0, max) : v;
+        };
+      }
       return (c) => {
         const v = single.fn(c);
         if (v === null) return omitEmpty ? undefined : null;

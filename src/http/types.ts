@@ -211,6 +211,9 @@ export interface StreamInfo {
   responseCodeDetails: string;
   /** Wall-clock ms at startHr, derived on first use (startTimeOf): 0 until then. */
   startTime: number;
+  /** Dynamic metadata by namespace (Envoy's filter_metadata: Structs as plain JSON), set by filters
+   *  (set_metadata), printed by %DYNAMIC_METADATA(...)%; null until a filter sets some. */
+  dynamicMetadata: Record<string, Record<string, unknown>> | null;
   /** The downstream connection (%DOWNSTREAM_LOCAL_ADDRESS%, and the peer's addresses when the
    *  connection manager did not read them: withDownstreamAddresses), null when none is known. */
   downstreamConnection: {
@@ -275,6 +278,7 @@ export function newStreamInfo(startHr: number, remoteAddress: string, directRemo
     responseCodeDetails: '',
     startTime: 0,
     downstreamConnection: null,
+    dynamicMetadata: null,
     healthCheck: false,
     streamId: -1,
     weightedCluster: null,

@@ -45,7 +45,7 @@ function config(upstreamPort: number, log: string): string {
   return `
 static_resources:
   listeners:${hcmListener('proxy', 'ingress', routes, {
-    hcmExtra: fileAccessLog(log, '%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\\n'),
+    hcmExtra: fileAccessLog(log, '%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS% %DYNAMIC_METADATA(envoy.filters.http.rbac)%\\n'),
     httpFilters: `
           - name: rbac
             typed_config:
@@ -123,10 +123,15 @@ test('rbac: allow and deny by address, header and path; shadow rules only count;
   assert.equal(stats.get('http.ingress.rbac.shadow_allowed'), undefined);
 
   const text = await pollLog(log, (t) => t.split("\n").length > 13);
-  assert.match(text, /^\/c 403 rbac_access_denied_matched_policy\[deny-ip\]$/m);
-  assert.match(text, /^\/e 403 rbac_access_denied_matched_policy\[deny-header\]$/m);
-  assert.match(text, /^\/admin\/users\?q=1 403 rbac_access_denied_matched_policy\[deny_path\]$/m);
-  assert.match(text, /^\/strict 403 rbac_access_denied_matched_policy\[none\]$/m);
+  // The shadow result in the dynamic metadata (keys: the prefix and the name concatenated, as Envoy).
+  const shDenied = '{"shshadow_engine_result":"denied"}';
+  assert.match(text, new RegExp(`^/c 403 rbac_access_denied_matched_policy\\[deny-ip\\] ${shDenied}$`, 'm'));
+  assert.match(text, new RegExp(`^/e 403 rbac_access_denied_matched_policy\\[deny-header\\] ${shDenied}$`, 'm'));
+  assert.match(text, new RegExp(`^/admin/users\\?q=1 403 rbac_access_denied_matched_policy\\[deny_path\\] ${shDenied}$`, 'm'));
+  assert.match(text, /^\/strict 403 rbac_access_denied_matched_policy\[none\] -$/m);
+  assert.match(text, /^\/a 200 via_upstream \{"shshadow_engine_result":"denied"\}$/m);
+  assert.match(text, /^\/b 200 via_upstream \{"shshadow_effective_policy_id":"local-with-header","shshadow_engine_result":"allowed"\}$/m);
+  assert.match(text, /^\/open 200 via_upstream -$/m);
   await agent.close();
 });
 

@@ -248,13 +248,15 @@ test('ratio 1 (the default): one connection per request in flight, none ahead', 
   pool.closeIdle();
 });
 
-/** TCP keepalive as the kernel has it for the socket with this local port: /proc/net/tcp's timer
- *  of an idle established socket is 2 (keepalive) when it is on. */
-function keepaliveTimer(localPort: number): { active: number; whenMs: number } | null {
-  const hex = localPort.toString(16).toUpperCase().padStart(4, '0');
+/** TCP keepalive as the kernel has it for the established socket with this local port and remote
+ *  port: /proc/net/tcp's timer of an idle established socket is 2 (keepalive) when it is on. (An
+ *  earlier connection that used the same ephemeral port may still be listed, in TIME_WAIT.) */
+function keepaliveTimer(localPort: number, remotePort: number): { active: number; whenMs: number } | null {
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
   for (const line of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
-    if (f.length < 6 || !f[1].endsWith(`:${hex}`)) continue;
+    // f[3]: the state, 01 ESTABLISHED.
+    if (f.length < 6 || !f[1].endsWith(`:${hex(localPort)}`) || !f[2].endsWith(`:${hex(remotePort)}`) || f[3] !== '01') continue;
     const [active, when] = f[5].split(':');
     return { active: Number(active), whenMs: parseInt(when, 16) * 10 };
   }
@@ -264,19 +266,23 @@ function keepaliveTimer(localPort: number): { active: number; whenMs: number } |
 test('tcp_keepalive: keepalive on with keepalive_time as the idle time', { skip: process.platform !== 'linux' }, async () => {
   const srv = await rawServer();
   const { pool } = setup(srv.port, { tcpKeepaliveMs: 30_000 });
-  await run(pool, 'GET', '/');
-  const conn = (pool as any).idle[0];
-  const t = keepaliveTimer(conn.connection.socket.localPort);
-  assert.ok(t !== null);
-  assert.equal(t.active, 2, 'keepalive timer');
-  assert.ok(t.whenMs > 20_000 && t.whenMs <= 30_000, `${t.whenMs} ms to the first probe`);
-  pool.closeIdle();
-  // Off by default.
   const off = setup(srv.port);
-  await run(off.pool, 'GET', '/');
-  const t2 = keepaliveTimer((off.pool as any).idle[0].connection.socket.localPort);
-  assert.equal(t2?.active, 0);
-  off.pool.closeIdle();
+  try {
+    await run(pool, 'GET', '/');
+    const conn = (pool as any).idle[0];
+    const t = keepaliveTimer(conn.connection.socket.localPort, srv.port);
+    assert.ok(t !== null);
+    assert.equal(t.active, 2, 'keepalive timer');
+    assert.ok(t.whenMs > 20_000 && t.whenMs <= 30_000, `${t.whenMs} ms to the first probe`);
+    // Off by default.
+    await run(off.pool, 'GET', '/');
+    const t2 = keepaliveTimer((off.pool as any).idle[0].connection.socket.localPort, srv.port);
+    assert.equal(t2?.active, 0);
+  } finally {
+    // (An idle connection left open would keep this file's process from exiting.)
+    pool.closeIdle();
+    off.pool.closeIdle();
+  }
 });
 
 test('the keep-alive race: a reused connection closed with no answer; the request goes again on a new one', async () => {

@@ -114,7 +114,8 @@ test('actions and order: the first policy by name decides; ALLOW, DENY, LOG', ()
 function shared(enforced: EngineSnap | null, shadow: EngineSnap | null): RbacShared {
   return {
     enforced: enforced === null ? null : new Engine(enforced), shadow: shadow === null ? null : new Engine(shadow),
-    configName: 'rbac', stats: { v: new Float64Array(4), record() {} }, allowed: 0, denied: 1, shadowAllowed: 2, shadowDenied: 3,
+    shadowPrefix: 'sp_', configName: 'rbac', stats: { v: new Float64Array(4), record() {} },
+    allowed: 0, denied: 1, shadowAllowed: 2, shadowDenied: 3,
   };
 }
 
@@ -124,21 +125,36 @@ test('filter: shadow counted, enforced decides, 403 with the matched policy in t
     policies: [policy('block me', [{ k: 'url_path', match: { kind: 'prefix', value: '/blocked', ignoreCase: false } }], [ANY])],
   };
   const s = shared(denyBlocked, { action: RbacAction.Allow, policies: [] });
+  let metadata: unknown = null;
   const run = (path: string, perRoute: RbacPerRouteSnap | null = null) => {
     const { cb, replies } = callbacks({ perRoute });
     const f = new RbacFilter(s);
     f.setDecoderFilterCallbacks(cb);
-    return { status: f.decodeHeaders(req(path), true), replies };
+    const status = f.decodeHeaders(req(path), true);
+    metadata = cb.streamInfo.dynamicMetadata;
+    return { status, replies };
   };
   assert.deepEqual(run('/ok'), { status: FilterHeadersStatus.Continue, replies: [] });
+  // The shadow engine's result (an ALLOW with no policy: denied) under the filter's namespace.
+  assert.deepEqual(metadata, { 'envoy.filters.http.rbac': { sp_shadow_engine_result: 'denied' } });
   assert.deepEqual(run('/blocked/x'), {
     status: FilterHeadersStatus.StopIteration,
     replies: [[403, 'RBAC: access denied', 'rbac_access_denied_matched_policy[block_me]']],
   });
   assert.deepEqual([...s.stats.v], [1, 1, 0, 2]);
   // A route's RBACPerRoute replaces both engines: without rules, nothing is evaluated or counted.
-  assert.deepEqual(run('/blocked', { enforced: null, shadow: null }).replies, []);
-  const allowNone: RbacPerRouteSnap = { enforced: { action: RbacAction.Allow, policies: [] }, shadow: null };
+  assert.deepEqual(run('/blocked', { enforced: null, shadow: null, shadowPrefix: '' }).replies, []);
+  assert.equal(metadata, null);
+  const allowNone: RbacPerRouteSnap = { enforced: { action: RbacAction.Allow, policies: [] }, shadow: null, shadowPrefix: '' };
   assert.deepEqual(run('/ok', allowNone).replies, [[403, 'RBAC: access denied', 'rbac_access_denied_matched_policy[none]']]);
   assert.deepEqual([...s.stats.v], [1, 2, 0, 2]);
+  // A route's shadow engine with its own prefix; the matched policy's name; LOG's access log hint.
+  const logBlocked: EngineSnap = { ...denyBlocked, action: RbacAction.Log };
+  assert.deepEqual(run('/blocked', { enforced: logBlocked, shadow: denyBlocked, shadowPrefix: 'route_' }).replies, []);
+  assert.deepEqual(metadata, {
+    'envoy.filters.http.rbac': { route_shadow_effective_policy_id: 'block me', route_shadow_engine_result: 'denied' },
+    'envoy.common': { access_log_hint: true },
+  });
+  run('/ok', { enforced: logBlocked, shadow: null, shadowPrefix: '' });
+  assert.deepEqual(metadata, { 'envoy.common': { access_log_hint: false } });
 });

@@ -3,17 +3,24 @@
 // 403 `RBAC: access denied` local reply with the details `rbac_access_denied_matched_policy[<name>]`.
 // The engines are the route's RBACPerRoute ones when it has one (Envoy's most specific
 // per-filter config), else the filter's own; no enforced engine allows.
+//
+// Dynamic metadata, as Envoy's: the shadow engine's result under `envoy.filters.http.rbac`
+// (`<shadow_rules_stat_prefix>shadow_engine_result`: allowed / denied, and
+// `<shadow_rules_stat_prefix>shadow_effective_policy_id` when a policy matched); an engine with the
+// LOG action sets `envoy.common` `access_log_hint` (whether a policy matched).
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { HeaderMap, RequestHeaders } from '../../../../http/types.ts';
 import {
   FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter, type StreamDecoderFilterCallbacks,
 } from '../../../../http/filter.ts';
-import { Engine, RbacInput, type EngineSnap } from './engine.ts';
+import { Engine, RbacAction, RbacInput, type EngineSnap } from './engine.ts';
 
 /** The engines of one RBAC message pair (the filter's rules / shadow_rules, or a route's). */
 export interface Engines {
   enforced: Engine | null;
   shadow: Engine | null;
+  /** shadow_rules_stat_prefix: what the shadow metadata keys start with. */
+  shadowPrefix: string;
 }
 
 /** Compiled engines and what the filter counts (stat slots, -1: not counted). */
@@ -31,6 +38,7 @@ export interface RbacShared extends Engines {
 export interface RbacPerRouteSnap {
   enforced: EngineSnap | null;
   shadow: EngineSnap | null;
+  shadowPrefix: string;
 }
 
 // A route's engines, built on first use in this worker and kept with its snapshot (which lives as
@@ -40,10 +48,23 @@ const perRoute = new WeakMap<object, Engines>();
 function routeEngines(s: RbacPerRouteSnap): Engines {
   let e = perRoute.get(s);
   if (e === undefined) {
-    e = { enforced: s.enforced === null ? null : new Engine(s.enforced), shadow: s.shadow === null ? null : new Engine(s.shadow) };
+    e = {
+      enforced: s.enforced === null ? null : new Engine(s.enforced), shadow: s.shadow === null ? null : new Engine(s.shadow),
+      shadowPrefix: s.shadowPrefix,
+    };
     perRoute.set(s, e);
   }
   return e;
+}
+
+const RBAC_NAMESPACE = 'envoy.filters.http.rbac';
+const COMMON_NAMESPACE = 'envoy.common';
+
+/** The stream's dynamic metadata namespace `ns`, made when absent (Envoy's setDynamicMetadata
+ *  merges into it). */
+function metadataOf(cb: StreamDecoderFilterCallbacks, ns: string): Record<string, unknown> {
+  const md = (cb.streamInfo.dynamicMetadata ??= {});
+  return (md[ns] ??= {});
 }
 
 /** Envoy's Filters::Common::RBAC::responseDetail: whitespace in the policy name becomes '_'. */
@@ -74,12 +95,20 @@ export class RbacFilter implements StreamDecoderFilter {
     const v = s.stats.v;
     if (engines.shadow !== null) {
       const e = engines.shadow;
-      if (e.allowed(e.matchedPolicy(input))) v[s.shadowAllowed]++;
+      const policy = e.matchedPolicy(input);
+      const allowed = e.allowed(policy);
+      if (allowed) v[s.shadowAllowed]++;
       else v[s.shadowDenied]++;
+      const md = metadataOf(cb, RBAC_NAMESPACE);
+      const prefix = engines.shadowPrefix;
+      if (policy !== null) md[`${prefix}shadow_effective_policy_id`] = policy;
+      md[`${prefix}shadow_engine_result`] = allowed ? 'allowed' : 'denied';
+      if (e.action === RbacAction.Log) metadataOf(cb, COMMON_NAMESPACE).access_log_hint = policy !== null;
     }
     const e = engines.enforced;
     if (e === null) return FilterHeadersStatus.Continue;
     const policy = e.matchedPolicy(input);
+    if (e.action === RbacAction.Log) metadataOf(cb, COMMON_NAMESPACE).access_log_hint = policy !== null;
     if (e.allowed(policy)) {
       v[s.allowed]++;
       return FilterHeadersStatus.Continue;

@@ -100,7 +100,10 @@ function engine(rbac: Obj | undefined, path: string, ctx: CompileContext): Engin
 }
 
 function engines(tc: Obj, path: string, ctx: CompileContext): RbacPerRouteSnap {
-  return { enforced: engine(tc.rules, `${path}.rules`, ctx), shadow: engine(tc.shadow_rules, `${path}.shadow_rules`, ctx) };
+  return {
+    enforced: engine(tc.rules, `${path}.rules`, ctx), shadow: engine(tc.shadow_rules, `${path}.shadow_rules`, ctx),
+    shadowPrefix: String(tc.shadow_rules_stat_prefix ?? ''),
+  };
 }
 
 const RULE_FIELDS = [
@@ -158,8 +161,8 @@ const rbac: HttpFilterModule<RbacSnap> = {
   perRoute: {
     types: [PER_ROUTE],
     compile(tc, ctx): RbacPerRouteSnap {
-      // rules_stat_prefix / shadow_rules_stat_prefix of a route name only its dynamic metadata
-      // keys in Envoy (the filter's own stats count), which Legate does not keep.
+      // A route's shadow_rules_stat_prefix names only its dynamic metadata keys (the filter's own
+      // stats count); its rules_stat_prefix names nothing Legate has.
       return engines(tc.rbac ?? {}, `${ctx.path}.rbac`, ctx);
     },
   },
@@ -167,6 +170,7 @@ const rbac: HttpFilterModule<RbacSnap> = {
     const shared: RbacShared = {
       enforced: snap.enforced === null ? null : new Engine(snap.enforced),
       shadow: snap.shadow === null ? null : new Engine(snap.shadow),
+      shadowPrefix: snap.shadowPrefix,
       configName: snap.configName,
       stats: ctx.stats,
       ...snap.stats,
