@@ -17,20 +17,16 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { zlibCodecFactory } from '../src/compression/zlib-stream.ts';
+import { JSON_DOC } from '../bench/targets/payload.ts';
 
 const CHUNK = 64 * 1024;
 const HIGH = 1024 * 1024; // pending input above which a body's source waits (the filter's watermark)
 
+/** `bytes` of the bench's JSON document (bench/targets/payload.ts: API-style records from a seeded
+ *  generator, compressing like real JSON), repeated as needed (farther apart than deflate's window). */
 function jsonBody(bytes: number): Buffer {
-  const rows: string[] = [];
-  let n = 0;
-  for (let i = 0; n < bytes; i++) {
-    const r = JSON.stringify({ id: i, name: `user-${i * 7919 % 10007}`, email: `u${i}@example.com`,
-      score: (i * 37 % 1000) / 10, tags: ['a', 'b', `t${i % 13}`], active: i % 3 === 0 });
-    rows.push(r);
-    n += r.length + 1;
-  }
-  return Buffer.from(`[${rows.join(',')}]`).subarray(0, bytes);
+  const doc = Buffer.from(JSON_DOC);
+  return Buffer.concat(Array.from({ length: Math.ceil(bytes / doc.length) }, () => doc)).subarray(0, bytes);
 }
 
 function chunks(b: Buffer): Buffer[] {

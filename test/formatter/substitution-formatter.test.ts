@@ -72,3 +72,24 @@ test('JSON formats keep a lone operator typed: numbers, null when unset, literal
   const omit = new JsonFormatter(parseJsonFormat({ none: '%REQ(x-none)%', a: 'b' }, 'j', fail), true);
   assert.equal(omit.format(ctx()), '{"a":"b"}\n');
 });
+
+test('DYNAMIC_METADATA: a path into a namespace; a string as it is, the rest compact JSON; typed in JSON; max length', () => {
+  const c = ctx();
+  c.info.dynamicMetadata = { 'com.test.f': { test_key: 'foo', n: 1.5, b: false, obj: { inner: 'bar', list: [1, 'x'] } } };
+  const f = (format: string, omitEmpty = false) => new SubstitutionFormatter(parseFormat(format, 'f', fail), omitEmpty).format(c);
+  assert.equal(f('%DYNAMIC_METADATA(com.test.f:test_key)%'), 'foo');
+  assert.equal(f('%DYNAMIC_METADATA(com.test.f:obj:inner)% %DYNAMIC_METADATA(com.test.f:n)% %DYNAMIC_METADATA(com.test.f:b)%'),
+    'bar 1.5 false');
+  assert.equal(f('%DYNAMIC_METADATA(com.test.f:obj)%'), '{"inner":"bar","list":[1,"x"]}');
+  assert.equal(f('%DYNAMIC_METADATA(com.test.f:test_key):2%'), 'fo');
+  // Unset: a namespace, a key, a step through a non-object.
+  assert.equal(f('%DYNAMIC_METADATA(com.unknown)% %DYNAMIC_METADATA(com.test.f:nope)% %DYNAMIC_METADATA(com.test.f:test_key:x)%'),
+    '- - -');
+  assert.equal(f('[%DYNAMIC_METADATA(com.unknown)%]', true), '[]');
+  const j = new JsonFormatter(parseJsonFormat({
+    all: '%DYNAMIC_METADATA(com.test.f:obj)%', s: '%DYNAMIC_METADATA(com.test.f:test_key):1%',
+    none: '%DYNAMIC_METADATA(x)%', text: 'k=%DYNAMIC_METADATA(com.test.f:n)%',
+  }, 'j', fail), false);
+  assert.equal(j.format(c), '{"all":{"inner":"bar","list":[1,"x"]},"s":"f","none":null,"text":"k=1.5"}\n');
+  assert.throws(() => parseFormat('%DYNAMIC_METADATA%', 'f', fail), /f: DYNAMIC_METADATA requires an argument/);
+});
