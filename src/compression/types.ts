@@ -9,7 +9,9 @@ import type { Buffer } from 'node:buffer';
 /** Where a coding stream reports: within write() or later, never after destroy(). */
 export interface CodecSink {
   /** The output for the input written so far (flushed: a compressor's output can be decoded up
-   *  to there), in order; `end` on the last, after the input's end was written. */
+   *  to there), in order; `end` on the last, after the input's end was written. `data` may be a
+   *  view of the coder's own buffer, valid only during the call, as body data handed to a filter
+   *  is (http/filter.ts): keep retain(data). */
   onCodecOutput(data: Buffer, end: boolean): void;
   /** The stream failed (corrupt input, a decompression bomb): nothing more is reported. `code` is
    *  node:zlib's error code (`Z_DATA_ERROR`, `ZSTD_error_checksum_wrong` ...), `RATIO` for output

@@ -15,6 +15,10 @@
 // `pendingBytes` lets the caller pause its source meanwhile. So a 20 MiB body or brotli at quality
 // 11 is coded in bounded steps with other streams served in between.
 //
+// A frame's output is handed on as a view of the config's output buffer (valid during the call,
+// as a read's data is: retain() copies it), so coding allocates nothing per frame: the copy a
+// socket write needs is the codec's (http/http1/framing.ts), not a second one here.
+//
 // Every frame is flushed (Z_SYNC_FLUSH, BROTLI_OPERATION_FLUSH, ZSTD_e_flush: the stream's `flush`
 // option), as Envoy's filter compresses each data frame with State::Flush: what was written so far
 // can be decoded by the client, so a streamed response (server-sent events) is not held back.
@@ -29,7 +33,7 @@ import { Buffer } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
 import zlib from 'node:zlib';
 import type { Transform } from 'node:stream';
-import { retain } from '../network/socket-owner.ts';
+import { retain, volatileBuffer } from '../network/socket-owner.ts';
 import type { CodecFactory, CodecSink, CodecStream } from './types.ts';
 
 /** node:zlib's native handle (the C++ CompressionStream behind every zlib, brotli and zstd stream). */
@@ -94,7 +98,9 @@ function internals(z: Transform): ZlibInternals {
 export class ZlibCodecFactory implements CodecFactory {
   readonly #make: ZlibMaker;
   readonly maxRatio: number;
-  /** Where every coder of this factory writes (one call at a time: coding never re-enters). */
+  /** Where every coder of this factory writes (one call at a time: coding never re-enters), and
+   *  what its output is handed on in: like a read buffer, valid only during that call (retain()
+   *  copies it), so a frame's output costs no allocation of its own. */
   readonly scratch: Buffer;
   readonly flushFlag: number;
   readonly finishFlag: number;
@@ -106,7 +112,7 @@ export class ZlibCodecFactory implements CodecFactory {
   constructor(make: ZlibMaker, outputBytes: number, maxRatio: number) {
     this.#make = make;
     this.maxRatio = maxRatio;
-    this.scratch = Buffer.allocUnsafeSlow(outputBytes);
+    this.scratch = volatileBuffer(outputBytes);
     const first = internals(make());
     this.flushFlag = first._defaultFlushFlag;
     this.finishFlag = first._finishFlushFlag;
@@ -300,8 +306,7 @@ export class ZlibCodec implements CodecStream {
     if (t0 !== 0) f.observe(len, performance.now() - t0);
     let result: Buffer;
     if (parts === null) {
-      result = outOff === 0 ? EMPTY : Buffer.allocUnsafe(outOff);
-      if (outOff > 0) out.copy(result, 0, 0, outOff);
+      result = outOff === 0 ? EMPTY : out.subarray(0, outOff);
     } else {
       if (outOff > 0) parts.push(Buffer.from(out.subarray(0, outOff)));
       result = Buffer.concat(parts, partsLength + outOff);

@@ -66,7 +66,14 @@ const pool: Buffer[] = [];
 /** A read buffer of the socket's own (from the thread's pool when it has one). */
 export function takeReadBuffer(): Buffer {
   if (pool.length > 0) return pool.pop()!;
-  const b = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  return volatileBuffer(READ_BUFFER_BYTES);
+}
+
+/** A buffer of the owner's whose contents, like a read's, are valid only during the call that
+ *  hands them on: retain() copies views of it. Read buffers are such; so is a compressor's output
+ *  buffer (src/compression/zlib-stream.ts), which its output is handed on in. */
+export function volatileBuffer(bytes: number): Buffer {
+  const b = Buffer.allocUnsafeSlow(bytes);
   (b.buffer as any)[kReadMemory] = true;
   return b;
 }

@@ -1,5 +1,5 @@
 // src/compression/zlib-stream.ts: a frame is coded in the call and flushed (decodable up to there
-// before the stream ends); a frame larger than a slice is coded over later loop turns, in order,
+// before the stream ends), its output a view valid during the call; a frame larger than a slice is coded over later loop turns, in order,
 // with pendingBytes counting what waits; the inflate ratio guard and corrupt input fail the stream;
 // nothing is reported after destroy; coders are reset and reused, failed ones are not.
 import { test } from 'node:test';
@@ -8,13 +8,20 @@ import { Buffer } from 'node:buffer';
 import zlib from 'node:zlib';
 import { zlibCodecFactory } from '../../src/compression/zlib-stream.ts';
 import type { CodecSink } from '../../src/compression/types.ts';
+import { inReadBuffer, retain } from '../../src/network/socket-owner.ts';
 
 const Z = zlib.constants;
 
-function sink(): CodecSink & { out: Buffer[]; ends: number; errors: string[]; ended(): Promise<void> } {
+function sink(): CodecSink & { out: Buffer[]; volatile: number; ends: number; errors: string[]; ended(): Promise<void> } {
   const s = {
-    out: [] as Buffer[], ends: 0, errors: [] as string[],
-    onCodecOutput(d: Buffer, end: boolean) { s.out.push(d); if (end) s.ends++; },
+    out: [] as Buffer[], volatile: 0, ends: 0, errors: [] as string[],
+    // The output is valid only during the call (a view of the coder's output buffer, as a read's
+    // data is of the read buffer): kept, it is retained.
+    onCodecOutput(d: Buffer, end: boolean) {
+      if (inReadBuffer(d)) s.volatile++;
+      s.out.push(retain(d));
+      if (end) s.ends++;
+    },
     onCodecError(code: string) { s.errors.push(code); },
     async ended() {
       for (let i = 0; i < 500 && s.ends === 0 && s.errors.length === 0; i++) await new Promise((r) => setImmediate(r));
@@ -41,6 +48,8 @@ test('a frame is coded in the call and flushed: what came out so far decodes to 
   c.write(Buffer.alloc(0), true);
   assert.equal(s.ends, 1);
   assert.equal(zlib.gunzipSync(Buffer.concat(s.out)).toString(), 'event: one\n\nevent: two\n\n');
+  // Handed on as views of the coder's output buffer, which retain() copies.
+  assert.equal(s.volatile, 3);
   // Written after the end: ignored.
   c.write(Buffer.from('more'), false);
   assert.equal(s.ends, 1);
