@@ -114,7 +114,8 @@ async function run(name: string, mode: Mode, body: Buffer, total: number, parall
   async function lane(): Promise<void> {
     while (next < total) {
       next++;
-      outBytes += await mode(parts);
+      const n = await mode(parts);
+      outBytes += n; // (not `outBytes += await ...`: that reads outBytes before the await, losing other lanes' sums)
     }
   }
   await Promise.all(Array.from({ length: parallel }, lane));
