@@ -13,13 +13,14 @@
 // a request whose origin was allowed gets Access-Control-Allow-Origin (the origin itself),
 // -Allow-Credentials and -Expose-Headers.
 import {
-  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilterCallbacks, type StreamFilter,
+  FilterHeadersStatus, type StreamDecoderFilterCallbacks, type StreamFilter,
 } from '../../../../http/filter.ts';
-import { ResponseHeaders, type HeaderMap, type RequestHeaders } from '../../../../http/types.ts';
+import { ResponseHeaders, type RequestHeaders } from '../../../../http/types.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { FractionalPercent, Loader } from '../../../../runtime/types.ts';
 import type { StringMatchSnap } from '../../../../router/config.ts';
 import { StringMatcher } from '../../../../router/matchers.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 /** A RuntimeFractionalPercent. */
 export interface RuntimeFraction {
@@ -74,7 +75,7 @@ function isOriginAllowed(p: Policy, origin: string): boolean {
   return false;
 }
 
-export class CorsFilter implements StreamFilter {
+export class CorsFilter extends PassThroughFilter implements StreamFilter {
   readonly #shared: CorsShared;
   #cb: StreamDecoderFilterCallbacks | null;
   #policy: Policy | null;
@@ -83,6 +84,7 @@ export class CorsFilter implements StreamFilter {
   #isCorsRequest: boolean;
 
   constructor(shared: CorsShared) {
+    super();
     this.#shared = shared;
     this.#cb = null;
     this.#policy = null;
@@ -93,8 +95,6 @@ export class CorsFilter implements StreamFilter {
   setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
     this.#cb = cb;
   }
-
-  setEncoderFilterCallbacks(): void {}
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
     const cb = this.#cb!;
@@ -150,14 +150,6 @@ export class CorsFilter implements StreamFilter {
     return FilterHeadersStatus.StopIteration;
   }
 
-  decodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
-  }
-
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     if (!this.#isCorsRequest || this.#latchedOrigin === '') return FilterHeadersStatus.Continue;
     const snap = this.#policy!.snap;
@@ -165,14 +157,6 @@ export class CorsFilter implements StreamFilter {
     if (snap.allowCredentials === true) headers.set('access-control-allow-credentials', 'true');
     if (snap.exposeHeaders !== '') headers.set('access-control-expose-headers', snap.exposeHeaders);
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {

@@ -20,6 +20,7 @@ import {
 } from './config.ts';
 import type { HttpAuthzClient } from './http-client.ts';
 import type { GrpcAuthzClient } from './grpc-client.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 const DENIED = 'ext_authz_denied';
 const ERROR = 'ext_authz_error';
@@ -42,7 +43,7 @@ export interface ExtAuthzConfig {
 const NO_DECODER = null as unknown as StreamDecoderFilterCallbacks;
 const NO_ENCODER = null as unknown as StreamEncoderFilterCallbacks;
 
-export class ExtAuthzFilter implements StreamFilter, CheckCallbacks {
+export class ExtAuthzFilter extends PassThroughFilter implements StreamFilter, CheckCallbacks {
   readonly config: ExtAuthzConfig;
   dcb: StreamDecoderFilterCallbacks;
   ecb: StreamEncoderFilterCallbacks;
@@ -60,6 +61,7 @@ export class ExtAuthzFilter implements StreamFilter, CheckCallbacks {
   responseHeadersToSet: string[] | null;
 
   constructor(config: ExtAuthzConfig) {
+    super();
     this.config = config;
     this.dcb = NO_DECODER;
     this.ecb = NO_ENCODER;
@@ -207,14 +209,6 @@ export class ExtAuthzFilter implements StreamFilter, CheckCallbacks {
     const set = this.responseHeadersToSet;
     if (set !== null) for (let i = 0; i < set.length; i += 2) headers.set(set[i], set[i + 1]);
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  encodeTrailers(): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {

@@ -30,6 +30,7 @@ import {
   AbortKind, HEADER_ABORT, HEADER_ABORT_GRPC, HEADER_ABORT_PERCENTAGE, HEADER_DELAY, HEADER_DELAY_PERCENTAGE,
   HEADER_THROUGHPUT, HEADER_THROUGHPUT_PERCENTAGE, SourceKind, type FaultSettingsSnap, type FaultSnap, type FaultStats,
 } from './config.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 const ABORT_BODY = 'fault filter abort';
 const ABORT_DETAILS = 'fault_filter_abort';
@@ -112,7 +113,7 @@ function onTokenTimer(f: FaultFilter): void {
 const NO_DECODER = null as unknown as StreamDecoderFilterCallbacks;
 const NO_ENCODER = null as unknown as StreamEncoderFilterCallbacks;
 
-export class FaultFilter implements StreamFilter {
+export class FaultFilter extends PassThroughFilter implements StreamFilter {
   readonly config: FaultConfig;
   dcb: StreamDecoderFilterCallbacks;
   ecb: StreamEncoderFilterCallbacks;
@@ -137,6 +138,7 @@ export class FaultFilter implements StreamFilter {
   destroyed: boolean;
 
   constructor(config: FaultConfig) {
+    super();
     this.config = config;
     this.dcb = NO_DECODER;
     this.ecb = NO_ENCODER;
@@ -330,10 +332,6 @@ export class FaultFilter implements StreamFilter {
     this.tokens = SECOND_DIVISOR;
     this.tokensAt = performance.now();
     this.queue = [];
-  }
-
-  encodeHeaders(): FilterHeadersStatus {
-    return FilterHeadersStatus.Continue;
   }
 
   encodeData(data: Buffer, endStream: boolean): FilterDataStatus {

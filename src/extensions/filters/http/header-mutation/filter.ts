@@ -8,10 +8,11 @@ import {
   withDownstreamAddresses, type HeaderMap, type RequestHeaders, type ResponseHeaders,
 } from '../../../../http/types.ts';
 import {
-  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter,
+  FilterHeadersStatus, type StreamDecoderFilter,
   type StreamDecoderFilterCallbacks, type StreamEncoderFilter, type StreamFilterCallbacks,
 } from '../../../../http/filter.ts';
 import { formatContext, headerValue, type HeaderValue } from '../../../../router/header-parser.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 /** What a mutation does (HeaderValueOption.HeaderAppendAction, plus remove). */
 export const MutationOp = {
@@ -82,12 +83,13 @@ export class Mutations {
 /** Without a formatted value the filter keeps nothing per stream and never uses its callbacks, so
  *  one instance serves every stream of its chain (`perStream` false); with one it is made per
  *  stream to reach the stream's heads and info. */
-export class HeaderMutationFilter implements StreamDecoderFilter, StreamEncoderFilter {
+export class HeaderMutationFilter extends PassThroughFilter implements StreamDecoderFilter, StreamEncoderFilter {
   readonly #request: Mutations;
   readonly #response: Mutations;
   #cb: StreamFilterCallbacks | null;
 
   constructor(request: Mutations, response: Mutations) {
+    super();
     this.#request = request;
     this.#response = response;
     this.#cb = null;
@@ -106,27 +108,11 @@ export class HeaderMutationFilter implements StreamDecoderFilter, StreamEncoderF
     return FilterHeadersStatus.Continue;
   }
 
-  decodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
-  }
-
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     // %RESPONSE_CODE% is this head's status (the connection manager records it again later).
     if (this.#response.formats) this.#cb!.streamInfo.responseCode = headers.status;
     this.#response.apply(headers, this.#cb, headers);
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {

@@ -16,6 +16,7 @@ import { ResponseFlag, type HeaderMap, type RequestHeaders, type ResponseHeaders
 import type { HeaderMatchSnap } from '../../../../router/config.ts';
 import type { HeaderMatcher } from '../../../../router/matchers.ts';
 import type { ClusterManager } from '../../../../upstream/cluster-manager.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 export interface HealthCheckSnap {
   passThrough: boolean;
@@ -79,7 +80,7 @@ export class HealthCheckCache {
   }
 }
 
-export class HealthCheckFilter implements StreamFilter {
+export class HealthCheckFilter extends PassThroughFilter implements StreamFilter {
   readonly #shared: HealthCheckShared;
   #cb: StreamDecoderFilterCallbacks | null;
   /** The request is a health check. */
@@ -88,6 +89,7 @@ export class HealthCheckFilter implements StreamFilter {
   #handling: boolean;
 
   constructor(shared: HealthCheckShared) {
+    super();
     this.#shared = shared;
     this.#cb = null;
     this.#healthCheck = false;
@@ -97,7 +99,6 @@ export class HealthCheckFilter implements StreamFilter {
   setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
     this.#cb = cb;
   }
-  setEncoderFilterCallbacks(): void {}
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     const s = this.#shared;
@@ -135,14 +136,6 @@ export class HealthCheckFilter implements StreamFilter {
       headers.set('x-envoy-immediate-health-check-fail', 'true');
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  encodeTrailers(): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {

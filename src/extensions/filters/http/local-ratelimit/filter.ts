@@ -2,13 +2,9 @@
 // token from the route's descriptor buckets (strictest first) and the filter's bucket, answers
 // `status` (429) with `local_rate_limited` when none is left and the filter enforces, and puts the
 // x-ratelimit-* headers on the response.
-import type { Buffer } from 'node:buffer';
 import { monotonicNow } from '../../../../common/clock.ts';
-import {
-  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilterCallbacks,
-  type StreamEncoderFilterCallbacks, type StreamFilter,
-} from '../../../../http/filter.ts';
-import { type HeaderMap, type RequestHeaders, type ResponseHeaders } from '../../../../http/types.ts';
+import { FilterHeadersStatus, type StreamDecoderFilterCallbacks, type StreamFilter } from '../../../../http/filter.ts';
+import type { RequestHeaders, ResponseHeaders } from '../../../../http/types.ts';
 import type { WorkerContext } from '../../../types.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import { HeaderParser } from '../../../../router/header-parser.ts';
@@ -19,6 +15,7 @@ import {
   LocalTokenBucket, SharedTokenBucket, sharedNs, sharedWords, type BucketState, type TokenBucket, type TokenBucketSnap,
 } from './token-bucket.ts';
 import type { FractionSnap, LocalRateLimitSnap } from './index.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 export interface LocalRateLimitStats {
   enabled: number;
@@ -81,7 +78,7 @@ export class LocalRateLimitConfig {
 /** Per-route configs by their compiled snapshot (a worker builds each once). */
 const perRouteConfigs = new WeakMap<object, LocalRateLimitConfig>();
 
-export class LocalRateLimitFilter implements StreamFilter {
+export class LocalRateLimitFilter extends PassThroughFilter implements StreamFilter {
   readonly #config: LocalRateLimitConfig;
   #cb: StreamDecoderFilterCallbacks | null;
   /** The config used for this stream (the route's, else the filter's). */
@@ -93,6 +90,7 @@ export class LocalRateLimitFilter implements StreamFilter {
   #reset: number;
 
   constructor(config: LocalRateLimitConfig) {
+    super();
     this.#config = config;
     this.#cb = null;
     this.#used = config;
@@ -105,8 +103,6 @@ export class LocalRateLimitFilter implements StreamFilter {
   setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
     this.#cb = cb;
   }
-
-  setEncoderFilterCallbacks(_cb: StreamEncoderFilterCallbacks): void {}
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
     const cb = this.#cb!;
@@ -187,14 +183,6 @@ export class LocalRateLimitFilter implements StreamFilter {
     return FilterHeadersStatus.StopIteration;
   }
 
-  decodeData(_data: Buffer, _endStream: boolean): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
-  }
-
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     const c = this.#used;
     if (this.#limited && c.responseHeaders !== null) c.responseHeaders.evaluateHeaders(headers, null);
@@ -204,14 +192,6 @@ export class LocalRateLimitFilter implements StreamFilter {
       headers.add('x-ratelimit-reset', String(this.#reset));
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(_data: Buffer, _endStream: boolean): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {

@@ -6,7 +6,7 @@
 import type { Buffer } from 'node:buffer';
 import {
   FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilterCallbacks,
-  type StreamEncoderFilterCallbacks, type StreamFilter,
+  type StreamFilter,
 } from '../../../../http/filter.ts';
 import type { HeaderMap, RequestHeaders, ResponseHeaders } from '../../../../http/types.ts';
 import type { WorkerContext } from '../../../types.ts';
@@ -16,6 +16,7 @@ import { VhRateLimits, addressWithoutPort, populateDescriptors, type Descriptor 
 import { rlsClient, type RlsClient, type RlsCall, type RlsCallbacks } from './rls-client.ts';
 import { RlsCode, encodeRequest, xRateLimitHeaders, type RlsResponse } from './rls-codec.ts';
 import type { RateLimitSnap } from './index.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 export interface RateLimitStats {
   ok: number;
@@ -45,7 +46,7 @@ export const RequestType = { Both: 0, Internal: 1, External: 2 } as const;
 
 const State = { NotStarted: 0, Calling: 1, Complete: 2, Responded: 3 } as const;
 
-export class RateLimitFilter implements StreamFilter, RlsCallbacks {
+export class RateLimitFilter extends PassThroughFilter implements StreamFilter, RlsCallbacks {
   readonly #config: RateLimitConfig;
   #cb: StreamDecoderFilterCallbacks | null;
   #state: number;
@@ -58,6 +59,7 @@ export class RateLimitFilter implements StreamFilter, RlsCallbacks {
   #responseHeaders: string[] | null;
 
   constructor(config: RateLimitConfig) {
+    super();
     this.#config = config;
     this.#cb = null;
     this.#state = State.NotStarted;
@@ -71,8 +73,6 @@ export class RateLimitFilter implements StreamFilter, RlsCallbacks {
   setDecoderFilterCallbacks(cb: StreamDecoderFilterCallbacks): void {
     this.#cb = cb;
   }
-
-  setEncoderFilterCallbacks(_cb: StreamEncoderFilterCallbacks): void {}
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
     const c = this.#config;
@@ -166,14 +166,6 @@ export class RateLimitFilter implements StreamFilter, RlsCallbacks {
       this.#config.responseHeaders.evaluateHeaders(headers, null);
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  encodeData(_data: Buffer, _endStream: boolean): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {

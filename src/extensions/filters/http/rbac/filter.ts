@@ -9,11 +9,12 @@
 // `<shadow_rules_stat_prefix>shadow_effective_policy_id` when a policy matched); an engine with the
 // LOG action sets `envoy.common` `access_log_hint` (whether a policy matched).
 import type { StatSink } from '../../../../common/stat-sink.ts';
-import type { HeaderMap, RequestHeaders } from '../../../../http/types.ts';
+import type { RequestHeaders } from '../../../../http/types.ts';
 import {
-  FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter, type StreamDecoderFilterCallbacks,
+  FilterHeadersStatus, type StreamDecoderFilter, type StreamDecoderFilterCallbacks,
 } from '../../../../http/filter.ts';
 import { Engine, RbacAction, RbacInput, type EngineSnap } from './engine.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 /** The engines of one RBAC message pair (the filter's rules / shadow_rules, or a route's). */
 export interface Engines {
@@ -72,11 +73,12 @@ function deniedDetails(policy: string | null): string {
   return `rbac_access_denied_matched_policy[${policy === null ? 'none' : policy.replace(/\s/g, '_')}]`;
 }
 
-export class RbacFilter implements StreamDecoderFilter {
+export class RbacFilter extends PassThroughFilter implements StreamDecoderFilter {
   readonly #shared: RbacShared;
   #cb: StreamDecoderFilterCallbacks | null;
 
   constructor(shared: RbacShared) {
+    super();
     this.#shared = shared;
     this.#cb = null;
   }
@@ -116,14 +118,6 @@ export class RbacFilter implements StreamDecoderFilter {
     v[s.denied]++;
     cb.sendLocalReply(403, 'RBAC: access denied', '', deniedDetails(policy));
     return FilterHeadersStatus.StopIteration;
-  }
-
-  decodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {

@@ -2,10 +2,10 @@
 // each configured entry goes into the stream's dynamic metadata under its namespace; a namespace
 // already there is merged into (StructUtil::update) when the entry allows overwriting, else left
 // as it is and counted (overwrite_denied).
-import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter,
-  type StreamDecoderFilterCallbacks } from '../../../../http/filter.ts';
-import type { HeaderMap, RequestHeaders } from '../../../../http/types.ts';
+import { FilterHeadersStatus, type StreamDecoderFilter, type StreamDecoderFilterCallbacks } from '../../../../http/filter.ts';
+import type { RequestHeaders } from '../../../../http/types.ts';
 import type { StatSink } from '../../../../common/stat-sink.ts';
+import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 
 type Struct = Record<string, unknown>;
 
@@ -53,12 +53,13 @@ export function updateStruct(into: Struct, from: Struct): void {
 }
 
 /** Sets the configured metadata on the request's stream (per stream: it reaches the stream info). */
-export class SetMetadataFilter implements StreamDecoderFilter {
+export class SetMetadataFilter extends PassThroughFilter implements StreamDecoderFilter {
   readonly #snap: SetMetadataSnap;
   readonly #stats: StatSink;
   #cb: StreamDecoderFilterCallbacks | null;
 
   constructor(snap: SetMetadataSnap, stats: StatSink) {
+    super();
     this.#snap = snap;
     this.#stats = stats;
     this.#cb = null;
@@ -84,14 +85,6 @@ export class SetMetadataFilter implements StreamDecoderFilter {
       }
     }
     return FilterHeadersStatus.Continue;
-  }
-
-  decodeData(): FilterDataStatus {
-    return FilterDataStatus.Continue;
-  }
-
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return FilterTrailersStatus.Continue;
   }
 
   onDestroy(): void {
