@@ -81,7 +81,7 @@ test('rbac: RBACPerRoute at the route configuration, virtual host and route; the
   rc.virtual_hosts.push({ name: 'other', domains: ['other'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c0' } }] });
   const { snap } = compile(cfg);
   const vhs = hcmSnap(snap).routeConfig.virtualHosts;
-  assert.deepEqual(vhs[0].routes[0].perFilterConfig.authz, { enforced: null, shadow: null, shadowPrefix: '' });
+  assert.deepEqual(vhs[0].routes[0].perFilterConfig.authz, { enforced: null, shadow: null, rulesPrefix: '', shadowPrefix: '' });
   assert.equal(vhs[0].routes[1].perFilterConfig.authz.enforced.policies[0].name, 'vh');
   assert.equal(vhs[1].routes[0].perFilterConfig.authz.enforced.policies[0].name, 'rc');
 });

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine, RbacAction, RbacInput, type EngineSnap, type RuleSnap } from '../../../../src/extensions/filters/http/rbac/engine.ts';
-import { RbacFilter, type RbacPerRouteSnap, type RbacShared } from '../../../../src/extensions/filters/http/rbac/filter.ts';
+import { RbacFilter, metadataKeys, type RbacPerRouteSnap, type RbacShared } from '../../../../src/extensions/filters/http/rbac/filter.ts';
 import { FilterHeadersStatus, type StreamDecoderFilterCallbacks } from '../../../../src/http/filter.ts';
 import { RequestHeaders, newStreamInfo } from '../../../../src/http/types.ts';
 import type { SslConnectionInfo } from '../../../../src/network/transport-socket.ts';
@@ -114,7 +114,7 @@ test('actions and order: the first policy by name decides; ALLOW, DENY, LOG', ()
 function shared(enforced: EngineSnap | null, shadow: EngineSnap | null): RbacShared {
   return {
     enforced: enforced === null ? null : new Engine(enforced), shadow: shadow === null ? null : new Engine(shadow),
-    shadowPrefix: 'sp_', configName: 'rbac', stats: { v: new Float64Array(4), record() {} },
+    keys: metadataKeys('rp_', 'sp_'), configName: 'rbac', stats: { v: new Float64Array(4), record() {} },
     allowed: 0, denied: 1, shadowAllowed: 2, shadowDenied: 3,
   };
 }
@@ -135,26 +135,40 @@ test('filter: shadow counted, enforced decides, 403 with the matched policy in t
     return { status, replies };
   };
   assert.deepEqual(run('/ok'), { status: FilterHeadersStatus.Continue, replies: [] });
-  // The shadow engine's result (an ALLOW with no policy: denied) under the filter's namespace.
-  assert.deepEqual(metadata, { 'envoy.filters.http.rbac': { sp_shadow_engine_result: 'denied' } });
+  // Each engine's result under the filter's namespace, keys prefixed by the filter's stat prefixes
+  // (the shadow ALLOW with no policy denied; the enforced DENY matched nothing: allowed).
+  assert.deepEqual(metadata, {
+    'envoy.filters.http.rbac': { sp_shadow_engine_result: 'denied', rp_enforced_engine_result: 'allowed' },
+  });
   assert.deepEqual(run('/blocked/x'), {
     status: FilterHeadersStatus.StopIteration,
     replies: [[403, 'RBAC: access denied', 'rbac_access_denied_matched_policy[block_me]']],
   });
   assert.deepEqual([...s.stats.v], [1, 1, 0, 2]);
+  assert.deepEqual(metadata, {
+    'envoy.filters.http.rbac': {
+      sp_shadow_engine_result: 'denied', rp_enforced_effective_policy_id: 'block me', rp_enforced_engine_result: 'denied',
+    },
+  });
   // A route's RBACPerRoute replaces both engines: without rules, nothing is evaluated or counted.
-  assert.deepEqual(run('/blocked', { enforced: null, shadow: null, shadowPrefix: '' }).replies, []);
+  const none = { rulesPrefix: '', shadowPrefix: '' };
+  assert.deepEqual(run('/blocked', { enforced: null, shadow: null, ...none }).replies, []);
   assert.equal(metadata, null);
-  const allowNone: RbacPerRouteSnap = { enforced: { action: RbacAction.Allow, policies: [] }, shadow: null, shadowPrefix: '' };
+  const allowNone: RbacPerRouteSnap = { enforced: { action: RbacAction.Allow, policies: [] }, shadow: null, ...none };
   assert.deepEqual(run('/ok', allowNone).replies, [[403, 'RBAC: access denied', 'rbac_access_denied_matched_policy[none]']]);
   assert.deepEqual([...s.stats.v], [1, 2, 0, 2]);
-  // A route's shadow engine with its own prefix; the matched policy's name; LOG's access log hint.
+  // A route's engines with the route's prefixes; the matched policy's name; LOG's access log hint.
   const logBlocked: EngineSnap = { ...denyBlocked, action: RbacAction.Log };
-  assert.deepEqual(run('/blocked', { enforced: logBlocked, shadow: denyBlocked, shadowPrefix: 'route_' }).replies, []);
+  assert.deepEqual(run('/blocked', { enforced: logBlocked, shadow: denyBlocked, rulesPrefix: 'r_', shadowPrefix: 's_' }).replies, []);
   assert.deepEqual(metadata, {
-    'envoy.filters.http.rbac': { route_shadow_effective_policy_id: 'block me', route_shadow_engine_result: 'denied' },
+    'envoy.filters.http.rbac': {
+      s_shadow_effective_policy_id: 'block me', s_shadow_engine_result: 'denied',
+      r_enforced_effective_policy_id: 'block me', r_enforced_engine_result: 'allowed',
+    },
     'envoy.common': { access_log_hint: true },
   });
-  run('/ok', { enforced: logBlocked, shadow: null, shadowPrefix: '' });
-  assert.deepEqual(metadata, { 'envoy.common': { access_log_hint: false } });
+  run('/ok', { enforced: logBlocked, shadow: null, ...none });
+  assert.deepEqual(metadata, {
+    'envoy.filters.http.rbac': { enforced_engine_result: 'allowed' }, 'envoy.common': { access_log_hint: false },
+  });
 });

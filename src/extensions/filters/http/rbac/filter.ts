@@ -4,10 +4,11 @@
 // The engines are the route's RBACPerRoute ones when it has one (Envoy's most specific
 // per-filter config), else the filter's own; no enforced engine allows.
 //
-// Dynamic metadata, as Envoy's: the shadow engine's result under `envoy.filters.http.rbac`
-// (`<shadow_rules_stat_prefix>shadow_engine_result`: allowed / denied, and
-// `<shadow_rules_stat_prefix>shadow_effective_policy_id` when a policy matched); an engine with the
-// LOG action sets `envoy.common` `access_log_hint` (whether a policy matched).
+// Dynamic metadata, as Envoy's: each engine's result under `envoy.filters.http.rbac`
+// (`<shadow_rules_stat_prefix>shadow_engine_result` / `<rules_stat_prefix>enforced_engine_result`:
+// allowed / denied, and `..._effective_policy_id` when a policy matched; the prefixes are the
+// route's when its RBACPerRoute gives the engines); an engine with the LOG action sets
+// `envoy.common` `access_log_hint` (whether a policy matched).
 import type { StatSink } from '../../../../common/stat-sink.ts';
 import type { RequestHeaders } from '../../../../http/types.ts';
 import {
@@ -20,8 +21,23 @@ import { PassThroughFilter } from '../../../../http/pass-through-filter.ts';
 export interface Engines {
   enforced: Engine | null;
   shadow: Engine | null;
-  /** shadow_rules_stat_prefix: what the shadow metadata keys start with. */
-  shadowPrefix: string;
+  /** The engines' dynamic metadata keys (rules_stat_prefix / shadow_rules_stat_prefix + the name). */
+  keys: MetadataKeys;
+}
+
+export interface MetadataKeys {
+  enforcedResult: string;
+  enforcedPolicy: string;
+  shadowResult: string;
+  shadowPolicy: string;
+}
+
+/** The metadata keys of one RBAC message's prefixes (made once per config, not per request). */
+export function metadataKeys(rulesPrefix: string, shadowPrefix: string): MetadataKeys {
+  return {
+    enforcedResult: `${rulesPrefix}enforced_engine_result`, enforcedPolicy: `${rulesPrefix}enforced_effective_policy_id`,
+    shadowResult: `${shadowPrefix}shadow_engine_result`, shadowPolicy: `${shadowPrefix}shadow_effective_policy_id`,
+  };
 }
 
 /** Compiled engines and what the filter counts (stat slots, -1: not counted). */
@@ -39,6 +55,7 @@ export interface RbacShared extends Engines {
 export interface RbacPerRouteSnap {
   enforced: EngineSnap | null;
   shadow: EngineSnap | null;
+  rulesPrefix: string;
   shadowPrefix: string;
 }
 
@@ -51,7 +68,7 @@ function routeEngines(s: RbacPerRouteSnap): Engines {
   if (e === undefined) {
     e = {
       enforced: s.enforced === null ? null : new Engine(s.enforced), shadow: s.shadow === null ? null : new Engine(s.shadow),
-      shadowPrefix: s.shadowPrefix,
+      keys: metadataKeys(s.rulesPrefix, s.shadowPrefix),
     };
     perRoute.set(s, e);
   }
@@ -66,6 +83,15 @@ const COMMON_NAMESPACE = 'envoy.common';
 function metadataOf(cb: StreamDecoderFilterCallbacks, ns: string): Record<string, unknown> {
   const md = (cb.streamInfo.dynamicMetadata ??= {});
   return (md[ns] ??= {});
+}
+
+/** An engine's result in the stream's dynamic metadata (and a LOG engine's access log hint). */
+function record(cb: StreamDecoderFilterCallbacks, e: Engine, policy: string | null, allowed: boolean,
+  resultKey: string, policyKey: string): void {
+  const md = metadataOf(cb, RBAC_NAMESPACE);
+  if (policy !== null) md[policyKey] = policy;
+  md[resultKey] = allowed ? 'allowed' : 'denied';
+  if (e.action === RbacAction.Log) metadataOf(cb, COMMON_NAMESPACE).access_log_hint = policy !== null;
 }
 
 /** Envoy's Filters::Common::RBAC::responseDetail: whitespace in the policy name becomes '_'. */
@@ -95,23 +121,21 @@ export class RbacFilter extends PassThroughFilter implements StreamDecoderFilter
     if (engines.shadow === null && engines.enforced === null) return FilterHeadersStatus.Continue;
     const input = new RbacInput(headers, cb);
     const v = s.stats.v;
+    const keys = engines.keys;
     if (engines.shadow !== null) {
       const e = engines.shadow;
       const policy = e.matchedPolicy(input);
       const allowed = e.allowed(policy);
       if (allowed) v[s.shadowAllowed]++;
       else v[s.shadowDenied]++;
-      const md = metadataOf(cb, RBAC_NAMESPACE);
-      const prefix = engines.shadowPrefix;
-      if (policy !== null) md[`${prefix}shadow_effective_policy_id`] = policy;
-      md[`${prefix}shadow_engine_result`] = allowed ? 'allowed' : 'denied';
-      if (e.action === RbacAction.Log) metadataOf(cb, COMMON_NAMESPACE).access_log_hint = policy !== null;
+      record(cb, e, policy, allowed, keys.shadowResult, keys.shadowPolicy);
     }
     const e = engines.enforced;
     if (e === null) return FilterHeadersStatus.Continue;
     const policy = e.matchedPolicy(input);
-    if (e.action === RbacAction.Log) metadataOf(cb, COMMON_NAMESPACE).access_log_hint = policy !== null;
-    if (e.allowed(policy)) {
+    const allowed = e.allowed(policy);
+    record(cb, e, policy, allowed, keys.enforcedResult, keys.enforcedPolicy);
+    if (allowed) {
       v[s.allowed]++;
       return FilterHeadersStatus.Continue;
     }

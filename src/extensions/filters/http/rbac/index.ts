@@ -12,7 +12,7 @@ import { ExtensionCategory, type CompileContext, type HttpFilterModule } from '.
 import { parseCidr } from '../../../../common/cidr.ts';
 import { headerMatcher, stringMatcher } from '../../../../router/compile-match.ts';
 import { Engine, RbacAction, type EngineSnap, type PolicySnap, type RuleSnap } from './engine.ts';
-import { RbacFilter, type RbacPerRouteSnap, type RbacShared } from './filter.ts';
+import { RbacFilter, metadataKeys, type RbacPerRouteSnap, type RbacShared } from './filter.ts';
 
 type Obj = Record<string, any>;
 
@@ -102,6 +102,7 @@ function engine(rbac: Obj | undefined, path: string, ctx: CompileContext): Engin
 function engines(tc: Obj, path: string, ctx: CompileContext): RbacPerRouteSnap {
   return {
     enforced: engine(tc.rules, `${path}.rules`, ctx), shadow: engine(tc.shadow_rules, `${path}.shadow_rules`, ctx),
+    rulesPrefix: String(tc.rules_stat_prefix ?? ''),
     shadowPrefix: String(tc.shadow_rules_stat_prefix ?? ''),
   };
 }
@@ -161,8 +162,8 @@ const rbac: HttpFilterModule<RbacSnap> = {
   perRoute: {
     types: [PER_ROUTE],
     compile(tc, ctx): RbacPerRouteSnap {
-      // A route's shadow_rules_stat_prefix names only its dynamic metadata keys (the filter's own
-      // stats count); its rules_stat_prefix names nothing Legate has.
+      // A route's rules_stat_prefix / shadow_rules_stat_prefix name only its dynamic metadata keys
+      // (the filter's own stats count).
       return engines(tc.rbac ?? {}, `${ctx.path}.rbac`, ctx);
     },
   },
@@ -170,7 +171,7 @@ const rbac: HttpFilterModule<RbacSnap> = {
     const shared: RbacShared = {
       enforced: snap.enforced === null ? null : new Engine(snap.enforced),
       shadow: snap.shadow === null ? null : new Engine(snap.shadow),
-      shadowPrefix: snap.shadowPrefix,
+      keys: metadataKeys(snap.rulesPrefix, snap.shadowPrefix),
       configName: snap.configName,
       stats: ctx.stats,
       ...snap.stats,
